@@ -1,0 +1,3 @@
+"""Repository-wide test wiring: pytester for every end-to-end test."""
+
+pytest_plugins = ["pytester"]
