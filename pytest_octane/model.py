@@ -1,0 +1,137 @@
+"""Plain value types shared by the plugin, the uploader, the store and the CLI.
+
+Nothing here imports pytest: the CLI and the uploader work on the same records
+the plugin produces.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class RunStatus(enum.StrEnum):
+    """Octane's native statuses for a test run (XSD ``nativeStatusType``)."""
+
+    PASSED = "Passed"
+    FAILED = "Failed"
+    SKIPPED = "Skipped"
+    PLANNED = "Planned"
+
+
+class SliceStatus(enum.StrEnum):
+    """The seed's three task states for a slice; a slice without a task id is not yet sent."""
+
+    RUNNING = "Running"
+    SUCCESS = "Success"
+    FAILED = "Failed"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunError:
+    """What went wrong in a failed run: exception type, one-line message, full trace."""
+
+    type: str
+    message: str
+    trace: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TestRun:
+    """One test item's final result, named the way Octane identifies a test."""
+
+    __test__ = False  # not a pytest test class
+
+    nodeid: str
+    module: str
+    package: str
+    klass: str
+    name: str
+    status: RunStatus
+    duration_ms: int
+    started_ms: int
+    error: RunError | None = None
+    description: str | None = None
+    jira_keys: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BuildContext:
+    """CI build that produced the runs (XSD ``<build>``): all three ids or none."""
+
+    server_id: str
+    job_id: str
+    build_id: str
+    job_name: str | None = None
+    build_name: str | None = None
+
+    def as_dict(self) -> dict[str, str]:
+        return {k: v for k, v in _fields(self).items() if v is not None}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SliceRecord:
+    """One uploaded (or to-be-uploaded) XML document of a job, as the store keeps it."""
+
+    index: int
+    path: str
+    run_count: int
+    status: SliceStatus = SliceStatus.RUNNING
+    task_id: int | None = None
+    attempts: int = 0
+    last_error: str | None = None
+    server_status: str | None = None
+    error_details: str | None = None
+    created_at: float = 0.0
+    updated_at: float = 0.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class JobRecord:
+    """One upload job: where it went, how it was configured (never secrets), its slices."""
+
+    job_id: str
+    space_id: int
+    workspace_id: int
+    server: str
+    created_at: float
+    build: dict[str, str] = field(default_factory=dict)
+    settings: dict[str, Any] = field(default_factory=dict)
+    finished_at: float | None = None
+    slices: tuple[SliceRecord, ...] = ()
+    history: tuple[dict[str, Any], ...] = ()
+
+    @property
+    def status(self) -> SliceStatus:
+        """Failed if any slice failed, Running while any is unfinished, else Success."""
+        states = {s.status for s in self.slices}
+        if SliceStatus.FAILED in states:
+            return SliceStatus.FAILED
+        if SliceStatus.RUNNING in states:
+            return SliceStatus.RUNNING
+        return SliceStatus.SUCCESS
+
+    def slice(self, index: int) -> SliceRecord:
+        for record in self.slices:
+            if record.index == index:
+                return record
+        raise KeyError(index)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RequestLogEntry:
+    """One HTTP exchange with Octane, free of secrets (no cookies, no auth bodies)."""
+
+    time: float
+    method: str
+    url: str
+    status: int | None
+    duration_ms: int
+    correlation_id: str
+    error: str | None = None
+    body: str | None = None
+
+
+def _fields(obj: Any) -> dict[str, Any]:
+    return {name: getattr(obj, name) for name in obj.__dataclass_fields__}

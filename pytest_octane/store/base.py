@@ -1,0 +1,46 @@
+"""The TaskStore protocol: what the uploader records and the CLI reads back."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from pytest_octane.model import JobRecord, RequestLogEntry, SliceRecord
+
+
+class TaskStore(Protocol):
+    """Durable record of upload jobs, their slices and their request logs.
+
+    Every method is one atomic change; two processes may share one store.
+    Unknown job ids raise :class:`pytest_octane.errors.StoreError`.
+    """
+
+    #: Human-readable location (folder path or database URL without password).
+    location: str
+
+    def create_job(self, job: JobRecord) -> None:
+        """Record a new job with its slices (all ``Running`` without task ids)."""
+
+    def get_job(self, job_id: str) -> JobRecord:
+        """Return one job with all its slices and history."""
+
+    def list_jobs(self) -> list[JobRecord]:
+        """All jobs, newest first."""
+
+    def update_slice(self, job_id: str, index: int, **changes: Any) -> SliceRecord:
+        """Change fields of one slice (``updated_at`` is set to now); return the new record."""
+
+    def finish_job(self, job_id: str, finished_at: float) -> None:
+        """Mark the job as finished (its slices may still be Failed)."""
+
+    def add_history(self, job_id: str, event: dict[str, Any]) -> None:
+        """Append one event (e.g. a retry, a delink) to the job's history."""
+
+    def append_requests(self, job_id: str, entries: Sequence[RequestLogEntry]) -> None:
+        """Append entries to the job's request log."""
+
+    def read_requests(self, job_id: str) -> list[RequestLogEntry]:
+        """The job's request log, oldest first."""
+
+    def close(self) -> None:
+        """Release connections and locks."""
