@@ -1,0 +1,185 @@
+"""Turn pytest's reports into one ``TestRun`` per test item.
+
+Setup, call and teardown reports of one item are merged when its teardown report arrives;
+under pytest-xdist reports of different items interleave, so state is keyed by
+``(nodeid, worker)``.  An attempt that pytest-rerunfailures marks ``rerun`` is dropped, so
+only the final attempt counts.  Per report the work is O(1) and touches no files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from pytest_octane.model import RunError, RunStatus, TestRun
+
+#: Report attributes set on the worker (see ``ReportEnricher``) that survive xdist's
+#: serialisation: they are plain strings and lists.
+EXC_TYPE_ATTR = "octane_exc_type"
+JIRA_ATTR = "octane_jira_keys"
+
+MAX_NAME = 255
+
+
+def cut_name(value: str, limit: int = MAX_NAME) -> str:
+    """Cut ``value`` to ``limit`` characters with a hash suffix, so long names never collide."""
+    if len(value) <= limit:
+        return value
+    digest = hashlib.sha1(value.encode("utf-8", "surrogatepass")).hexdigest()[:10]
+    return f"{value[: limit - 12]}~~{digest}"
+
+
+def split_nodeid(nodeid: str) -> tuple[str, str, str]:
+    """(package, class, name) the way pytest's junitxml and Octane's collection tool name tests.
+
+    ``tests/unit/test_x.py::TestA::test_b[1]`` -> ``("tests.unit.test_x", "TestA", "test_b[1]")``;
+    ``tests/test_x.py::test_b`` -> ``("tests", "test_x", "test_b")``.  Uploads of the same
+    suite through ``--junitxml`` and octane-collection-tool land on the same Octane tests.
+    """
+    path, bracket, params = nodeid.partition("[")
+    names = path.split("::")
+    names[-1] += bracket + params
+    file_part = names[0]
+    for suffix in (".py",):
+        if file_part.endswith(suffix):
+            file_part = file_part[: -len(suffix)]
+    file_part = file_part.replace(os.sep, ".").replace("/", ".").strip(".")
+    classname = ".".join([file_part, *names[1:-1]]) if len(names) > 1 else file_part
+    name = names[-1] if len(names) > 1 else names[0]
+    package, _, klass = classname.rpartition(".")
+    return cut_name(package), cut_name(klass), cut_name(name)
+
+
+def _longrepr_text(report: pytest.TestReport | pytest.CollectReport) -> str:
+    text = getattr(report, "longreprtext", None)
+    if text is None:
+        text = str(report.longrepr or "")
+    return str(text)
+
+
+def _crash_message(report: pytest.TestReport | pytest.CollectReport) -> str:
+    crash = getattr(report.longrepr, "reprcrash", None)
+    if crash is not None:
+        return str(crash.message)
+    if isinstance(report.longrepr, tuple) and len(report.longrepr) == 3:
+        return str(report.longrepr[2])
+    text = _longrepr_text(report).strip().splitlines()
+    return text[-1] if text else ""
+
+
+def _skip_reason(report: pytest.TestReport) -> str:
+    if hasattr(report, "wasxfail"):
+        reason = str(report.wasxfail)
+        return f"xfail: {reason}" if reason else "xfail"
+    message = _crash_message(report)
+    return message.removeprefix("Skipped: ")
+
+
+def _error_of(report: pytest.TestReport | pytest.CollectReport, default_type: str) -> RunError:
+    message = _crash_message(report)
+    exc_type = getattr(report, EXC_TYPE_ATTR, None) or default_type
+    first = message.splitlines()[0] if message else ""
+    prefix = f"{exc_type}: "
+    if first.startswith(prefix):
+        message = message[len(prefix) :]
+    return RunError(type=str(exc_type), message=message, trace=_longrepr_text(report))
+
+
+@dataclass(slots=True)
+class _Pending:
+    """What is known of one item while its reports arrive."""
+
+    started: float = 0.0
+    duration: float = 0.0
+    status: RunStatus = RunStatus.PASSED
+    error: RunError | None = None
+    description: str | None = None
+    jira_keys: tuple[str, ...] = ()
+    rerun: bool = False
+
+
+class ResultCollector:
+    """Collects ``TestRun`` objects in the order their items finish."""
+
+    def __init__(self, *, module: str | None = None) -> None:
+        self.runs: list[TestRun] = []
+        self._pending: dict[tuple[str, Any], _Pending] = {}
+        self._module = module or ""
+
+    def add_report(self, report: pytest.TestReport) -> None:
+        key = (report.nodeid, getattr(report, "node", None))
+        pending = self._pending.get(key)
+        if pending is None:
+            pending = self._pending[key] = _Pending(started=report.start)
+        outcome: str = report.outcome  # pytest-rerunfailures adds "rerun"
+        if outcome == "rerun":
+            pending.rerun = True
+        else:
+            self._merge(pending, report)
+        if report.when == "teardown":
+            del self._pending[key]
+            if not pending.rerun:
+                self.runs.append(self._finish(report.nodeid, pending))
+
+    def add_collect_report(self, report: pytest.CollectReport) -> None:
+        """A module that failed to import or collect becomes one failed run."""
+        if not report.failed:
+            return
+        path = report.nodeid or "<session>"
+        package, klass, _ = split_nodeid(path + "::x")
+        error = _error_of(report, "CollectionError")
+        self.runs.append(
+            TestRun(
+                nodeid=path,
+                module=self._module,
+                package=package,
+                klass=klass,
+                name=cut_name(os.path.basename(path.split("::")[0]) or path),
+                status=RunStatus.FAILED,
+                duration_ms=round(report.duration * 1000)
+                if hasattr(report, "duration")
+                else 0,
+                started_ms=int(report.start * 1000) if hasattr(report, "start") else 0,
+                error=error,
+                description="collection error",
+            )
+        )
+
+    def _merge(self, pending: _Pending, report: pytest.TestReport) -> None:
+        if report.when == "setup" or not pending.started:
+            pending.started = report.start
+        pending.duration += report.duration
+        keys = getattr(report, JIRA_ATTR, None)
+        if keys:
+            pending.jira_keys = tuple(keys)
+        if pending.status is RunStatus.FAILED:
+            return  # the first failure (setup or call) tells the story; teardown adds nothing
+        if report.failed:
+            pending.status = RunStatus.FAILED
+            default = "TeardownError" if report.when == "teardown" else "Failed"
+            pending.error = _error_of(report, default)
+            if report.when != "call":
+                pending.description = f"error in {report.when}"
+        elif report.skipped:
+            pending.status = RunStatus.SKIPPED
+            pending.description = _skip_reason(report)
+
+    def _finish(self, nodeid: str, pending: _Pending) -> TestRun:
+        package, klass, name = split_nodeid(nodeid)
+        return TestRun(
+            nodeid=nodeid,
+            module=self._module,
+            package=package,
+            klass=klass,
+            name=name,
+            status=pending.status,
+            duration_ms=round(pending.duration * 1000),
+            started_ms=int(pending.started * 1000),
+            error=pending.error,
+            description=pending.description,
+            jira_keys=pending.jira_keys,
+        )

@@ -1,0 +1,147 @@
+"""pytest wiring for pytest-octane: options, ini keys, the ``jira`` marker and registration.
+
+Nothing is registered, and nothing runs per test, unless ``--octane-space``,
+``--octane-dry-run`` or the ini/environment select a shared space.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Generator
+from typing import Any
+
+import pytest
+
+from pytest_octane.errors import ConfigError
+from pytest_octane.settings import JIRA_KEY_RE, OPTIONS, OptionSpec, Settings, resolve_settings
+
+jira_keys_key = pytest.StashKey[tuple[str, ...]]()
+
+
+def _addoption(group: pytest.OptionGroup, spec: OptionSpec) -> None:
+    assert spec.flag is not None
+    dest = f"octane_{spec.name}"
+    if spec.is_switch:
+        group.addoption(spec.flag, action="store_true", dest=dest, default=None, help=spec.help)
+    elif spec.multiple:
+        group.addoption(
+            spec.flag,
+            action="append",
+            dest=dest,
+            default=None,
+            metavar=spec.metavar,
+            help=spec.help,
+        )
+    else:
+        group.addoption(spec.flag, dest=dest, default=None, metavar=spec.metavar, help=spec.help)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("octane", "upload results to OpenText ALM Octane")
+    group.addoption(
+        "--octane-dry-run",
+        nargs="?",
+        const="-",
+        default=None,
+        dest="octane_dry_run",
+        metavar="DIR",
+        help="write the Octane XML slices to DIR (or print the first slice) and upload nothing; "
+        "use --octane-dry-run=DIR",
+    )
+    for spec in OPTIONS:
+        if spec.flag:
+            _addoption(group, spec)
+        if spec.ini:
+            if spec.multiple:
+                parser.addini(spec.ini, spec.help, type="linelist", default=None)
+            else:
+                parser.addini(spec.ini, spec.help, type="string", default=None)
+
+
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    from pytest_octane import hookspecs
+
+    pluginmanager.add_hookspecs(hookspecs)
+
+
+def _is_enabled(config: pytest.Config) -> bool:
+    if config.getoption("octane_dry_run") or config.getoption("octane_space"):
+        return True
+    return bool(os.environ.get("OCTANE_SPACE", "").strip() or config.getini("octane_space"))
+
+
+def settings_from_config(config: pytest.Config) -> Settings:
+    cli = {spec.name: config.getoption(f"octane_{spec.name}") for spec in OPTIONS if spec.flag}
+    ini = {spec.name: config.getini(spec.ini) for spec in OPTIONS if spec.ini}
+    ini_name = config.inipath.name if config.inipath else "ini file"
+    return resolve_settings(cli=cli, environ=os.environ, ini=ini, ini_name=ini_name)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "jira(*keys): JIRA keys (ABC-123) of the stories this test covers; pytest-octane "
+        "links the test's Octane run to those stories.",
+    )
+    if not _is_enabled(config):
+        return
+    try:
+        settings = settings_from_config(config)
+    except ConfigError as exc:
+        raise pytest.UsageError(f"pytest-octane: {exc}") from None
+    config.pluginmanager.register(ReportEnricher(), "octane-enricher")
+    if hasattr(config, "workerinput"):
+        return  # xdist worker: the controller collects and uploads
+    from pytest_octane.reporter import OctaneReporter
+
+    dry_run = config.getoption("octane_dry_run")
+    reporter = OctaneReporter(config, settings, dry_run=dry_run)
+    config.stash[OctaneReporter.stash_key] = reporter
+    config.pluginmanager.register(reporter, "octane-reporter")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    from pytest_octane.reporter import OctaneReporter
+
+    reporter = config.stash.get(OctaneReporter.stash_key, None)
+    if reporter is not None:
+        del config.stash[OctaneReporter.stash_key]
+        config.pluginmanager.unregister(reporter)
+
+
+def jira_keys_of(item: pytest.Item) -> tuple[str, ...]:
+    """Keys of every ``jira`` marker on the test, its class and its module, in that order."""
+    keys: list[str] = []
+    for marker in item.iter_markers("jira"):
+        for key in marker.args:
+            if not isinstance(key, str) or not JIRA_KEY_RE.fullmatch(key):
+                raise pytest.UsageError(
+                    f"pytest-octane: {item.nodeid}: @pytest.mark.jira({key!r}) is not a JIRA "
+                    "key like 'ABC-123' (uppercase project key, dash, number)"
+                )
+            if key not in keys:
+                keys.append(key)
+    return tuple(keys)
+
+
+class ReportEnricher:
+    """Runs where the tests run (also on xdist workers) and puts on each report what only the
+    item knows: its JIRA keys and the exception type.  Both survive xdist's serialisation."""
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        for item in items:
+            item.stash[jira_keys_key] = jira_keys_of(item)
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(
+        self, item: pytest.Item, call: pytest.CallInfo[None]
+    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+        report = yield
+        if call.excinfo is not None and report.failed:
+            setattr(report, "octane_exc_type", call.excinfo.typename)  # noqa: B010
+        if call.when == "setup":
+            keys: Any = item.stash.get(jira_keys_key, ())
+            if keys:
+                setattr(report, "octane_jira_keys", list(keys))  # noqa: B010
+        return report

@@ -1,0 +1,143 @@
+"""The session-level plugin object: collects runs, then writes (dry run) or uploads them.
+
+It is the plugin's error boundary: an upload problem becomes a terminal warning and a
+re-upload command, never a crash, and it changes the exit code only with ``--octane-strict``.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from pytest_octane.collect import ResultCollector
+from pytest_octane.errors import OctaneError
+from pytest_octane.model import TestRun
+from pytest_octane.octane_xml import chunked, header_from_settings, write_document, write_slices
+from pytest_octane.settings import Settings
+
+if TYPE_CHECKING:
+    from pytest_octane.uploader import JobOutcome
+
+
+class OctaneReporter:
+    """Registered once per session on the controller (never on xdist workers)."""
+
+    stash_key = pytest.StashKey["OctaneReporter"]()
+
+    def __init__(self, config: pytest.Config, settings: Settings, *, dry_run: str | None) -> None:
+        self.config = config
+        self.settings = settings
+        self.dry_run = dry_run
+        self.collector = ResultCollector(module=settings.module)
+        self.session_started_ms = int(time.time() * 1000)
+        self.summary_lines: list[str] = []
+        self.outcome: JobOutcome | None = None
+        self.failed = False
+        self.printed_xml: str | None = None
+
+    # -- collecting
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        self.collector.add_report(report)
+
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        self.collector.add_collect_report(report)
+
+    # -- finishing
+
+    def final_runs(self) -> list[TestRun]:
+        runs = self.collector.runs
+        hook = self.config.hook.pytest_octane_modify_run
+        if hook.get_hookimpls():
+            runs = [hook(run=run) or run for run in runs]
+        if self.settings.started is not None:
+            runs = [replace(run, started_ms=self.settings.started) for run in runs]
+        return runs
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        runs = self.final_runs()
+        try:
+            if self.dry_run is not None:
+                self._dry_run(runs)
+            else:
+                self._upload(runs)
+        except OctaneError as exc:
+            self.failed = True
+            self.summary_lines.append(f"upload failed: {exc}")
+        if self.failed and self.settings.strict and session.exitstatus == 0:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+    def _dry_run(self, runs: list[TestRun]) -> None:
+        header = header_from_settings(self.settings)
+        size = self.settings.slice_size
+        n_slices = -(-len(runs) // size)
+        if self.dry_run == "-":
+            if not runs:
+                self.summary_lines.append("dry run: 0 test runs, nothing would be uploaded")
+                return
+            buffer = io.BytesIO()
+            write_document(
+                buffer, header, next(chunked(runs, size)), max_trace=self.settings.max_trace
+            )
+            self.printed_xml = buffer.getvalue().decode("utf-8")
+            self.summary_lines.append(
+                f"dry run: {len(runs)} test runs in {n_slices} slice(s); printed slice 1 of "
+                f"{n_slices} (use --octane-dry-run=DIR to write them all)"
+            )
+            return
+        folder = Path(self.dry_run or ".")
+        try:
+            files = write_slices(
+                folder, header, runs, slice_size=size, max_trace=self.settings.max_trace
+            )
+            keys = {run.nodeid: list(run.jira_keys) for run in runs if run.jira_keys}
+            (folder / "jira-keys.json").write_text(
+                json.dumps(keys, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+            )
+        except OSError as exc:
+            self.failed = True
+            self.summary_lines.append(
+                f"dry run: cannot write to {str(folder)!r}: {exc.strerror}; "
+                "pick a writable --octane-dry-run=DIR"
+            )
+            return
+        self.summary_lines.append(
+            f"dry run: {len(runs)} test runs in {len(files)} slice(s) written to {folder}"
+            + (f" (JIRA keys of {len(keys)} runs in jira-keys.json)" if keys else "")
+        )
+
+    def _upload(self, runs: list[TestRun]) -> None:
+        from pytest_octane.uploader import upload_session
+
+        self.outcome = upload_session(
+            self.settings,
+            runs,
+            started_ms=self.session_started_ms,
+            hook=self.config.hook,
+            progress=self._progress,
+        )
+        self.failed = not self.outcome.ok
+        self.summary_lines.extend(self.outcome.summary_lines())
+        self.config.hook.pytest_octane_upload_finished(job=self.outcome.job)
+
+    def _progress(self, line: str) -> None:
+        terminal = self.config.pluginmanager.get_plugin("terminalreporter")
+        if terminal is not None and self.config.option.verbose >= 0:
+            terminal.write_line(f"octane: {line}")
+
+    def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
+        if self.printed_xml is not None:
+            terminalreporter.write_sep("-", "octane dry run: slice 1")
+            terminalreporter.write(self.printed_xml + "\n")
+        if not self.summary_lines:
+            return
+        terminalreporter.write_sep("-", "octane", red=self.failed, green=not self.failed)
+        for line in self.summary_lines:
+            terminalreporter.write_line(line)
