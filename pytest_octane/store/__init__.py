@@ -1,7 +1,102 @@
-"""Task stores: JSON files (default), SQLite and PostgreSQL."""
+"""Task stores: JSON files (default), SQLite and PostgreSQL, chosen by the location string.
+
+``open_store`` is the one place a location becomes a store, so the plugin, the uploader and
+the CLI accept exactly the same spellings and fail with the same one-line errors.
+"""
 
 from __future__ import annotations
 
+import re
+from urllib.parse import urlsplit
+from urllib.request import url2pathname
+
+from pytest_octane.errors import StoreError
 from pytest_octane.store.base import TaskStore
 
-__all__ = ["TaskStore"]
+__all__ = ["DEFAULT_LOCATION", "TaskStore", "describe_location", "open_store"]
+
+#: Folder used when the user configures nothing.
+DEFAULT_LOCATION = "octane_task_logs"
+
+_SQLITE_SCHEMES = frozenset({"sqlite", "sqlite+pysqlite"})
+_POSTGRES_SCHEMES = frozenset({"postgresql", "postgres", "postgresql+psycopg"})
+_FILE_SCHEMES = frozenset({"file"})
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
+_QUERY_SECRET = re.compile(r"(?i)(^|&)(password|passwd|pwd|sslpassword)=[^&]*")
+_SUPPORTED = "a folder path, sqlite:///path.db or postgresql+psycopg://user@host:port/db"
+
+
+def describe_location(location: str) -> str:
+    """Return ``location`` fit for messages and reprs: any password replaced by ``***``."""
+    if not _SCHEME.match(location):
+        return location
+    try:
+        parts = urlsplit(location)
+        _ = parts.port  # raises ValueError for a mangled authority
+    except ValueError:
+        # Unparsable: hide the whole user-info part rather than guess where a password ends.
+        return re.sub(r"://[^/?#]*@", "://***@", location, count=1)
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, _, hostport = netloc.rpartition("@")
+        if ":" in userinfo:
+            netloc = f"{userinfo.split(':', 1)[0]}:***@{hostport}"
+    query = _QUERY_SECRET.sub(r"\1\2=***", parts.query)
+    masked = f"{parts.scheme}://{netloc}{parts.path}"
+    if query:
+        masked += f"?{query}"
+    if parts.fragment:
+        masked += f"#{parts.fragment}"
+    return masked
+
+
+def open_store(location: str) -> TaskStore:
+    """Open the task store at ``location``.
+
+    A folder path (or ``file://`` URL) gives the JSON store, ``sqlite:///path.db`` and
+    ``postgresql[+psycopg]://user@host:port/db`` the SQL store. Raises StoreError for an
+    unknown scheme or a missing optional dependency, naming the extra to install.
+    """
+    location = location.strip()
+    if not location:
+        raise StoreError(f"the task store location is empty: use {_SUPPORTED}")
+    match = _SCHEME.match(location)
+    if match is None:
+        return _open_json(location)
+    scheme = match.group(1).lower()
+    shown = describe_location(location)
+    if scheme in _FILE_SCHEMES:
+        path = url2pathname(urlsplit(location).path)
+        if not path:
+            raise StoreError(
+                f"the task store '{shown}' names no folder: use file:///path/to/folder"
+            )
+        return _open_json(path)
+    if scheme in _SQLITE_SCHEMES:
+        return _open_sql(location, shown, extra="db", driver=None)
+    if scheme in _POSTGRES_SCHEMES:
+        return _open_sql(location, shown, extra="postgres", driver="psycopg")
+    raise StoreError(f"the task store '{shown}' has an unknown scheme '{scheme}': use {_SUPPORTED}")
+
+
+def _open_json(folder: str) -> TaskStore:
+    from pytest_octane.store.jsonfile import JsonFileStore
+
+    return JsonFileStore(folder)
+
+
+def _open_sql(location: str, shown: str, *, extra: str, driver: str | None) -> TaskStore:
+    try:
+        from pytest_octane.store.sql import SqlStore
+    except ImportError:
+        raise StoreError(
+            f"the task store '{shown}' needs SQLAlchemy: pip install 'pytest-octane[{extra}]'"
+        ) from None
+    if driver is not None:
+        try:
+            __import__(driver)
+        except ImportError:
+            raise StoreError(
+                f"the task store '{shown}' needs {driver}: pip install 'pytest-octane[{extra}]'"
+            ) from None
+    return SqlStore(location)

@@ -1,0 +1,486 @@
+"""The default task store: one JSON file per job in a folder, safe for several processes.
+
+Every read-modify-write of a job happens under an exclusive lock on ``{job_id}.lock`` and
+ends with an atomic replace, so readers (which take no lock, and so also work on a
+read-only copy of the folder) always see a whole file. The record <-> plain-dict codec
+lives here too because it *is* the JSON format; the SQL store reuses it for its JSON
+columns and for the same validation of job ids and slice changes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+from pytest_octane.errors import StoreError
+from pytest_octane.model import JobRecord, RequestLogEntry, SliceRecord, SliceStatus
+
+__all__ = [
+    "FORMAT_VERSION",
+    "JsonFileStore",
+    "check_job_id",
+    "check_slice_index",
+    "entry_from_dict",
+    "entry_to_dict",
+    "new_slices",
+    "slice_changes",
+    "slice_from_dict",
+    "slice_to_dict",
+]
+
+#: Version of the job file layout; a file with a higher one was written by newer code.
+FORMAT_VERSION = 1
+
+_JOB_ID = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$")
+_LOCK_ATTEMPTS = 60  # Windows only: msvcrt retries each attempt for ~10 s itself.
+
+# Field -> accepted types for update_slice; bool is excluded from ints on purpose below.
+_SLICE_TYPES: dict[str, tuple[type, ...]] = {
+    "path": (str,),
+    "run_count": (int,),
+    "status": (str,),
+    "task_id": (int, type(None)),
+    "attempts": (int,),
+    "last_error": (str, type(None)),
+    "server_status": (str, type(None)),
+    "error_details": (str, type(None)),
+    "created_at": (int, float),
+    "updated_at": (int, float),
+}
+
+
+# ---- codec shared with the SQL store ----
+
+
+def check_job_id(job_id: object) -> str:
+    """Reject ids that could escape the folder or clash with our own temp and lock files."""
+    if not isinstance(job_id, str) or not _JOB_ID.match(job_id):
+        raise StoreError(
+            f"invalid job id {job_id!r}: use 1-128 characters from A-Z a-z 0-9 . _ -, "
+            "not starting with '.'"
+        )
+    return job_id
+
+
+def check_slice_index(index: object) -> int:
+    if isinstance(index, bool) or not isinstance(index, int):
+        raise StoreError(f"slice index must be an integer, not {index!r}")
+    return index
+
+
+def slice_changes(changes: Mapping[str, Any]) -> dict[str, Any]:
+    """Validate ``update_slice`` keyword arguments; return them with ``status`` as a string."""
+    unknown = sorted(set(changes) - set(_SLICE_TYPES))
+    if unknown:
+        raise StoreError(
+            f"cannot change slice field(s) {', '.join(unknown)}: "
+            f"allowed are {', '.join(sorted(_SLICE_TYPES))}"
+        )
+    clean: dict[str, Any] = {}
+    for name, value in changes.items():
+        allowed = _SLICE_TYPES[name]
+        if not _accepts(value, allowed):
+            raise StoreError(
+                f"slice field {name} cannot be {value!r}: "
+                f"expected {' or '.join(t.__name__ for t in allowed)}"
+            )
+        if name == "status":
+            clean[name] = _status(value).value
+        elif name in ("created_at", "updated_at"):
+            clean[name] = float(value)
+        else:
+            clean[name] = value
+    return clean
+
+
+def new_slices(job: JobRecord, now: float) -> list[SliceRecord]:
+    """The slices of a job being created, sorted, with unset (0.0) timestamps set to now."""
+    seen: set[int] = set()
+    result: list[SliceRecord] = []
+    for record in sorted(job.slices, key=lambda s: s.index):
+        if record.index in seen:
+            raise StoreError(f"job {job.job_id} has slice index {record.index} twice")
+        seen.add(record.index)
+        data = slice_to_dict(record)
+        data["created_at"] = record.created_at or now
+        data["updated_at"] = record.updated_at or now
+        result.append(slice_from_dict(data))
+    return result
+
+
+def slice_to_dict(record: SliceRecord) -> dict[str, Any]:
+    data = {name: getattr(record, name) for name in _SLICE_TYPES}
+    data["index"] = record.index
+    data["status"] = _status(record.status).value
+    return data
+
+
+def slice_from_dict(data: Mapping[str, Any]) -> SliceRecord:
+    return SliceRecord(
+        index=int(data["index"]),
+        path=str(data["path"]),
+        run_count=int(data["run_count"]),
+        status=_status(data["status"]),
+        task_id=None if data.get("task_id") is None else int(data["task_id"]),
+        attempts=int(data.get("attempts", 0)),
+        last_error=data.get("last_error"),
+        server_status=data.get("server_status"),
+        error_details=data.get("error_details"),
+        created_at=float(data.get("created_at", 0.0)),
+        updated_at=float(data.get("updated_at", 0.0)),
+    )
+
+
+def entry_to_dict(entry: RequestLogEntry) -> dict[str, Any]:
+    return {f.name: getattr(entry, f.name) for f in fields(RequestLogEntry)}
+
+
+def entry_from_dict(data: Mapping[str, Any]) -> RequestLogEntry:
+    return RequestLogEntry(
+        time=float(data["time"]),
+        method=str(data["method"]),
+        url=str(data["url"]),
+        status=None if data.get("status") is None else int(data["status"]),
+        duration_ms=int(data["duration_ms"]),
+        correlation_id=str(data["correlation_id"]),
+        error=data.get("error"),
+        body=data.get("body"),
+    )
+
+
+def _status(value: object) -> SliceStatus:
+    if isinstance(value, str):
+        try:
+            return SliceStatus(value)
+        except ValueError:
+            pass
+    allowed = ", ".join(s.value for s in SliceStatus)
+    raise StoreError(f"invalid slice status {value!r}: use one of {allowed}")
+
+
+def _accepts(value: object, allowed: tuple[type, ...]) -> bool:
+    # bool is an int subclass, but attempts=True is a bug, not a count.
+    return not isinstance(value, bool) and isinstance(value, allowed)
+
+
+def _job_to_dict(job: JobRecord, slices: Sequence[SliceRecord]) -> dict[str, Any]:
+    return {
+        "format": FORMAT_VERSION,
+        "job_id": job.job_id,
+        "space_id": job.space_id,
+        "workspace_id": job.workspace_id,
+        "server": job.server,
+        "created_at": job.created_at,
+        "finished_at": job.finished_at,
+        "build": dict(job.build),
+        "settings": dict(job.settings),
+        "slices": [slice_to_dict(s) for s in slices],
+        "history": [dict(event) for event in job.history],
+    }
+
+
+def _job_from_dict(data: Mapping[str, Any]) -> JobRecord:
+    slices = sorted((slice_from_dict(s) for s in data["slices"]), key=lambda s: s.index)
+    finished = data.get("finished_at")
+    return JobRecord(
+        job_id=str(data["job_id"]),
+        space_id=int(data["space_id"]),
+        workspace_id=int(data["workspace_id"]),
+        server=str(data["server"]),
+        created_at=float(data["created_at"]),
+        build={str(k): str(v) for k, v in data.get("build", {}).items()},
+        settings=dict(data.get("settings", {})),
+        finished_at=None if finished is None else float(finished),
+        slices=tuple(slices),
+        history=tuple(dict(event) for event in data.get("history", [])),
+    )
+
+
+# ---- locking (stdlib only) ----
+
+if sys.platform == "win32":
+    import msvcrt
+
+    def _lock_fd(fd: int) -> None:
+        for _ in range(_LOCK_ATTEMPTS):
+            os.lseek(fd, 0, os.SEEK_SET)
+            try:
+                msvcrt.locking(fd, msvcrt.LK_LOCK, 1)
+            except OSError:
+                continue
+            return
+        raise TimeoutError("another process held the lock for too long")
+
+    def _unlock_fd(fd: int) -> None:
+        os.lseek(fd, 0, os.SEEK_SET)
+        msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
+
+else:
+    import fcntl
+
+    def _lock_fd(fd: int) -> None:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+
+    def _unlock_fd(fd: int) -> None:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+
+
+# ---- the store ----
+
+
+class JsonFileStore:
+    """``{job_id}.json`` + ``{job_id}.requests.jsonl`` (+ ``{job_id}.lock``) in one folder."""
+
+    def __init__(self, folder: str | os.PathLike[str]) -> None:
+        self._folder = Path(folder)
+        self.location = str(self._folder)
+
+    def __repr__(self) -> str:
+        return f"JsonFileStore({self.location!r})"
+
+    # -- TaskStore --
+
+    def create_job(self, job: JobRecord) -> None:
+        job_id = check_job_id(job.job_id)
+        data = _job_to_dict(job, new_slices(job, time.time()))
+        with self._locked(job_id):
+            if self._job_path(job_id).exists():
+                raise StoreError(
+                    f"job {job_id} already exists in the task store '{self.location}': "
+                    "use a new job id"
+                )
+            self._write_job(job_id, data)
+
+    def get_job(self, job_id: str) -> JobRecord:
+        check_job_id(job_id)
+        return self._decode(self._job_path(job_id), self._read_job(job_id))
+
+    def list_jobs(self) -> list[JobRecord]:
+        try:
+            names = [entry.name for entry in os.scandir(self._folder)]
+        except FileNotFoundError:
+            return []  # nothing recorded yet: the folder is created on first write
+        except OSError as exc:
+            raise StoreError(
+                f"cannot read the task store folder '{self.location}' ({exc.strerror}): "
+                "check that it is a readable folder"
+            ) from None
+        jobs: list[JobRecord] = []
+        for name in names:
+            job_id = name.removesuffix(".json")
+            if job_id == name or not _JOB_ID.match(job_id):
+                continue  # not a job file (request logs, locks, '.'-prefixed temp files)
+            path = self._folder / name
+            try:
+                jobs.append(self._decode(path, self._load(path)))
+            except FileNotFoundError:
+                continue
+        jobs.sort(key=lambda j: (-j.created_at, j.job_id))
+        return jobs
+
+    def update_slice(self, job_id: str, index: int, **changes: Any) -> SliceRecord:
+        check_job_id(job_id)
+        check_slice_index(index)
+        clean = slice_changes(changes)
+        clean.setdefault("updated_at", time.time())
+        with self._locked(job_id):
+            data = self._read_job(job_id)
+            for raw in data["slices"]:
+                if raw.get("index") == index:
+                    raw.update(clean)
+                    updated = self._decode_slice(job_id, raw)
+                    break
+            else:
+                raise StoreError(
+                    f"job {job_id} has no slice {index!r} in the task store '{self.location}'"
+                )
+            self._write_job(job_id, data)
+        return updated
+
+    def finish_job(self, job_id: str, finished_at: float) -> None:
+        check_job_id(job_id)
+        with self._locked(job_id):
+            data = self._read_job(job_id)
+            data["finished_at"] = float(finished_at)
+            self._write_job(job_id, data)
+
+    def add_history(self, job_id: str, event: dict[str, Any]) -> None:
+        check_job_id(job_id)
+        with self._locked(job_id):
+            data = self._read_job(job_id)
+            data.setdefault("history", []).append(dict(event))
+            self._write_job(job_id, data)
+
+    def append_requests(self, job_id: str, entries: Sequence[RequestLogEntry]) -> None:
+        check_job_id(job_id)
+        lines = "".join(_dumps(entry_to_dict(e), compact=True) + "\n" for e in entries)
+        with self._locked(job_id):
+            self._read_job(job_id)  # unknown job -> StoreError, same as the SQL store
+            if not lines:
+                return
+            path = self._folder / f"{job_id}.requests.jsonl"
+            try:
+                with open(path, "a", encoding="utf-8") as fh:
+                    fh.write(lines)
+                    fh.flush()
+                    os.fsync(fh.fileno())
+            except OSError as exc:
+                raise self._write_error(exc) from None
+
+    def read_requests(self, job_id: str) -> list[RequestLogEntry]:
+        check_job_id(job_id)
+        self._read_job(job_id)
+        path = self._folder / f"{job_id}.requests.jsonl"
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return []
+        except OSError as exc:
+            raise StoreError(f"cannot read the request log '{path}': {exc.strerror}") from None
+        entries: list[RequestLogEntry] = []
+        # Readers take no lock: a line still being appended has no newline yet; skip it.
+        for number, line in enumerate(text.split("\n")[:-1], start=1):
+            if not line.strip():
+                continue
+            try:
+                entries.append(entry_from_dict(json.loads(line)))
+            except (ValueError, KeyError, TypeError) as exc:
+                raise StoreError(
+                    f"the request log '{path}' has a bad line {number} ({exc}): "
+                    "repair or delete that line"
+                ) from None
+        return entries
+
+    def close(self) -> None:
+        """Nothing to release: every operation opens and closes its own files."""
+
+    # -- helpers --
+
+    def _job_path(self, job_id: str) -> Path:
+        return self._folder / f"{job_id}.json"
+
+    def _read_job(self, job_id: str) -> dict[str, Any]:
+        try:
+            return self._load(self._job_path(job_id))
+        except FileNotFoundError:
+            raise StoreError(
+                f"unknown job {job_id}: no {job_id}.json in the task store '{self.location}'"
+            ) from None
+
+    def _load(self, path: Path) -> dict[str, Any]:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8"
+            raise StoreError(f"cannot read the task store file '{path}': {reason}") from None
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            raise StoreError(
+                f"the task store file '{path}' is not valid JSON ({exc}): repair or delete it"
+            ) from None
+        if not isinstance(data, dict) or not isinstance(data.get("slices"), list):
+            raise StoreError(
+                f"the task store file '{path}' is not a pytest-octane job: repair or delete it"
+            )
+        version = data.get("format", FORMAT_VERSION)
+        if not isinstance(version, int) or version > FORMAT_VERSION:
+            raise StoreError(
+                f"the task store file '{path}' has format {version!r}, newer than the "
+                f"{FORMAT_VERSION} this pytest-octane reads: upgrade pytest-octane"
+            )
+        return data
+
+    def _decode(self, path: Path, data: Mapping[str, Any]) -> JobRecord:
+        try:
+            return _job_from_dict(data)
+        except (KeyError, TypeError, ValueError, AttributeError, StoreError) as exc:
+            raise StoreError(
+                f"the task store file '{path}' is not a valid pytest-octane job "
+                f"({type(exc).__name__}: {exc}): repair or delete it"
+            ) from None
+
+    def _decode_slice(self, job_id: str, raw: Mapping[str, Any]) -> SliceRecord:
+        try:
+            return slice_from_dict(raw)
+        except (KeyError, TypeError, ValueError, StoreError) as exc:
+            raise StoreError(
+                f"the task store file '{self._job_path(job_id)}' has a bad slice "
+                f"({type(exc).__name__}: {exc}): repair or delete it"
+            ) from None
+
+    @contextlib.contextmanager
+    def _locked(self, job_id: str) -> Iterator[None]:
+        try:
+            self._folder.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self._folder / f"{job_id}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise self._write_error(exc) from None
+        try:
+            try:
+                _lock_fd(fd)
+            except (OSError, TimeoutError) as exc:
+                raise StoreError(
+                    f"cannot lock job {job_id} in the task store '{self.location}' ({exc}): "
+                    "check that no stuck process holds it"
+                ) from None
+            yield
+        finally:
+            os.close(fd)  # closing releases the lock
+
+    def _write_job(self, job_id: str, data: dict[str, Any]) -> None:
+        text = _dumps(data, compact=False) + "\n"
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=f".{job_id}.", suffix=".tmp", dir=self._folder)
+        except OSError as exc:
+            raise self._write_error(exc) from None
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(text)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.chmod(tmp, 0o644)
+            _replace(tmp, self._job_path(job_id))
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise self._write_error(exc) from None
+
+    def _write_error(self, exc: OSError) -> StoreError:
+        reason = exc.strerror or type(exc).__name__
+        return StoreError(
+            f"cannot write the task store folder '{self.location}' ({reason}): make it a "
+            "writable folder or choose another task store location"
+        )
+
+
+def _dumps(data: Mapping[str, Any], *, compact: bool) -> str:
+    try:
+        if compact:
+            return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+        return json.dumps(data, ensure_ascii=False, indent=2)
+    except (TypeError, ValueError) as exc:
+        raise StoreError(f"cannot store a value that is not plain JSON data: {exc}") from None
+
+
+def _replace(source: str, target: Path) -> None:
+    """``os.replace``; on Windows a reader holding the target open blocks it briefly."""
+    if sys.platform == "win32":
+        for _ in range(50):
+            try:
+                os.replace(source, target)
+                return
+            except PermissionError:
+                time.sleep(0.02)
+    os.replace(source, target)

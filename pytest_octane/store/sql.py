@@ -1,0 +1,491 @@
+"""Task store in a database (SQLite file or PostgreSQL) through SQLAlchemy Core.
+
+One transaction per change, and slice updates touch one row each, so several processes
+(xdist controllers of parallel CI jobs, a ``resume`` next to a running upload) can share
+the store without losing each other's changes. SQLite write transactions start with
+``BEGIN IMMEDIATE`` and the file runs in WAL mode with a busy timeout, so writers queue
+instead of failing with "database is locked".
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Double,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    create_engine,
+    event,
+    func,
+    insert,
+    inspect,
+    select,
+    update,
+)
+from sqlalchemy.engine import Connection, Engine, Row, make_url
+from sqlalchemy.exc import (
+    ArgumentError,
+    DBAPIError,
+    IntegrityError,
+    OperationalError,
+    ProgrammingError,
+    SQLAlchemyError,
+)
+
+from pytest_octane.errors import StoreError
+from pytest_octane.model import JobRecord, RequestLogEntry, SliceRecord
+from pytest_octane.store import describe_location
+from pytest_octane.store.jsonfile import (
+    check_job_id,
+    check_slice_index,
+    entry_from_dict,
+    entry_to_dict,
+    new_slices,
+    slice_changes,
+    slice_from_dict,
+    slice_to_dict,
+)
+
+__all__ = ["SCHEMA_VERSION", "SqlStore", "metadata"]
+
+#: Version of the tables below; a database with a higher one was set up by newer code.
+SCHEMA_VERSION = 1
+
+_SQLITE_BUSY_TIMEOUT_S = 30.0
+_PG_CONNECT_TIMEOUT_S = 10
+# pg_advisory_xact_lock key ("octane" in ASCII) serializing table creation across processes.
+_PG_SCHEMA_LOCK = 0x6F6374616E65
+_SCHEMA_ATTEMPTS = 3
+_JOB_ID = String(128)
+
+metadata = MetaData()
+
+jobs_table = Table(
+    "octane_upload_jobs",
+    metadata,
+    Column("job_id", _JOB_ID, primary_key=True),
+    Column("space_id", BigInteger, nullable=False),
+    Column("workspace_id", BigInteger, nullable=False),
+    Column("server", Text, nullable=False),
+    Column("created_at", Double, nullable=False),
+    Column("finished_at", Double, nullable=True),
+    Column("build", Text, nullable=False),  # JSON object
+    Column("settings", Text, nullable=False),  # JSON object
+    Column("history", Text, nullable=False),  # JSON array
+    Index("ix_octane_upload_jobs_created_at", "created_at"),
+)
+
+tasks_table = Table(
+    "octane_upload_tasks",
+    metadata,
+    Column("job_id", _JOB_ID, ForeignKey("octane_upload_jobs.job_id"), nullable=False),
+    Column("slice_index", Integer, nullable=False),
+    Column("path", Text, nullable=False),
+    Column("run_count", Integer, nullable=False),
+    Column("task_id", BigInteger, nullable=True),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("last_error", Text, nullable=True),
+    Column("server_status", Text, nullable=True),
+    Column("error_details", Text, nullable=True),
+    Column("created_at", Double, nullable=False),
+    Column("updated_at", Double, nullable=False),
+    PrimaryKeyConstraint("job_id", "slice_index", name="pk_octane_upload_tasks"),
+)
+
+request_log_table = Table(
+    "octane_request_log",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("job_id", _JOB_ID, ForeignKey("octane_upload_jobs.job_id"), nullable=False),
+    Column("time", Double, nullable=False),
+    Column("method", String(16), nullable=False),
+    Column("url", Text, nullable=False),
+    Column("status", Integer, nullable=True),
+    Column("duration_ms", Integer, nullable=False),
+    Column("correlation_id", Text, nullable=False),
+    Column("error", Text, nullable=True),
+    Column("body", Text, nullable=True),
+    Index("ix_octane_request_log_job_id", "job_id", "id"),
+)
+
+schema_version_table = Table(
+    "octane_schema_version",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),  # always 1: one row
+    Column("version", Integer, nullable=False),
+)
+
+_SQLITE_DRIVERS = frozenset({"sqlite", "sqlite+pysqlite"})
+_POSTGRES_DRIVERS = frozenset({"postgresql", "postgres", "postgresql+psycopg"})
+
+
+class SqlStore:
+    """Jobs, slices and request logs in four tables; created on first use."""
+
+    def __init__(self, url: str) -> None:
+        self.location = describe_location(url)
+        self._engine = self._create_engine(url)
+        read_options: dict[str, Any] = {"octane_read": True}
+        if self._engine.dialect.name == "postgresql":
+            # get_job/list_jobs read several tables: see them as of one instant.
+            read_options["isolation_level"] = "REPEATABLE READ"
+        self._reader = self._engine.execution_options(**read_options)
+        try:
+            self._ensure_schema()
+        except BaseException:
+            self._engine.dispose()
+            raise
+
+    def __repr__(self) -> str:
+        return f"SqlStore({self.location!r})"
+
+    # -- TaskStore --
+
+    def create_job(self, job: JobRecord) -> None:
+        job_id = check_job_id(job.job_id)
+        slices = new_slices(job, time.time())
+        row = {
+            "job_id": job_id,
+            "space_id": job.space_id,
+            "workspace_id": job.workspace_id,
+            "server": job.server,
+            "created_at": float(job.created_at),
+            "finished_at": None if job.finished_at is None else float(job.finished_at),
+            "build": _dumps(dict(job.build)),
+            "settings": _dumps(dict(job.settings)),
+            "history": _dumps([dict(e) for e in job.history]),
+        }
+        try:
+            with self._write(f"record job {job_id}") as conn:
+                found = conn.execute(
+                    select(jobs_table.c.job_id).where(jobs_table.c.job_id == job_id)
+                ).first()
+                if found is not None:
+                    raise self._exists(job_id)
+                conn.execute(insert(jobs_table).values(row))
+                if slices:
+                    conn.execute(insert(tasks_table), [_slice_row(job_id, s) for s in slices])
+        except StoreError as exc:
+            if isinstance(exc.__cause__, IntegrityError):  # lost a race on the same id
+                raise self._exists(job_id) from None
+            raise
+
+    def get_job(self, job_id: str) -> JobRecord:
+        check_job_id(job_id)
+        with self._read(f"read job {job_id}") as conn:
+            row = conn.execute(select(jobs_table).where(jobs_table.c.job_id == job_id)).first()
+            if row is None:
+                raise self._unknown(job_id)
+            slices = conn.execute(
+                select(tasks_table)
+                .where(tasks_table.c.job_id == job_id)
+                .order_by(tasks_table.c.slice_index)
+            ).all()
+        return self._job(_as_dict(row), [_as_dict(s) for s in slices])
+
+    def list_jobs(self) -> list[JobRecord]:
+        with self._read("list jobs") as conn:
+            rows = conn.execute(
+                select(jobs_table).order_by(jobs_table.c.created_at.desc(), jobs_table.c.job_id)
+            ).all()
+            slice_rows = conn.execute(
+                select(tasks_table).order_by(tasks_table.c.job_id, tasks_table.c.slice_index)
+            ).all()
+        by_job: dict[str, list[Mapping[str, Any]]] = {}
+        for s in slice_rows:
+            by_job.setdefault(s.job_id, []).append(_as_dict(s))
+        return [self._job(_as_dict(r), by_job.get(r.job_id, [])) for r in rows]
+
+    def update_slice(self, job_id: str, index: int, **changes: Any) -> SliceRecord:
+        check_job_id(job_id)
+        check_slice_index(index)
+        values = slice_changes(changes)
+        values.setdefault("updated_at", time.time())
+        where = (tasks_table.c.job_id == job_id, tasks_table.c.slice_index == index)
+        with self._write(f"update slice {index} of job {job_id}") as conn:
+            result = conn.execute(update(tasks_table).where(*where).values(values))
+            if result.rowcount == 0:
+                self._require_job(conn, job_id)
+                raise StoreError(
+                    f"job {job_id} has no slice {index} in the task store '{self.location}'"
+                )
+            row = conn.execute(select(tasks_table).where(*where)).one()
+        return self._slice(_as_dict(row))
+
+    def finish_job(self, job_id: str, finished_at: float) -> None:
+        check_job_id(job_id)
+        with self._write(f"finish job {job_id}") as conn:
+            result = conn.execute(
+                update(jobs_table)
+                .where(jobs_table.c.job_id == job_id)
+                .values(finished_at=float(finished_at))
+            )
+            if result.rowcount == 0:
+                raise self._unknown(job_id)
+
+    def add_history(self, job_id: str, event: dict[str, Any]) -> None:
+        check_job_id(job_id)
+        text = _dumps(dict(event))
+        with self._write(f"add history to job {job_id}") as conn:
+            # Row lock on PostgreSQL; SQLite's BEGIN IMMEDIATE already serializes writers.
+            current = conn.execute(
+                select(jobs_table.c.history).where(jobs_table.c.job_id == job_id).with_for_update()
+            ).scalar_one_or_none()
+            if current is None:
+                raise self._unknown(job_id)
+            history = self._json(current, f"history of job {job_id}")
+            if not isinstance(history, list):
+                raise self._corrupt(f"history of job {job_id}", "not a JSON array")
+            history.append(json.loads(text))
+            conn.execute(
+                update(jobs_table)
+                .where(jobs_table.c.job_id == job_id)
+                .values(history=_dumps(history))
+            )
+
+    def append_requests(self, job_id: str, entries: Sequence[RequestLogEntry]) -> None:
+        check_job_id(job_id)
+        rows = [{"job_id": job_id, **entry_to_dict(e)} for e in entries]
+        with self._write(f"append to the request log of job {job_id}") as conn:
+            self._require_job(conn, job_id)
+            if rows:
+                conn.execute(insert(request_log_table), rows)
+
+    def read_requests(self, job_id: str) -> list[RequestLogEntry]:
+        check_job_id(job_id)
+        with self._read(f"read the request log of job {job_id}") as conn:
+            self._require_job(conn, job_id)
+            rows = conn.execute(
+                select(request_log_table)
+                .where(request_log_table.c.job_id == job_id)
+                .order_by(request_log_table.c.id)
+            ).all()
+        return [entry_from_dict(_as_dict(r)) for r in rows]
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    # -- engine and schema --
+
+    def _create_engine(self, url_text: str) -> Engine:
+        try:
+            url = make_url(url_text)
+        except ArgumentError:
+            raise StoreError(
+                f"the task store '{self.location}' is not a database URL: use "
+                "sqlite:///path.db or postgresql+psycopg://user@host:port/db"
+            ) from None
+        driver = url.drivername.lower()
+        if driver in _SQLITE_DRIVERS:
+            database = url.database or ""
+            if database in ("", ":memory:") or database.startswith("file:"):
+                raise StoreError(
+                    f"the task store '{self.location}' names no database file: "
+                    "use sqlite:///path/to/tasks.db"
+                )
+            try:
+                Path(database).parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(
+                    f"cannot create the folder of the task store '{self.location}' "
+                    f"({exc.strerror}): choose a writable path"
+                ) from None
+            engine = create_engine(
+                url.set(drivername="sqlite+pysqlite"),
+                connect_args={"timeout": _SQLITE_BUSY_TIMEOUT_S},
+            )
+            event.listen(engine, "connect", _sqlite_connect)
+            event.listen(engine, "begin", _sqlite_begin)
+            return engine
+        if driver in _POSTGRES_DRIVERS:
+            connect_args: dict[str, Any] = {}
+            if "connect_timeout" not in url.query:
+                connect_args["connect_timeout"] = _PG_CONNECT_TIMEOUT_S
+            return create_engine(
+                url.set(drivername="postgresql+psycopg"),
+                pool_pre_ping=True,
+                connect_args=connect_args,
+            )
+        raise StoreError(
+            f"the task store '{self.location}' uses the unsupported driver '{driver}': "
+            "use sqlite:///path.db or postgresql+psycopg://user@host:port/db"
+        )
+
+    def _ensure_schema(self) -> None:
+        """Create the tables once; concurrent first uses wait for (or re-check after) each other."""
+        for attempt in range(1, _SCHEMA_ATTEMPTS + 1):
+            try:
+                with self._write("set up its tables") as conn:
+                    if conn.dialect.name == "postgresql":
+                        conn.execute(select(func.pg_advisory_xact_lock(_PG_SCHEMA_LOCK)))
+                    found = _stored_version(conn)
+                    if found is not None and found > SCHEMA_VERSION:
+                        raise StoreError(
+                            f"the task store '{self.location}' has schema version {found}, "
+                            f"newer than the {SCHEMA_VERSION} this pytest-octane knows: "
+                            "upgrade pytest-octane (or use another database)"
+                        )
+                    metadata.create_all(conn, checkfirst=True)
+                    if found is None:
+                        conn.execute(
+                            insert(schema_version_table).values(id=1, version=SCHEMA_VERSION)
+                        )
+                return
+            except StoreError as exc:
+                raced = isinstance(exc.__cause__, IntegrityError | ProgrammingError)
+                if not raced or attempt == _SCHEMA_ATTEMPTS:
+                    raise
+
+    # -- transactions and errors --
+
+    @contextlib.contextmanager
+    def _write(self, action: str) -> Iterator[Connection]:
+        with self._translate(action), self._engine.begin() as conn:
+            yield conn
+
+    @contextlib.contextmanager
+    def _read(self, action: str) -> Iterator[Connection]:
+        with self._translate(action), self._reader.begin() as conn:
+            yield conn
+
+    @contextlib.contextmanager
+    def _translate(self, action: str) -> Iterator[None]:
+        try:
+            yield
+        except SQLAlchemyError as exc:
+            raise self._failure(action, exc) from exc
+
+    def _failure(self, action: str, exc: SQLAlchemyError) -> StoreError:
+        # The DBAPI message, never SQLAlchemy's text: that one lists statement parameters.
+        reason = type(exc).__name__
+        if isinstance(exc, DBAPIError) and exc.orig is not None:
+            lines = str(exc.orig).strip().splitlines()
+            reason = lines[0] if lines else type(exc.orig).__name__
+        if "readonly" in reason or "read-only" in reason:
+            hint = "make the database (and its folder) writable"
+        elif isinstance(exc, OperationalError):
+            hint = "check the URL and that the database is reachable"
+        else:
+            hint = "check the database and its permissions"
+        return StoreError(f"the task store '{self.location}' could not {action}: {reason}: {hint}")
+
+    def _require_job(self, conn: Connection, job_id: str) -> None:
+        found = conn.execute(
+            select(jobs_table.c.job_id).where(jobs_table.c.job_id == job_id)
+        ).first()
+        if found is None:
+            raise self._unknown(job_id)
+
+    def _unknown(self, job_id: str) -> StoreError:
+        return StoreError(f"unknown job {job_id} in the task store '{self.location}'")
+
+    def _exists(self, job_id: str) -> StoreError:
+        return StoreError(
+            f"job {job_id} already exists in the task store '{self.location}': use a new job id"
+        )
+
+    def _corrupt(self, what: str, reason: str) -> StoreError:
+        return StoreError(
+            f"the task store '{self.location}' holds a bad {what} ({reason}): repair that row"
+        )
+
+    # -- rows -> records --
+
+    def _json(self, text: str, what: str) -> Any:
+        try:
+            return json.loads(text)
+        except ValueError as exc:
+            raise self._corrupt(what, f"not JSON: {exc}") from None
+
+    def _job(self, row: Mapping[str, Any], slices: Sequence[Mapping[str, Any]]) -> JobRecord:
+        job_id = str(row["job_id"])
+        build = self._json(row["build"], f"build of job {job_id}")
+        settings = self._json(row["settings"], f"settings of job {job_id}")
+        history = self._json(row["history"], f"history of job {job_id}")
+        if not (isinstance(build, dict) and isinstance(settings, dict)):
+            raise self._corrupt(f"job {job_id}", "build/settings are not JSON objects")
+        if not isinstance(history, list):
+            raise self._corrupt(f"history of job {job_id}", "not a JSON array")
+        return JobRecord(
+            job_id=job_id,
+            space_id=int(row["space_id"]),
+            workspace_id=int(row["workspace_id"]),
+            server=str(row["server"]),
+            created_at=float(row["created_at"]),
+            build={str(k): str(v) for k, v in build.items()},
+            settings=settings,
+            finished_at=None if row["finished_at"] is None else float(row["finished_at"]),
+            slices=tuple(self._slice(s) for s in slices),
+            history=tuple(history),
+        )
+
+    def _slice(self, row: Mapping[str, Any]) -> SliceRecord:
+        data = dict(row)
+        data["index"] = data.pop("slice_index")
+        try:
+            return slice_from_dict(data)
+        except (KeyError, TypeError, ValueError, StoreError) as exc:
+            what = f"slice {data['index']} of job {data['job_id']}"
+            raise self._corrupt(what, f"{type(exc).__name__}: {exc}") from None
+
+
+def _slice_row(job_id: str, record: SliceRecord) -> dict[str, Any]:
+    data = slice_to_dict(record)
+    data["slice_index"] = data.pop("index")
+    data["job_id"] = job_id
+    return data
+
+
+def _as_dict(row: Row[Any]) -> dict[str, Any]:
+    return {str(key): value for key, value in row._mapping.items()}
+
+
+def _stored_version(conn: Connection) -> int | None:
+    if not inspect(conn).has_table(schema_version_table.name):
+        return None
+    version = conn.execute(select(func.max(schema_version_table.c.version))).scalar()
+    return None if version is None else int(version)
+
+
+def _dumps(value: object) -> str:
+    try:
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    except (TypeError, ValueError) as exc:
+        raise StoreError(f"cannot store a value that is not plain JSON data: {exc}") from None
+
+
+def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    # Let _sqlite_begin issue BEGIN itself (pysqlite would defer it to the first write).
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(f"PRAGMA busy_timeout = {int(_SQLITE_BUSY_TIMEOUT_S * 1000)}")
+        mode = cursor.execute("PRAGMA journal_mode").fetchone()[0]
+        if str(mode).lower() != "wal":
+            cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.execute("PRAGMA foreign_keys = ON")
+    finally:
+        cursor.close()
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    # Writers take the write lock up front: a deferred transaction that reads and then
+    # writes fails at once with SQLITE_BUSY when another process committed meanwhile.
+    read_only = bool(conn.get_execution_options().get("octane_read"))
+    conn.exec_driver_sql("BEGIN DEFERRED" if read_only else "BEGIN IMMEDIATE")
