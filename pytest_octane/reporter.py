@@ -11,7 +11,7 @@ import json
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -116,12 +116,14 @@ class OctaneReporter:
     def _upload(self, runs: list[TestRun]) -> None:
         from pytest_octane.uploader import upload_session
 
+        settings = self.settings
+        hook = self.config.hook
+
+        def credentials_hook() -> Any:
+            return hook.pytest_octane_credentials(space_id=settings.space, settings=settings)
+
         self.outcome = upload_session(
-            self.settings,
-            runs,
-            started_ms=self.session_started_ms,
-            hook=self.config.hook,
-            progress=self._progress,
+            settings, runs, hook=credentials_hook, progress=self._progress
         )
         self.failed = not self.outcome.ok
         self.summary_lines.extend(self.outcome.summary_lines())

@@ -47,14 +47,16 @@ def parse_str(raw: Any, where: str) -> str | None:
 
 def _int_in(low: int, high: int | None = None) -> Parser:
     def parse(raw: Any, where: str) -> int:
+        allowed = f"from {low} to {high}" if high is not None else f"{low} or more"
         if isinstance(raw, bool):
-            raise ConfigError(f"{where}: expected a whole number, got {raw!r}")
+            raise ConfigError(f"{where}: expected a whole number, got {raw!r}; allowed: {allowed}")
         try:
             value = int(raw) if isinstance(raw, int) else int(_as_text(raw, where))
         except ValueError:
-            raise ConfigError(f"{where}: {raw!r} is not a whole number") from None
+            raise ConfigError(
+                f"{where}: {raw!r} is not a whole number; allowed: {allowed}"
+            ) from None
         if value < low or (high is not None and value > high):
-            allowed = f"from {low} to {high}" if high is not None else f"{low} or more"
             raise ConfigError(f"{where}: {value} is out of range; allowed: {allowed}")
         return value
 
@@ -340,6 +342,15 @@ OPTIONS: tuple[OptionSpec, ...] = (
         group="upload",
     ),
     _opt(
+        "spool_dir",
+        "Folder where each job's slices are kept until Octane has them.",
+        parse_str,
+        spaces_key="spoolDir",
+        default="octane_task_logs",
+        metavar="DIR",
+        group="upload",
+    ),
+    _opt(
         "update_auto_runs",
         "Link uploaded tests to their stories (covered_content).",
         parse_bool,
@@ -502,6 +513,7 @@ class Settings:
     skip_errors: bool = False
     strict: bool = False
     task_store: str = "octane_task_logs"
+    spool_dir: str = "octane_task_logs"
     update_auto_runs: bool = False
     jira_field: str = "jira_key_udf"
     root_module: str | None = None
@@ -572,7 +584,10 @@ def load_spaces_file(path: str, where: str) -> dict[str, dict[str, Any]]:
     try:
         text = file.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError(f"{where}: spaces file {str(file)!r} does not exist") from None
+        raise ConfigError(
+            f"{where}: spaces file {str(file)!r} does not exist; give the path of a JSON file "
+            "mapping shared space ids to their settings"
+        ) from None
     except OSError as exc:
         raise ConfigError(
             f"{where}: spaces file {str(file)!r} cannot be read ({exc.strerror}); "
@@ -582,8 +597,8 @@ def load_spaces_file(path: str, where: str) -> dict[str, dict[str, Any]]:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ConfigError(
-            f"spaces file {str(file)!r} is not valid JSON: {exc.msg} at line {exc.lineno} "
-            f"column {exc.colno}"
+            f"{where}: spaces file {str(file)!r} is not valid JSON: {exc.msg} at line "
+            f"{exc.lineno} column {exc.colno}"
         ) from None
     if not isinstance(data, dict):
         raise ConfigError(
@@ -677,43 +692,14 @@ def resolve_settings(
     return settings
 
 
-_SEED_PATH = re.compile(
-    r"^(?P<prefix>.*?)/(?:api/)?shared_spaces/(?P<space>\d+)(?:/workspaces/(?P<ws>\d+))?/?$"
-)
-
-
-def split_octane_url(url: str) -> tuple[str, int | None, int | None]:
-    """Split an Octane URL into (server root, space id, workspace id).
-
-    Accepts the server root, the seed's ``.../shared_spaces/S/workspaces/W`` (with or without
-    ``/api``) and the UI's ``.../ui/?p=S/W``.
-    """
-    parts = urlsplit(url.strip())
-    path = parts.path.rstrip("/")
-    base = f"{parts.scheme}://{parts.netloc}"
-    match = _SEED_PATH.match(path)
-    if match:
-        ws = match.group("ws")
-        return base + match.group("prefix"), int(match.group("space")), int(ws) if ws else None
-    ui = re.fullmatch(r"(?P<prefix>.*)/ui", path)
-    if ui:
-        p = re.search(r"(?:^|&)p=(\d+)/(\d+)", parts.query)
-        if p:
-            return base + ui.group("prefix"), int(p.group(1)), int(p.group(2))
-    if re.search(r"/(api|shared_spaces|workspaces|authentication)(/|$)", path):
-        raise ConfigError(
-            f"{url!r} looks like a mistyped Octane URL; give the server root "
-            "(https://octane.example.com) or .../shared_spaces/<space>/workspaces/<workspace>"
-        )
-    return base + path, None, None
-
-
 def _derive_from_url(values: dict[str, Any], sources: dict[str, str]) -> None:
     url = values.get("url")
     if not url:
         return
+    from pytest_octane.client import parse_octane_url  # only when a URL is configured
+
     try:
-        server, space, workspace = split_octane_url(url)
+        server, space, workspace = parse_octane_url(url)
     except ConfigError as exc:
         raise ConfigError(f"{sources['url']}: {exc}") from None
     values["url"] = server
@@ -722,6 +708,9 @@ def _derive_from_url(values: dict[str, Any], sources: dict[str, str]) -> None:
             f"{sources['url']} names shared space {space}, but {sources['space']} "
             f"selects {values['space']}; make them agree"
         )
+    if space is not None and values.get("space") is None:
+        values["space"] = space
+        sources["space"] = sources["url"]
     if workspace is not None:
         if values.get("workspace") not in (None, workspace):
             raise ConfigError(
@@ -733,8 +722,7 @@ def _derive_from_url(values: dict[str, Any], sources: dict[str, str]) -> None:
 
 
 def _check_combinations(settings: Settings) -> None:
-    if settings.space is None:
-        return
+    # Checked for dry runs too: the build context and suite go into the XML either way.
     build = [settings.build_server_id, settings.build_job_id, settings.build_id]
     if any(build) and not all(build):
         raise ConfigError(

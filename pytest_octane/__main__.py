@@ -1,0 +1,9 @@
+"""``python -m pytest_octane`` runs the CLI."""
+
+from __future__ import annotations
+
+import sys
+
+from pytest_octane.cli import main
+
+sys.exit(main())

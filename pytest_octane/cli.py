@@ -1,0 +1,356 @@
+"""``pytest-octane``: convert, upload, and look after upload jobs outside a pytest run.
+
+``main()`` is the CLI's only error boundary: library errors become one line on stderr and
+an exit code (0 all slices succeeded, 1 some failed, 2 usage or configuration error).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from pytest_octane import __version__
+from pytest_octane.errors import ConfigError, CredentialsError, InputError, OctaneError
+from pytest_octane.model import JobRecord, SliceStatus
+from pytest_octane.settings import OPTIONS, OptionSpec, Settings, resolve_settings
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+EPILOG = """\
+examples:
+  pytest-octane convert junit.xml -o out/              # Octane XML slices, no network
+  pytest-octane upload junit.xml --space 1001 --config spaces.json
+  pytest-octane jobs                                   # jobs in ./octane_task_logs
+  pytest-octane status 20261125-101500-ab12cd34
+  pytest-octane retry 20261125-101500-ab12cd34         # re-upload failed slices
+  pytest-octane resume 20261125-101500-ab12cd34        # finish an interrupted job
+  pytest-octane simulator --port 8080                  # a local fake Octane to rehearse with
+
+exit codes: 0 all slices succeeded, 1 some slices failed, 2 usage or configuration error
+"""
+
+
+def _cli_flag(spec: OptionSpec) -> str:
+    assert spec.flag is not None
+    return "--" + spec.flag.removeprefix("--octane-")
+
+
+def add_settings_arguments(parser: argparse.ArgumentParser, *, groups: Sequence[str]) -> None:
+    """The plugin's options, without the ``octane-`` prefix (both spellings accepted)."""
+    for group_name in groups:
+        group = parser.add_argument_group(f"{group_name} settings")
+        for spec in OPTIONS:
+            if spec.group != group_name or not spec.flag:
+                continue
+            flags = [_cli_flag(spec), spec.flag]
+            dest = f"octane_{spec.name}"
+            if spec.is_switch:
+                group.add_argument(*flags, dest=dest, action="store_true", help=spec.help)
+            elif spec.multiple:
+                group.add_argument(
+                    *flags, dest=dest, action="append", metavar=spec.metavar, help=spec.help
+                )
+            else:
+                group.add_argument(*flags, dest=dest, metavar=spec.metavar, help=spec.help)
+
+
+def settings_from_args(args: argparse.Namespace, **overrides: Any) -> Settings:
+    cli = {spec.name: getattr(args, f"octane_{spec.name}", None) for spec in OPTIONS}
+    cli.update({k: v for k, v in overrides.items() if v is not None})
+    return resolve_settings(cli=cli, environ=os.environ, ini={})
+
+
+def _open_store(args: argparse.Namespace) -> Any:
+    from pytest_octane.store import open_store
+
+    location = (
+        getattr(args, "octane_task_store", None)
+        or os.environ.get("OCTANE_TASK_STORE")
+        or "octane_task_logs"
+    )
+    return open_store(location)
+
+
+# ---------------------------------------------------------------- commands
+
+
+def cmd_convert(args: argparse.Namespace) -> int:
+    from pytest_octane.inputs import read_results_file
+    from pytest_octane.octane_xml import header_from_settings, write_slices
+
+    settings = settings_from_args(args)
+    started = settings.started or int(time.time() * 1000)
+    runs = [
+        run
+        for path in args.files
+        for run in read_results_file(Path(path), started_ms=started, module=settings.module or "")
+    ]
+    out = Path(args.output)
+    files = write_slices(
+        out,
+        header_from_settings(settings),
+        runs,
+        slice_size=settings.slice_size,
+        max_trace=settings.max_trace,
+    )
+    print(f"{len(runs)} test runs in {len(files)} slice(s) written to {out}")
+    return EXIT_OK
+
+
+def _print_outcome(outcome: Any) -> int:
+    for line in outcome.summary_lines():
+        print(line)
+    return EXIT_OK if outcome.ok else EXIT_FAILED
+
+
+def cmd_upload(args: argparse.Namespace) -> int:
+    from pytest_octane.inputs import read_results_file
+    from pytest_octane.uploader import upload_session
+
+    settings = settings_from_args(args)
+    started = settings.started or int(time.time() * 1000)
+    runs = [
+        run
+        for path in args.files
+        for run in read_results_file(Path(path), started_ms=started, module=settings.module or "")
+    ]
+    if not runs:
+        print("no test runs in the given files; nothing to upload", file=sys.stderr)
+        return EXIT_FAILED
+    return _print_outcome(upload_session(settings, runs, progress=print))
+
+
+def _job_counts(job: JobRecord) -> dict[str, int]:
+    counts = {status.value: 0 for status in SliceStatus}
+    for record in job.slices:
+        counts[record.status.value] += 1
+    return counts
+
+
+def _stamp(epoch: float | None) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(epoch)) if epoch else "-"
+
+
+def cmd_jobs(args: argparse.Namespace) -> int:
+    store = _open_store(args)
+    try:
+        jobs = store.list_jobs()
+    finally:
+        store.close()
+    if args.json:
+        print(
+            json.dumps(
+                [
+                    {
+                        "job_id": j.job_id,
+                        "space_id": j.space_id,
+                        "workspace_id": j.workspace_id,
+                        "created_at": j.created_at,
+                        "status": j.status.value,
+                        "slices": _job_counts(j),
+                    }
+                    for j in jobs
+                ],
+                indent=2,
+            )
+        )
+        return EXIT_OK
+    if not jobs:
+        print(f"no jobs in {store.location}")
+        return EXIT_OK
+    print(f"{'JOB':<28} {'SPACE':>6} {'STARTED':<19} {'OK':>4} {'FAILED':>6} {'RUNNING':>7}")
+    for job in jobs:
+        c = _job_counts(job)
+        print(
+            f"{job.job_id:<28} {job.space_id:>6} {_stamp(job.created_at):<19} "
+            f"{c['Success']:>4} {c['Failed']:>6} {c['Running']:>7}"
+        )
+    return EXIT_OK
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    store = _open_store(args)
+    try:
+        job = store.get_job(args.job)
+    finally:
+        store.close()
+    if args.json:
+        data = asdict(job)
+        data["status"] = job.status.value
+        print(json.dumps(data, indent=2, default=str))
+    else:
+        print(
+            f"job {job.job_id}: {job.status.value}; shared space {job.space_id}, workspace "
+            f"{job.workspace_id} at {job.server}; created {_stamp(job.created_at)}, "
+            f"finished {_stamp(job.finished_at)}"
+        )
+        for record in job.slices:
+            detail = record.error_details or record.last_error or ""
+            print(
+                f"  slice {record.index:>4}: {record.status.value:<8} runs={record.run_count:<5}"
+                f" task={record.task_id if record.task_id is not None else '-':<8}"
+                f" attempts={record.attempts}" + (f"  {detail}" if detail else "")
+            )
+        for event in job.history:
+            print(f"  history: {_stamp(event.get('time'))} {event.get('event')}")
+    return EXIT_OK if job.status is SliceStatus.SUCCESS else EXIT_FAILED
+
+
+def _finish_job(args: argparse.Namespace, mode: str) -> int:
+    from pytest_octane.uploader import execute_job, settings_for_job
+
+    store = _open_store(args)
+    try:
+        job = store.get_job(args.job)
+        settings = settings_for_job(settings_from_args(args, space=str(job.space_id)), job)
+        outcome = execute_job(
+            settings,
+            store,
+            job,
+            mode=mode,
+            only_slice=getattr(args, "slice", None),
+            progress=print,
+        )
+    finally:
+        store.close()
+    if mode == "retry" and not any(s.status is not SliceStatus.SUCCESS for s in job.slices):
+        print(f"job {job.job_id}: every slice already succeeded; nothing to re-upload")
+    return _print_outcome(outcome)
+
+
+def cmd_retry(args: argparse.Namespace) -> int:
+    return _finish_job(args, "retry")
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    return _finish_job(args, "resume")
+
+
+def cmd_logs(args: argparse.Namespace) -> int:
+    store = _open_store(args)
+    try:
+        entries = store.read_requests(args.job)
+    finally:
+        store.close()
+    for e in entries:
+        status = e.status if e.status is not None else "---"
+        line = f"{_stamp(e.time)} {e.method:<6} {status} {e.duration_ms:>6} ms {e.url}"
+        print(line + (f"  [{e.correlation_id}]" if e.correlation_id else ""))
+        if e.error:
+            print(f"    error: {e.error}")
+        if e.body and args.bodies:
+            print(e.body)
+    return EXIT_OK
+
+
+def cmd_simulator(args: argparse.Namespace) -> int:
+    from pytest_octane.simulator.cli import run
+
+    return run(args)
+
+
+# ---------------------------------------------------------------- parser and main
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pytest-octane",
+        description="Upload test results to OpenText ALM Octane and look after upload jobs.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"pytest-octane {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def store_arg(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--task-store",
+            "--octane-task-store",
+            dest="octane_task_store",
+            metavar="LOCATION",
+            help="folder, sqlite:///file.db or postgresql://... (default: octane_task_logs "
+            "or OCTANE_TASK_STORE)",
+        )
+
+    p = sub.add_parser("convert", help="convert JUnit/Octane XML into Octane XML slices")
+    p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument("-o", "--output", required=True, metavar="DIR", help="folder for the slices")
+    add_settings_arguments(p, groups=["results"])
+    p.add_argument("--slice-size", dest="octane_slice_size", metavar="N")
+    p.set_defaults(func=cmd_convert)
+
+    p = sub.add_parser("upload", help="upload JUnit or Octane XML files as one job")
+    p.add_argument("files", nargs="+", metavar="FILE")
+    add_settings_arguments(p, groups=["connection", "upload", "results"])
+    p.set_defaults(func=cmd_upload)
+
+    p = sub.add_parser("jobs", help="list upload jobs")
+    store_arg(p)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_jobs)
+
+    p = sub.add_parser("status", help="show one job's slices, task ids and errors")
+    p.add_argument("job")
+    store_arg(p)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_status)
+
+    for name, func, text in (
+        ("retry", cmd_retry, "re-upload the failed slices of a job (never a successful one)"),
+        ("resume", cmd_resume, "finish an interrupted job: poll sent slices, send the rest"),
+    ):
+        p = sub.add_parser(name, help=text)
+        p.add_argument("job")
+        if name == "retry":
+            p.add_argument("--slice", type=int, metavar="N", help="only this slice")
+        add_settings_arguments(p, groups=["connection", "upload"])
+        p.set_defaults(func=func)
+
+    p = sub.add_parser("logs", help="show a job's request log")
+    p.add_argument("job")
+    store_arg(p)
+    p.add_argument("--bodies", action="store_true", help="also print logged request bodies")
+    p.set_defaults(func=cmd_logs)
+
+    p = sub.add_parser("simulator", help="run the bundled Octane simulator on 127.0.0.1")
+    from pytest_octane.simulator.cli import configure_parser
+
+    configure_parser(p)
+    p.set_defaults(func=cmd_simulator)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        result: int = args.func(args)
+        return result
+    except (ConfigError, CredentialsError, InputError) as exc:
+        if args.debug:
+            raise
+        print(f"pytest-octane: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except OctaneError as exc:
+        if args.debug:
+            raise
+        print(f"pytest-octane: error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        print("pytest-octane: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,125 @@
+"""The job's spool on disk: results written before the first request, so nothing is lost.
+
+Each slice is kept as ``slice-NNNN.xml`` (valid Octane XML without story or module ids, which
+need the network) plus ``slice-NNNN.keys.json`` (the JIRA keys of each run, in order).  Just
+before a slice is sent, :func:`upload_payload` adds the ids that were looked up.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from lxml import etree
+
+from pytest_octane.errors import InputError
+from pytest_octane.model import TestRun
+from pytest_octane.octane_xml import ResultHeader, RunRefs, SliceFile, write_slices
+
+_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
+
+#: Per-run children that come before ``backlog_items`` in the XSD's sequence.
+_BEFORE_REFS = {"suite_ref", "program_ref", "release_ref", "release", "milestone_ref"}
+
+
+@dataclass(frozen=True, slots=True)
+class SpooledRun:
+    """What the uploader needs to know of one run in a spooled slice."""
+
+    package: str
+    klass: str
+    jira_keys: tuple[str, ...]
+
+
+def keys_path(slice_path: Path) -> Path:
+    return slice_path.with_name(slice_path.stem + ".keys.json")
+
+
+def write_spool(
+    folder: Path,
+    header: ResultHeader,
+    runs: Sequence[TestRun],
+    *,
+    slice_size: int,
+    max_trace: int,
+) -> list[SliceFile]:
+    """Write the slices and their JIRA-key sidecars; return the slice files."""
+    files = write_slices(folder, header, runs, slice_size=slice_size, max_trace=max_trace)
+    for file in files:
+        start = (file.index - 1) * slice_size
+        keys = [list(run.jira_keys) for run in runs[start : start + file.run_count]]
+        keys_path(file.path).write_text(json.dumps(keys), encoding="utf-8")
+    return files
+
+
+def read_spooled_runs(slice_path: Path) -> list[SpooledRun]:
+    """Identity and JIRA keys of every run of a spooled slice, in document order."""
+    root = _parse(slice_path)
+    sidecar = keys_path(slice_path)
+    try:
+        keys: list[list[str]] = (
+            json.loads(sidecar.read_text(encoding="utf-8")) if sidecar.exists() else []
+        )
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{sidecar}: cannot read the JIRA keys of this slice ({exc})") from None
+    runs = root.findall("test_runs/test_run")
+    if keys and len(keys) != len(runs):
+        raise InputError(f"{sidecar}: has {len(keys)} entries for {len(runs)} runs")
+    return [
+        SpooledRun(
+            package=run.get("package") or "",
+            klass=run.get("class") or "",
+            jira_keys=tuple(keys[i]) if keys else (),
+        )
+        for i, run in enumerate(runs)
+    ]
+
+
+def upload_payload(slice_path: Path, refs: Sequence[RunRefs], *, attempt: int = 1) -> bytes:
+    """The bytes to POST: the spooled slice with each run's story and module ids added.
+
+    Octane answers an identical payload with the original task (``fromOlderPush``), even
+    when that task failed; a comment naming the attempt makes a re-upload a new payload
+    without changing what it means.
+    """
+    root = _parse(slice_path)
+    runs = root.findall("test_runs/test_run")
+    if len(runs) != len(refs):
+        raise InputError(f"{slice_path}: {len(runs)} runs but {len(refs)} reference sets")
+    for run, ref in zip(runs, refs, strict=True):
+        position = sum(1 for child in run if child.tag in _BEFORE_REFS)
+        for tag, child_tag, ids in (
+            ("product_areas", "product_area_ref", ref.product_area_ids),
+            ("backlog_items", "backlog_item_ref", ref.backlog_item_ids),
+        ):
+            if not ids:
+                continue
+            existing = run.find(tag)
+            if existing is None:
+                existing = etree.Element(tag)
+                run.insert(position, existing)
+            have = {el.get("id") for el in existing}
+            for ref_id in ids:
+                if str(ref_id) not in have:
+                    etree.SubElement(existing, child_tag, id=str(ref_id))
+        # backlog_items must precede product_areas: re-order if both were added
+        backlog, areas = run.find("backlog_items"), run.find("product_areas")
+        if backlog is not None and areas is not None and run.index(backlog) > run.index(areas):
+            run.remove(backlog)
+            run.insert(run.index(areas), backlog)
+    if attempt > 1:
+        root.append(etree.Comment(f" pytest-octane re-upload, attempt {attempt} "))
+    return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8", standalone=True))
+
+
+def _parse(path: Path) -> etree._Element:
+    try:
+        return etree.parse(str(path), _PARSER).getroot()
+    except OSError as exc:
+        raise InputError(
+            f"spooled slice {path} cannot be read ({exc}); was the spool folder removed?"
+        ) from None
+    except etree.XMLSyntaxError as exc:
+        raise InputError(f"spooled slice {path} is not well-formed XML ({exc.msg})") from None

@@ -1,0 +1,548 @@
+"""The upload job: spool, sign in, map JIRA keys, ensure modules, send slices, poll, record.
+
+Results are on disk and the job is recorded before the first request.  Slices are sent
+through a pool of ``maxParallelUploads`` workers; a worker keeps its slot until its task is
+processed, so this job never has more tasks in Octane's queue than that.  Every task id is
+recorded the moment Octane returns it, so ``pytest-octane resume`` can finish a job whose
+process died.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from pytest_octane.client import OctaneClient, quote_query_value
+from pytest_octane.credentials import Credentials, resolve_credentials
+from pytest_octane.errors import (
+    ConfigError,
+    ConnectionFailed,
+    CredentialsError,
+    OctaneError,
+    OctaneHTTPError,
+    PollTimeout,
+    StoreError,
+)
+from pytest_octane.model import JobRecord, RequestLogEntry, SliceStatus, TestRun
+from pytest_octane.octane_xml import RunRefs, header_from_settings
+from pytest_octane.retry import RetryPolicy
+from pytest_octane.settings import Settings, require_connection
+from pytest_octane.spool import SpooledRun, read_spooled_runs, upload_payload, write_spool
+from pytest_octane.store import TaskStore, open_store
+
+log = logging.getLogger("pytest_octane.uploader")
+
+Progress = Callable[[str], None]
+CredentialsHook = Callable[[], Credentials | Mapping[str, str] | None]
+
+#: JIRA keys per story query: keeps URLs short and the query count at ceil(keys / 50).
+KEYS_PER_QUERY = 50
+
+
+def new_job_id() -> str:
+    return time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:8]
+
+
+def _now() -> float:
+    return time.time()
+
+
+@dataclass(slots=True)
+class JobOutcome:
+    """What happened to one job, for the terminal summary and the CLI."""
+
+    job: JobRecord
+    store_location: str
+    unmapped_keys: list[str] = field(default_factory=list)
+    ambiguous_keys: dict[str, list[int]] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    error: str | None = None
+    elapsed_s: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and self.job.status is SliceStatus.SUCCESS
+
+    def resume_command(self) -> str:
+        return f"pytest-octane resume {self.job.job_id} --task-store {self.store_location}"
+
+    def retry_command(self) -> str:
+        return f"pytest-octane retry {self.job.job_id} --task-store {self.store_location}"
+
+    def summary_lines(self) -> list[str]:
+        job = self.job
+        by_status: dict[SliceStatus, list[int]] = {s: [] for s in SliceStatus}
+        for record in job.slices:
+            by_status[record.status].append(record.index)
+        runs = sum(s.run_count for s in job.slices)
+        lines = [
+            f"job {job.job_id}: {runs} runs in {len(job.slices)} slice(s) to shared space "
+            f"{job.space_id}, workspace {job.workspace_id} ({self.elapsed_s:.1f} s)",
+            f"slices: {len(by_status[SliceStatus.SUCCESS])} ok, "
+            f"{len(by_status[SliceStatus.FAILED])} failed, "
+            f"{len(by_status[SliceStatus.RUNNING])} unfinished",
+        ]
+        tasks = [f"{s.index}:{s.task_id}" for s in job.slices if s.task_id is not None]
+        if tasks:
+            lines.append("task ids (slice:task): " + ", ".join(tasks))
+        for record in job.slices:
+            if record.status is SliceStatus.FAILED:
+                detail = record.error_details or record.last_error or "no details"
+                lines.append(f"slice {record.index} failed: {detail}")
+        if self.unmapped_keys:
+            lines.append(
+                f"JIRA keys with no Octane story ({len(self.unmapped_keys)}): "
+                + ", ".join(self.unmapped_keys)
+            )
+        for key, ids in sorted(self.ambiguous_keys.items()):
+            lines.append(f"JIRA key {key} matches several stories: {ids} (linked to all)")
+        lines.extend(self.warnings)
+        if self.error:
+            lines.append(f"error: {self.error}")
+        if by_status[SliceStatus.RUNNING]:
+            lines.append(f"to finish the upload later run: {self.resume_command()}")
+        elif by_status[SliceStatus.FAILED]:
+            lines.append(f"to re-upload the failed slices run: {self.retry_command()}")
+        return lines
+
+
+class _RequestLog:
+    """Collects request log entries from the client's threads; flushed to the store."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: list[RequestLogEntry] = []
+
+    def __call__(self, entry: RequestLogEntry) -> None:
+        with self._lock:
+            self._entries.append(entry)
+
+    def drain(self) -> list[RequestLogEntry]:
+        with self._lock:
+            entries, self._entries = self._entries, []
+        return entries
+
+
+def make_client(
+    settings: Settings,
+    *,
+    hook: CredentialsHook | None = None,
+    on_request: Callable[[RequestLogEntry], None] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> OctaneClient:
+    server, space, workspace = require_connection(settings)
+    credentials = resolve_credentials(
+        space,
+        path_template=settings.credentials_path,
+        environ=os.environ if environ is None else environ,
+        hook=hook,
+    )
+    return OctaneClient(
+        server=server,
+        space_id=space,
+        workspace_id=workspace,
+        credentials=credentials,
+        client_type=settings.client_type,
+        timeout=(settings.connect_timeout, settings.read_timeout),
+        verify=settings.verify_ssl,
+        proxies={"http": settings.proxy, "https": settings.proxy} if settings.proxy else None,
+        retry=RetryPolicy(
+            queue_full_wait_s=settings.queue_full_retry,
+            queue_full_deadline_s=settings.queue_full_deadline,
+        ),
+        on_request=on_request,
+    )
+
+
+# ---------------------------------------------------------------- JIRA keys -> stories
+
+
+def map_jira_keys(
+    client: OctaneClient, field_name: str, keys: Iterable[str]
+) -> dict[str, list[int]]:
+    """Story ids per JIRA key, queried in batches of ``KEYS_PER_QUERY`` (paging followed)."""
+    unique = sorted(set(keys))
+    found: dict[str, list[int]] = {}
+    for start in range(0, len(unique), KEYS_PER_QUERY):
+        batch = unique[start : start + KEYS_PER_QUERY]
+        values = ",".join(quote_query_value(key) for key in batch)
+        for story in client.iter_entities(
+            "stories", query=f"{field_name} IN {values}", fields=["id", field_name]
+        ):
+            key = str(story.get(field_name) or "").strip()
+            if key in batch:
+                found.setdefault(key, []).append(int(story["id"]))
+    return {key: sorted(ids) for key, ids in found.items()}
+
+
+# ---------------------------------------------------------------- application modules
+
+
+class ModuleResolver:
+    """Get-or-create application modules by exact name and parent, never leaving duplicates.
+
+    After creating a module it queries again: if another uploader created the same module
+    at the same moment, the lowest id wins and the loser deletes its own copy.  Modules that
+    existed as duplicates before are used (lowest id) and reported, never deleted.
+    """
+
+    def __init__(self, client: OctaneClient, warn: Callable[[str], None]) -> None:
+        self.client = client
+        self.warn = warn
+        self._cache: dict[tuple[str, int | None], int] = {}
+
+    def _find(self, name: str, parent: int | None) -> list[int]:
+        parent_q = "parent EQ {null}" if parent is None else f"parent EQ {{id EQ {parent}}}"
+        query = f"name EQ {quote_query_value(name)};{parent_q}"
+        return sorted(
+            int(e["id"])
+            for e in self.client.iter_entities("application_modules", query=query, fields=["id"])
+        )
+
+    def ensure(self, name: str, parent: int | None) -> int:
+        key = (name, parent)
+        if key in self._cache:
+            return self._cache[key]
+        where = "root module" if parent is None else f"module under {parent}"
+        ids = self._find(name, parent)
+        if len(ids) > 1:
+            self.warn(
+                f"duplicate application modules named {name!r} ({where}): ids {ids}; "
+                f"using {ids[0]} — clean up the others in Octane"
+            )
+        if not ids:
+            body: dict[str, Any] = {"name": name}
+            if parent is not None:
+                body["parent"] = {"type": "application_module", "id": str(parent)}
+            created = int(self.client.create_entities("application_modules", [body])[0]["id"])
+            ids = self._find(name, parent)
+            if created not in ids:
+                ids = sorted([*ids, created])
+            if ids[0] != created:
+                # another uploader won the race: remove our copy, use theirs
+                self.client.delete_entity("application_modules", created)
+                log.info("application module %r created twice at once; using %s", name, ids[0])
+        self._cache[key] = ids[0]
+        return ids[0]
+
+
+def module_name_of(run: SpooledRun, mode: str) -> str | None:
+    """The application module a run belongs to: its test module or its package."""
+    if mode == "off":
+        return None
+    dotted = ".".join(p for p in (run.package, run.klass) if p)
+    if mode == "package":
+        return run.package or run.klass or None
+    # module mode: the file's dotted name is package+class minus a trailing Class part
+    parts = dotted.split(".")
+    while len(parts) > 1 and parts[-1][:1].isupper():
+        parts.pop()
+    return ".".join(parts) or None
+
+
+# ---------------------------------------------------------------- the job
+
+
+@dataclass(slots=True)
+class _Context:
+    settings: Settings
+    store: TaskStore
+    client: OctaneClient
+    request_log: _RequestLog
+    outcome: JobOutcome
+    progress: Progress
+    sleep: Callable[[float], None] = time.sleep
+
+
+def prepare_job(
+    settings: Settings,
+    runs: Sequence[TestRun],
+    store: TaskStore,
+    *,
+    spool_root: Path | None = None,
+    job_id: str | None = None,
+) -> JobRecord:
+    """Write the spool and record the job, before any network request."""
+    server, space, workspace = require_connection(settings)
+    job_id = job_id or new_job_id()
+    folder = (spool_root or Path(settings.spool_dir)) / job_id
+    files = write_spool(
+        folder,
+        header_from_settings(settings),
+        runs,
+        slice_size=settings.slice_size,
+        max_trace=settings.max_trace,
+    )
+    now = _now()
+    from pytest_octane.model import SliceRecord
+
+    job = JobRecord(
+        job_id=job_id,
+        space_id=space,
+        workspace_id=workspace,
+        server=server,
+        created_at=now,
+        build={k: v for k, v in _build_dict(settings).items() if v},
+        settings=settings.summary(),
+        slices=tuple(
+            SliceRecord(
+                index=f.index,
+                path=str(f.path.resolve()),
+                run_count=f.run_count,
+                created_at=now,
+                updated_at=now,
+            )
+            for f in files
+        ),
+    )
+    store.create_job(job)
+    return job
+
+
+def _build_dict(settings: Settings) -> dict[str, str | None]:
+    return {
+        "server_id": settings.build_server_id,
+        "job_id": settings.build_job_id,
+        "build_id": settings.build_id,
+        "job_name": settings.build_job_name,
+        "build_name": settings.build_name,
+    }
+
+
+def _references(
+    ctx: _Context, runs_by_slice: Mapping[int, list[SpooledRun]]
+) -> dict[int, list[RunRefs]]:
+    """Look up story ids and module ids for every run of the slices to send."""
+    settings = ctx.settings
+    all_runs = [run for runs in runs_by_slice.values() for run in runs]
+    keys = {key for run in all_runs for key in run.jira_keys}
+    stories: dict[str, list[int]] = {}
+    if keys:
+        stories = map_jira_keys(ctx.client, settings.jira_field, keys)
+        ctx.outcome.unmapped_keys = sorted(keys - set(stories))
+        ctx.outcome.ambiguous_keys = {k: v for k, v in stories.items() if len(v) > 1}
+        ctx.progress(f"mapped {len(stories)} of {len(keys)} JIRA keys to Octane stories")
+    modules: dict[str, int] = {}
+    if settings.root_module and settings.module_mode != "off":
+        resolver = ModuleResolver(ctx.client, ctx.outcome.warnings.append)
+        root = resolver.ensure(settings.root_module, None)
+        for name in sorted(
+            {n for run in all_runs if (n := module_name_of(run, settings.module_mode))}
+        ):
+            modules[name] = resolver.ensure(name, root)
+    refs: dict[int, list[RunRefs]] = {}
+    for index, runs in runs_by_slice.items():
+        refs[index] = []
+        for run in runs:
+            story_ids = sorted({i for key in run.jira_keys for i in stories.get(key, [])})
+            module = module_name_of(run, settings.module_mode) if modules else None
+            refs[index].append(
+                RunRefs(
+                    backlog_item_ids=tuple(story_ids),
+                    product_area_ids=(modules[module],) if module in modules else (),
+                )
+            )
+    return refs
+
+
+def _flush_log(ctx: _Context) -> None:
+    entries = ctx.request_log.drain()
+    if entries:
+        try:
+            ctx.store.append_requests(ctx.outcome.job.job_id, entries)
+        except StoreError as exc:
+            log.warning("request log not saved: %s", exc)
+
+
+def _update(ctx: _Context, index: int, **changes: Any) -> None:
+    ctx.store.update_slice(ctx.outcome.job.job_id, index, **changes)
+
+
+def _poll(ctx: _Context, index: int, task_id: int) -> tuple[str, str | None]:
+    """Poll one task until it is final; intervals grow from 0.25 s to 10 s."""
+    deadline = time.monotonic() + ctx.settings.poll_timeout
+    interval = 0.25
+    while True:
+        state = ctx.client.get_task(task_id)
+        if state.is_final:
+            return state.status.strip().lower(), state.error_details
+        if time.monotonic() + interval > deadline:
+            raise PollTimeout(
+                f"task {task_id} of slice {index} is still {state.status.strip()!r} after "
+                f"{ctx.settings.poll_timeout:.0f} s; run 'pytest-octane resume' later",
+                task_id=task_id,
+            )
+        ctx.sleep(interval)
+        interval = min(interval * 1.5, 10.0)
+
+
+def _send_slice(ctx: _Context, index: int, refs: list[RunRefs], attempt: int) -> None:
+    job = ctx.outcome.job
+    record = job.slice(index)
+    try:
+        payload = upload_payload(Path(record.path), refs, attempt=attempt)
+        accepted = ctx.client.post_test_results(payload, skip_errors=ctx.settings.skip_errors)
+        if accepted.from_older_push and accepted.status.strip().lower() not in (
+            "queued",
+            "running",
+            "success",
+            "warning",
+        ):
+            # Octane returned an earlier failed task for identical bytes: send a new payload
+            payload = upload_payload(Path(record.path), refs, attempt=attempt + 1)
+            attempt += 1
+            accepted = ctx.client.post_test_results(payload, skip_errors=ctx.settings.skip_errors)
+        _update(ctx, index, task_id=accepted.id, attempts=attempt, status=SliceStatus.RUNNING)
+        ctx.progress(f"slice {index}: task {accepted.id} {accepted.status.strip().lower()}")
+        _finish_task(ctx, index, accepted.id)
+    except OctaneError as exc:
+        _update(ctx, index, status=SliceStatus.FAILED, last_error=str(exc), attempts=attempt)
+        ctx.progress(f"slice {index}: failed: {exc}")
+    finally:
+        _flush_log(ctx)
+
+
+def _finish_task(ctx: _Context, index: int, task_id: int) -> None:
+    status, details = _poll(ctx, index, task_id)
+    if status in ("success", "warning"):
+        _update(
+            ctx,
+            index,
+            status=SliceStatus.SUCCESS,
+            server_status=status,
+            error_details=details,
+            last_error=None,
+        )
+        if status == "warning" and details:
+            ctx.outcome.warnings.append(f"slice {index}: Octane warned: {details}")
+    else:
+        _update(
+            ctx,
+            index,
+            status=SliceStatus.FAILED,
+            server_status=status,
+            error_details=details,
+            last_error=f"Octane task {task_id} ended {status!r}",
+        )
+    ctx.progress(f"slice {index}: task {task_id} {status}")
+
+
+def _run(ctx: _Context, send: Sequence[int], poll: Sequence[int]) -> None:
+    """Send slices ``send`` and finish polling slices ``poll`` (which have task ids)."""
+    job_id = ctx.outcome.job.job_id
+    job = ctx.store.get_job(job_id)
+    ctx.outcome.job = job
+    runs_by_slice = {i: read_spooled_runs(Path(job.slice(i).path)) for i in send}
+    refs = _references(ctx, runs_by_slice) if send else {}
+    with ThreadPoolExecutor(
+        max_workers=ctx.settings.max_parallel, thread_name_prefix="octane-upload"
+    ) as pool:
+        futures = [
+            pool.submit(_send_slice, ctx, i, refs[i], job.slice(i).attempts + 1) for i in send
+        ]
+        for index in poll:
+            task_id = job.slice(index).task_id
+            assert task_id is not None
+            futures.append(pool.submit(_guarded_finish, ctx, index, task_id))
+        for future in futures:
+            future.result()
+
+
+def _guarded_finish(ctx: _Context, index: int, task_id: int) -> None:
+    try:
+        _finish_task(ctx, index, task_id)
+    except OctaneError as exc:
+        ctx.progress(f"slice {index}: still unfinished: {exc}")
+        _update(ctx, index, last_error=str(exc))
+    finally:
+        _flush_log(ctx)
+
+
+def execute_job(
+    settings: Settings,
+    store: TaskStore,
+    job: JobRecord,
+    *,
+    mode: str = "upload",
+    only_slice: int | None = None,
+    hook: CredentialsHook | None = None,
+    progress: Progress | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> JobOutcome:
+    """Upload (``upload``), finish (``resume``) or re-upload failed slices (``retry``)."""
+    started = time.monotonic()
+    outcome = JobOutcome(job=job, store_location=store.location)
+    progress = progress or (lambda line: log.info("%s", line))
+    send: list[int] = []
+    poll: list[int] = []
+    for record in job.slices:
+        if only_slice is not None and record.index != only_slice:
+            continue
+        if record.status is SliceStatus.SUCCESS:
+            continue
+        if mode == "retry":
+            if record.status is SliceStatus.FAILED:
+                send.append(record.index)
+        elif record.status is SliceStatus.RUNNING:
+            (poll if record.task_id is not None else send).append(record.index)
+    if not send and not poll:
+        outcome.job = store.get_job(job.job_id)
+        return outcome
+    request_log = _RequestLog()
+    try:
+        client = make_client(settings, hook=hook, on_request=request_log)
+    except (ConfigError, CredentialsError) as exc:
+        outcome.error = str(exc)
+        return outcome
+    ctx = _Context(settings, store, client, request_log, outcome, progress, sleep)
+    if mode != "upload":
+        store.add_history(job.job_id, {"time": _now(), "event": mode, "slices": send + poll})
+    try:
+        with client:
+            _run(ctx, send, poll)
+    except ConnectionFailed as exc:
+        outcome.error = f"{exc} — results are kept; run '{outcome.resume_command()}' later"
+    except OctaneHTTPError as exc:
+        outcome.error = str(exc)
+    except OctaneError as exc:
+        outcome.error = str(exc)
+    finally:
+        _flush_log(ctx)
+    job = store.get_job(job.job_id)
+    if job.status is not SliceStatus.RUNNING:
+        store.finish_job(job.job_id, _now())
+        job = store.get_job(job.job_id)
+    outcome.job = job
+    outcome.elapsed_s = time.monotonic() - started
+    return outcome
+
+
+def upload_session(
+    settings: Settings,
+    runs: Sequence[TestRun],
+    *,
+    hook: CredentialsHook | None = None,
+    progress: Progress | None = None,
+) -> JobOutcome:
+    """The plugin's entry point: spool, record, upload and report one pytest session."""
+    store = open_store(settings.task_store)
+    try:
+        job = prepare_job(settings, runs, store)
+        if not job.slices:
+            return JobOutcome(job=job, store_location=store.location)
+        return execute_job(settings, store, job, hook=hook, progress=progress)
+    finally:
+        store.close()
+
+
+def settings_for_job(settings: Settings, job: JobRecord) -> Settings:
+    """Settings to finish an old job: its own server, space and workspace win."""
+    return replace(settings, url=job.server, space=job.space_id, workspace=job.workspace_id)
