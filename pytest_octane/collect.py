@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -89,6 +91,19 @@ def _error_of(report: pytest.TestReport | pytest.CollectReport, default_type: st
     return RunError(type=str(exc_type), message=message, trace=_longrepr_text(report))
 
 
+_EXC_LINE = re.compile(r"(?:E\s+)?([A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt)):\s?(.*)")
+
+
+def _collect_error_of(report: pytest.CollectReport) -> RunError:
+    """A collection error's longrepr is often plain text (``E   ModuleNotFoundError: ...``):
+    take the exception type and message from its crash line."""
+    error = _error_of(report, "CollectionError")
+    match = _EXC_LINE.fullmatch(error.message.strip())
+    if match and error.type == "CollectionError":
+        return RunError(type=match.group(1), message=match.group(2), trace=error.trace)
+    return error
+
+
 @dataclass(slots=True)
 class _Pending:
     """What is known of one item while its reports arrive."""
@@ -126,12 +141,23 @@ class ResultCollector:
                 self.runs.append(self._finish(report.nodeid, pending))
 
     def add_collect_report(self, report: pytest.CollectReport) -> None:
-        """A module that failed to import or collect becomes one failed run."""
-        if not report.failed:
+        """A module that failed to import or collect becomes one failed run; a module skipped
+        as a whole (``pytest.importorskip`` or ``pytest.skip(allow_module_level=True)``) one
+        skipped run -- the same testcases pytest's ``--junitxml`` writes."""
+        if report.passed:
             return
         path = report.nodeid or "<session>"
         package, klass, _ = split_nodeid(path + "::x")
-        error = _error_of(report, "CollectionError")
+        if report.failed:
+            status = RunStatus.FAILED
+            error: RunError | None = _collect_error_of(report)
+            description = "collection error"
+        else:
+            status = RunStatus.SKIPPED
+            error = None
+            description = _crash_message(report).removeprefix("Skipped: ")
+        # A CollectReport carries no start time or duration (pytest only times test phases).
+        started = getattr(report, "start", None) or time.time()
         self.runs.append(
             TestRun(
                 nodeid=path,
@@ -139,13 +165,11 @@ class ResultCollector:
                 package=package,
                 klass=klass,
                 name=cut_name(os.path.basename(path.split("::")[0]) or path),
-                status=RunStatus.FAILED,
-                duration_ms=round(report.duration * 1000)
-                if hasattr(report, "duration")
-                else 0,
-                started_ms=int(report.start * 1000) if hasattr(report, "start") else 0,
+                status=status,
+                duration_ms=round(getattr(report, "duration", 0.0) * 1000),
+                started_ms=int(started * 1000),
                 error=error,
-                description="collection error",
+                description=description,
             )
         )
 

@@ -7,7 +7,7 @@
      ├── CredentialsError     no usable credentials: names the source that was tried
      ├── InputError           a results file we cannot read (bad JUnit/Octane XML)
      ├── StoreError           the task store cannot be read or written
-     ├── OctaneHTTPError      Octane answered with an error (status, url, error_code, correlation id)
+     ├── OctaneHTTPError      Octane answered with an error (status, url, error_code, correlation)
      │    ├── AuthError       401 even after signing in again
      │    ├── QueueFullError  503 testbox.queue_full / testbox.request_limit
      │    └── NotOctaneError  the answer was not Octane's JSON (wrong URL, proxy page)
