@@ -62,6 +62,8 @@ class OctaneReporter:
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        if session.exitstatus == pytest.ExitCode.USAGE_ERROR:
+            return  # the run never started: there is nothing to write or send
         runs = self.final_runs()
         try:
             if self.dry_run is not None:
@@ -93,13 +95,16 @@ class OctaneReporter:
             )
             return
         folder = Path(self.dry_run or ".")
+        if not runs:
+            self.summary_lines.append("dry run: 0 test runs, nothing would be uploaded")
+            return
         try:
             files = write_slices(
                 folder, header, runs, slice_size=size, max_trace=self.settings.max_trace
             )
             keys = {run.nodeid: list(run.jira_keys) for run in runs if run.jira_keys}
             (folder / "jira-keys.json").write_text(
-                json.dumps(keys, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+                json.dumps(keys, indent=2) + "\n", encoding="utf-8"
             )
         except OSError as exc:
             self.failed = True

@@ -307,6 +307,16 @@ OPTIONS: tuple[OptionSpec, ...] = (
         group="upload",
     ),
     _opt(
+        "backoff",
+        "First wait in seconds after a transient error (502/503/504/429, connection); "
+        "it doubles with jitter on each try.",
+        _float_in(0.0),
+        spaces_key="backoffSeconds",
+        default=1.0,
+        metavar="S",
+        group="upload",
+    ),
+    _opt(
         "poll_timeout",
         "Seconds to wait for Octane to process one slice.",
         _float_in(0.0),
@@ -509,6 +519,7 @@ class Settings:
     max_parallel: int = 5
     queue_full_retry: float = 10.0
     queue_full_deadline: float = 1800.0
+    backoff: float = 1.0
     poll_timeout: float = 900.0
     skip_errors: bool = False
     strict: bool = False

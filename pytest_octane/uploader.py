@@ -157,6 +157,7 @@ def make_client(
         retry=RetryPolicy(
             queue_full_wait_s=settings.queue_full_retry,
             queue_full_deadline_s=settings.queue_full_deadline,
+            transient_initial_s=settings.backoff,
         ),
         on_request=on_request,
     )

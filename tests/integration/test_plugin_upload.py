@@ -1,0 +1,109 @@
+"""``pytest --octane-space`` end to end: a real suite uploaded to the simulator by the plugin."""
+
+from __future__ import annotations
+
+import collections
+import json
+from pathlib import Path
+
+import pytest
+
+# Imported here so pytester's in-process runs reuse these modules instead of importing
+# fresh copies (a fresh http.cookiejar next to an old requests breaks requests' cookie jar).
+import pytest_octane.uploader  # noqa: F401
+from pytest_octane.simulator import Simulator
+
+SUITE = """
+import pytest
+
+pytestmark = pytest.mark.jira("QZ-1")
+
+@pytest.mark.jira("QZ-2")
+@pytest.mark.parametrize("n", range({count}))
+def test_many(n):
+    assert n >= 0
+
+class TestFew:
+    pytestmark = pytest.mark.jira("QZ-3")
+
+    def test_fails(self):
+        assert 1 == 2
+
+    @pytest.mark.skip(reason="not today")
+    def test_skipped(self):
+        pass
+"""
+
+
+@pytest.fixture
+def sim(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    stories = [{"id": 100 + i, "name": f"s{i}", "jira_key_udf": f"QZ-{i}"} for i in (1, 2, 3)]
+    with Simulator(stories=stories, processing_ms=20) as simulator:
+        monkeypatch.setenv("OCTANE_CLIENT_ID", simulator.client_id)
+        monkeypatch.setenv("OCTANE_CLIENT_SECRET", simulator.client_secret)
+        yield simulator
+
+
+def octane_args(sim: Simulator, tmp: Path, *extra: str) -> list[str]:
+    return [
+        f"--octane-space={sim.space_id}",
+        f"--octane-url={sim.url}",
+        f"--octane-workspace={sim.workspace_id}",
+        f"--octane-task-store={tmp / 'store'}",
+        f"--octane-spool-dir={tmp / 'spool'}",
+        "--octane-root-module=Automated",
+        "-p",
+        "no:cacheprovider",
+        *extra,
+    ]
+
+
+def test_a_3000_test_suite_uploads_in_slices_and_every_run_arrives_once(
+    pytester: pytest.Pytester, sim: Simulator, tmp_path: Path
+) -> None:
+    pytester.makepyfile(test_big=SUITE.format(count=2998))
+    result = pytester.runpytest(
+        *octane_args(sim, tmp_path, "--octane-slice-size=1000", "--octane-max-parallel=2")
+    )
+    result.assert_outcomes(passed=2998, failed=1, skipped=1)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED  # the suite's own failure, nothing more
+    result.stdout.fnmatch_lines(["*octane*", "*3000 runs in 3 slice(s)*", "*3 ok, 0 failed*"])
+    runs = sim.runs()
+    assert len(runs) == 3000
+    assert not [
+        k for k, n in collections.Counter((r["class"], r["name"]) for r in runs).items() if n > 1
+    ]
+    by_name = {r["name"]: r for r in runs}
+    assert set(by_name["test_many[7]"]["covered_content"]) == {101, 102}
+    assert set(by_name["test_fails"]["covered_content"]) == {101, 103}
+    assert by_name["test_fails"]["status"] == "Failed"
+    assert by_name["test_skipped"]["status"] == "Skipped"
+    assert sim.counters["max_in_flight"] <= 2
+
+
+def test_octane_unreachable_keeps_results_and_prints_the_resume_command(
+    pytester: pytest.Pytester, sim: Simulator, tmp_path: Path
+) -> None:
+    pytester.makepyfile(test_small=SUITE.format(count=5))
+    url = sim.url
+    sim.stop()
+    result = pytester.runpytest(
+        *octane_args(sim, tmp_path, "--octane-connect-timeout=0.5", "--octane-backoff=0.01")
+    )
+    assert result.ret == pytest.ExitCode.TESTS_FAILED  # unchanged by the failed upload
+    result.stdout.fnmatch_lines(["*pytest-octane resume * --task-store*"])
+    job_files = list((tmp_path / "store").glob("*.json"))
+    assert len(job_files) == 1
+    job = json.loads(job_files[0].read_text())
+    assert url  # the spooled slice is on disk, waiting
+    assert all(Path(s["path"]).is_file() for s in job["slices"])
+
+
+def test_strict_turns_a_failed_upload_into_a_failed_session(
+    pytester: pytest.Pytester, sim: Simulator, tmp_path: Path
+) -> None:
+    pytester.makepyfile(test_ok="def test_ok():\n    pass\n")
+    sim.stop()
+    args = octane_args(sim, tmp_path, "--octane-connect-timeout=0.5", "--octane-backoff=0.01")
+    assert pytester.runpytest(*args).ret == pytest.ExitCode.OK
+    assert pytester.runpytest(*args, "--octane-strict").ret == pytest.ExitCode.TESTS_FAILED

@@ -1,0 +1,115 @@
+"""``@pytest.mark.jira`` at function, class and module level; malformed keys stop the run."""
+
+from __future__ import annotations
+
+import pytest
+from lxml import etree
+
+
+def test_keys_from_every_level_are_kept_per_test(pytester: pytest.Pytester, run_and_parse) -> None:
+    pytester.makepyfile(
+        test_linked="""
+        import pytest
+
+        pytestmark = [pytest.mark.jira("MOD-1")]
+
+        @pytest.mark.jira("ABC-123", "ABC-7")
+        def test_function():
+            pass
+
+        def test_module_only():
+            pass
+
+        @pytest.mark.jira("CLS_X2-9")
+        class TestStory:
+            def test_inherits(self):
+                pass
+
+            @pytest.mark.jira("ABC-123")
+            @pytest.mark.parametrize("v", [1, 2])
+            def test_param(self, v):
+                pass
+        """,
+        test_unlinked="def test_plain():\n    pass\n",
+    )
+    dry = run_and_parse()
+    assert dry.jira_keys == {
+        "test_linked.py::test_function": ["ABC-123", "ABC-7", "MOD-1"],
+        "test_linked.py::test_module_only": ["MOD-1"],
+        "test_linked.py::TestStory::test_inherits": ["CLS_X2-9", "MOD-1"],
+        "test_linked.py::TestStory::test_param[1]": ["ABC-123", "CLS_X2-9", "MOD-1"],
+        "test_linked.py::TestStory::test_param[2]": ["ABC-123", "CLS_X2-9", "MOD-1"],
+    }
+    assert "JIRA keys of 5 runs in jira-keys.json" in dry.result.stdout.str()
+    # the XML itself holds only Octane ids: no JIRA key leaks into it
+    for root in dry.slices:
+        assert b"ABC-123" not in etree.tostring(root)
+
+
+def test_jira_marker_is_registered_without_the_plugin_enabled(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.jira("ABC-1")
+        def test_marked():
+            pass
+        """
+    )
+    result = pytester.runpytest("--strict-markers")
+    result.assert_outcomes(passed=1)
+    result = pytester.runpytest("--markers")
+    result.stdout.fnmatch_lines(["@pytest.mark.jira(*keys): JIRA keys*"])
+
+
+@pytest.mark.parametrize(
+    ("marker", "shown"),
+    [
+        ('"abc-1"', "'abc-1'"),
+        ('"ABC"', "'ABC'"),
+        ("42", "42"),
+        ('"ABC-1", "AB C-2"', "'AB C-2'"),
+        ('"ABC-1x"', "'ABC-1x'"),
+    ],
+)
+def test_malformed_key_is_a_usage_error_naming_test_and_key(
+    pytester: pytest.Pytester, marker: str, shown: str
+) -> None:
+    pytester.makepyfile(
+        test_bad=f"""
+        import pytest
+
+        def test_fine():
+            pass
+
+        @pytest.mark.jira({marker})
+        def test_wrong():
+            pass
+        """
+    )
+    out = pytester.path / "out"
+    result = pytester.runpytest(f"--octane-dry-run={out}")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    errors = [line for line in result.errlines if line.strip()]
+    assert len(errors) == 1, result.errlines
+    assert "test_bad.py::test_wrong" in errors[0]
+    assert shown in errors[0]
+    assert "ABC-123" in errors[0]  # says what a key looks like
+    assert "Traceback" not in result.stderr.str() + result.stdout.str()
+    assert not list(out.glob("slice-*.xml"))
+
+
+def test_malformed_key_on_a_class_names_each_test(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_cls="""
+        import pytest
+
+        @pytest.mark.jira("lower-1")
+        class TestX:
+            def test_one(self):
+                pass
+        """
+    )
+    result = pytester.runpytest(f"--octane-dry-run={pytester.path / 'out'}")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*test_cls.py::TestX::test_one*'lower-1'*"])
