@@ -1,0 +1,137 @@
+"""``pytest-octane simulator``: serve the Octane simulator in the foreground until Ctrl-C."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from pytest_octane.errors import ConfigError
+from pytest_octane.simulator.server import Simulator
+
+__all__ = ["configure_parser", "load_stories", "run"]
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    """Add the simulator's options to ``parser`` (the lead's ``simulator`` subcommand)."""
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    parser.add_argument("--port", type=int, default=8080, help="port (0 = any free port)")
+    parser.add_argument(
+        "--stories",
+        metavar="FILE",
+        help='JSON stories: [{"key": "QZ-1", "id": 2001}, ...] or {"QZ-1": 2001, ...}',
+    )
+    parser.add_argument("--jira-field", default="jira_key_udf", help="story field with the key")
+    parser.add_argument("--queue-limit", type=int, default=50, help="tasks queued+running")
+    parser.add_argument("--processing-ms", type=int, default=500, help="time per upload task")
+    parser.add_argument("--space-id", type=int, default=1001)
+    parser.add_argument("--workspace-id", type=int, default=1002)
+    parser.add_argument("--client-id", default="sim-client")
+    parser.add_argument("--client-secret", default="sim-secret")
+    parser.add_argument(
+        "--idle-timeout", type=float, default=None, metavar="S", help="session idle timeout"
+    )
+
+
+def load_stories(path: str) -> list[dict[str, Any]]:
+    """Read a stories file: a list of {"key", "id"?, "name"?} or a {key: id} object."""
+    file = Path(path)
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"--stories {path!r} cannot be read ({exc.strerror})") from None
+    except json.JSONDecodeError as exc:
+        raise ConfigError(
+            f"--stories {path!r} is not valid JSON: {exc.msg} at line {exc.lineno}"
+        ) from None
+    if isinstance(data, dict):
+        items: list[Any] = [{"key": k, "id": v} for k, v in data.items()]
+    elif isinstance(data, list):
+        items = data
+    else:
+        raise ConfigError(f"--stories {path!r}: expected a JSON list or object")
+    stories: list[dict[str, Any]] = []
+    for number, item in enumerate(items, 1):
+        if isinstance(item, str):
+            item = {"key": item}
+        if not isinstance(item, dict) or not isinstance(item.get("key"), str):
+            raise ConfigError(f'--stories {path!r}: entry {number} has no string "key"')
+        story_id = item.get("id")
+        if story_id is not None and (isinstance(story_id, bool) or not isinstance(story_id, int)):
+            raise ConfigError(f"--stories {path!r}: entry {number} has a non-integer id")
+        stories.append({"key": item["key"], "id": story_id, "name": item.get("name")})
+    return stories
+
+
+def _banner(sim: Simulator, stories: int) -> str:
+    spaces = {
+        str(sim.space_id): {
+            "url": sim.url,
+            "workspaceId": sim.workspace_id,
+            "jiraKeyField": sim.jira_field,
+            "verifySSL": False,
+        }
+    }
+    snippet = json.dumps(spaces, indent=2)
+    return "\n".join(
+        [
+            f"Octane simulator listening on {sim.url}",
+            f"  shared space {sim.space_id}, workspace {sim.workspace_id}",
+            f"  API root:     {sim.api_url}",
+            f"  stories:      {stories}",
+            f"  control:      {sim.url}/__simulator__/state",
+            "Credentials (a local fake, safe to show):",
+            f"  export OCTANE_CLIENT_ID={sim.client_id}",
+            f"  export OCTANE_CLIENT_SECRET={sim.client_secret}",
+            "Example spaces file (--octane-config):",
+            snippet,
+            "Press Ctrl-C to stop.",
+        ]
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Start the simulator, print how to use it, serve until Ctrl-C (or SIGTERM); exit 0."""
+    try:
+        stories = load_stories(args.stories) if args.stories else []
+        sim = Simulator(
+            host=args.host,
+            port=args.port,
+            stories=stories,
+            jira_field=args.jira_field,
+            queue_limit=args.queue_limit,
+            processing_ms=args.processing_ms,
+            space_id=args.space_id,
+            workspace_id=args.workspace_id,
+            client_id=args.client_id,
+            client_secret=args.client_secret,
+            idle_timeout_s=args.idle_timeout,
+        )
+        sim.start()
+    except (ConfigError, ValueError, RuntimeError) as exc:
+        print(f"pytest-octane simulator: {exc}", file=sys.stderr)
+        return 2
+    stop = threading.Event()
+
+    def on_term(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, on_term) if in_main else None
+    try:
+        print(_banner(sim, len(stories)), flush=True)
+        while not stop.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if in_main:
+            signal.signal(signal.SIGTERM, previous)
+        sim.stop()
+    print("Octane simulator stopped.", flush=True)
+    return 0

@@ -1,0 +1,374 @@
+"""Turning one accepted test_result document into tests, runs and suite runs.
+
+This is the simulator's version of Octane's background processing: references are resolved
+first; with ``skip-errors=false`` a missing reference fails the task and nothing is stored,
+with ``skip-errors=true`` the task ends ``warning`` and the runs are stored without it.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from lxml import etree
+
+from pytest_octane.errors import InputError
+from pytest_octane.schema import parse
+from pytest_octane.simulator.query import Ref
+from pytest_octane.simulator.state import Entity, SimState, Task
+
+__all__ = ["TaskWorker", "ingest"]
+
+_DEFAULT_RELEASE = "_default_"
+
+
+@dataclass(slots=True)
+class _Context:
+    """What applies to a run: the document's elements overridden/extended by the run's own."""
+
+    suite: tuple[int, str] | None = None
+    release_id: int | None = None
+    release_name: str | None = None
+    milestone_id: int | None = None
+    program_id: int | None = None
+    backlog: list[int] = field(default_factory=list)
+    areas: list[int] = field(default_factory=list)
+    test_fields: dict[str, str] = field(default_factory=dict)
+    taxonomies: list[dict[str, str]] = field(default_factory=list)
+
+    def child(self) -> _Context:
+        return _Context(
+            suite=self.suite,
+            release_id=self.release_id,
+            release_name=self.release_name,
+            milestone_id=self.milestone_id,
+            program_id=self.program_id,
+            backlog=list(self.backlog),
+            areas=list(self.areas),
+            test_fields=dict(self.test_fields),
+            taxonomies=list(self.taxonomies),
+        )
+
+    def read(self, element: etree._Element) -> None:
+        for item in element:
+            tag = item.tag
+            if tag == "suite_ref":
+                self.suite = (int(item.get("id", "0")), item.get("external_run_id") or "")
+            elif tag == "release_ref":
+                self.release_id, self.release_name = int(item.get("id", "0")), None
+            elif tag == "release":
+                self.release_id, self.release_name = None, item.get("name")
+            elif tag == "milestone_ref":
+                self.milestone_id = int(item.get("id", "0"))
+            elif tag == "program_ref":
+                self.program_id = int(item.get("id", "0"))
+            elif tag == "backlog_items":
+                _extend(self.backlog, (int(r.get("id", "0")) for r in item))
+            elif tag == "product_areas":
+                _extend(self.areas, (int(r.get("id", "0")) for r in item))
+            elif tag == "test_fields":
+                for f in item:
+                    self.test_fields[str(f.get("type"))] = str(f.get("value"))
+            elif tag == "environment":
+                for t in item:
+                    self.taxonomies.append(
+                        {"type": str(t.get("type")), "value": str(t.get("value"))}
+                    )
+
+
+def _extend(target: list[int], values: Any) -> None:
+    for value in values:
+        if value not in target:
+            target.append(value)
+
+
+@dataclass(slots=True)
+class _Missing:
+    backlog: set[int] = field(default_factory=set)
+    areas: set[int] = field(default_factory=set)
+    releases: set[str] = field(default_factory=set)
+    suites: set[int] = field(default_factory=set)
+
+    def describe(self) -> str:
+        parts = []
+        if self.backlog:
+            parts.append(f"backlog items {_ids(self.backlog)}")
+        if self.areas:
+            parts.append(f"product areas {_ids(self.areas)}")
+        if self.releases:
+            parts.append(f"releases {', '.join(sorted(self.releases))}")
+        if self.suites:
+            parts.append(f"test suites {_ids(self.suites)}")
+        return "; ".join(parts)
+
+
+def _ids(values: set[int]) -> str:
+    return ", ".join(str(v) for v in sorted(values))
+
+
+def _release(state: SimState, ctx: _Context, missing: _Missing) -> Ref | None:
+    if ctx.release_id is not None:
+        if state.get("release", ctx.release_id) is None:
+            missing.releases.add(str(ctx.release_id))
+            return None
+        return Ref("release", ctx.release_id)
+    if ctx.release_name is None:
+        return None
+    wanted = ctx.release_name
+    for release in state.all("release"):
+        if release.fields.get("name") == wanted or (
+            wanted == _DEFAULT_RELEASE and release.extra.get("default")
+        ):
+            return Ref("release", release.id)
+    missing.releases.add(repr(wanted))
+    return None
+
+
+def _suite(state: SimState, ctx: _Context, missing: _Missing) -> tuple[int, str] | None:
+    if ctx.suite is None:
+        return None
+    suite = state.get("test", ctx.suite[0])
+    if suite is None or suite.fields.get("subtype") != "test_suite":
+        missing.suites.add(ctx.suite[0])
+        return None
+    return ctx.suite
+
+
+def _status_refs(status: str) -> dict[str, Ref]:
+    low = status.lower()
+    return {
+        "status": Ref("list_node", f"list_node.run_status.{low}", status),
+        "native_status": Ref("list_node", f"list_node.run_native_status.{low}", status),
+    }
+
+
+def _iso(epoch_ms: int) -> str:
+    seconds, millis = divmod(epoch_ms, 1000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{millis:03d}Z"
+
+
+@dataclass(slots=True)
+class _PlannedRun:
+    element: etree._Element
+    ctx: _Context
+    release: Ref | None
+    suite: tuple[int, str] | None
+
+
+def _plan(state: SimState, root: etree._Element) -> tuple[list[_PlannedRun], _Missing, Any]:
+    missing = _Missing()
+    top = _Context()
+    top.read(root)
+    runs: list[_PlannedRun] = []
+    test_runs = root.find("test_runs")
+    elements = [] if test_runs is None else [e for e in test_runs if e.tag == "test_run"]
+    for element in elements:
+        ctx = top.child()
+        ctx.read(element)
+        missing.backlog.update(b for b in ctx.backlog if state.get("work_item", b) is None)
+        missing.areas.update(a for a in ctx.areas if state.get("application_module", a) is None)
+        runs.append(
+            _PlannedRun(element, ctx, _release(state, ctx, missing), _suite(state, ctx, missing))
+        )
+    return runs, missing, root.find("build")
+
+
+def _test_for(state: SimState, element: etree._Element) -> Entity:
+    identity = (
+        element.get("module") or "",
+        element.get("package") or "",
+        element.get("class") or "",
+        str(element.get("name")),
+    )
+    known = state.tests_by_identity.get(identity)
+    if known is not None:
+        return state.entities["test"][known]
+    test = state.add_entity(
+        "test",
+        {
+            "subtype": "test_automated",
+            "name": identity[3],
+            "description": None,
+            "package": identity[1] or None,
+            "class_name": identity[2] or None,
+            "component": identity[0] or None,
+            "covered_content": (),
+            "product_areas": (),
+        },
+    )
+    state.index_test(test)
+    return test
+
+
+def _suite_run(state: SimState, suite: tuple[int, str]) -> int:
+    existing = state.suite_runs.get(suite)
+    if existing is not None:
+        return existing
+    suite_test = state.get("test", suite[0])
+    name = suite[1] or str(suite_test.fields.get("name") if suite_test else suite[0])
+    entity = state.add_entity(
+        "run",
+        {
+            "subtype": "run_suite",
+            "name": name,
+            "description": None,
+            "test": Ref("test", suite[0]),
+            "parent_suite": None,
+            "release": None,
+            "covered_content": (),
+            "product_areas": (),
+            "external_run_id": suite[1] or None,
+        },
+    )
+    state.suite_runs[suite] = entity.id
+    return entity.id
+
+
+def _store_run(state: SimState, task: Task, plan: _PlannedRun, build: Any) -> None:
+    element = plan.element
+    ctx = plan.ctx
+    backlog = tuple(Ref("work_item", b) for b in ctx.backlog if state.get("work_item", b))
+    areas = tuple(
+        Ref("application_module", a) for a in ctx.areas if state.get("application_module", a)
+    )
+    test = _test_for(state, element)
+    test.fields["covered_content"] = test.fields["covered_content"] + tuple(
+        r for r in backlog if r not in test.fields["covered_content"]
+    )
+    test.fields["product_areas"] = test.fields["product_areas"] + tuple(
+        r for r in areas if r not in test.fields["product_areas"]
+    )
+    for kind, value in ctx.test_fields.items():
+        test.fields[kind.lower()] = Ref("list_node", f"list_node.{kind.lower()}.{value}", value)
+    build_context = None if build is None else {k: str(v) for k, v in build.attrib.items()}
+    started = element.get("started")
+    error = element.find("error")
+    description = element.find("description")
+    status = str(element.get("status"))
+    run = state.add_entity(
+        "run",
+        {
+            "subtype": "run_automated",
+            "name": element.get("run_name") or str(element.get("name")),
+            "description": description.text if description is not None else None,
+            **_status_refs(status),
+            "started": _iso(int(started)) if started else None,
+            "duration": int(str(element.get("duration"))),
+            "external_run_id": element.get("external_run_id"),
+            "test": Ref("test", test.id),
+            "parent_suite": Ref("run", _suite_run(state, plan.suite)) if plan.suite else None,
+            "release": plan.release,
+            "covered_content": backlog,
+            "product_areas": areas,
+            "build_context": build_context,
+            "taxonomies": list(ctx.taxonomies) or None,
+        },
+    )
+    run.extra.update(
+        task_id=task.id,
+        started_ms=int(started) if started else None,
+        error=None
+        if error is None
+        else {
+            "type": error.get("type"),
+            "message": error.get("message"),
+            "trace": error.text or "",
+        },
+        test_fields=dict(ctx.test_fields),
+        milestone_id=ctx.milestone_id,
+        program_id=ctx.program_id,
+    )
+    task.run_ids.append(run.id)
+    state.counters.runs_stored += 1
+    if build_context is not None:
+        key = (
+            *test.extra["identity"],
+            build_context.get("server_id", ""),
+            build_context.get("job_id", ""),
+            build_context.get("build_id", ""),
+        )
+        if key in state.run_keys:
+            state.counters.duplicate_runs += 1
+        state.run_keys.add(key)
+
+
+def ingest(state: SimState, task: Task) -> tuple[str, str | None]:
+    """Process one task (caller holds the lock); return (final status, errorDetails)."""
+    try:
+        root = parse(task.payload)
+    except InputError as exc:
+        return "failed", str(exc)
+    plans, missing, build = _plan(state, root)
+    problem = missing.describe()
+    if problem and not task.skip_errors:
+        return "failed", (
+            f"Test results reference entities that do not exist: {problem}. "
+            "Nothing was stored; fix the ids or upload with skip-errors=true."
+        )
+    for plan in plans:
+        _store_run(state, task, plan, build)
+    if problem:
+        return "warning", (
+            f"Skipped references to entities that do not exist: {problem}. "
+            f"{len(plans)} runs were stored without them."
+        )
+    return "success", None
+
+
+class TaskWorker:
+    """One background thread: queued -> running -> (after processing_ms) a final status."""
+
+    def __init__(
+        self,
+        state: SimState,
+        take_forced_failure: Callable[[], str | None],
+    ) -> None:
+        self._state = state
+        self._take_forced_failure = take_forced_failure
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="octane-sim-worker", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        with self._state.changed:
+            self._state.changed.notify_all()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
+
+    def _next(self) -> Task | None:
+        state = self._state
+        with state.changed:
+            while not self._stop.is_set():
+                queued = [t for t in state.tasks.values() if t.status == "queued"]
+                if queued:
+                    task = min(queued, key=lambda t: t.id)
+                    state.set_task_status(task, "running")
+                    return task
+                state.changed.wait()
+        return None
+
+    def _loop(self) -> None:
+        state = self._state
+        while True:
+            task = self._next()
+            if task is None:
+                return
+            if self._stop.wait(state.config.processing_ms / 1000):
+                return
+            with state.lock:
+                forced = self._take_forced_failure()
+                if forced is not None:
+                    state.set_task_status(task, "failed", forced)
+                    continue
+                try:
+                    status, details = ingest(state, task)
+                except Exception as exc:  # a simulator bug must not kill the worker
+                    state.counters.internal_errors += 1
+                    status, details = "failed", f"simulator internal error: {exc!r}"
+                state.set_task_status(task, status, details)
