@@ -142,18 +142,24 @@ def test_sessions_expiring_mid_job_sign_in_again(sim: Simulator, tmp_path: Path)
     stop = threading.Event()
 
     def expire_repeatedly() -> None:
-        while not stop.wait(0.05):
+        # a few expiries while slices are in flight, as idle/global time-outs happen
+        for _ in range(3):
+            if stop.wait(0.25):
+                return
             sim.faults.expire_sessions()
 
     thread = threading.Thread(target=expire_repeatedly, daemon=True)
     thread.start()
     try:
-        outcome = upload_session(settings_for(sim, tmp_path, slice_size="100"), runs)
+        outcome = upload_session(
+            settings_for(sim, tmp_path, slice_size="100", max_parallel="3"), runs
+        )
     finally:
         stop.set()
         thread.join()
     assert outcome.ok, outcome.summary_lines()
     assert_arrived_once(sim, runs)
+    assert sim.counters["unauthorized"] >= 1  # the expiry really hit requests of this job
     sign_ins = [r for r in sim.request_log if r.path.endswith("/authentication/sign_in")]
     assert len(sign_ins) >= 2
 
