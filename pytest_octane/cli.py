@@ -17,9 +17,22 @@ from pathlib import Path
 from typing import Any
 
 from pytest_octane import __version__
-from pytest_octane.errors import ConfigError, CredentialsError, InputError, OctaneError
+from pytest_octane.ci import ci_defaults, detect_ci
+from pytest_octane.errors import (
+    ConfigError,
+    CredentialsError,
+    InputError,
+    OctaneError,
+    StoreError,
+)
 from pytest_octane.model import JobRecord, SliceStatus
-from pytest_octane.settings import OPTIONS, OptionSpec, Settings, resolve_settings
+from pytest_octane.settings import (
+    OPTIONS,
+    OPTIONS_BY_NAME,
+    OptionSpec,
+    Settings,
+    resolve_settings,
+)
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -64,7 +77,14 @@ def add_settings_arguments(parser: argparse.ArgumentParser, *, groups: Sequence[
 def settings_from_args(args: argparse.Namespace, **overrides: Any) -> Settings:
     cli = {spec.name: getattr(args, f"octane_{spec.name}", None) for spec in OPTIONS}
     cli.update({k: v for k, v in overrides.items() if v is not None})
-    return resolve_settings(cli=cli, environ=os.environ, ini={})
+    info = detect_ci(os.environ)
+    return resolve_settings(
+        cli=cli, environ=os.environ, ini={}, detected=ci_defaults(info) if info else None
+    )
+
+
+class UsageError(ConfigError):
+    """What the user asked for does not exist (a job id, a slice number): exit code 2."""
 
 
 def _open_store(args: argparse.Namespace) -> Any:
@@ -75,7 +95,24 @@ def _open_store(args: argparse.Namespace) -> Any:
         or os.environ.get("OCTANE_TASK_STORE")
         or "octane_task_logs"
     )
-    return open_store(location)
+    try:
+        return open_store(location)
+    except StoreError as exc:  # only the location itself is checked here: a setting's fault
+        raise UsageError(str(exc)) from None
+
+
+def _get_job(store: Any, job_id: str) -> JobRecord:
+    """The job, or a usage error when the store does not have it (a typo, another store)."""
+    try:
+        job: JobRecord = store.get_job(job_id)
+    except StoreError:
+        if any(j.job_id == job_id for j in store.list_jobs()):
+            raise  # the job is there but cannot be read: a store problem, not a usage one
+        raise UsageError(
+            f"job {job_id!r} is not in the task store '{store.location}'; "
+            "'pytest-octane jobs --task-store LOCATION' lists the jobs there"
+        ) from None
+    return job
 
 
 # ---------------------------------------------------------------- commands
@@ -93,13 +130,19 @@ def cmd_convert(args: argparse.Namespace) -> int:
         for run in read_results_file(Path(path), started_ms=started, module=settings.module or "")
     ]
     out = Path(args.output)
-    files = write_slices(
-        out,
-        header_from_settings(settings),
-        runs,
-        slice_size=settings.slice_size,
-        max_trace=settings.max_trace,
-    )
+    try:
+        files = write_slices(
+            out,
+            header_from_settings(settings),
+            runs,
+            slice_size=settings.slice_size,
+            max_trace=settings.max_trace,
+        )
+    except OSError as exc:
+        raise UsageError(
+            f"cannot write the slices to {str(out)!r} ({exc.strerror}: {exc.filename}); "
+            "pick a writable -o DIR"
+        ) from None
     print(f"{len(runs)} test runs in {len(files)} slice(s) written to {out}")
     return EXIT_OK
 
@@ -124,7 +167,17 @@ def cmd_upload(args: argparse.Namespace) -> int:
     if not runs:
         print("no test runs in the given files; nothing to upload", file=sys.stderr)
         return EXIT_FAILED
+    _check_credentials(settings)
     return _print_outcome(upload_session(settings, runs, progress=print))
+
+
+def _check_credentials(settings: Settings) -> None:
+    """Fail with exit code 2 before a job is recorded, not with an unfinished job (1)."""
+    from pytest_octane.credentials import resolve_credentials
+    from pytest_octane.settings import require_connection
+
+    _, space, _ = require_connection(settings)
+    resolve_credentials(space, path_template=settings.credentials_path, environ=os.environ)
 
 
 def _job_counts(job: JobRecord) -> dict[str, int]:
@@ -178,7 +231,7 @@ def cmd_jobs(args: argparse.Namespace) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     store = _open_store(args)
     try:
-        job = store.get_job(args.job)
+        job = _get_job(store, args.job)
     finally:
         store.close()
     if args.json:
@@ -203,20 +256,50 @@ def cmd_status(args: argparse.Namespace) -> int:
     return EXIT_OK if job.status is SliceStatus.SUCCESS else EXIT_FAILED
 
 
+def _recorded_settings(args: argparse.Namespace, job: JobRecord) -> dict[str, Any]:
+    """The job's own upload settings for every option this command line does not give.
+
+    A re-upload must send what the first upload sent (skip-errors, application modules,
+    JIRA field...): otherwise runs lose their links, and a re-sent slice whose answer was
+    lost no longer matches Octane's copy byte for byte, so it is stored twice.
+    """
+    recorded: dict[str, Any] = {}
+    for name, value in job.settings.items():
+        if name in ("url", "workspace") or name not in OPTIONS_BY_NAME or value is None:
+            continue
+        if getattr(args, f"octane_{name}", None) not in (None, False):
+            continue  # given on this command line: it wins
+        recorded[name] = ("true" if value else "false") if isinstance(value, bool) else value
+    return recorded
+
+
 def _finish_job(args: argparse.Namespace, mode: str) -> int:
     from pytest_octane.uploader import execute_job, settings_for_job
 
+    only_slice: int | None = getattr(args, "slice", None)
     store = _open_store(args)
     try:
-        job = store.get_job(args.job)
-        settings = settings_for_job(settings_from_args(args, space=str(job.space_id)), job)
-        outcome = execute_job(
-            settings,
-            store,
+        job = _get_job(store, args.job)
+        if only_slice is not None:
+            indexes = [s.index for s in job.slices]
+            if only_slice not in indexes:
+                have = f"{min(indexes)} to {max(indexes)}" if indexes else "none"
+                raise UsageError(
+                    f"job {job.job_id} has no slice {only_slice} (its slices: {have}); "
+                    f"'pytest-octane status {job.job_id}' lists them"
+                )
+            if job.slice(only_slice).status is SliceStatus.SUCCESS:
+                print(
+                    f"slice {only_slice} of job {job.job_id} already succeeded; "
+                    "nothing to re-upload"
+                )
+        settings = settings_for_job(
+            settings_from_args(args, space=str(job.space_id), **_recorded_settings(args, job)),
             job,
-            mode=mode,
-            only_slice=getattr(args, "slice", None),
-            progress=print,
+        )
+        _check_credentials(settings)
+        outcome = execute_job(
+            settings, store, job, mode=mode, only_slice=only_slice, progress=print
         )
     finally:
         store.close()
@@ -236,6 +319,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
 def cmd_logs(args: argparse.Namespace) -> int:
     store = _open_store(args)
     try:
+        _get_job(store, args.job)
         entries = store.read_requests(args.job)
     finally:
         store.close()
@@ -347,6 +431,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"pytest-octane: error: {exc}", file=sys.stderr)
         return EXIT_FAILED
+    except OSError as exc:  # a file or folder the user named cannot be read or written
+        if args.debug:
+            raise
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"pytest-octane: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return EXIT_USAGE
     except KeyboardInterrupt:
         print("pytest-octane: interrupted", file=sys.stderr)
         return 130

@@ -73,8 +73,17 @@ def _is_enabled(config: pytest.Config) -> bool:
 def settings_from_config(config: pytest.Config) -> Settings:
     cli = {spec.name: config.getoption(f"octane_{spec.name}") for spec in OPTIONS if spec.flag}
     ini = {spec.name: config.getini(spec.ini) for spec in OPTIONS if spec.ini}
+    from pytest_octane.ci import ci_defaults, detect_ci
+
     ini_name = config.inipath.name if config.inipath else "ini file"
-    return resolve_settings(cli=cli, environ=os.environ, ini=ini, ini_name=ini_name)
+    info = detect_ci(os.environ)
+    return resolve_settings(
+        cli=cli,
+        environ=os.environ,
+        ini=ini,
+        ini_name=ini_name,
+        detected=ci_defaults(info) if info else None,
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from pytest_octane.ci import write_github_step_summary
 from pytest_octane.collect import ResultCollector
 from pytest_octane.errors import OctaneError
 from pytest_octane.model import TestRun
@@ -130,8 +132,11 @@ class OctaneReporter:
         self.outcome = upload_session(
             settings, runs, hook=credentials_hook, progress=self._progress
         )
-        self.failed = not self.outcome.ok
+        self.failed = not self.outcome.ok or (
+            self.settings.strict and bool(self.outcome.unmapped_keys)
+        )
         self.summary_lines.extend(self.outcome.summary_lines())
+        write_github_step_summary(os.environ, self.outcome.summary_lines(), "Octane upload")
         self.config.hook.pytest_octane_upload_finished(job=self.outcome.job)
 
     def _progress(self, line: str) -> None:

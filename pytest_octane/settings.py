@@ -24,6 +24,8 @@ ModuleMode = Literal["off", "module", "package"]
 MAX_SLICE_SIZE = 1000
 DEFAULT_CREDENTIALS_PATH = "/core/qzrelease/octane/S-{space_id}"
 TEST_FIELD_TYPES = ("Test_Level", "Test_Type", "Testing_Tool_Type", "Framework")
+#: Test fields every upload carries unless the user sets that type (the seed sets its tool).
+DEFAULT_TEST_FIELDS = (("Testing_Tool_Type", "pytest"), ("Framework", "pytest"))
 JIRA_KEY_RE = re.compile(r"[A-Z][A-Z0-9_]*-[0-9]+")
 
 Parser = Callable[[Any, str], Any]
@@ -158,6 +160,27 @@ def parse_jira_key(raw: Any, where: str) -> str:
     if not JIRA_KEY_RE.fullmatch(text):
         raise ConfigError(f"{where}: {text!r} is not a JIRA key like ABC-123")
     return text
+
+
+def parse_suite_path(raw: Any, where: str) -> str | None:
+    """``Team/Area/Nightly``: application modules, then the test suite's name."""
+    text = _as_text(raw, where)
+    if not text:
+        return None
+    parts = [part.strip() for part in text.split("/")]
+    if any(not part for part in parts):
+        raise ConfigError(
+            f"{where}: {text!r} has an empty part; give a suite path such as Team/Area/Nightly"
+        )
+    for part in parts:
+        if len(part) > 255:
+            raise ConfigError(f"{where}: {part[:40]!r}... is longer than Octane's 255 characters")
+        if "'" in part and "^" in part:
+            raise ConfigError(
+                f"{where}: {part!r} holds both ' and ^, which an Octane query cannot quote; "
+                "rename it"
+            )
+    return "/".join(parts)
 
 
 def parse_url(raw: Any, where: str) -> str:
@@ -362,7 +385,8 @@ OPTIONS: tuple[OptionSpec, ...] = (
     ),
     _opt(
         "update_auto_runs",
-        "Link uploaded tests to their stories (covered_content).",
+        "After all slices succeed, link the job's automated runs to the job-level and per-test "
+        "stories (covered_content, appended); needs a suite.",
         parse_bool,
         spaces_key="updateAutoRuns",
         default=False,
@@ -414,13 +438,30 @@ OPTIONS: tuple[OptionSpec, ...] = (
     ),
     _opt("program", "Program id.", _int_in(1), spaces_key="program", metavar="ID", group="results"),
     _opt(
+        "suite",
+        "Suite path MODULE/.../SUITE under the root module; modules and suite are created "
+        "when missing and every slice joins one suite run.",
+        parse_suite_path,
+        spaces_key="suitePath",
+        metavar="PATH",
+        group="results",
+    ),
+    _opt(
         "suite_id", "Test suite id the runs belong to.", _int_in(1), metavar="ID", group="results"
     ),
     _opt(
         "external_run_id",
-        "Suite run name (with a suite).",
+        "Suite run name (with a suite; default: the CI build id, else the job id).",
         parse_str,
         metavar="NAME",
+        group="results",
+    ),
+    _opt(
+        "jira",
+        "Job-level JIRA story linked to every run of the job (repeatable); needs a suite.",
+        parse_jira_key,
+        multiple=True,
+        metavar="KEY",
         group="results",
     ),
     _opt(
@@ -532,8 +573,10 @@ class Settings:
     release: int | str | None = None
     milestone: int | None = None
     program: int | None = None
+    suite: str | None = None
     suite_id: int | None = None
     external_run_id: str | None = None
+    jira: tuple[str, ...] = ()
     product_area: tuple[int, ...] = ()
     backlog_item: tuple[int, ...] = ()
     test_field: tuple[tuple[str, str], ...] = ()
@@ -556,12 +599,18 @@ class Settings:
     def where(self, name: str) -> str:
         return self.sources.get(name, "default")
 
+    @property
+    def effective_test_fields(self) -> tuple[tuple[str, str], ...]:
+        """``test_field`` plus a pytest default for each of DEFAULT_TEST_FIELDS not set."""
+        given = {kind for kind, _ in self.test_field}
+        return self.test_field + tuple(p for p in DEFAULT_TEST_FIELDS if p[0] not in given)
+
     def summary(self) -> dict[str, Any]:
         """Settings worth recording with a job (no secrets are ever in Settings)."""
         keep = (
             "url", "workspace", "slice_size", "max_parallel", "skip_errors", "update_auto_runs",
-            "jira_field", "root_module", "module_mode", "release", "suite_id",
-            "external_run_id", "verify_ssl",
+            "jira_field", "root_module", "module_mode", "release", "suite", "suite_id",
+            "external_run_id", "jira", "verify_ssl",
         )  # fmt: skip
         return {name: getattr(self, name) for name in keep}
 
@@ -640,11 +689,13 @@ def resolve_settings(
     environ: Mapping[str, str],
     ini: Mapping[str, Any],
     ini_name: str = "ini file",
+    detected: Mapping[str, str] | None = None,
 ) -> Settings:
     """Resolve every option from its sources; raise ConfigError naming the bad one.
 
     ``cli`` maps option names to values given on the command line (None = not given),
-    ``ini`` maps option names to raw ini values (None or "" = not set).
+    ``ini`` maps option names to raw ini values (None or "" = not set), ``detected`` holds
+    values found in the CI environment (they rank just above the defaults).
     """
     values: dict[str, Any] = {}
     sources: dict[str, str] = {}
@@ -694,6 +745,9 @@ def resolve_settings(
             where = f"spaces file {config_path!r}, space {values['space']}, key {spec.spaces_key}"
             values[spec.name] = _parse(spec, entry[spec.spaces_key], where)
             sources[spec.name] = where
+        elif detected and spec.name in detected:
+            values[spec.name] = _parse(spec, detected[spec.name], "detected CI build")
+            sources[spec.name] = "detected CI build"
         elif spec.default is not None:
             values[spec.name] = spec.default
 
@@ -740,8 +794,22 @@ def _check_combinations(settings: Settings) -> None:
             "the build context needs all three of --octane-build-server-id, "
             "--octane-build-job-id and --octane-build-id"
         )
-    if settings.external_run_id and settings.suite_id is None:
-        raise ConfigError("--octane-external-run-id needs --octane-suite-id")
+    if settings.suite and settings.suite_id is not None:
+        raise ConfigError(
+            f"both a suite path ({settings.where('suite')}) and a suite id "
+            f"({settings.where('suite_id')}) are set; use --octane-suite or --octane-suite-id"
+        )
+    has_suite = bool(settings.suite) or settings.suite_id is not None
+    if settings.external_run_id and not has_suite:
+        raise ConfigError(
+            "--octane-external-run-id names a suite run and needs a suite: "
+            "--octane-suite PATH or --octane-suite-id ID"
+        )
+    if settings.jira and not has_suite:
+        raise ConfigError(
+            f"--octane-jira {','.join(settings.jira)} ({settings.where('jira')}) links the "
+            "job's runs through its suite run; add --octane-suite PATH or --octane-suite-id ID"
+        )
 
 
 def require_connection(settings: Settings) -> tuple[str, int, int]:

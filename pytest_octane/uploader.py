@@ -1,5 +1,8 @@
 """The upload job: spool, sign in, map JIRA keys, ensure modules, send slices, poll, record.
 
+With a suite (``--octane-suite``/``--octane-suite-id``) every slice joins one suite run, and
+once all slices succeeded the job's runs are linked to their stories (see ``suites``).
+
 Results are on disk and the job is recorded before the first request.  Slices are sent
 through a pool of ``maxParallelUploads`` workers; a worker keeps its slot until its task is
 processed, so this job never has more tasks in Octane's queue than that.  Every task id is
@@ -20,6 +23,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from pytest_octane import suites
 from pytest_octane.client import OctaneClient, quote_query_value
 from pytest_octane.credentials import Credentials, resolve_credentials
 from pytest_octane.errors import (
@@ -261,6 +265,12 @@ class _Context:
     outcome: JobOutcome
     progress: Progress
     sleep: Callable[[float], None] = time.sleep
+    modules: ModuleResolver | None = None
+    #: (suite id, external run id) added to every payload when the job has a suite path
+    suite_ref: tuple[int, str] | None = None
+    #: story ids per JIRA key looked up so far, and every key looked up (found or not)
+    stories: dict[str, list[int]] = field(default_factory=dict)
+    queried_keys: set[str] = field(default_factory=set)
 
 
 def prepare_job(
@@ -275,9 +285,16 @@ def prepare_job(
     server, space, workspace = require_connection(settings)
     job_id = job_id or new_job_id()
     folder = (spool_root or Path(settings.spool_dir)) / job_id
+    recorded = settings.summary()
+    header_settings = replace(settings, test_field=settings.effective_test_fields)
+    if settings.suite or settings.suite_id is not None:
+        # one suite run per job: every slice (and any later retry) carries the same run id
+        run_id = suites.external_run_id_for(settings, job_id)
+        recorded["external_run_id"] = run_id
+        header_settings = replace(header_settings, external_run_id=run_id)
     files = write_spool(
         folder,
-        header_from_settings(settings),
+        header_from_settings(header_settings),
         runs,
         slice_size=settings.slice_size,
         max_trace=settings.max_trace,
@@ -292,7 +309,7 @@ def prepare_job(
         server=server,
         created_at=now,
         build={k: v for k, v in _build_dict(settings).items() if v},
-        settings=settings.summary(),
+        settings=recorded,
         slices=tuple(
             SliceRecord(
                 index=f.index,
@@ -318,22 +335,69 @@ def _build_dict(settings: Settings) -> dict[str, str | None]:
     }
 
 
+def _resolver(ctx: _Context) -> ModuleResolver:
+    if ctx.modules is None:
+        ctx.modules = ModuleResolver(ctx.client, ctx.outcome.warnings.append)
+    return ctx.modules
+
+
+def _story_ids(ctx: _Context, keys: Iterable[str]) -> dict[str, list[int]]:
+    """Story ids of ``keys``, querying only keys not looked up before in this job run."""
+    keys = set(keys)
+    new = keys - ctx.queried_keys
+    if new:
+        ctx.stories.update(map_jira_keys(ctx.client, ctx.settings.jira_field, new))
+        ctx.queried_keys |= new
+        found = set(ctx.stories) & ctx.queried_keys
+        ctx.outcome.unmapped_keys = sorted(ctx.queried_keys - found)
+        ctx.outcome.ambiguous_keys = {k: v for k, v in ctx.stories.items() if len(v) > 1}
+        ctx.progress(f"mapped {len(found)} of {len(ctx.queried_keys)} JIRA keys to Octane stories")
+    return {key: ctx.stories[key] for key in keys if key in ctx.stories}
+
+
+def _resolve_suite(ctx: _Context) -> None:
+    """Find or create the job's suite (once per job: the id goes into its history)."""
+    job = ctx.outcome.job
+    plan = suites.JobSuite.of(job)
+    if plan is None or plan.path is None:
+        return  # no suite, or an explicit suite id already in the spooled header
+    suite_id = suites.recorded_suite_id(job)
+    if suite_id is None:
+        suite_id, module_ids = suites.resolve_suite(
+            ctx.client,
+            _resolver(ctx).ensure,
+            plan.root_module,
+            plan.path,
+            ctx.outcome.warnings.append,
+        )
+        ctx.store.add_history(
+            job.job_id,
+            {
+                "time": _now(),
+                "event": suites.SUITE_EVENT,
+                "path": plan.path,
+                "suite_id": suite_id,
+                "module_ids": module_ids,
+                "external_run_id": plan.external_run_id,
+            },
+        )
+        ctx.progress(f"suite {plan.path!r}: test suite {suite_id}, run {plan.external_run_id!r}")
+    ctx.suite_ref = (suite_id, plan.external_run_id)
+
+
 def _references(
     ctx: _Context, runs_by_slice: Mapping[int, list[SpooledRun]]
 ) -> dict[int, list[RunRefs]]:
     """Look up story ids and module ids for every run of the slices to send."""
     settings = ctx.settings
     all_runs = [run for runs in runs_by_slice.values() for run in runs]
-    keys = {key for run in all_runs for key in run.jira_keys}
-    stories: dict[str, list[int]] = {}
-    if keys:
-        stories = map_jira_keys(ctx.client, settings.jira_field, keys)
-        ctx.outcome.unmapped_keys = sorted(keys - set(stories))
-        ctx.outcome.ambiguous_keys = {k: v for k, v in stories.items() if len(v) > 1}
-        ctx.progress(f"mapped {len(stories)} of {len(keys)} JIRA keys to Octane stories")
+    plan = suites.JobSuite.of(ctx.outcome.job)
+    # job-level keys are looked up now too (one query), but linked only to runs, afterwards
+    keys = {key for run in all_runs for key in run.jira_keys} | set(plan.jira_keys if plan else ())
+    stories = _story_ids(ctx, keys) if keys else {}
     modules: dict[str, int] = {}
     if settings.root_module and settings.module_mode != "off":
-        resolver = ModuleResolver(ctx.client, ctx.outcome.warnings.append)
+        resolver = _resolver(ctx)
         root = resolver.ensure(settings.root_module, None)
         for name in sorted(
             {n for run in all_runs if (n := module_name_of(run, settings.module_mode))}
@@ -385,11 +449,18 @@ def _poll(ctx: _Context, index: int, task_id: int) -> tuple[str, str | None]:
         interval = min(interval * 1.5, 10.0)
 
 
+def _payload(ctx: _Context, path: Path, refs: list[RunRefs], attempt: int) -> bytes:
+    payload = upload_payload(path, refs, attempt=attempt)
+    if ctx.suite_ref is not None:
+        payload = suites.with_suite_ref(payload, *ctx.suite_ref)
+    return payload
+
+
 def _send_slice(ctx: _Context, index: int, refs: list[RunRefs], attempt: int) -> None:
     job = ctx.outcome.job
     record = job.slice(index)
     try:
-        payload = upload_payload(Path(record.path), refs, attempt=attempt)
+        payload = _payload(ctx, Path(record.path), refs, attempt)
         accepted = ctx.client.post_test_results(payload, skip_errors=ctx.settings.skip_errors)
         if accepted.from_older_push and accepted.status.strip().lower() not in (
             "queued",
@@ -398,12 +469,17 @@ def _send_slice(ctx: _Context, index: int, refs: list[RunRefs], attempt: int) ->
             "warning",
         ):
             # Octane returned an earlier failed task for identical bytes: send a new payload
-            payload = upload_payload(Path(record.path), refs, attempt=attempt + 1)
+            payload = _payload(ctx, Path(record.path), refs, attempt + 1)
             attempt += 1
             accepted = ctx.client.post_test_results(payload, skip_errors=ctx.settings.skip_errors)
         _update(ctx, index, task_id=accepted.id, attempts=attempt, status=SliceStatus.RUNNING)
         ctx.progress(f"slice {index}: task {accepted.id} {accepted.status.strip().lower()}")
         _finish_task(ctx, index, accepted.id)
+    except PollTimeout as exc:
+        # Octane has the slice; it is only slow. Keep it Running with its task id so that
+        # 'resume' polls it instead of sending it again.
+        _update(ctx, index, last_error=str(exc))
+        ctx.progress(f"slice {index}: {exc}")
     except OctaneError as exc:
         _update(ctx, index, status=SliceStatus.FAILED, last_error=str(exc), attempts=attempt)
         ctx.progress(f"slice {index}: failed: {exc}")
@@ -442,6 +518,8 @@ def _run(ctx: _Context, send: Sequence[int], poll: Sequence[int]) -> None:
     job = ctx.store.get_job(job_id)
     ctx.outcome.job = job
     runs_by_slice = {i: read_spooled_runs(Path(job.slice(i).path)) for i in send}
+    if send:
+        _resolve_suite(ctx)
     refs = _references(ctx, runs_by_slice) if send else {}
     with ThreadPoolExecutor(
         max_workers=ctx.settings.max_parallel, thread_name_prefix="octane-upload"
@@ -455,6 +533,46 @@ def _run(ctx: _Context, send: Sequence[int], poll: Sequence[int]) -> None:
             futures.append(pool.submit(_guarded_finish, ctx, index, task_id))
         for future in futures:
             future.result()
+
+
+def _link_runs(ctx: _Context) -> None:
+    """After every slice succeeded: link the suite run's runs to the job's stories."""
+    job = ctx.store.get_job(ctx.outcome.job.job_id)
+    ctx.outcome.job = job
+    plan = suites.JobSuite.of(job)
+    if plan is None or not plan.links_runs(ctx.settings.update_auto_runs):
+        return
+    if job.status is not SliceStatus.SUCCESS:
+        ctx.progress("runs are linked to their stories once every slice succeeded")
+        return
+    suite_id = suites.recorded_suite_id(job)
+    if suite_id is None:
+        _resolve_suite(ctx)
+        assert ctx.suite_ref is not None
+        suite_id = ctx.suite_ref[0]
+    job_stories = _story_ids(ctx, plan.jira_keys)
+    test_stories: dict[suites.Identity, set[int]] = {}
+    if plan.update_auto_runs or ctx.settings.update_auto_runs:
+        spooled = suites.spooled_tests(job)
+        stories = _story_ids(ctx, {key for _, keys in spooled for key in keys})
+        for identity, keys in spooled:
+            ids = {i for key in keys for i in stories.get(key, [])}
+            if ids:
+                test_stories.setdefault(identity, set()).update(ids)
+    try:
+        result = suites.link_job_runs(
+            ctx.client,
+            job,
+            suite_id,
+            job_stories,
+            test_stories,
+            batch_size=ctx.settings.slice_size,
+            warn=ctx.outcome.warnings.append,
+        )
+    finally:
+        _flush_log(ctx)
+    ctx.store.add_history(job.job_id, result.event)
+    ctx.progress(result.summary())
 
 
 def _guarded_finish(ctx: _Context, index: int, task_id: int) -> None:
@@ -494,7 +612,8 @@ def execute_job(
                 send.append(record.index)
         elif record.status is SliceStatus.RUNNING:
             (poll if record.task_id is not None else send).append(record.index)
-    if not send and not poll:
+    link_pending = suites.coverage_pending(job, settings.update_auto_runs)
+    if not send and not poll and not link_pending:
         outcome.job = store.get_job(job.job_id)
         return outcome
     request_log = _RequestLog()
@@ -509,6 +628,13 @@ def execute_job(
     try:
         with client:
             _run(ctx, send, poll)
+            try:
+                _link_runs(ctx)
+            except OctaneError as exc:
+                raise OctaneError(
+                    f"the runs were uploaded but not linked to their stories: {exc}; "
+                    f"run '{outcome.resume_command()}' to link them"
+                ) from exc
     except ConnectionFailed as exc:
         outcome.error = f"{exc} — results are kept; run '{outcome.resume_command()}' later"
     except OctaneHTTPError as exc:
