@@ -12,6 +12,7 @@ import selectors
 import socket
 import ssl
 import struct
+import sys
 import threading
 import time
 import traceback
@@ -129,7 +130,10 @@ class _Server(ThreadingHTTPServer):
         super().shutdown_request(request)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
-        """Client-side disconnects and TLS failures are expected here; stay quiet."""
+        """Disconnects and TLS failures are normal; anything else is a simulator bug."""
+        error = sys.exc_info()[1]
+        if not isinstance(error, OSError):
+            self.sim.internal_errors.append(traceback.format_exc())
 
 
 class _Handler(BaseHTTPRequestHandler):
