@@ -44,6 +44,7 @@ examples:
   pytest-octane status 20261125-101500-ab12cd34
   pytest-octane retry 20261125-101500-ab12cd34         # re-upload failed slices
   pytest-octane resume 20261125-101500-ab12cd34        # finish an interrupted job
+  pytest-octane delink 20261125-101500-ab12cd34 --jira QZ-1   # take a story link back
   pytest-octane simulator --port 8080                  # a local fake Octane to rehearse with
 
 exit codes: 0 all slices succeeded, 1 some slices failed, 2 usage or configuration error
@@ -297,7 +298,9 @@ def _finish_job(args: argparse.Namespace, mode: str) -> int:
             settings_from_args(args, space=str(job.space_id), **_recorded_settings(args, job)),
             job,
         )
-        _check_credentials(settings)
+        wanted = SliceStatus.FAILED if mode == "retry" else SliceStatus.RUNNING
+        if any(s.status is wanted and only_slice in (None, s.index) for s in job.slices):
+            _check_credentials(settings)
         outcome = execute_job(
             settings, store, job, mode=mode, only_slice=only_slice, progress=print
         )
@@ -398,6 +401,13 @@ def build_parser() -> argparse.ArgumentParser:
         add_settings_arguments(p, groups=["connection", "upload"])
         p.set_defaults(func=func)
 
+    from pytest_octane.suites import configure_delink_parser
+
+    p = sub.add_parser(
+        "delink", help="remove a job's JIRA stories from exactly that job's automated runs"
+    )
+    configure_delink_parser(p)
+
     p = sub.add_parser("logs", help="show a job's request log")
     p.add_argument("job")
     store_arg(p)
@@ -409,6 +419,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     configure_parser(p)
     p.set_defaults(func=cmd_simulator)
+    for command in sub.choices.values():
+        # also after the command; SUPPRESS keeps a --debug given before it
+        command.add_argument(
+            "--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
+        )
     return parser
 
 

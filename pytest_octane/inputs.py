@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from lxml import etree
+
 from pytest_octane.errors import InputError
 from pytest_octane.model import RunError, RunStatus, TestRun
 from pytest_octane.octane_xml import parse_xml_file, read_junit
@@ -59,8 +61,61 @@ def read_octane(path: Path) -> list[TestRun]:
     return runs
 
 
+class _DoctypeFound(Exception):
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
+
+
+class _RootReached(Exception):
+    pass
+
+
+class _PrologSpy:
+    """Parser target that sees the DOCTYPE before any entity in the body is looked at."""
+
+    def doctype(self, name: str | None, pubid: str | None, system: str | None) -> None:
+        raise _DoctypeFound(name or "")
+
+    def start(self, tag: str | bytes, attrib: dict[str | bytes, str | bytes]) -> None:
+        raise _RootReached
+
+    def end(self, tag: str | bytes) -> None:
+        """Never reached: parsing stops at the root element."""
+
+    def data(self, data: str | bytes) -> None:
+        """Text before the root element is irrelevant here."""
+
+    def comment(self, text: str | bytes) -> None:
+        """Comments in the prolog are harmless."""
+
+    def close(self) -> None:
+        """Nothing to return: only the prolog matters."""
+
+
+def refuse_doctype(path: Path) -> None:
+    """Refuse a DOCTYPE in the prolog, before an entity could be expanded or complain first.
+
+    ``parse_xml_file`` refuses DTDs too, but only after a whole parse, so a hostile file
+    (XXE, billion laughs) would get a confusing "not well-formed" message instead.
+    """
+    parser = etree.XMLParser(
+        target=_PrologSpy(), resolve_entities=False, load_dtd=False, no_network=True
+    )
+    try:
+        etree.parse(str(path), parser)
+    except _DoctypeFound as found:
+        raise InputError(
+            f"{path}: has a DOCTYPE declaration (<!DOCTYPE {found.name} ...>); results files "
+            "with DTDs or entities are refused for safety (XXE, billion laughs): remove it"
+        ) from None
+    except (_RootReached, etree.XMLSyntaxError, OSError):
+        return  # no DOCTYPE; parse_xml_file reports every other problem in full
+
+
 def read_results_file(path: Path, *, started_ms: int, module: str = "") -> list[TestRun]:
     """Read one results file, telling JUnit from Octane XML by its root element."""
+    refuse_doctype(path)
     root = parse_xml_file(path).getroot()
     if root.tag == "test_result":
         return read_octane(path)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shlex
 import threading
 import time
 import uuid
@@ -76,10 +77,17 @@ class JobOutcome:
         return self.error is None and self.job.status is SliceStatus.SUCCESS
 
     def resume_command(self) -> str:
-        return f"pytest-octane resume {self.job.job_id} --task-store {self.store_location}"
+        return self._command("resume")
 
     def retry_command(self) -> str:
-        return f"pytest-octane retry {self.job.job_id} --task-store {self.store_location}"
+        return self._command("retry")
+
+    def _command(self, verb: str) -> str:
+        """A command to paste into a shell; a masked database password cannot be pasted."""
+        store = shlex.quote(self.store_location)
+        if "***" in self.store_location:
+            store = '"$OCTANE_TASK_STORE"  # the store URL with its password'
+        return f"pytest-octane {verb} {self.job.job_id} --task-store {store}"
 
     def summary_lines(self) -> list[str]:
         job = self.job
@@ -194,9 +202,10 @@ def map_jira_keys(
 class ModuleResolver:
     """Get-or-create application modules by exact name and parent, never leaving duplicates.
 
-    After creating a module it queries again: if another uploader created the same module
-    at the same moment, the lowest id wins and the loser deletes its own copy.  Modules that
-    existed as duplicates before are used (lowest id) and reported, never deleted.
+    Uploads in one process take turns (``suites.creation_lock``).  After creating a module
+    it queries again: if another uploader created the same module at the same moment, the
+    lowest id wins and the loser deletes its own copy.  Modules that existed as duplicates
+    before are used (lowest id) and reported, never deleted.
     """
 
     def __init__(self, client: OctaneClient, warn: Callable[[str], None]) -> None:
@@ -216,6 +225,11 @@ class ModuleResolver:
         key = (name, parent)
         if key in self._cache:
             return self._cache[key]
+        with suites.creation_lock(self.client):
+            self._cache[key] = self._get_or_create(name, parent)
+        return self._cache[key]
+
+    def _get_or_create(self, name: str, parent: int | None) -> int:
         where = "root module" if parent is None else f"module under {parent}"
         ids = self._find(name, parent)
         if len(ids) > 1:
@@ -235,7 +249,6 @@ class ModuleResolver:
                 # another uploader won the race: remove our copy, use theirs
                 self.client.delete_entity("application_modules", created)
                 log.info("application module %r created twice at once; using %s", name, ids[0])
-        self._cache[key] = ids[0]
         return ids[0]
 
 

@@ -1,0 +1,125 @@
+"""``pytest-octane resume`` after the pytest process was SIGKILLed in the middle of uploading.
+
+The kill lands while some slices have a task id and some have none (the store is polled for
+that moment); ``resume`` must poll the first kind, send the second kind, and leave every run
+in Octane exactly once.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import pytest
+from cli_harness import Octane, lines_without_traceback, wait_until
+
+from pytest_octane.model import JobRecord, SliceStatus
+
+BACKENDS = ["json", "sqlite", "postgresql"]
+TESTS = 3000  # write_suite(params=2997): 2997 + 3 items
+SLICE = 200
+LOST_ANSWER_MS = 400
+
+
+def half_sent(octane: Octane) -> JobRecord | None:
+    jobs = octane.jobs()
+    if not jobs:
+        return None
+    ids = [s.task_id for s in jobs[0].slices]
+    if any(i is not None for i in ids) and any(i is None for i in ids):
+        return jobs[0]
+    return None
+
+
+@pytest.mark.octane_simulator(processing_ms=60)
+@pytest.mark.parametrize("backend", BACKENDS, indirect=True)
+def test_resume_finishes_a_killed_upload_with_every_run_once(octane: Octane) -> None:
+    suite = octane.write_suite(params=TESTS - 3)
+    process = octane.start_pytest(
+        suite,
+        f"--octane-slice-size={SLICE}",
+        "--octane-max-parallel=2",
+        "--octane-root-module=Shop",
+        "-p",
+        "no:xdist",
+    )
+    try:
+        wait_until(lambda: half_sent(octane) is not None, timeout=60, what="half-sent slices")
+        # hold the next POST in the simulator, then kill the client while it waits for the
+        # answer: Octane gets a task whose id the killed process never records
+        octane.sim.faults.add_latency("POST */test-results", LOST_ANSWER_MS, count=1)
+        wait_until(lambda: not octane.sim.faults.pending()["rules"], timeout=60, what="a held POST")
+        os.kill(process.pid, signal.SIGKILL)
+        assert process.wait(timeout=30) == -signal.SIGKILL
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    posts_at_kill = octane.posts()
+    wait_until(lambda: octane.posts() > posts_at_kill, timeout=30, what="the held POST")
+    octane.sim.wait_for_tasks()
+    job = octane.only_job()
+    assert job.finished_at is None
+    assert all(s.status is not SliceStatus.FAILED for s in job.slices)
+    sent = {s.index for s in job.slices if s.task_id is not None}
+    unsent = {s.index for s in job.slices if s.task_id is None}
+    assert sent and unsent, "the kill did not land in the middle of the upload"
+    assert len(job.slices) == -(-TESTS // SLICE)
+    assert len(octane.sim.runs()) < TESTS
+    assert len(octane.sim.tasks()) > len(sent), "no task was lost with the killed process"
+    store = f"--task-store={octane.store_location}"
+
+    status = octane.cli("status", job.job_id, store)
+    assert status.code == 1, status.text
+    assert status.out.startswith(f"job {job.job_id}: Running")
+    running = sum(1 for s in job.slices if s.status is SliceStatus.RUNNING)
+    listed = octane.cli("jobs", store)
+    assert listed.out.splitlines()[1].split()[-3:] == [
+        str(len(job.slices) - running),
+        "0",
+        str(running),
+    ]
+
+    posts = octane.posts()
+    retried = octane.cli("retry", job.job_id, store)  # nothing Failed: retry sends nothing
+    assert retried.code == 1, retried.text
+    assert "to finish the upload later run: pytest-octane resume" in retried.out
+    assert octane.posts() == posts
+
+    started = time.time()
+    resumed = octane.cli("resume", job.job_id, store, "--max-parallel=4")  # beats the job's 2
+    assert resumed.code == 0, resumed.text
+    lines_without_traceback(resumed.err)
+    after = octane.only_job()
+    assert after.status is SliceStatus.SUCCESS
+    assert after.finished_at is not None
+    for index in sent:
+        assert after.slice(index).task_id == job.slice(index).task_id, "a sent slice was resent"
+    # the resuming process POSTed each unsent slice once (an identical re-POST of a slice
+    # whose answer the killed process never recorded gets its original task back)
+    opened = octane.open_store()
+    try:
+        log = opened.read_requests(job.job_id)
+    finally:
+        opened.close()
+    resume_posts = [
+        e for e in log if e.time >= started and e.method == "POST" and "test-results" in e.url
+    ]
+    assert len(resume_posts) == len(unsent)
+    assert octane.sim.counters["from_older_push"] >= 1, "the lost task was not found again"
+    tasks = octane.sim.tasks()
+    assert len(tasks) == len(job.slices), "some slice became two Octane tasks"
+    assert sorted(t["id"] for t in tasks) == sorted(s.task_id for s in after.slices)  # type: ignore[type-var]
+    octane.assert_every_run_once(TESTS)
+    assert len({tuple(r["product_areas"]) for r in octane.sim.runs()}) == 1  # all linked alike
+    assert [e["event"] for e in after.history] == ["resume"]
+    assert sorted(after.history[0]["slices"]) == sorted(
+        s.index for s in job.slices if s.status is SliceStatus.RUNNING
+    )
+
+    again = octane.cli("resume", job.job_id, store)
+    assert again.code == 0, again.text
+    assert len(octane.sim.tasks()) == len(job.slices)
+    octane.assert_every_run_once(TESTS)
+    octane.assert_no_secret(status.text, retried.text, resumed.text, again.text)
