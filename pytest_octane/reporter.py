@@ -10,6 +10,7 @@ import io
 import json
 import os
 import time
+from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,6 +22,7 @@ from pytest_octane.collect import ResultCollector
 from pytest_octane.errors import OctaneError
 from pytest_octane.model import TestRun
 from pytest_octane.octane_xml import chunked, header_from_settings, write_document, write_slices
+from pytest_octane.progress import TerminalProgress, UploadState
 from pytest_octane.settings import Settings
 
 if TYPE_CHECKING:
@@ -129,22 +131,37 @@ class OctaneReporter:
         def credentials_hook() -> Any:
             return hook.pytest_octane_credentials(space_id=settings.space, settings=settings)
 
-        self.outcome = upload_session(
-            settings, runs, hook=credentials_hook, progress=self._progress
+        terminal = self.config.pluginmanager.get_plugin("terminalreporter")
+        display = TerminalProgress(
+            write_line=terminal.write_line if terminal else lambda line: None,
+            rewrite=terminal.rewrite if terminal and terminal.isatty else None,
+            verbosity=self.config.option.verbose if terminal else -1,
         )
+        state = UploadState()
+        state.listen(display)
+        try:
+            self.outcome = upload_session(
+                settings, runs, hook=credentials_hook, progress=display.text, state=state
+            )
+        finally:
+            display.close()
         self.failed = not self.outcome.ok or (
             self.settings.strict and bool(self.outcome.unmapped_keys)
+        )
+        counts = Counter(run.status.value for run in runs)
+        self.summary_lines.append(
+            "runs: " + ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
         )
         self.summary_lines.extend(self.outcome.summary_lines())
         write_github_step_summary(os.environ, self.outcome.summary_lines(), "Octane upload")
         self.config.hook.pytest_octane_upload_finished(job=self.outcome.job)
 
-    def _progress(self, line: str) -> None:
-        terminal = self.config.pluginmanager.get_plugin("terminalreporter")
-        if terminal is not None and self.config.option.verbose >= 0:
-            terminal.write_line(f"octane: {line}")
-
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
+        if self.config.option.verbose < 0 and self.outcome is not None:
+            # -q: one line, and the command to fix it when something failed
+            line = self.outcome.one_line()
+            terminalreporter.write_line(f"octane: {line}", red=self.failed)
+            return
         if self.printed_xml is not None:
             terminalreporter.write_sep("-", "octane dry run: slice 1")
             terminalreporter.write(self.printed_xml + "\n")

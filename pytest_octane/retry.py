@@ -64,6 +64,8 @@ class RetryPolicy:
     sleep: Callable[[float], None] = field(default=time.sleep, repr=False, compare=False)
     clock: Callable[[], float] = field(default=time.monotonic, repr=False, compare=False)
     rng: Callable[[], float] = field(default=random.random, repr=False, compare=False)
+    #: Told of every wait before it happens: ``("queue_full" | "transient", seconds)``.
+    on_wait: Callable[[str, float], None] | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.transient_attempts < 1:
@@ -211,6 +213,8 @@ class _Budget:
         exc = _exception(state)
         wait = self._next
         self.waited += wait
+        if self.policy.on_wait is not None:
+            self.policy.on_wait("queue_full" if is_queue_full(exc) else "transient", wait)
         if is_queue_full(exc):
             self.queue_waits += 1
             self.queue_waited += wait

@@ -38,6 +38,7 @@ from pytest_octane.errors import (
 )
 from pytest_octane.model import JobRecord, RequestLogEntry, SliceStatus, TestRun
 from pytest_octane.octane_xml import RunRefs, header_from_settings
+from pytest_octane.progress import UploadState
 from pytest_octane.retry import RetryPolicy
 from pytest_octane.settings import Settings, require_connection
 from pytest_octane.spool import SpooledRun, read_spooled_runs, upload_payload, write_spool
@@ -89,6 +90,20 @@ class JobOutcome:
             store = '"$OCTANE_TASK_STORE"  # the store URL with its password'
         return f"pytest-octane {verb} {self.job.job_id} --task-store {store}"
 
+    def ui_link(self) -> str:
+        """Octane's web UI for the job's workspace."""
+        job = self.job
+        return f"{job.server.rstrip('/')}/ui/?p={job.space_id}/{job.workspace_id}"
+
+    def one_line(self) -> str:
+        job = self.job
+        ok = sum(1 for s in job.slices if s.status is SliceStatus.SUCCESS)
+        text = f"job {job.job_id}: {ok}/{len(job.slices)} slices uploaded"
+        if self.error or ok < len(job.slices):
+            unfinished = any(s.status is SliceStatus.RUNNING for s in job.slices)
+            text += f"; run: {self.resume_command() if unfinished else self.retry_command()}"
+        return text
+
     def summary_lines(self) -> list[str]:
         job = self.job
         by_status: dict[SliceStatus, list[int]] = {s: [] for s in SliceStatus}
@@ -102,6 +117,7 @@ class JobOutcome:
             f"{len(by_status[SliceStatus.FAILED])} failed, "
             f"{len(by_status[SliceStatus.RUNNING])} unfinished",
         ]
+        lines.append(f"Octane: {self.ui_link()}")
         tasks = [f"{s.index}:{s.task_id}" for s in job.slices if s.task_id is not None]
         if tasks:
             lines.append("task ids (slice:task): " + ", ".join(tasks))
@@ -149,6 +165,7 @@ def make_client(
     hook: CredentialsHook | None = None,
     on_request: Callable[[RequestLogEntry], None] | None = None,
     environ: Mapping[str, str] | None = None,
+    on_wait: Callable[[str, float], None] | None = None,
 ) -> OctaneClient:
     server, space, workspace = require_connection(settings)
     credentials = resolve_credentials(
@@ -170,6 +187,7 @@ def make_client(
             queue_full_wait_s=settings.queue_full_retry,
             queue_full_deadline_s=settings.queue_full_deadline,
             transient_initial_s=settings.backoff,
+            on_wait=on_wait,
         ),
         on_request=on_request,
     )
@@ -278,6 +296,7 @@ class _Context:
     outcome: JobOutcome
     progress: Progress
     sleep: Callable[[float], None] = time.sleep
+    state: UploadState = field(default_factory=UploadState)
     modules: ModuleResolver | None = None
     #: (suite id, external run id) added to every payload when the job has a suite path
     suite_ref: tuple[int, str] | None = None
@@ -472,6 +491,8 @@ def _payload(ctx: _Context, path: Path, refs: list[RunRefs], attempt: int) -> by
 def _send_slice(ctx: _Context, index: int, refs: list[RunRefs], attempt: int) -> None:
     job = ctx.outcome.job
     record = job.slice(index)
+    ctx.state.slice_begins()
+    ok, detail = False, "not sent"
     try:
         payload = _payload(ctx, Path(record.path), refs, attempt)
         accepted = ctx.client.post_test_results(payload, skip_errors=ctx.settings.skip_errors)
@@ -486,21 +507,23 @@ def _send_slice(ctx: _Context, index: int, refs: list[RunRefs], attempt: int) ->
             attempt += 1
             accepted = ctx.client.post_test_results(payload, skip_errors=ctx.settings.skip_errors)
         _update(ctx, index, task_id=accepted.id, attempts=attempt, status=SliceStatus.RUNNING)
-        ctx.progress(f"slice {index}: task {accepted.id} {accepted.status.strip().lower()}")
-        _finish_task(ctx, index, accepted.id)
+        ctx.state.slice_sent(index, accepted.id)
+        ok, detail = _finish_task(ctx, index, accepted.id)
     except PollTimeout as exc:
         # Octane has the slice; it is only slow. Keep it Running with its task id so that
         # 'resume' polls it instead of sending it again.
         _update(ctx, index, last_error=str(exc))
-        ctx.progress(f"slice {index}: {exc}")
+        detail = str(exc)
     except OctaneError as exc:
         _update(ctx, index, status=SliceStatus.FAILED, last_error=str(exc), attempts=attempt)
-        ctx.progress(f"slice {index}: failed: {exc}")
+        detail = f"failed: {exc}"
     finally:
         _flush_log(ctx)
+        ctx.state.slice_ends(index, ok, detail)
 
 
-def _finish_task(ctx: _Context, index: int, task_id: int) -> None:
+def _finish_task(ctx: _Context, index: int, task_id: int) -> tuple[bool, str]:
+    """Poll the task to its end and record it; return (succeeded, what happened)."""
     status, details = _poll(ctx, index, task_id)
     if status in ("success", "warning"):
         _update(
@@ -522,7 +545,8 @@ def _finish_task(ctx: _Context, index: int, task_id: int) -> None:
             error_details=details,
             last_error=f"Octane task {task_id} ended {status!r}",
         )
-    ctx.progress(f"slice {index}: task {task_id} {status}")
+    ok = status in ("success", "warning")
+    return ok, f"task {task_id} {status}" + (f": {details}" if details and not ok else "")
 
 
 def _run(ctx: _Context, send: Sequence[int], poll: Sequence[int]) -> None:
@@ -534,6 +558,7 @@ def _run(ctx: _Context, send: Sequence[int], poll: Sequence[int]) -> None:
     if send:
         _resolve_suite(ctx)
     refs = _references(ctx, runs_by_slice) if send else {}
+    ctx.state.started(len(send) + len(poll))
     with ThreadPoolExecutor(
         max_workers=ctx.settings.max_parallel, thread_name_prefix="octane-upload"
     ) as pool:
@@ -589,13 +614,16 @@ def _link_runs(ctx: _Context) -> None:
 
 
 def _guarded_finish(ctx: _Context, index: int, task_id: int) -> None:
+    ctx.state.slice_begins()
+    ok, detail = False, "still unfinished"
     try:
-        _finish_task(ctx, index, task_id)
+        ok, detail = _finish_task(ctx, index, task_id)
     except OctaneError as exc:
-        ctx.progress(f"slice {index}: still unfinished: {exc}")
+        detail = f"still unfinished: {exc}"
         _update(ctx, index, last_error=str(exc))
     finally:
         _flush_log(ctx)
+        ctx.state.slice_ends(index, ok, detail)
 
 
 def execute_job(
@@ -607,9 +635,13 @@ def execute_job(
     only_slice: int | None = None,
     hook: CredentialsHook | None = None,
     progress: Progress | None = None,
+    state: UploadState | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> JobOutcome:
-    """Upload (``upload``), finish (``resume``) or re-upload failed slices (``retry``)."""
+    """Upload (``upload``), finish (``resume``) or re-upload failed slices (``retry``).
+
+    ``progress`` gets free-form lines; ``state`` (optional) is updated as slices move.
+    """
     started = time.monotonic()
     outcome = JobOutcome(job=job, store_location=store.location)
     progress = progress or (lambda line: log.info("%s", line))
@@ -630,12 +662,15 @@ def execute_job(
         outcome.job = store.get_job(job.job_id)
         return outcome
     request_log = _RequestLog()
+    state = state or UploadState()
+    if not state.has_listeners:
+        state.listen(lambda _state, event, notable: progress(event) if notable else None)
     try:
-        client = make_client(settings, hook=hook, on_request=request_log)
+        client = make_client(settings, hook=hook, on_request=request_log, on_wait=state.waited)
     except (ConfigError, CredentialsError) as exc:
         outcome.error = str(exc)
         return outcome
-    ctx = _Context(settings, store, client, request_log, outcome, progress, sleep)
+    ctx = _Context(settings, store, client, request_log, outcome, progress, sleep, state)
     if mode != "upload":
         store.add_history(job.job_id, {"time": _now(), "event": mode, "slices": send + poll})
     try:
@@ -671,6 +706,7 @@ def upload_session(
     *,
     hook: CredentialsHook | None = None,
     progress: Progress | None = None,
+    state: UploadState | None = None,
 ) -> JobOutcome:
     """The plugin's entry point: spool, record, upload and report one pytest session."""
     store = open_store(settings.task_store)
@@ -678,7 +714,7 @@ def upload_session(
         job = prepare_job(settings, runs, store)
         if not job.slices:
             return JobOutcome(job=job, store_location=store.location)
-        return execute_job(settings, store, job, hook=hook, progress=progress)
+        return execute_job(settings, store, job, hook=hook, progress=progress, state=state)
     finally:
         store.close()
 

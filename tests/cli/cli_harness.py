@@ -142,7 +142,7 @@ class Octane:
     def pytest_command(self, suite: Path, *args: str, upload: bool = True) -> list[str]:
         return [
             sys.executable, "-m", "pytest", str(suite), "-p", "no:cacheprovider",
-            "-p", "no:randomly", "-q", *(self.plugin_args() if upload else []), *args,
+            "-p", "no:randomly", *(self.plugin_args() if upload else []), *args,
         ]  # fmt: skip
 
     def run_pytest(

@@ -1,0 +1,125 @@
+"""What an upload is doing right now, and how the terminal shows it.
+
+On a TTY one line is rewritten in place; without one (CI logs) only events that matter
+are printed, one line each: a slice finished, Octane's queue was full, a request is retried.
+``-q`` prints nothing until the summary; ``-v`` also prints each slice as it is sent.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+
+@dataclass(slots=True)
+class UploadState:
+    """Counters of one job's upload, updated from the upload threads."""
+
+    total: int = 0
+    done: int = 0
+    failed: int = 0
+    in_flight: int = 0
+    queue_full_waits: int = 0
+    retries: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+    _listeners: list[Callable[[UploadState, str, bool], None]] = field(
+        default_factory=list, repr=False, compare=False
+    )
+
+    def listen(self, listener: Callable[[UploadState, str, bool], None]) -> None:
+        self._listeners.append(listener)
+
+    @property
+    def has_listeners(self) -> bool:
+        return bool(self._listeners)
+
+    def _changed(self, event: str, notable: bool) -> None:
+        for listener in self._listeners:
+            listener(self, event, notable)
+
+    def started(self, total: int) -> None:
+        with self._lock:
+            self.total = total
+
+    def slice_sent(self, index: int, task_id: int) -> None:
+        self._changed(f"slice {index}: sent, task {task_id}", False)
+
+    def slice_begins(self) -> None:
+        with self._lock:
+            self.in_flight += 1
+        self._changed("", False)
+
+    def slice_ends(self, index: int, ok: bool, detail: str) -> None:
+        with self._lock:
+            self.in_flight -= 1
+            if ok:
+                self.done += 1
+            else:
+                self.failed += 1
+        self._changed(f"slice {index}: {detail}", True)
+
+    def waited(self, kind: str, seconds: float) -> None:
+        with self._lock:
+            if kind == "queue_full":
+                self.queue_full_waits += 1
+            else:
+                self.retries += 1
+        what = "Octane's queue is full" if kind == "queue_full" else "a request failed"
+        self._changed(f"{what}; trying again in {seconds:.1f} s", True)
+
+    def line(self) -> str:
+        parts = [f"{self.done + self.failed}/{self.total} slices done"]
+        if self.failed:
+            parts.append(f"{self.failed} failed")
+        parts.append(f"{self.in_flight} in flight")
+        if self.queue_full_waits:
+            parts.append(f"{self.queue_full_waits} queue-full waits")
+        if self.retries:
+            parts.append(f"{self.retries} retries")
+        return "octane: " + ", ".join(parts)
+
+
+class TerminalProgress:
+    """Renders an ``UploadState`` on pytest's terminal according to TTY and verbosity."""
+
+    def __init__(
+        self,
+        *,
+        write_line: Callable[[str], None],
+        rewrite: Callable[[str], None] | None,
+        verbosity: int,
+    ) -> None:
+        self._write_line = write_line
+        self._rewrite = rewrite  # None when the terminal is not a TTY
+        self._verbosity = verbosity
+        self._lock = threading.Lock()
+        self._dirty = False
+
+    def __call__(self, state: UploadState, event: str, notable: bool) -> None:
+        if self._verbosity < 0:
+            return
+        with self._lock:
+            if self._rewrite is not None:
+                if event and (notable and self._verbosity > 0):
+                    self._rewrite("")
+                    self._write_line(f"octane: {event}")
+                self._rewrite(state.line())
+                self._dirty = True
+            elif event and (notable or self._verbosity > 0):
+                self._write_line(f"octane: {event} ({state.done + state.failed}/{state.total})")
+
+    def text(self, line: str) -> None:
+        """A free-form line from the uploader (mapping, suites, coverage)."""
+        if self._verbosity < 0:
+            return
+        with self._lock:
+            if self._rewrite is not None and self._dirty:
+                self._rewrite("")
+            self._write_line(f"octane: {line}")
+
+    def close(self) -> None:
+        with self._lock:
+            if self._rewrite is not None and self._dirty:
+                self._rewrite("")
+                self._dirty = False
