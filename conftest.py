@@ -1,3 +1,3 @@
 """Repository-wide test wiring: pytester for every end-to-end test."""
 
-pytest_plugins = ["pytester"]
+pytest_plugins = ["pytester", "tests.postgres_support"]

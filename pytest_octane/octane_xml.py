@@ -19,6 +19,7 @@ from lxml import etree
 from pytest_octane.collect import cut_name
 from pytest_octane.errors import InputError
 from pytest_octane.model import BuildContext, RunError, RunStatus, TestRun
+from pytest_octane.schema import safe_parser
 from pytest_octane.settings import Settings
 
 _INVALID_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
@@ -248,20 +249,10 @@ def write_slices(
 # ---------------------------------------------------------------- reading input files
 
 
-def _safe_parser() -> etree.XMLParser:
-    return etree.XMLParser(
-        resolve_entities=False,
-        no_network=True,
-        load_dtd=False,
-        huge_tree=False,
-        dtd_validation=False,
-    )
-
-
 def parse_xml_file(path: Path) -> etree._ElementTree:
     """Parse without entity expansion, DTDs or network (XXE and billion-laughs safe)."""
     try:
-        tree = etree.parse(str(path), _safe_parser())
+        tree = etree.parse(str(path), safe_parser())
     except OSError as exc:
         raise InputError(f"{path}: cannot be read ({exc})") from None
     except etree.XMLSyntaxError as exc:

@@ -335,8 +335,11 @@ class _Checker:
 # ---------------------------------------------------------------- parsing and the XSD
 
 
-def _parser() -> etree.XMLParser:
-    # A new parser per call: lxml parsers must not be shared between threads.
+def safe_parser() -> etree.XMLParser:
+    """A hardened parser: no entities, DTDs or network.
+
+    A new parser per call: lxml parsers must not be shared between threads.
+    """
     return etree.XMLParser(
         resolve_entities=False,
         no_network=True,
@@ -351,7 +354,7 @@ def parse(xml: bytes) -> etree._Element:
     if not xml.strip():
         raise InputError("the XML document is empty")
     try:
-        root = etree.fromstring(xml, parser=_parser())
+        root = etree.fromstring(xml, parser=safe_parser())
     except etree.XMLSyntaxError as exc:
         raise InputError(f"not well-formed XML: {exc}") from None
     # lxml-stubs lack DocInfo.doctype; it is "" when the document has no DOCTYPE.
@@ -377,7 +380,7 @@ def _load_schema(path: Path) -> etree.XMLSchema:
     stamp = (str(path.resolve()), path.stat().st_mtime)
     cached = _schema_cache.get(stamp)
     if cached is None:
-        document = etree.parse(str(path), parser=_parser())
+        document = etree.parse(str(path), parser=safe_parser())
         cached = etree.XMLSchema(document)
         _schema_cache.clear()
         _schema_cache[stamp] = cached

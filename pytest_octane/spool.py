@@ -17,8 +17,7 @@ from lxml import etree
 from pytest_octane.errors import InputError
 from pytest_octane.model import TestRun
 from pytest_octane.octane_xml import ResultHeader, RunRefs, SliceFile, write_slices
-
-_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
+from pytest_octane.schema import safe_parser
 
 #: Per-run children that come before ``backlog_items`` in the XSD's sequence.
 _BEFORE_REFS = {"suite_ref", "program_ref", "release_ref", "release", "milestone_ref"}
@@ -116,7 +115,7 @@ def upload_payload(slice_path: Path, refs: Sequence[RunRefs], *, attempt: int = 
 
 def _parse(path: Path) -> etree._Element:
     try:
-        return etree.parse(str(path), _PARSER).getroot()
+        return etree.parse(str(path), safe_parser()).getroot()
     except OSError as exc:
         raise InputError(
             f"spooled slice {path} cannot be read ({exc}); was the spool folder removed?"

@@ -36,6 +36,7 @@ from pytest_octane.errors import (
     StoreError,
 )
 from pytest_octane.model import JobRecord, RequestLogEntry, SliceStatus
+from pytest_octane.schema import safe_parser
 from pytest_octane.settings import MAX_SLICE_SIZE, Settings, parse_jira_key
 from pytest_octane.spool import keys_path
 from pytest_octane.store import TaskStore
@@ -78,7 +79,6 @@ Warn = Callable[[str], None]
 #: A test as Octane identifies it: (module/component, package, class, name).
 Identity = tuple[str, str, str, str]
 
-_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
 
 _CREATION_LOCKS: dict[str, threading.Lock] = {}
 _CREATION_LOCKS_GUARD = threading.Lock()
@@ -243,7 +243,7 @@ def _get_or_create_suite(client: OctaneClient, name: str, module_id: int | None,
 def with_suite_ref(payload: bytes, suite_id: int, external_run_id: str) -> bytes:
     """The payload with the document-level ``<suite_ref>`` (right after ``<build>``)."""
     try:
-        root = etree.fromstring(payload, _PARSER)
+        root = etree.fromstring(payload, safe_parser())
     except etree.XMLSyntaxError as exc:
         raise InputError(f"slice payload is not well-formed XML ({exc.msg})") from None
     for old in root.findall("suite_ref"):
@@ -328,7 +328,7 @@ def spooled_tests(job: JobRecord) -> list[tuple[Identity, tuple[str, ...]]]:
     for record in sorted(job.slices, key=lambda s: s.index):
         path = Path(record.path)
         try:
-            root = etree.parse(str(path), _PARSER).getroot()
+            root = etree.parse(str(path), safe_parser()).getroot()
             sidecar = keys_path(path)
             keys: list[list[str]] = (
                 json.loads(sidecar.read_text(encoding="utf-8")) if sidecar.exists() else []

@@ -17,10 +17,9 @@ import textwrap
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
-from cli_harness import PG_ENV, SUBPROCESS_TIMEOUT, SUITE, Octane, in_ci
+from cli_harness import PG_ENV, SUBPROCESS_TIMEOUT, SUITE, Octane
 
 from pytest_octane.simulator import Simulator
 
@@ -35,32 +34,6 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.delenv(name)
 
 
-@pytest.fixture(scope="session")
-def pg_server_url() -> str:
-    url = os.environ.get(PG_ENV, "").strip()
-    if not url:
-        if in_ci():
-            pytest.fail(f"PostgreSQL tests must run in CI: source .ci/postgres.sh ({PG_ENV} unset)")
-        pytest.skip(f"{PG_ENV} is not set: `source .ci/postgres.sh` to run the PostgreSQL cases")
-    return url
-
-
-@pytest.fixture
-def pg_url(pg_server_url: str) -> Iterator[str]:
-    """The server URL pointed at a fresh schema (via ``search_path``), dropped afterwards."""
-    sqlalchemy = pytest.importorskip("sqlalchemy")
-    admin_url = sqlalchemy.make_url(pg_server_url).set(drivername="postgresql+psycopg")
-    schema = f"octane_cli_{uuid.uuid4().hex[:12]}"
-    admin = sqlalchemy.create_engine(admin_url)
-    try:
-        with admin.begin() as conn:
-            conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-        sep = "&" if "?" in pg_server_url else "?"
-        yield f"{pg_server_url}{sep}options={quote(f'-csearch_path={schema}')}"
-        with admin.begin() as conn:
-            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
-    finally:
-        admin.dispose()
 
 
 @pytest.fixture(scope="session")
