@@ -46,6 +46,7 @@ examples:
   pytest-octane resume 20261125-101500-ab12cd34        # finish an interrupted job
   pytest-octane delink 20261125-101500-ab12cd34 --jira QZ-1   # take a story link back
   pytest-octane simulator --port 8080                  # a local fake Octane to rehearse with
+  pytest-octane serve                                  # jobs page on http://127.0.0.1:8765
 
 exit codes: 0 all slices succeeded, 1 some slices failed, 2 usage or configuration error
 """
@@ -88,7 +89,8 @@ class UsageError(ConfigError):
     """What the user asked for does not exist (a job id, a slice number): exit code 2."""
 
 
-def _open_store(args: argparse.Namespace) -> Any:
+def open_task_store(args: argparse.Namespace) -> Any:
+    """The task store the command line (or OCTANE_TASK_STORE) names; a bad location is exit 2."""
     from pytest_octane.store import open_store
 
     location = (
@@ -193,7 +195,7 @@ def _stamp(epoch: float | None) -> str:
 
 
 def cmd_jobs(args: argparse.Namespace) -> int:
-    store = _open_store(args)
+    store = open_task_store(args)
     try:
         jobs = store.list_jobs()
     finally:
@@ -230,7 +232,7 @@ def cmd_jobs(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    store = _open_store(args)
+    store = open_task_store(args)
     try:
         job = _get_job(store, args.job)
     finally:
@@ -274,11 +276,22 @@ def _recorded_settings(args: argparse.Namespace, job: JobRecord) -> dict[str, An
     return recorded
 
 
+def job_settings(args: argparse.Namespace, job: JobRecord) -> Settings:
+    """Settings to retry or resume ``job``: its server, space and recorded options, with
+    this command line's options on top (also what the jobs page's button uses)."""
+    from pytest_octane.uploader import settings_for_job
+
+    return settings_for_job(
+        settings_from_args(args, space=str(job.space_id), **_recorded_settings(args, job)),
+        job,
+    )
+
+
 def _finish_job(args: argparse.Namespace, mode: str) -> int:
-    from pytest_octane.uploader import execute_job, settings_for_job
+    from pytest_octane.uploader import execute_job
 
     only_slice: int | None = getattr(args, "slice", None)
-    store = _open_store(args)
+    store = open_task_store(args)
     try:
         job = _get_job(store, args.job)
         if only_slice is not None:
@@ -294,10 +307,7 @@ def _finish_job(args: argparse.Namespace, mode: str) -> int:
                     f"slice {only_slice} of job {job.job_id} already succeeded; "
                     "nothing to re-upload"
                 )
-        settings = settings_for_job(
-            settings_from_args(args, space=str(job.space_id), **_recorded_settings(args, job)),
-            job,
-        )
+        settings = job_settings(args, job)
         wanted = SliceStatus.FAILED if mode == "retry" else SliceStatus.RUNNING
         if any(s.status is wanted and only_slice in (None, s.index) for s in job.slices):
             _check_credentials(settings)
@@ -320,7 +330,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 
 def cmd_logs(args: argparse.Namespace) -> int:
-    store = _open_store(args)
+    store = open_task_store(args)
     try:
         _get_job(store, args.job)
         entries = store.read_requests(args.job)
@@ -419,6 +429,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     configure_parser(p)
     p.set_defaults(func=cmd_simulator)
+
+    from pytest_octane.webui import configure_parser as configure_serve_parser
+
+    p = sub.add_parser("serve", help="the jobs page: jobs, slices, errors, re-upload button")
+    configure_serve_parser(p)
     for command in sub.choices.values():
         # also after the command; SUPPRESS keeps a --debug given before it
         command.add_argument(

@@ -29,6 +29,7 @@ from typing import Any
 from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
 import requests
+import urllib3
 
 from pytest_octane import __version__
 from pytest_octane.credentials import Credentials
@@ -234,6 +235,13 @@ class OctaneClient:
                 "of a CA bundle instead",
                 InsecureConnectionWarning,
                 stacklevel=2,
+            )
+            # ...and only this one: urllib3 would add its own warning to every request
+            host = re.escape(urlsplit(root).hostname or "")
+            warnings.filterwarnings(
+                "ignore",
+                message=f"Unverified HTTPS request is being made to host '{host}'",
+                category=urllib3.exceptions.InsecureRequestWarning,
             )
         self._proxies = dict(proxies) if proxies is not None else None
         self._retry = retry if retry is not None else RetryPolicy()

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from pytest_octane.errors import ConfigError
+from pytest_octane.errors import ConfigError, CredentialsError
 from pytest_octane.settings import JIRA_KEY_RE, OPTIONS, OptionSpec, Settings, resolve_settings
 
 jira_keys_key = pytest.StashKey[tuple[str, ...]]()
@@ -94,19 +94,35 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     if not _is_enabled(config):
         return
+    dry_run = config.getoption("octane_dry_run")
     try:
         settings = settings_from_config(config)
-    except ConfigError as exc:
+        if not dry_run and not hasattr(config, "workerinput"):
+            check_upload_ready(config, settings)
+    except (ConfigError, CredentialsError) as exc:
         raise pytest.UsageError(f"pytest-octane: {exc}") from None
     config.pluginmanager.register(ReportEnricher(), "octane-enricher")
     if hasattr(config, "workerinput"):
         return  # xdist worker: the controller collects and uploads
     from pytest_octane.reporter import OctaneReporter
 
-    dry_run = config.getoption("octane_dry_run")
     reporter = OctaneReporter(config, settings, dry_run=dry_run)
     config.stash[OctaneReporter.stash_key] = reporter
     config.pluginmanager.register(reporter, "octane-reporter")
+
+
+def check_upload_ready(config: pytest.Config, settings: Settings) -> None:
+    """Fail before the tests run when the upload could not even start (no URL, no secret)."""
+    from pytest_octane.credentials import resolve_credentials
+    from pytest_octane.settings import require_connection
+
+    _, space, _ = require_connection(settings)
+    resolve_credentials(
+        space,
+        path_template=settings.credentials_path,
+        environ=os.environ,
+        hook=lambda: config.hook.pytest_octane_credentials(space_id=space, settings=settings),
+    )
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

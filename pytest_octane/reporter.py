@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import os
 import time
 from collections import Counter
@@ -24,6 +25,8 @@ from pytest_octane.model import TestRun
 from pytest_octane.octane_xml import chunked, header_from_settings, write_document, write_slices
 from pytest_octane.progress import TerminalProgress, UploadState
 from pytest_octane.settings import Settings
+
+log = logging.getLogger("pytest_octane")
 
 if TYPE_CHECKING:
     from pytest_octane.uploader import JobOutcome
@@ -77,6 +80,13 @@ class OctaneReporter:
         except OctaneError as exc:
             self.failed = True
             self.summary_lines.append(f"upload failed: {exc}")
+        except Exception as exc:  # the plugin's error boundary: never crash the test session
+            self.failed = True
+            log.exception("pytest-octane failed unexpectedly")
+            self.summary_lines.append(
+                f"pytest-octane failed unexpectedly: {type(exc).__name__}: {exc} "
+                "(the spooled slices, if any, are kept; please report this)"
+            )
         if self.failed and self.settings.strict and session.exitstatus == 0:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
 

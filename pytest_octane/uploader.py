@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import os
 import shlex
+import tempfile
 import threading
 import time
 import uuid
@@ -36,7 +37,7 @@ from pytest_octane.errors import (
     PollTimeout,
     StoreError,
 )
-from pytest_octane.model import JobRecord, RequestLogEntry, SliceStatus, TestRun
+from pytest_octane.model import JobRecord, RequestLogEntry, SliceRecord, SliceStatus, TestRun
 from pytest_octane.octane_xml import RunRefs, header_from_settings
 from pytest_octane.progress import UploadState
 from pytest_octane.retry import RetryPolicy
@@ -324,16 +325,20 @@ def prepare_job(
         run_id = suites.external_run_id_for(settings, job_id)
         recorded["external_run_id"] = run_id
         header_settings = replace(header_settings, external_run_id=run_id)
-    files = write_spool(
-        folder,
-        header_from_settings(header_settings),
-        runs,
-        slice_size=settings.slice_size,
-        max_trace=settings.max_trace,
-    )
+    try:
+        files = write_spool(
+            folder,
+            header_from_settings(header_settings),
+            runs,
+            slice_size=settings.slice_size,
+            max_trace=settings.max_trace,
+        )
+    except OSError as exc:
+        raise StoreError(
+            f"cannot write the spool folder {str(folder)!r} ({exc.strerror or exc}); "
+            "set --octane-spool-dir to a writable folder"
+        ) from None
     now = _now()
-    from pytest_octane.model import SliceRecord
-
     job = JobRecord(
         job_id=job_id,
         space_id=space,
@@ -488,12 +493,43 @@ def _payload(ctx: _Context, path: Path, refs: list[RunRefs], attempt: int) -> by
     return payload
 
 
+def _next_attempt(record: SliceRecord) -> int:
+    """Which payload to send: the bytes sent last time, unless their task is known to have failed.
+
+    Re-sending the last bytes is safe (Octane answers with the task it already has) and is
+    the only way to learn of a slice whose answer was lost; after a known failure, Octane
+    would hand back that failed task, so the attempt number changes the bytes.
+    """
+    if record.attempts == 0:
+        return 1
+    if (record.server_status or "").strip().lower() == "failed":
+        return record.attempts + 1
+    return record.attempts
+
+
+def _adopt_recorded_task(ctx: _Context, record: SliceRecord) -> tuple[bool, str] | None:
+    """A Failed slice whose task outcome is unknown: ask Octane before sending it again."""
+    if record.task_id is None or record.server_status is not None:
+        return None
+    try:
+        ok, detail = _finish_task(ctx, record.index, record.task_id)
+    except OctaneError:
+        return None  # still unknown: re-sending the same bytes finds the task if it exists
+    return (ok, detail) if ok else None
+
+
 def _send_slice(ctx: _Context, index: int, refs: list[RunRefs], attempt: int) -> None:
     job = ctx.outcome.job
     record = job.slice(index)
     ctx.state.slice_begins()
     ok, detail = False, "not sent"
     try:
+        adopted = _adopt_recorded_task(ctx, record) if record.status is SliceStatus.FAILED else None
+        if adopted is not None:
+            ok, detail = adopted
+            return
+        if record.status is SliceStatus.FAILED:
+            attempt = _next_attempt(ctx.store.get_job(job.job_id).slice(index))
         payload = _payload(ctx, Path(record.path), refs, attempt)
         accepted = ctx.client.post_test_results(payload, skip_errors=ctx.settings.skip_errors)
         if accepted.from_older_push and accepted.status.strip().lower() not in (
@@ -563,7 +599,7 @@ def _run(ctx: _Context, send: Sequence[int], poll: Sequence[int]) -> None:
         max_workers=ctx.settings.max_parallel, thread_name_prefix="octane-upload"
     ) as pool:
         futures = [
-            pool.submit(_send_slice, ctx, i, refs[i], job.slice(i).attempts + 1) for i in send
+            pool.submit(_send_slice, ctx, i, refs[i], _next_attempt(job.slice(i))) for i in send
         ]
         for index in poll:
             task_id = job.slice(index).task_id
@@ -709,14 +745,35 @@ def upload_session(
     state: UploadState | None = None,
 ) -> JobOutcome:
     """The plugin's entry point: spool, record, upload and report one pytest session."""
-    store = open_store(settings.task_store)
+    job_id = new_job_id()
+    warning = None
     try:
-        job = prepare_job(settings, runs, store)
+        store = open_store(settings.task_store)
+        try:
+            job = prepare_job(settings, runs, store, job_id=job_id)
+        except BaseException:
+            store.close()
+            raise
+    except StoreError as exc:
+        # Never lose results because our own bookkeeping folder is unusable: keep going in
+        # a private temporary folder and say where, so the job can still be finished.
+        fallback = Path(tempfile.mkdtemp(prefix=f"pytest-octane-{job_id}-"))
+        settings = replace(
+            settings, task_store=str(fallback / "store"), spool_dir=str(fallback / "spool")
+        )
+        warning = f"{exc} — this job is kept in {fallback} instead"
+        store = open_store(settings.task_store)
+        job = prepare_job(settings, runs, store, job_id=job_id)
+    try:
         if not job.slices:
-            return JobOutcome(job=job, store_location=store.location)
-        return execute_job(settings, store, job, hook=hook, progress=progress, state=state)
+            outcome = JobOutcome(job=job, store_location=store.location)
+        else:
+            outcome = execute_job(settings, store, job, hook=hook, progress=progress, state=state)
     finally:
         store.close()
+    if warning:
+        outcome.warnings.insert(0, warning)
+    return outcome
 
 
 def settings_for_job(settings: Settings, job: JobRecord) -> Settings:
