@@ -34,8 +34,6 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.delenv(name)
 
 
-
-
 @pytest.fixture(scope="session")
 def junit_xml(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """pytest's own ``--junitxml`` report of ``SUITE`` (7 parameters: 10 items, 1 failing)."""

@@ -27,8 +27,6 @@ class Backend:
     root: Path  # tmp folder of the test (JSON folder / SQLite file live under it)
 
 
-
-
 @pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
     name: str = request.param
