@@ -22,7 +22,6 @@ from bench_common import Row, fmt_s
 from pytest_octane.model import RunStatus, TestRun
 from pytest_octane.settings import Settings
 from pytest_octane.simulator import RequestRecord, Simulator
-from pytest_octane.simulator.ingest import TaskWorker
 from pytest_octane.uploader import KEYS_PER_QUERY, upload_session
 
 _POST = re.compile(r"/test-results$")
@@ -93,26 +92,14 @@ def _start(record: RequestRecord) -> float:
     return record.time - record.duration_ms / 1000
 
 
-def _extra_worker(sim: Simulator) -> TaskWorker:
-    """One more task-processing thread on the simulator's state.
-
-    The bundled simulator processes one task at a time, which caps any uploader at N*L
-    whatever P is; Octane's own processing concurrency is not documented (GUESS: more than
-    one).  Extra workers share the simulator's lock and queue exactly like its own worker.
-    """
-    worker = TaskWorker(sim._state, sim.faults.take_task_failure)
-    worker.start()
-    return worker
-
-
 def run_scenario(scenario: Scenario, root: Path) -> ScenarioResult:
     sim = Simulator(
         processing_ms=scenario.processing_ms,
         queue_limit=scenario.queue_limit,
         stories=list(scenario.keys),
+        processing_workers=scenario.workers,
     )
     with sim:
-        extra = [_extra_worker(sim) for _ in range(scenario.workers - 1)]
         settings = Settings(
             space=sim.space_id,
             url=sim.url,
@@ -137,8 +124,6 @@ def run_scenario(scenario: Scenario, root: Path) -> ScenarioResult:
         counters = sim.counters
         stored = sim.runs()
         errors = list(sim.internal_errors)
-        for worker in extra:
-            worker.stop()
     posts = [r for r in log if r.method == "POST" and _POST.search(r.path)]
     polls = [r for r in log if r.method == "GET" and _POLL.search(r.path)]
     makespan = 0.0

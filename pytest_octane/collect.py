@@ -8,6 +8,7 @@ only the final attempt counts.  Per report the work is O(1) and touches no files
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import re
@@ -43,17 +44,21 @@ def split_nodeid(nodeid: str) -> tuple[str, str, str]:
     suite through ``--junitxml`` and octane-collection-tool land on the same Octane tests.
     """
     path, bracket, params = nodeid.partition("[")
-    names = path.split("::")
-    names[-1] += bracket + params
-    file_part = names[0]
-    for suffix in (".py",):
-        if file_part.endswith(suffix):
-            file_part = file_part[: -len(suffix)]
+    prefix, sep, name = path.rpartition("::")
+    if not sep:  # a bare path (collection errors): the file is the class
+        prefix, name = path, path
+    package, klass = _package_and_class(prefix)
+    return package, klass, cut_name(name + bracket + params)
+
+
+@functools.lru_cache(maxsize=4096)
+def _package_and_class(prefix: str) -> tuple[str, str]:
+    """``tests/test_x.py::TestA`` -> (``tests.test_x``, ``TestA``); shared by a file's tests."""
+    file_part, *classes = prefix.split("::")
+    file_part = file_part.removesuffix(".py")
     file_part = file_part.replace(os.sep, ".").replace("/", ".").strip(".")
-    classname = ".".join([file_part, *names[1:-1]]) if len(names) > 1 else file_part
-    name = names[-1] if len(names) > 1 else names[0]
-    package, _, klass = classname.rpartition(".")
-    return cut_name(package), cut_name(klass), cut_name(name)
+    package, _, klass = ".".join([file_part, *classes]).rpartition(".")
+    return cut_name(package), cut_name(klass)
 
 
 def _longrepr_text(report: pytest.TestReport | pytest.CollectReport) -> str:
@@ -126,7 +131,8 @@ class ResultCollector:
         self._module = module or ""
 
     def add_report(self, report: pytest.TestReport) -> None:
-        key = (report.nodeid, getattr(report, "node", None))
+        nodeid = report.nodeid  # a property that builds a new string on each read
+        key = (nodeid, getattr(report, "node", None))
         pending = self._pending.get(key)
         if pending is None:
             pending = self._pending[key] = _Pending(started=report.start)
@@ -138,7 +144,7 @@ class ResultCollector:
         if report.when == "teardown":
             del self._pending[key]
             if not pending.rerun:
-                self.runs.append(self._finish(report.nodeid, pending))
+                self.runs.append(self._finish(nodeid, pending))
 
     def add_collect_report(self, report: pytest.CollectReport) -> None:
         """A module that failed to import or collect becomes one failed run; a module skipped

@@ -126,12 +126,14 @@ def check_upload_ready(config: pytest.Config, settings: Settings) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    reporter = config.pluginmanager.get_plugin("octane-reporter")
+    if reporter is None:
+        return  # never imported the reporter (and lxml): the plugin costs nothing when off
     from pytest_octane.reporter import OctaneReporter
 
-    reporter = config.stash.get(OctaneReporter.stash_key, None)
-    if reporter is not None:
+    if OctaneReporter.stash_key in config.stash:
         del config.stash[OctaneReporter.stash_key]
-        config.pluginmanager.unregister(reporter)
+    config.pluginmanager.unregister(reporter)
 
 
 def jira_keys_of(item: pytest.Item) -> tuple[str, ...]:

@@ -304,6 +304,16 @@ class _Context:
     #: story ids per JIRA key looked up so far, and every key looked up (found or not)
     stories: dict[str, list[int]] = field(default_factory=dict)
     queried_keys: set[str] = field(default_factory=set)
+    #: how long this job's tasks took from upload to final state (seconds)
+    task_times: list[float] = field(default_factory=list)
+
+    def task_took(self, seconds: float) -> None:
+        self.task_times.append(seconds)  # list.append is atomic under the GIL
+
+    def typical_task_s(self) -> float:
+        """The median processing time seen so far in this job (0.25 s before the first)."""
+        times = sorted(self.task_times)
+        return times[len(times) // 2] if times else 0.25
 
 
 def prepare_job(
@@ -468,14 +478,26 @@ def _update(ctx: _Context, index: int, **changes: Any) -> None:
     ctx.store.update_slice(ctx.outcome.job.job_id, index, **changes)
 
 
-def _poll(ctx: _Context, index: int, task_id: int) -> tuple[str, str | None]:
-    """Poll one task until it is final; intervals grow from 0.25 s to 10 s."""
-    deadline = time.monotonic() + ctx.settings.poll_timeout
-    interval = 0.25
+def _poll(ctx: _Context, index: int, task_id: int, *, fresh: bool) -> tuple[str, str | None]:
+    """Poll one task until it is final.
+
+    A worker keeps its upload slot until its task is final, so a late poll delays the next
+    upload: a fresh task is first polled after the job's typical processing time, then
+    every 10 % of the time waited so far, never more often than P/20 s (Octane asks for at
+    most 20 requests a second) and never less often than every 10 s.
+    """
+    started = time.monotonic()
+    deadline = started + ctx.settings.poll_timeout
+    floor = max(ctx.settings.max_parallel / 20.0, 0.05)
+    if fresh:
+        ctx.sleep(ctx.typical_task_s())
     while True:
         state = ctx.client.get_task(task_id)
         if state.is_final:
+            if fresh:
+                ctx.task_took(time.monotonic() - started)
             return state.status.strip().lower(), state.error_details
+        interval = min(max(floor, 0.1 * (time.monotonic() - started)), 10.0)
         if time.monotonic() + interval > deadline:
             raise PollTimeout(
                 f"task {task_id} of slice {index} is still {state.status.strip()!r} after "
@@ -483,7 +505,6 @@ def _poll(ctx: _Context, index: int, task_id: int) -> tuple[str, str | None]:
                 task_id=task_id,
             )
         ctx.sleep(interval)
-        interval = min(interval * 1.5, 10.0)
 
 
 def _payload(ctx: _Context, path: Path, refs: list[RunRefs], attempt: int) -> bytes:
@@ -544,7 +565,7 @@ def _send_slice(ctx: _Context, index: int, refs: list[RunRefs], attempt: int) ->
             accepted = ctx.client.post_test_results(payload, skip_errors=ctx.settings.skip_errors)
         _update(ctx, index, task_id=accepted.id, attempts=attempt, status=SliceStatus.RUNNING)
         ctx.state.slice_sent(index, accepted.id)
-        ok, detail = _finish_task(ctx, index, accepted.id)
+        ok, detail = _finish_task(ctx, index, accepted.id, fresh=True)
     except PollTimeout as exc:
         # Octane has the slice; it is only slow. Keep it Running with its task id so that
         # 'resume' polls it instead of sending it again.
@@ -558,9 +579,11 @@ def _send_slice(ctx: _Context, index: int, refs: list[RunRefs], attempt: int) ->
         ctx.state.slice_ends(index, ok, detail)
 
 
-def _finish_task(ctx: _Context, index: int, task_id: int) -> tuple[bool, str]:
+def _finish_task(
+    ctx: _Context, index: int, task_id: int, *, fresh: bool = False
+) -> tuple[bool, str]:
     """Poll the task to its end and record it; return (succeeded, what happened)."""
-    status, details = _poll(ctx, index, task_id)
+    status, details = _poll(ctx, index, task_id, fresh=fresh)
     if status in ("success", "warning"):
         _update(
             ctx,

@@ -29,6 +29,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--jira-field", default="jira_key_udf", help="story field with the key")
     parser.add_argument("--queue-limit", type=int, default=50, help="tasks queued+running")
     parser.add_argument("--processing-ms", type=int, default=500, help="time per upload task")
+    parser.add_argument(
+        "--processing-workers", type=int, default=1, help="upload tasks processed at once"
+    )
     parser.add_argument("--space-id", type=int, default=1001)
     parser.add_argument("--workspace-id", type=int, default=1002)
     parser.add_argument("--client-id", default="sim-client")
@@ -106,6 +109,7 @@ def run(args: argparse.Namespace) -> int:
             jira_field=args.jira_field,
             queue_limit=args.queue_limit,
             processing_ms=args.processing_ms,
+            processing_workers=args.processing_workers,
             space_id=args.space_id,
             workspace_id=args.workspace_id,
             client_id=args.client_id,

@@ -308,6 +308,7 @@ class Simulator:
         jira_field: str = "jira_key_udf",
         queue_limit: int = 50,
         processing_ms: int = 200,
+        processing_workers: int = 1,
         idle_timeout_s: float | None = None,
         max_page_size: int = 2000,
         seed: int | None = 0,
@@ -324,6 +325,9 @@ class Simulator:
             raise ValueError(f"queue_limit must be at least 1, got {queue_limit}")
         if processing_ms < 0:
             raise ValueError(f"processing_ms must be 0 or more, got {processing_ms}")
+        if processing_workers < 1:
+            raise ValueError(f"processing_workers must be 1 or more, got {processing_workers}")
+        self._processing_workers = processing_workers
         if not 1 <= default_limit <= max_page_size:
             raise ValueError(f"default_limit {default_limit} must be within 1..max_page_size")
         if rotate_cookie_every < 0:
@@ -358,7 +362,7 @@ class Simulator:
         self._server: _Server | None = None
         self._serve_thread: threading.Thread | None = None
         self._down_thread: threading.Thread | None = None
-        self._worker: TaskWorker | None = None
+        self._workers: list[TaskWorker] = []
         self._stopping = threading.Event()
         self._started = False
         self._connections: set[Any] = set()
@@ -392,8 +396,12 @@ class Simulator:
             server = self._bind(self._wanted_port)
             self._port = int(server.server_address[1])
             self._serve(server)
-            self._worker = TaskWorker(self._state, self.faults.take_task_failure)
-            self._worker.start()
+            # Octane's own processing concurrency is not documented (a GUESS: several tasks
+            # at once); each worker takes the next queued task
+            for _ in range(self._processing_workers):
+                worker = TaskWorker(self._state, self.faults.take_task_failure)
+                worker.start()
+                self._workers.append(worker)
         return self
 
     def stop(self) -> None:
@@ -409,8 +417,8 @@ class Simulator:
         for thread in (serve_thread, self._down_thread):
             if thread is not None and thread is not threading.current_thread():
                 thread.join(_JOIN_TIMEOUT)
-        if self._worker is not None:
-            self._worker.stop()
+        for worker in self._workers:
+            worker.stop()
         self._close_connections(keep=None)
         deadline = time.monotonic() + _JOIN_TIMEOUT
         with self._tracking:

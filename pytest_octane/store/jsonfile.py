@@ -329,10 +329,9 @@ class JsonFileStore:
                 return
             path = self._folder / f"{job_id}.requests.jsonl"
             try:
+                # no fsync: the request log is diagnostic; the job file (task ids) is synced
                 with open(path, "a", encoding="utf-8") as fh:
                     fh.write(lines)
-                    fh.flush()
-                    os.fsync(fh.fileno())
             except OSError as exc:
                 raise self._write_error(exc) from None
 
