@@ -13,6 +13,7 @@ import hashlib
 import os
 import re
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,9 +21,8 @@ import pytest
 
 from pytest_octane.model import RunError, RunStatus, TestRun
 
-#: Report attributes set on the worker (see ``ReportEnricher``) that survive xdist's
-#: serialisation: they are plain strings and lists.
-EXC_TYPE_ATTR = "octane_exc_type"
+#: Report attribute set on xdist workers (see ``ReportEnricher``); a plain list of strings
+#: survives xdist's serialisation.
 JIRA_ATTR = "octane_jira_keys"
 
 MAX_NAME = 255
@@ -86,9 +86,34 @@ def _skip_reason(report: pytest.TestReport) -> str:
     return message.removeprefix("Skipped: ")
 
 
+def exception_type(report: pytest.TestReport | pytest.CollectReport) -> str | None:
+    """The exception's type name as pytest printed it (``file.py:12: KeyError``).
+
+    Read from the report itself, so it also works for reports that came from xdist workers
+    and needs no per-test hook.
+    """
+    traceback = getattr(report.longrepr, "reprtraceback", None)
+    entries = getattr(traceback, "reprentries", None)
+    if entries:
+        location = getattr(entries[-1], "reprfileloc", None)
+        message = str(getattr(location, "message", "") or "")
+        if _TYPE_NAME.fullmatch(message):
+            return message
+    crash = getattr(report.longrepr, "reprcrash", None)
+    if crash is not None:
+        match = _TYPE_PREFIX.match(str(crash.message))
+        if match:
+            return match.group(1)
+    return None
+
+
+_TYPE_NAME = re.compile(r"[A-Za-z_][\w.]*")
+_TYPE_PREFIX = re.compile(r"([A-Za-z_][\w.]*): ")
+
+
 def _error_of(report: pytest.TestReport | pytest.CollectReport, default_type: str) -> RunError:
     message = _crash_message(report)
-    exc_type = getattr(report, EXC_TYPE_ATTR, None) or default_type
+    exc_type = exception_type(report) or default_type
     first = message.splitlines()[0] if message else ""
     prefix = f"{exc_type}: "
     if first.startswith(prefix):
@@ -125,10 +150,17 @@ class _Pending:
 class ResultCollector:
     """Collects ``TestRun`` objects in the order their items finish."""
 
-    def __init__(self, *, module: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        module: str | None = None,
+        jira_keys: Mapping[str, tuple[str, ...]] | None = None,
+    ) -> None:
         self.runs: list[TestRun] = []
         self._pending: dict[tuple[str, Any], _Pending] = {}
         self._module = module or ""
+        # keys read at collection in this process; xdist workers' keys come on the reports
+        self._jira_keys: Mapping[str, tuple[str, ...]] = {} if jira_keys is None else jira_keys
 
     def add_report(self, report: pytest.TestReport) -> None:
         nodeid = report.nodeid  # a property that builds a new string on each read
@@ -211,5 +243,5 @@ class ResultCollector:
             started_ms=int(pending.started * 1000),
             error=pending.error,
             description=pending.description,
-            jira_keys=pending.jira_keys,
+            jira_keys=pending.jira_keys or self._jira_keys.get(nodeid, ()),
         )

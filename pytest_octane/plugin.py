@@ -7,15 +7,12 @@ Nothing is registered, and nothing runs per test, unless ``--octane-space``,
 from __future__ import annotations
 
 import os
-from collections.abc import Generator
-from typing import Any
 
 import pytest
 
+from pytest_octane.collect import JIRA_ATTR
 from pytest_octane.errors import ConfigError, CredentialsError
 from pytest_octane.settings import JIRA_KEY_RE, OPTIONS, OptionSpec, Settings, resolve_settings
-
-jira_keys_key = pytest.StashKey[tuple[str, ...]]()
 
 
 def _addoption(group: pytest.OptionGroup, spec: OptionSpec) -> None:
@@ -101,12 +98,15 @@ def pytest_configure(config: pytest.Config) -> None:
             check_upload_ready(config, settings)
     except (ConfigError, CredentialsError) as exc:
         raise pytest.UsageError(f"pytest-octane: {exc}") from None
-    config.pluginmanager.register(ReportEnricher(), "octane-enricher")
     if hasattr(config, "workerinput"):
-        return  # xdist worker: the controller collects and uploads
+        # xdist worker: the controller collects and uploads
+        config.pluginmanager.register(WorkerJiraKeys(), "octane-jira-keys")
+        return
+    jira_keys = JiraKeys()
+    config.pluginmanager.register(jira_keys, "octane-jira-keys")
     from pytest_octane.reporter import OctaneReporter
 
-    reporter = OctaneReporter(config, settings, dry_run=dry_run)
+    reporter = OctaneReporter(config, settings, dry_run=dry_run, jira_keys=jira_keys.by_nodeid)
     config.stash[OctaneReporter.stash_key] = reporter
     config.pluginmanager.register(reporter, "octane-reporter")
 
@@ -151,24 +151,27 @@ def jira_keys_of(item: pytest.Item) -> tuple[str, ...]:
     return tuple(keys)
 
 
-class ReportEnricher:
-    """Runs where the tests run (also on xdist workers) and puts on each report what only the
-    item knows: its JIRA keys and the exception type.  Both survive xdist's serialisation."""
+class JiraKeys:
+    """Reads and checks every test's ``jira`` markers once, at collection time."""
+
+    def __init__(self) -> None:
+        self.by_nodeid: dict[str, tuple[str, ...]] = {}
 
     @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
         for item in items:
-            item.stash[jira_keys_key] = jira_keys_of(item)
-
-    @pytest.hookimpl(wrapper=True)
-    def pytest_runtest_makereport(
-        self, item: pytest.Item, call: pytest.CallInfo[None]
-    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-        report = yield
-        if call.excinfo is not None and report.failed:
-            setattr(report, "octane_exc_type", call.excinfo.typename)  # noqa: B010
-        if call.when == "setup":
-            keys: Any = item.stash.get(jira_keys_key, ())
+            keys = jira_keys_of(item)
             if keys:
-                setattr(report, "octane_jira_keys", list(keys))  # noqa: B010
-        return report
+                self.by_nodeid[item.nodeid] = keys
+
+
+class WorkerJiraKeys(JiraKeys):
+    """On an xdist worker: put the keys on the setup report, which xdist sends to the
+    controller (a plain list survives its serialisation)."""
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when == "setup":
+            keys = self.by_nodeid.get(report.nodeid)
+            if keys:
+                setattr(report, JIRA_ATTR, list(keys))

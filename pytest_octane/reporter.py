@@ -12,6 +12,7 @@ import logging
 import os
 import time
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,11 +38,18 @@ class OctaneReporter:
 
     stash_key = pytest.StashKey["OctaneReporter"]()
 
-    def __init__(self, config: pytest.Config, settings: Settings, *, dry_run: str | None) -> None:
+    def __init__(
+        self,
+        config: pytest.Config,
+        settings: Settings,
+        *,
+        dry_run: str | None,
+        jira_keys: Mapping[str, tuple[str, ...]],
+    ) -> None:
         self.config = config
         self.settings = settings
         self.dry_run = dry_run
-        self.collector = ResultCollector(module=settings.module)
+        self.collector = ResultCollector(module=settings.module, jira_keys=jira_keys)
         self.session_started_ms = int(time.time() * 1000)
         self.summary_lines: list[str] = []
         self.outcome: JobOutcome | None = None
