@@ -228,7 +228,7 @@ class OctaneClient:
         self._client_type = _check_client_type(client_type)
         self._timeout = _check_timeout(timeout)
         self._verify = _check_verify(verify)
-        if self._verify is False:
+        if self._verify is False and root.lower().startswith("https:"):
             warnings.warn(
                 f"TLS certificate verification is off for Octane at {root} (verifySSL is false): "
                 "anyone on the network path can read the credentials; set verifySSL to the path "

@@ -744,7 +744,7 @@ def execute_job(
                     f"run '{outcome.resume_command()}' to link them"
                 ) from exc
     except ConnectionFailed as exc:
-        outcome.error = f"{exc} — results are kept; run '{outcome.resume_command()}' later"
+        outcome.error = f"{exc} — the results are kept on disk"
     except OctaneHTTPError as exc:
         outcome.error = str(exc)
     except OctaneError as exc:

@@ -77,7 +77,6 @@ def _banner(sim: Simulator, stories: int) -> str:
             "url": sim.url,
             "workspaceId": sim.workspace_id,
             "jiraKeyField": sim.jira_field,
-            "verifySSL": False,
         }
     }
     snippet = json.dumps(spaces, indent=2)
