@@ -25,7 +25,7 @@ from pytest_octane.errors import (
     OctaneError,
     StoreError,
 )
-from pytest_octane.model import JobRecord, SliceStatus
+from pytest_octane.model import JobRecord, SliceStatus, TestRun
 from pytest_octane.settings import (
     OPTIONS,
     OPTIONS_BY_NAME,
@@ -121,17 +121,24 @@ def _get_job(store: Any, job_id: str) -> JobRecord:
 # ---------------------------------------------------------------- commands
 
 
-def cmd_convert(args: argparse.Namespace) -> int:
+def _read_inputs(files: Sequence[str], settings: Settings) -> list[TestRun]:
+    """Every run of the given JUnit/Octane XML files, in order."""
     from pytest_octane.inputs import read_results_file
+
+    started = settings.started or int(time.time() * 1000)
+    module = settings.module or ""
+    return [
+        run
+        for path in files
+        for run in read_results_file(Path(path), started_ms=started, module=module)
+    ]
+
+
+def cmd_convert(args: argparse.Namespace) -> int:
     from pytest_octane.octane_xml import header_from_settings, write_slices
 
     settings = settings_from_args(args)
-    started = settings.started or int(time.time() * 1000)
-    runs = [
-        run
-        for path in args.files
-        for run in read_results_file(Path(path), started_ms=started, module=settings.module or "")
-    ]
+    runs = _read_inputs(args.files, settings)
     out = Path(args.output)
     try:
         files = write_slices(
@@ -157,16 +164,10 @@ def _print_outcome(outcome: Any) -> int:
 
 
 def cmd_upload(args: argparse.Namespace) -> int:
-    from pytest_octane.inputs import read_results_file
     from pytest_octane.uploader import upload_session
 
     settings = settings_from_args(args)
-    started = settings.started or int(time.time() * 1000)
-    runs = [
-        run
-        for path in args.files
-        for run in read_results_file(Path(path), started_ms=started, module=settings.module or "")
-    ]
+    runs = _read_inputs(args.files, settings)
     if not runs:
         print("no test runs in the given files; nothing to upload", file=sys.stderr)
         return EXIT_FAILED
