@@ -76,6 +76,18 @@ def add_settings_arguments(parser: argparse.ArgumentParser, *, groups: Sequence[
                 group.add_argument(*flags, dest=dest, metavar=spec.metavar, help=spec.help)
 
 
+def add_task_store_argument(parser: argparse.ArgumentParser) -> None:
+    """``--task-store`` for commands that read jobs (the plugin's ``--octane-task-store``)."""
+    parser.add_argument(
+        "--task-store",
+        "--octane-task-store",
+        dest="octane_task_store",
+        metavar="LOCATION",
+        help="folder, sqlite:///file.db or postgresql://... (default: octane_task_logs "
+        "or OCTANE_TASK_STORE)",
+    )
+
+
 def settings_from_args(args: argparse.Namespace, **overrides: Any) -> Settings:
     cli = {spec.name: getattr(args, f"octane_{spec.name}", None) for spec in OPTIONS}
     cli.update({k: v for k, v in overrides.items() if v is not None})
@@ -368,16 +380,6 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    def store_arg(p: argparse.ArgumentParser) -> None:
-        p.add_argument(
-            "--task-store",
-            "--octane-task-store",
-            dest="octane_task_store",
-            metavar="LOCATION",
-            help="folder, sqlite:///file.db or postgresql://... (default: octane_task_logs "
-            "or OCTANE_TASK_STORE)",
-        )
-
     p = sub.add_parser("convert", help="convert JUnit/Octane XML into Octane XML slices")
     p.add_argument("files", nargs="+", metavar="FILE")
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="folder for the slices")
@@ -391,13 +393,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_upload)
 
     p = sub.add_parser("jobs", help="list upload jobs")
-    store_arg(p)
+    add_task_store_argument(p)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_jobs)
 
     p = sub.add_parser("status", help="show one job's slices, task ids and errors")
     p.add_argument("job")
-    store_arg(p)
+    add_task_store_argument(p)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_status)
 
@@ -421,7 +423,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("logs", help="show a job's request log")
     p.add_argument("job")
-    store_arg(p)
+    add_task_store_argument(p)
     p.add_argument("--bodies", action="store_true", help="also print logged request bodies")
     p.set_defaults(func=cmd_logs)
 

@@ -586,7 +586,10 @@ def delink_job(
 
 def configure_delink_parser(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``pytest-octane delink JOB [--jira KEY]`` (the lead wires the subcommand)."""
-    from pytest_octane.cli import add_settings_arguments  # cli may import this module
+    from pytest_octane.cli import (  # cli may import this module
+        add_settings_arguments,
+        add_task_store_argument,
+    )
 
     parser.add_argument("job", help="the job whose runs lose the story")
     parser.add_argument(
@@ -597,14 +600,7 @@ def configure_delink_parser(parser: argparse.ArgumentParser) -> None:
         help="JIRA key of the story to remove (repeatable; default: the job's --octane-jira "
         "stories)",
     )
-    parser.add_argument(
-        "--task-store",
-        "--octane-task-store",
-        dest="octane_task_store",
-        metavar="LOCATION",
-        help="folder, sqlite:///file.db or postgresql://... (default: octane_task_logs or "
-        "OCTANE_TASK_STORE)",
-    )
+    add_task_store_argument(parser)
     add_settings_arguments(parser, groups=["connection"])
     parser.set_defaults(func=run_delink)
 

@@ -778,14 +778,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         f"cookie (default: ${TOKEN_ENV})",
     )
     parser.add_argument("--quiet", action="store_true", help="do not log requests to the console")
-    parser.add_argument(
-        "--task-store",
-        "--octane-task-store",
-        dest="octane_task_store",
-        metavar="LOCATION",
-        help="folder, sqlite:///file.db or postgresql://... (default: octane_task_logs or "
-        "OCTANE_TASK_STORE)",
-    )
+    cli.add_task_store_argument(parser)
     # What a re-upload needs and a job does not record (credentials, proxy, TLS, timeouts);
     # the upload options are recorded with each job, or come from OCTANE_* variables.
     cli.add_settings_arguments(parser, groups=["connection"])
