@@ -26,10 +26,6 @@ from bench_overhead import make_suite
 #: The plugin's hook methods: (file suffix, function name) -> label.
 HOOKS = {
     (
-        "pytest_octane/plugin.py",
-        "pytest_runtest_makereport",
-    ): "per phase: ReportEnricher.makereport",
-    (
         "pytest_octane/reporter.py",
         "pytest_runtest_logreport",
     ): "per phase: OctaneReporter.logreport",
@@ -40,7 +36,7 @@ HOOKS = {
     (
         "pytest_octane/plugin.py",
         "pytest_collection_modifyitems",
-    ): "once: ReportEnricher.modifyitems",
+    ): "once: JiraKeys.modifyitems",
     ("pytest_octane/reporter.py", "pytest_sessionfinish"): "once: OctaneReporter.sessionfinish",
 }
 
