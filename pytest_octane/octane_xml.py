@@ -87,7 +87,7 @@ def header_from_settings(settings: Settings, *, suite_id: int | None = None) -> 
         milestone_id=settings.milestone,
         backlog_item_ids=settings.backlog_item,
         product_area_ids=settings.product_area,
-        test_fields=settings.test_field,
+        test_fields=settings.effective_test_fields,
         taxonomies=settings.tag,
     )
 

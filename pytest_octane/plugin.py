@@ -7,6 +7,7 @@ Nothing is registered, and nothing runs per test, unless ``--octane-space``,
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -92,6 +93,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if not _is_enabled(config):
         return
     dry_run = config.getoption("octane_dry_run")
+    _check_dry_run_folder(dry_run)
     try:
         settings = settings_from_config(config)
         if not dry_run and not hasattr(config, "workerinput"):
@@ -109,6 +111,25 @@ def pytest_configure(config: pytest.Config) -> None:
     reporter = OctaneReporter(config, settings, dry_run=dry_run, jira_keys=jira_keys.by_nodeid)
     config.stash[OctaneReporter.stash_key] = reporter
     config.pluginmanager.register(reporter, "octane-reporter")
+
+
+def _check_dry_run_folder(dry_run: str | None) -> None:
+    """``--octane-dry-run tests/`` takes the test path as the folder: say so, write nothing."""
+    if not dry_run or dry_run == "-":
+        return
+    path = Path(dry_run)
+    looks_like_tests = (
+        "::" in dry_run
+        or dry_run.endswith(".py")
+        or path.is_file()
+        or (path.is_dir() and any(path.glob("*.py")))
+    )
+    if looks_like_tests:
+        raise pytest.UsageError(
+            f"pytest-octane: --octane-dry-run took {dry_run!r} (tests, not a folder for the "
+            "XML) as its value; write --octane-dry-run=DIR, or put --octane-dry-run after "
+            "the test paths to print the first slice"
+        )
 
 
 def check_upload_ready(config: pytest.Config, settings: Settings) -> None:

@@ -8,6 +8,7 @@ configuration reference in ``docs/`` are all built from it.
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -675,8 +676,13 @@ def load_spaces_file(path: str, where: str) -> dict[str, dict[str, Any]]:
             raise ConfigError(f"spaces file {str(file)!r}: space {key}: expected a JSON object")
         unknown = sorted(set(entry) - set(SPACES_KEYS))
         if unknown:
+            hints = [
+                f"{name!r} (did you mean {close[0]!r}?)" if close else repr(name)
+                for name in unknown
+                for close in [difflib.get_close_matches(name, SPACES_KEYS, n=1)]
+            ]
             raise ConfigError(
-                f"spaces file {str(file)!r}: space {key}: unknown key(s) {', '.join(unknown)}; "
+                f"spaces file {str(file)!r}: space {key}: unknown key(s) {', '.join(hints)}; "
                 f"allowed: {', '.join(sorted(SPACES_KEYS))}"
             )
         spaces[str(key)] = entry

@@ -122,10 +122,14 @@ class JobOutcome:
         tasks = [f"{s.index}:{s.task_id}" for s in job.slices if s.task_id is not None]
         if tasks:
             lines.append("task ids (slice:task): " + ", ".join(tasks))
+        failures: dict[str, list[int]] = {}  # one line per distinct error, not per slice
         for record in job.slices:
             if record.status is SliceStatus.FAILED:
                 detail = record.error_details or record.last_error or "no details"
-                lines.append(f"slice {record.index} failed: {detail}")
+                failures.setdefault(detail, []).append(record.index)
+        for detail, indexes in failures.items():
+            which = f"slice {indexes[0]}" if len(indexes) == 1 else f"slices {_ranges(indexes)}"
+            lines.append(f"{which} failed: {detail}")
         if self.unmapped_keys:
             lines.append(
                 f"JIRA keys with no Octane story ({len(self.unmapped_keys)}): "
@@ -141,6 +145,20 @@ class JobOutcome:
         elif by_status[SliceStatus.FAILED]:
             lines.append(f"to re-upload the failed slices run: {self.retry_command()}")
         return lines
+
+
+def _ranges(indexes: Sequence[int]) -> str:
+    """``[1, 2, 3, 5]`` -> ``1-3, 5``."""
+    parts: list[str] = []
+    start = prev = indexes[0]
+    for index in [*indexes[1:], None]:
+        if index is not None and index == prev + 1:
+            prev = index
+            continue
+        parts.append(str(start) if start == prev else f"{start}-{prev}")
+        if index is not None:
+            start = prev = index
+    return ", ".join(parts)
 
 
 class _RequestLog:
@@ -330,7 +348,7 @@ def prepare_job(
     job_id = job_id or new_job_id()
     folder = (spool_root or Path(settings.spool_dir)) / job_id
     recorded = settings.summary()
-    header_settings = replace(settings, test_field=settings.effective_test_fields)
+    header_settings = settings
     if settings.suite or settings.suite_id is not None:
         # one suite run per job: every slice (and any later retry) carries the same run id
         run_id = suites.external_run_id_for(settings, job_id)

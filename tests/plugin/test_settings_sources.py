@@ -90,7 +90,7 @@ def test_spaces_file_of_the_selected_space(pytester: pytest.Pytester, run_and_pa
         (
             "spaces",
             ["--octane-config=spaces.json", "--octane-space=1001"],
-            ["spaces.json", "space 1001", "unknown key(s) sliceSize", "autoRunsSliceSize"],
+            ["spaces.json", "space 1001", "unknown key(s) 'sliceSize'", "autoRunsSliceSize"],
         ),
         (
             "good spaces",

@@ -94,13 +94,19 @@ def test_release_by_id_name_or_default(
     run_and_parse, value: str, element: tuple[str, dict[str, str]]
 ) -> None:
     dry = run_and_parse(f"--octane-release={value}")
-    assert _header(dry) == [element]
+    assert _header(dry) == [element, ("test_fields", {})]
 
 
 @pytest.mark.usefixtures("one_test")
-def test_no_header_options_give_a_bare_document(run_and_parse) -> None:
+def test_no_header_options_give_only_the_pytest_test_fields(run_and_parse) -> None:
+    """What the upload sends, the dry run shows: the tool and framework name pytest."""
     dry = run_and_parse()
-    assert _header(dry) == []
+    assert _header(dry) == [("test_fields", {})]
+    fields = [dict(f.attrib) for f in dry.slices[0].find("test_fields")]
+    assert fields == [
+        {"type": "Testing_Tool_Type", "value": "pytest"},
+        {"type": "Framework", "value": "pytest"},
+    ]
 
 
 @pytest.mark.usefixtures("one_test")

@@ -29,7 +29,12 @@ def test_every_slice_repeats_the_header(pytester: pytest.Pytester, run_and_parse
     dry = run_and_parse("--octane-slice-size=2", "--octane-release=17", "--octane-tag=OS:Linux")
     assert len(dry.slices) == 2
     for root in dry.slices:
-        assert [child.tag for child in root] == ["release_ref", "environment", "test_runs"]
+        assert [child.tag for child in root] == [
+            "release_ref",
+            "test_fields",
+            "environment",
+            "test_runs",
+        ]
 
 
 def test_zero_runs_write_no_slice(pytester: pytest.Pytester, run_and_parse) -> None:
