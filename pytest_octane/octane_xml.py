@@ -251,12 +251,28 @@ def write_slices(
 
 def parse_xml_file(path: Path) -> etree._ElementTree:
     """Parse without entity expansion, DTDs or network (XXE and billion-laughs safe)."""
+    if not path.is_file():
+        raise InputError(f"{path}: no such file; check the path")
     try:
         tree = etree.parse(str(path), safe_parser())
-    except OSError as exc:
-        raise InputError(f"{path}: cannot be read ({exc})") from None
     except etree.XMLSyntaxError as exc:
-        raise InputError(f"{path}: not well-formed XML ({exc.msg}, line {exc.lineno})") from None
+        # lxml's message already ends with the position; keep only its first clause
+        reason = re.sub(r"(, line \d+)+(, column \d+)?$", "", str(exc.msg)).strip()
+        hint = (
+            "is the file complete (was the run that wrote it interrupted)?"
+            if "end of data" in reason.lower()
+            else "give a JUnit or Octane XML results file"
+        )
+        raise InputError(
+            f"{path}: not well-formed XML at line {exc.lineno}: {reason}; {hint}"
+        ) from None
+    except OSError as exc:
+        if "encoding" in str(exc).lower():
+            raise InputError(
+                f"{path}: has bytes that are not valid in its declared encoding; save it as "
+                "UTF-8 (or fix the encoding in its <?xml ...?> declaration)"
+            ) from None
+        raise InputError(f"{path}: cannot be read ({exc.strerror or exc})") from None
     docinfo: Any = tree.docinfo
     if docinfo.doctype:
         raise InputError(

@@ -174,7 +174,7 @@ def test_missing_input_file_is_exit_code_2(octane: Octane) -> None:
     result = octane.upload(octane.root / "nope.xml")
     assert result.code == 2, result.text
     (line,) = lines_without_traceback(result.err)
-    assert "nope.xml" in line and "cannot be read" in line
+    assert "nope.xml" in line and "no such file" in line
     assert octane.sim.request_log == []
 
 
