@@ -12,7 +12,7 @@ import os
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -149,7 +149,7 @@ def _read_inputs(files: Sequence[str], settings: Settings) -> list[TestRun]:
 def cmd_convert(args: argparse.Namespace) -> int:
     from pytest_octane.octane_xml import header_from_settings, write_slices
 
-    settings = settings_from_args(args)
+    settings = replace(settings_from_args(args), from_pytest=False)  # any tool's files
     runs = _read_inputs(args.files, settings)
     out = Path(args.output)
     try:
@@ -178,7 +178,7 @@ def _print_outcome(outcome: Any) -> int:
 def cmd_upload(args: argparse.Namespace) -> int:
     from pytest_octane.uploader import upload_session
 
-    settings = settings_from_args(args)
+    settings = replace(settings_from_args(args), from_pytest=False)  # any tool's files
     runs = _read_inputs(args.files, settings)
     if not runs:
         print("no test runs in the given files; nothing to upload", file=sys.stderr)

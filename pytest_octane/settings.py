@@ -592,6 +592,9 @@ class Settings:
     max_trace: int = 20000
     #: Where each non-default value came from, for error messages and the report header.
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
+    #: Results come from this pytest run (the plugin), not from files of any other tool
+    #: (the CLI's upload/convert): only then do Testing_Tool_Type and Framework default to pytest.
+    from_pytest: bool = True
 
     @property
     def upload_enabled(self) -> bool:
@@ -603,6 +606,8 @@ class Settings:
     @property
     def effective_test_fields(self) -> tuple[tuple[str, str], ...]:
         """``test_field`` plus a pytest default for each of DEFAULT_TEST_FIELDS not set."""
+        if not self.from_pytest:
+            return self.test_field
         given = {kind for kind, _ in self.test_field}
         return self.test_field + tuple(p for p in DEFAULT_TEST_FIELDS if p[0] not in given)
 
