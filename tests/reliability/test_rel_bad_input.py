@@ -302,6 +302,16 @@ def _cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str,
     return code, captured.out, captured.err
 
 
+def _file_command(command: str, path: Path, sim: Simulator, out: Path) -> list[str]:
+    """``pytest-octane convert|upload`` of one results file, writing only under ``out``."""
+    if command == "convert":
+        return ["convert", str(path), "-o", str(out)]
+    return [
+        "upload", str(path), "--space=1001", f"--url={sim.url}", "--workspace=1002",
+        f"--task-store={out / 'store'}", f"--spool-dir={out / 'spool'}",
+    ]  # fmt: skip
+
+
 @pytest.mark.parametrize("command", ["convert", "upload"])
 @pytest.mark.parametrize("name", sorted(JUNIT_CASES))
 def test_hostile_results_file_is_refused_in_one_line(
@@ -313,14 +323,7 @@ def test_hostile_results_file_is_refused_in_one_line(
     with Simulator(processing_ms=0) as sim:
         monkeypatch.setenv("OCTANE_CLIENT_ID", sim.client_id)
         monkeypatch.setenv("OCTANE_CLIENT_SECRET", sim.client_secret)
-        args = (
-            ["convert", str(path), "-o", str(out)]
-            if command == "convert"
-            else [
-                "upload", str(path), "--space=1001", f"--url={sim.url}", "--workspace=1002",
-                f"--task-store={out / 'store'}", f"--spool-dir={out / 'spool'}",
-            ]
-        )  # fmt: skip
+        args = _file_command(command, path, sim, out)
         code, stdout, stderr = _cli(args, capsys)
         requests = sim.request_log
     lines = [line for line in stderr.splitlines() if line.strip()]
@@ -354,14 +357,7 @@ def test_results_file_with_zero_tests_says_so(
     with Simulator(processing_ms=0) as sim:
         monkeypatch.setenv("OCTANE_CLIENT_ID", sim.client_id)
         monkeypatch.setenv("OCTANE_CLIENT_SECRET", sim.client_secret)
-        args = (
-            ["convert", str(path), "-o", str(out)]
-            if command == "convert"
-            else [
-                "upload", str(path), "--space=1001", f"--url={sim.url}", "--workspace=1002",
-                f"--task-store={out / 'store'}", f"--spool-dir={out / 'spool'}",
-            ]
-        )  # fmt: skip
+        args = _file_command(command, path, sim, out)
         code, stdout, stderr = _cli(args, capsys)
         requests = sim.request_log
     lines = [line for line in (stdout + stderr).splitlines() if line.strip()]
