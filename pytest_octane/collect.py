@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from pytest_octane.bdd import BDD_ATTR, scenario_of
 from pytest_octane.model import RunError, RunStatus, TestRun
 
 #: Report attribute set on xdist workers (see ``ReportEnricher``); a plain list of strings
@@ -145,6 +146,7 @@ class _Pending:
     description: str | None = None
     jira_keys: tuple[str, ...] = ()
     rerun: bool = False
+    bdd: dict[str, Any] | None = None  # a pytest-bdd scenario's data (see bdd.py)
 
 
 class ResultCollector:
@@ -161,6 +163,7 @@ class ResultCollector:
         self._module = module or ""
         # keys read at collection in this process; xdist workers' keys come on the reports
         self._jira_keys: Mapping[str, tuple[str, ...]] = {} if jira_keys is None else jira_keys
+        self._feature_texts: dict[str, str] = {}  # one copy of each feature file's text
 
     def add_report(self, report: pytest.TestReport) -> None:
         nodeid = report.nodeid  # a property that builds a new string on each read
@@ -218,6 +221,9 @@ class ResultCollector:
         keys = getattr(report, JIRA_ATTR, None)
         if keys:
             pending.jira_keys = tuple(keys)
+        bdd = getattr(report, BDD_ATTR, None)
+        if bdd:
+            pending.bdd = bdd
         if pending.status is RunStatus.FAILED:
             return  # the first failure (setup or call) tells the story; teardown adds nothing
         if report.failed:
@@ -232,6 +238,12 @@ class ResultCollector:
 
     def _finish(self, nodeid: str, pending: _Pending) -> TestRun:
         package, klass, name = split_nodeid(nodeid)
+        keys = pending.jira_keys or self._jira_keys.get(nodeid, ())
+        gherkin = None
+        if pending.bdd is not None:
+            gherkin = scenario_of(pending.bdd, pending.status, self._feature_texts)
+            tag_keys = [str(k) for k in pending.bdd.get("jira_keys", ())]
+            keys = tuple(dict.fromkeys([*keys, *tag_keys]))
         return TestRun(
             nodeid=nodeid,
             module=self._module,
@@ -243,5 +255,6 @@ class ResultCollector:
             started_ms=int(pending.started * 1000),
             error=pending.error,
             description=pending.description,
-            jira_keys=pending.jira_keys or self._jira_keys.get(nodeid, ()),
+            jira_keys=keys,
+            gherkin=gherkin,
         )

@@ -38,6 +38,35 @@ class RunError:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class GherkinStep:
+    """One executed (or not reached) step of a scenario; status is Octane's lowercase word."""
+
+    keyword: str
+    text: str
+    status: str
+    duration_ms: int = 0
+    error: str | None = None
+    background: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GherkinScenario:
+    """What a pytest-bdd scenario adds to its run: the feature it belongs to and its steps.
+
+    ``feature_text`` is shared between the scenarios of one feature (one string object).
+    """
+
+    feature_name: str
+    feature_path: str
+    feature_text: str
+    feature_tags: tuple[str, ...]
+    name: str
+    tags: tuple[str, ...] = ()
+    outline_index: int | None = None
+    steps: tuple[GherkinStep, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class TestRun:
     """One test item's final result, named the way Octane identifies a test."""
 
@@ -54,6 +83,8 @@ class TestRun:
     error: RunError | None = None
     description: str | None = None
     jira_keys: tuple[str, ...] = ()
+    #: set for a pytest-bdd scenario: written inside a ``gherkin_test_run``, not a ``test_run``
+    gherkin: GherkinScenario | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

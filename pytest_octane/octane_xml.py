@@ -8,6 +8,7 @@ tree in memory.  Characters XML 1.0 forbids are replaced, never a crash.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from lxml import etree
 
 from pytest_octane.collect import cut_name
 from pytest_octane.errors import InputError
+from pytest_octane.gherkin_xml import gherkin_elements, plan_slices
 from pytest_octane.model import BuildContext, RunError, RunStatus, TestRun
 from pytest_octane.schema import safe_parser
 from pytest_octane.settings import Settings
@@ -200,8 +202,30 @@ def write_document(
     refs: RefsFor | None = None,
     max_trace: int = 20000,
 ) -> int:
-    """Stream one ``<test_result>`` document; return the number of runs written."""
+    """Stream one ``<test_result>`` document; return the number of runs written.
+
+    Runs that are pytest-bdd scenarios are written as one ``<gherkin_test_run>`` per feature
+    (the slicing in gherkin_xml keeps them apart from plain runs, as the XSD requires).
+    """
+    iterator = iter(runs)
+    first = next(iterator, None)
     count = 0
+    elements: Iterable[etree._Element]
+    if first is not None and first.gherkin is not None:
+        scenarios = [first, *iterator]
+        _one_kind(scenarios, gherkin=True)
+        count = len(scenarios)
+        elements = gherkin_elements(scenarios, max_trace)
+    else:
+
+        def plain() -> Iterator[etree._Element]:
+            nonlocal count
+            for run in itertools.chain([first] if first else [], iterator):
+                _one_kind([run], gherkin=False)
+                count += 1
+                yield run_element(run, refs(run) if refs else None, max_trace)
+
+        elements = plain()
     out: Any = str(target) if isinstance(target, Path) else target
     with etree.xmlfile(out, encoding="UTF-8") as xf:
         xf.write_declaration(standalone=True)
@@ -209,15 +233,14 @@ def write_document(
             for element in _header_elements(header):
                 xf.write(element)
             with xf.element("test_runs"):
-                for run in runs:
-                    xf.write(run_element(run, refs(run) if refs else None, max_trace))
-                    count += 1
+                for element in elements:
+                    xf.write(element)
     return count
 
 
-def chunked(runs: Sequence[TestRun], size: int) -> Iterator[Sequence[TestRun]]:
-    for start in range(0, len(runs), size):
-        yield runs[start : start + size]
+def _one_kind(runs: Iterable[TestRun], *, gherkin: bool) -> None:
+    if any((run.gherkin is not None) != gherkin for run in runs):
+        raise ValueError("a slice holds either plain runs or pytest-bdd scenarios, not both")
 
 
 def slice_path(folder: Path, index: int) -> Path:
@@ -233,10 +256,11 @@ def write_slices(
     refs: RefsFor | None = None,
     max_trace: int = 20000,
 ) -> list[SliceFile]:
-    """Write ``slice-0001.xml``, ... with at most ``slice_size`` runs each (none for no runs)."""
+    """Write ``slice-0001.xml``, ... with at most ``slice_size`` runs each (none for no runs);
+    see ``plan_slices`` for how pytest-bdd scenarios are sliced."""
     folder.mkdir(parents=True, exist_ok=True)
     written = []
-    for index, chunk in enumerate(chunked(runs, slice_size), start=1):
+    for index, chunk in enumerate(plan_slices(runs, slice_size), start=1):
         path = slice_path(folder, index)
         tmp = path.with_suffix(".xml.tmp")
         with open(tmp, "wb") as fh:

@@ -100,6 +100,7 @@ def pytest_configure(config: pytest.Config) -> None:
             check_upload_ready(config, settings)
     except (ConfigError, CredentialsError) as exc:
         raise pytest.UsageError(f"pytest-octane: {exc}") from None
+    _register_bdd(config, settings)
     if hasattr(config, "workerinput"):
         # xdist worker: the controller collects and uploads
         config.pluginmanager.register(WorkerJiraKeys(), "octane-jira-keys")
@@ -111,6 +112,15 @@ def pytest_configure(config: pytest.Config) -> None:
     reporter = OctaneReporter(config, settings, dry_run=dry_run, jira_keys=jira_keys.by_nodeid)
     config.stash[OctaneReporter.stash_key] = reporter
     config.pluginmanager.register(reporter, "octane-reporter")
+
+
+def _register_bdd(config: pytest.Config, settings: Settings) -> None:
+    """With pytest-bdd installed, scenarios carry their feature and steps on their reports."""
+    from pytest_octane.bdd import BddCollector, bdd_installed
+
+    if bdd_installed(config):
+        collector = BddCollector(config.rootpath, settings.jira_tag_pattern)
+        config.pluginmanager.register(collector, "octane-bdd")
 
 
 def _check_dry_run_folder(dry_run: str | None) -> None:

@@ -22,8 +22,9 @@ import pytest
 from pytest_octane.ci import write_github_step_summary
 from pytest_octane.collect import ResultCollector
 from pytest_octane.errors import OctaneError
+from pytest_octane.gherkin_xml import plan_slices
 from pytest_octane.model import TestRun
-from pytest_octane.octane_xml import chunked, header_from_settings, write_document, write_slices
+from pytest_octane.octane_xml import header_from_settings, write_document, write_slices
 from pytest_octane.progress import TerminalProgress, UploadState
 from pytest_octane.settings import Settings
 
@@ -100,16 +101,14 @@ class OctaneReporter:
 
     def _dry_run(self, runs: list[TestRun]) -> None:
         header = header_from_settings(self.settings)
-        size = self.settings.slice_size
-        n_slices = -(-len(runs) // size)
+        slices = plan_slices(runs, self.settings.slice_size)
+        n_slices = len(slices)
         if self.dry_run == "-":
             if not runs:
                 self.summary_lines.append("dry run: 0 test runs, nothing would be uploaded")
                 return
             buffer = io.BytesIO()
-            write_document(
-                buffer, header, next(chunked(runs, size)), max_trace=self.settings.max_trace
-            )
+            write_document(buffer, header, slices[0], max_trace=self.settings.max_trace)
             self.printed_xml = buffer.getvalue().decode("utf-8")
             self.summary_lines.append(
                 f"dry run: {len(runs)} test runs in {n_slices} slice(s); printed slice 1 of "
@@ -122,7 +121,11 @@ class OctaneReporter:
             return
         try:
             files = write_slices(
-                folder, header, runs, slice_size=size, max_trace=self.settings.max_trace
+                folder,
+                header,
+                runs,
+                slice_size=self.settings.slice_size,
+                max_trace=self.settings.max_trace,
             )
             keys = {run.nodeid: list(run.jira_keys) for run in runs if run.jira_keys}
             (folder / "jira-keys.json").write_text(

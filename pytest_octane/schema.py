@@ -2,8 +2,8 @@
 
 Two layers: our own structural checks, written from ``octaneResultSchema.xsd`` so they work in
 a fresh clone, and -- when the real XSD can be found -- lxml's XML Schema validation on top.
-``gherkin_test_run`` documents are valid for the XSD but rejected by the structural check:
-pytest-octane never writes them and the simulator does not ingest them.
+Both kinds of ``<test_runs>`` are checked: ``<test_run>`` elements and (pytest-bdd
+scenarios, see gherkin_xml.py) ``<gherkin_test_run>`` elements, never mixed.
 """
 
 from __future__ import annotations
@@ -200,12 +200,61 @@ _SPECS: dict[str, _Spec] = {
         ),
     ),
     "error_message": _Spec(text=True),
+    "gherkin_test_run": _Spec(
+        attrs={
+            "name": (_S0_255, True),
+            "duration": (_check_long, True),
+            "status": (_check_enum(_STATUSES), True),
+            "external_run_id": (_S0_255, False),
+        },
+        children=(_Slot(("feature",), 1, 1),),
+    ),
+    "feature": _Spec(
+        attrs={
+            "name": (_S0_255, True),
+            "path": (_S255, True),
+            "identifier": (_S0_255, False),
+            "tag": (_S0_255, True),
+            "started": (_check_long, True),
+        },
+        children=(_Slot(("file",), 1, 1), _Slot(("scenarios",))),
+    ),
+    "file": _Spec(text=True),  # xs:anyType: any content (checked no further)
+    "scenarios": _Spec(children=(_Slot(("background",)), _Slot(("scenario",), 0, None))),
+    "background": _Spec(children=(_Slot(("steps",)),)),
+    "background/steps": _Spec(children=(_Slot(("step",), 0, None),)),
+    "background/step": _Spec(
+        attrs={
+            "name": (_S3800, True),
+            "duration": (_check_long, False),
+            "status": (_S255, False),
+        },
+        children=(_Slot(("error_message",)),),
+    ),
+    "scenario": _Spec(
+        attrs={
+            "name": (_check_length(0, 3800), True),
+            "outlineIndex": (_check_long, False),
+            "status": (_check_enum(_STATUSES), True),
+        },
+        children=(_Slot(("steps",), 1, 1),),
+    ),
     "input_parameters": _Spec(children=(_Slot(("parameter",), 1, None),)),
     "output_parameters": _Spec(children=(_Slot(("parameter",), 1, None),)),
     "parameter": _Spec(
         attrs={"name": (_S255, True), "value": (_S0_255, False), "type": (_S0_255, False)}
     ),
 }
+
+
+def _spec_for(element: etree._Element, tag: str) -> _Spec:
+    """Background steps are their own XSD types (duration and status optional)."""
+    if tag in ("steps", "step"):
+        parent = element.getparent()
+        owner = parent if tag == "steps" else (parent.getparent() if parent is not None else None)
+        if owner is not None and owner.tag == "background":
+            return _SPECS[f"background/{tag}"]
+    return _SPECS[tag]
 
 
 # ---------------------------------------------------------------- structural check
@@ -235,6 +284,8 @@ class _Checker:
         if element.tag == "test_runs":
             self.check_test_runs(element, where, children)
             return
+        if element.tag == "file":
+            return  # xs:anyType
         self.check_sequence(element, where, spec.children, children)
 
     def check_attributes(self, element: etree._Element, where: str, spec: _Spec) -> None:
@@ -286,7 +337,7 @@ class _Checker:
                     names = "|".join(slots[skipped].names)
                     self.add(where, element, f"required element <{names}> is missing")
             index, count = position, used + 1
-            self.check_element(child, child_where, _SPECS[tag])
+            self.check_element(child, child_where, _spec_for(child, tag))
         for position in range(index, len(slots)):
             have = count if position == index else 0
             if have < slots[position].low:
@@ -309,26 +360,20 @@ class _Checker:
         self, element: etree._Element, where: str, children: list[etree._Element]
     ) -> None:
         tags = {str(c.tag) for c in children}
-        if "gherkin_test_run" in tags:
-            self.add(
-                where,
-                element,
-                "<gherkin_test_run> is valid for Octane's XSD but not supported by "
-                "pytest-octane's structural check",
-            )
         if "test_run" in tags and "gherkin_test_run" in tags:
             self.add(where, element, "<test_run> and <gherkin_test_run> cannot be mixed")
-        number = 0
+        numbers: dict[str, int] = {}
         for child in children:
             tag = str(child.tag)
-            if tag == "test_run":
-                number += 1
-                self.check_element(child, f"{where}/test_run[{number}]", _SPECS["test_run"])
-            elif tag != "gherkin_test_run":
+            if tag in ("test_run", "gherkin_test_run"):
+                numbers[tag] = numbers.get(tag, 0) + 1
+                self.check_element(child, f"{where}/{tag}[{numbers[tag]}]", _SPECS[tag])
+            else:
                 self.add(
                     f"{where}/{tag}",
                     child,
-                    f"unknown element <{tag}> (only <test_run> elements are allowed here)",
+                    f"unknown element <{tag}> (only <test_run> or <gherkin_test_run> elements "
+                    "are allowed here)",
                 )
 
 

@@ -163,6 +163,19 @@ def parse_jira_key(raw: Any, where: str) -> str:
     return text
 
 
+def parse_pattern(raw: Any, where: str) -> str:
+    """A regular expression (checked now, so a typo fails before the tests run)."""
+    text = _as_text(raw, where)
+    try:
+        re.compile(text)
+    except re.error as exc:
+        raise ConfigError(
+            f"{where}: {text!r} is not a valid regular expression ({exc}); "
+            "give a pattern such as [A-Z][A-Z0-9_]*-[0-9]+"
+        ) from None
+    return text
+
+
 def parse_suite_path(raw: Any, where: str) -> str | None:
     """``Team/Area/Nightly``: application modules, then the test suite's name."""
     text = _as_text(raw, where)
@@ -404,6 +417,15 @@ OPTIONS: tuple[OptionSpec, ...] = (
         group="upload",
     ),
     _opt(
+        "jira_tag_pattern",
+        "Regular expression a whole pytest-bdd feature or scenario tag must match to be taken "
+        "as a JIRA key (empty: tags are never keys).",
+        parse_pattern,
+        default=JIRA_KEY_RE.pattern,
+        metavar="REGEX",
+        group="upload",
+    ),
+    _opt(
         "root_module",
         "Root application module the test modules go under.",
         parse_str,
@@ -569,6 +591,7 @@ class Settings:
     spool_dir: str = "octane_task_logs"
     update_auto_runs: bool = False
     jira_field: str = "jira_key_udf"
+    jira_tag_pattern: str = JIRA_KEY_RE.pattern
     root_module: str | None = None
     module_mode: ModuleMode = "module"
     release: int | str | None = None

@@ -15,6 +15,7 @@ from pathlib import Path
 from lxml import etree
 
 from pytest_octane.errors import InputError
+from pytest_octane.gherkin_xml import feature_keys, features_of, plan_slices
 from pytest_octane.model import TestRun
 from pytest_octane.octane_xml import ResultHeader, RunRefs, SliceFile, write_slices
 from pytest_octane.schema import safe_parser
@@ -44,11 +45,14 @@ def write_spool(
     slice_size: int,
     max_trace: int,
 ) -> list[SliceFile]:
-    """Write the slices and their JIRA-key sidecars; return the slice files."""
+    """Write the slices and their JIRA-key sidecars (one entry per ``test_run`` or
+    ``gherkin_test_run`` element, in order); return the slice files."""
     files = write_slices(folder, header, runs, slice_size=slice_size, max_trace=max_trace)
-    for file in files:
-        start = (file.index - 1) * slice_size
-        keys = [list(run.jira_keys) for run in runs[start : start + file.run_count]]
+    for file, chunk in zip(files, plan_slices(runs, slice_size), strict=True):
+        if any(run.gherkin is not None for run in chunk):
+            keys = [list(feature_keys(feature)) for feature in features_of(chunk)]
+        else:
+            keys = [list(run.jira_keys) for run in chunk]
         keys_path(file.path).write_text(json.dumps(keys), encoding="utf-8")
     return files
 
@@ -63,7 +67,7 @@ def read_spooled_runs(slice_path: Path) -> list[SpooledRun]:
         )
     except (OSError, ValueError) as exc:
         raise InputError(f"{sidecar}: cannot read the JIRA keys of this slice ({exc})") from None
-    runs = root.findall("test_runs/test_run")
+    runs = _run_elements(root)
     if keys and len(keys) != len(runs):
         raise InputError(f"{sidecar}: has {len(keys)} entries for {len(runs)} runs")
     return [
@@ -84,9 +88,12 @@ def upload_payload(slice_path: Path, refs: Sequence[RunRefs], *, attempt: int = 
     without changing what it means.
     """
     root = _parse(slice_path)
-    runs = root.findall("test_runs/test_run")
+    runs = _run_elements(root)
     if len(runs) != len(refs):
         raise InputError(f"{slice_path}: {len(runs)} runs but {len(refs)} reference sets")
+    if runs and runs[0].tag == "gherkin_test_run":
+        _link_document(root, sorted({i for ref in refs for i in ref.backlog_item_ids}))
+        runs, refs = [], []
     for run, ref in zip(runs, refs, strict=True):
         position = sum(1 for child in run if child.tag in _BEFORE_REFS)
         for tag, child_tag, ids in (
@@ -111,6 +118,29 @@ def upload_payload(slice_path: Path, refs: Sequence[RunRefs], *, attempt: int = 
     if attempt > 1:
         root.append(etree.Comment(f" pytest-octane re-upload, attempt {attempt} "))
     return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8", standalone=True))
+
+
+def _run_elements(root: etree._Element) -> list[etree._Element]:
+    """The document's runs: its ``test_run`` elements or its ``gherkin_test_run`` elements."""
+    runs = root.findall("test_runs/test_run")
+    return runs or root.findall("test_runs/gherkin_test_run")
+
+
+def _link_document(root: etree._Element, story_ids: Sequence[int]) -> None:
+    """Gherkin runs have no per-run ``backlog_items``: link the document (its features share
+    their keys, see gherkin_xml.plan_slices).  Product areas are left off for Gherkin runs."""
+    if not story_ids:
+        return
+    existing = root.find("backlog_items")
+    if existing is None:
+        existing = etree.Element("backlog_items")
+        before = ("product_areas", "test_fields", "environment", "test_runs")
+        anchor = next(el for el in root if el.tag in before)
+        anchor.addprevious(existing)
+    have = {el.get("id") for el in existing}
+    for ref_id in story_ids:
+        if str(ref_id) not in have:
+            etree.SubElement(existing, "backlog_item_ref", id=str(ref_id))
 
 
 def _parse(path: Path) -> etree._Element:

@@ -17,6 +17,7 @@ from lxml import etree
 
 from pytest_octane.errors import InputError
 from pytest_octane.schema import parse
+from pytest_octane.simulator.gherkin import store_gherkin_run
 from pytest_octane.simulator.query import Ref
 from pytest_octane.simulator.state import Entity, SimState, Task
 
@@ -164,7 +165,8 @@ def _plan(state: SimState, root: etree._Element) -> tuple[list[_PlannedRun], _Mi
     top.read(root)
     runs: list[_PlannedRun] = []
     test_runs = root.find("test_runs")
-    elements = [] if test_runs is None else [e for e in test_runs if e.tag == "test_run"]
+    kinds = ("test_run", "gherkin_test_run")
+    elements = [] if test_runs is None else [e for e in test_runs if e.tag in kinds]
     for element in elements:
         ctx = top.child()
         ctx.read(element)
@@ -234,6 +236,9 @@ def _store_run(state: SimState, task: Task, plan: _PlannedRun, build: Any) -> No
     areas = tuple(
         Ref("application_module", a) for a in ctx.areas if state.get("application_module", a)
     )
+    if element.tag == "gherkin_test_run":
+        _store_gherkin(state, task, plan, build, backlog, areas)
+        return
     test = _test_for(state, element)
     test.fields["covered_content"] = test.fields["covered_content"] + tuple(
         r for r in backlog if r not in test.fields["covered_content"]
@@ -293,6 +298,33 @@ def _store_run(state: SimState, task: Task, plan: _PlannedRun, build: Any) -> No
         if key in state.run_keys:
             state.counters.duplicate_runs += 1
         state.run_keys.add(key)
+
+
+def _store_gherkin(
+    state: SimState,
+    task: Task,
+    plan: _PlannedRun,
+    build: Any,
+    backlog: tuple[Ref, ...],
+    areas: tuple[Ref, ...],
+) -> None:
+    element = plan.element
+    feature = element.find("feature")
+    started = feature.get("started") if feature is not None else None
+    fields = {
+        "description": None,
+        **_status_refs(str(element.get("status"))),
+        "started": _iso(int(started)) if started else None,
+        "duration": int(str(element.get("duration"))),
+        "external_run_id": element.get("external_run_id"),
+        "parent_suite": Ref("run", _suite_run(state, plan.suite)) if plan.suite else None,
+        "release": plan.release,
+        "covered_content": backlog,
+        "product_areas": areas,
+        "build_context": None if build is None else {k: str(v) for k, v in build.attrib.items()},
+        "taxonomies": list(plan.ctx.taxonomies) or None,
+    }
+    store_gherkin_run(state, task, element, fields, backlog)
 
 
 def ingest(state: SimState, task: Task) -> tuple[str, str | None]:

@@ -27,6 +27,7 @@ from pytest_octane.simulator.api import MAX_PAYLOAD_BYTES, endpoint_name, handle
 from pytest_octane.simulator.control import CONTROL_PREFIX, handle_control
 from pytest_octane.simulator.entities import add_application_module
 from pytest_octane.simulator.faults import FaultRule, Faults
+from pytest_octane.simulator.gherkin import gherkin_run_summary
 from pytest_octane.simulator.ingest import TaskWorker
 from pytest_octane.simulator.protocol import Request, Response, error_json, json_response
 from pytest_octane.simulator.query import Ref
@@ -663,6 +664,15 @@ class Simulator:
                 _run_summary(self._state, r)
                 for r in self._state.all("run")
                 if r.fields.get("subtype") == "run_automated"
+            ]
+
+    def gherkin_runs(self) -> list[dict[str, Any]]:
+        """Stored Gherkin runs (one per feature per upload) with their scenarios and steps."""
+        with self._state.lock:
+            return [
+                gherkin_run_summary(self._state, r)
+                for r in self._state.all("run")
+                if r.fields.get("subtype") == "gherkin_automated_run"
             ]
 
     def suite_runs(self) -> list[dict[str, Any]]:

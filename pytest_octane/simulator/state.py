@@ -169,6 +169,7 @@ class SimState:
         self.suite_runs: dict[tuple[int, str], int] = {}
         self.run_keys: set[tuple[str, ...]] = set()
         self.tests_by_identity: dict[tuple[str, str, str, str], int] = {}
+        self.gherkin_tests: dict[str, int] = {}  # feature path -> gherkin_test id
 
     # ------------------------------------------------------------ entities
 

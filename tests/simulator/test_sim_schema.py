@@ -121,14 +121,45 @@ def test_each_kind_of_violation_is_reported(case: str) -> None:
     assert any(expected in p for p in problems), problems
 
 
-def test_gherkin_runs_are_rejected_by_the_structural_check_only() -> None:
-    xml = (
-        b'<test_result><test_runs><gherkin_test_run name="g" duration="1" status="Passed">'
-        b'<feature name="f" path="a.feature" tag="" started="1"><file>F</file></feature>'
-        b"</gherkin_test_run></test_runs></test_result>"
-    )
-    problems = schema.validate(xml)
-    assert len(problems) == 1 and "not supported by pytest-octane" in problems[0]
+GHERKIN = (
+    b'<test_result><test_runs><gherkin_test_run name="g" duration="1" status="Passed">'
+    b'<feature name="f" path="a.feature" tag="" started="1"><file>F</file><scenarios>'
+    b'<background><steps><step name="Given bg"/></steps></background>'
+    b'<scenario name="s" outlineIndex="1" status="Passed"><steps>'
+    b'<step name="Given x" duration="1" status="passed"><error_message>e</error_message></step>'
+    b"</steps></scenario></scenarios></feature>"
+    b"</gherkin_test_run></test_runs></test_result>"
+)
+
+
+def test_gherkin_runs_pass_the_structural_check() -> None:
+    # background steps may leave out duration and status (backgroundStepType), others not
+    assert schema.validate(GHERKIN) == []
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        (
+            b'<scenario name="s" outlineIndex="1" status="Passed">',
+            b'<scenario name="s">',
+            "'status'",
+        ),
+        (b'status="passed"><error', b"><error", "'status' is missing"),
+        (b'tag="" ', b"", "'tag' is missing"),
+        (b"<file>F</file>", b"", "<file> is missing"),
+        (b'path="a.feature"', b'path=""', "path=''"),
+        (
+            b"</gherkin_test_run>",
+            b'</gherkin_test_run><test_run name="t" duration="1" status="Passed"/>',
+            "cannot be mixed",
+        ),
+    ],
+)
+def test_gherkin_violations_are_reported(old: bytes, new: bytes, expected: str) -> None:
+    assert old in GHERKIN
+    problems = schema.validate(GHERKIN.replace(old, new))
+    assert any(expected in p for p in problems), problems
 
 
 def test_assert_valid_lists_every_problem() -> None:
@@ -220,3 +251,26 @@ def test_without_an_xsd_only_the_structural_check_runs(monkeypatch: pytest.Monke
     monkeypatch.setattr(schema, "find_xsd", lambda: None)
     problems = schema.validate(_with(b'status="Skipped"', b'status="bad"'))
     assert len(problems) == 1 and not problems[0].startswith("XSD")
+
+
+@pytest.fixture
+def any_xsd() -> Path:
+    """The real XSD from $OCTANE_XSD or beside the repository."""
+    found = schema.find_xsd()
+    if found is None:
+        pytest.skip("octaneResultSchema.xsd not found (set OCTANE_XSD)")
+    return found
+
+
+def test_the_real_xsd_accepts_the_gherkin_document(any_xsd: Path) -> None:
+    assert schema.validate(GHERKIN) == []
+
+
+def test_the_real_xsd_agrees_with_the_gherkin_findings(any_xsd: Path) -> None:
+    for old, new in (
+        (b'<scenario name="s" outlineIndex="1" status="Passed">', b'<scenario name="s">'),
+        (b"<file>F</file>", b""),
+        (b'status="passed"><error', b"><error"),
+    ):
+        problems = schema.validate(GHERKIN.replace(old, new))
+        assert [p for p in problems if p.startswith("XSD")], problems
