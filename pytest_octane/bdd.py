@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from pytest_octane.model import GherkinScenario, GherkinStep, RunStatus
+from pytest_octane.model import GherkinScenario, GherkinStep
 
 #: Report attribute with the scenario's data (a dict of str, int, list: survives xdist).
 BDD_ATTR = "octane_bdd"
@@ -192,9 +192,7 @@ def _read_feature(filename: str) -> str:
         return ""  # the scenarios and steps still tell the story
 
 
-def scenario_of(
-    data: dict[str, Any], status: RunStatus, texts: MutableMapping[str, str]
-) -> GherkinScenario:
+def scenario_of(data: dict[str, Any], texts: MutableMapping[str, str]) -> GherkinScenario:
     """The controller's view of one scenario; ``texts`` caches feature files by name."""
     filename = str(data.get("feature_file", ""))
     if filename not in texts:
@@ -203,7 +201,7 @@ def scenario_of(
         GherkinStep(
             keyword=str(step.get("keyword", "")),
             text=str(step.get("text", "")),
-            status=_step_status(str(step.get("status", SKIPPED)), status),
+            status=str(step.get("status", SKIPPED)),
             duration_ms=int(step.get("duration_ms", 0)),
             error=step.get("error"),
             background=bool(step.get("background", False)),
@@ -221,8 +219,3 @@ def scenario_of(
         outline_index=int(index) if index is not None else None,
         steps=steps,
     )
-
-
-def _step_status(step: str, run: RunStatus) -> str:
-    """A scenario skipped by pytest shows all its steps skipped, even ones pytest-bdd began."""
-    return SKIPPED if run is RunStatus.SKIPPED else step

@@ -241,7 +241,7 @@ class ResultCollector:
         keys = pending.jira_keys or self._jira_keys.get(nodeid, ())
         gherkin = None
         if pending.bdd is not None:
-            gherkin = scenario_of(pending.bdd, pending.status, self._feature_texts)
+            gherkin = scenario_of(pending.bdd, self._feature_texts)
             tag_keys = [str(k) for k in pending.bdd.get("jira_keys", ())]
             keys = tuple(dict.fromkeys([*keys, *tag_keys]))
         return TestRun(
