@@ -142,3 +142,39 @@ def test_without_pytest_bdd_plain_tests_upload_as_before_and_it_is_never_importe
     dry.result.assert_outcomes(passed=1)
     assert dry.names() == ["test_one"]
     assert dry.result.ret == 0
+
+
+def test_a_missing_step_definition_fails_that_step_and_skips_the_rest(
+    pytester: pytest.Pytester, run_and_parse
+) -> None:
+    (pytester.mkdir("features") / "odd.feature").write_text(
+        "Feature: Odd\n  Scenario: Undefined\n    Given a known step\n"
+        "    When nobody wrote this step\n    Then nothing more\n",
+        encoding="utf-8",
+    )
+    pytester.makepyfile(
+        test_odd="""
+        from pytest_bdd import given, scenario
+
+        @scenario("features/odd.feature", "Undefined")
+        def test_undefined():
+            pass
+
+        @given("a known step")
+        def known():
+            pass
+        """
+    )
+    dry = run_and_parse(check_count=False)
+    dry.result.assert_outcomes(failed=1)
+    steps = [
+        (s.get("name"), s.get("status")) for s in _scenarios(dry.slices)["Undefined"].iter("step")
+    ]
+    assert steps == [
+        ("Given a known step", "passed"),
+        ("When nobody wrote this step", "failed"),
+        ("Then nothing more", "skipped"),
+    ]
+    assert "Step definition is not found" in _scenarios(dry.slices)["Undefined"].findtext(
+        ".//error_message"
+    )
