@@ -30,20 +30,6 @@ def bdd_installed(config: pytest.Config) -> bool:
     return config.pluginmanager.has_plugin("pytest-bdd")
 
 
-def _template_of(item: pytest.Item) -> Any:
-    """pytest-bdd's ScenarioTemplate of a scenario test function, or None for plain tests.
-
-    pytest-bdd (9.x) keeps it in a registry keyed by the test function.  Only called when
-    pytest-bdd is installed, so the import costs nothing otherwise.
-    """
-    function = getattr(item, "obj", None)
-    if function is None:
-        return None
-    from pytest_bdd.scenario import scenario_wrapper_template_registry
-
-    return scenario_wrapper_template_registry.get(function)
-
-
 def _background_count(template: Any) -> int:
     """Background steps come first in a rendered scenario (the feature's, then its rule's)."""
     return len(template.all_background_steps)
@@ -80,6 +66,11 @@ class BddCollector:
     """pytest-bdd hook implementations; one instance per process (controller or worker)."""
 
     def __init__(self, rootdir: Path, jira_tag_pattern: str) -> None:
+        # pytest-bdd (9.x) maps each scenario test function to its ScenarioTemplate; this
+        # class is only made when pytest-bdd is installed, so the import is safe here
+        from pytest_bdd.scenario import scenario_wrapper_template_registry
+
+        self._templates: Any = scenario_wrapper_template_registry
         self.rootdir = rootdir
         self.tag_re = re.compile(jira_tag_pattern) if jira_tag_pattern else None
         #: per nodeid: step results by the step's position in the rendered scenario
@@ -126,7 +117,8 @@ class BddCollector:
         outcome = yield
         if call.when != "teardown":
             return
-        template = _template_of(item)
+        function = getattr(item, "obj", None)
+        template = self._templates.get(function) if function is not None else None
         if template is None:
             return
         results = self._steps.pop(item.nodeid, {})
