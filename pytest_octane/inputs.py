@@ -25,6 +25,13 @@ def _int_attr(value: str | None, where: str, name: str) -> int:
 def read_octane(path: Path) -> list[TestRun]:
     """Runs of an Octane ``<test_result>`` file (its global elements are not carried over)."""
     root = parse_xml_file(path).getroot()
+    gherkin = root.find("test_runs/gherkin_test_run")
+    if gherkin is not None:
+        raise InputError(
+            f"{path}: gherkin_test_run line {gherkin.sourceline}: Gherkin runs (pytest-bdd "
+            "features) cannot be read back by upload/convert; upload them from the pytest run "
+            "(pytest --octane-space=...), or retry its job with pytest-octane retry"
+        )
     runs: list[TestRun] = []
     for element in root.iterfind("test_runs/test_run"):
         where = f"{path}: test_run line {element.sourceline}"

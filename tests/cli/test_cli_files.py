@@ -135,6 +135,12 @@ BAD_INPUTS = {
         "</test_runs></test_result>",
         "'Green'",
     ),
+    "octane-gherkin": (
+        '<test_result><test_runs><gherkin_test_run name="f" duration="1" status="Passed">'
+        '<feature name="f" path="a.feature" tag="" started="1"><file/></feature>'
+        "</gherkin_test_run></test_runs></test_result>",
+        "Gherkin runs",
+    ),
     "junit-nameless-testcase": ('<testsuite><testcase classname="a.B"/></testsuite>', "name"),
     "junit-bad-time": (
         '<testsuite><testcase classname="a.B" name="t" time="soon"/></testsuite>',
