@@ -169,6 +169,8 @@ class SimState:
         self.suite_runs: dict[tuple[int, str], int] = {}
         self.run_keys: set[tuple[str, ...]] = set()
         self.tests_by_identity: dict[tuple[str, str, str, str], int] = {}
+        #: 403 on every DELETE, as for an API key whose role may not delete (a CI key)
+        self.forbid_delete = False
 
     # ------------------------------------------------------------ entities
 
