@@ -258,9 +258,12 @@ class ModuleResolver:
 
     def system_root(self) -> int:
         """The workspace's system root module id (looked up once)."""
+        return self._system_root()[0]
+
+    def _system_root(self) -> module_tree.SystemRoot:
         if self._root is None:
             self._root = module_tree.find_system_root(self.client)
-        return self._root[0]
+        return self._root
 
     def _find(self, name: str, parent: int | None) -> list[int]:
         parent_q = "parent EQ {null}" if parent is None else f"parent EQ {{id EQ {parent}}}"
@@ -280,9 +283,8 @@ class ModuleResolver:
 
     def _get_or_create(self, name: str, parent: int | None) -> int:
         if parent is None:
-            under = self.system_root()
-            assert self._root is not None
-            if name == self._root[1]:
+            under, root_name = self._system_root()
+            if name == root_name:
                 return under  # the configured root module is the system root itself
             where = "top-level module"
             ids = self._find(name, under) or self._find(name, None)  # or a seed-era one

@@ -549,6 +549,10 @@ def update_entities(
             raise ApiError(400, "platform.field_not_writable", "the subtype cannot be changed")
         changes = _check_body_fields(state, coll, item, creating=False)
         if "parent" in changes:
+            if changes["parent"] is None:
+                raise ApiError(
+                    400, "platform.missing_required_field", "an application module needs a parent"
+                )
             _check_parent(state, entity, changes["parent"])
         planned.append((entity, changes))
     schema = schema_for(state, coll.entity_type)

@@ -43,6 +43,11 @@ def test_a_module_without_parent_is_refused(sim: Any, api: requests.Session) -> 
     )
     assert made.status_code == 201
     assert sim.application_modules()[0]["parent_id"] == sim.system_root_id
+    module = made.json()["data"][0]["id"]
+    orphan = {"data": [{"id": module, "parent": None}]}
+    answer = api.put(f"{sim.api_url}/application_modules", json=orphan, timeout=10)
+    assert answer.status_code == 400
+    assert answer.json()["error_code"] == "platform.missing_required_field"
 
 
 def test_logical_name_cannot_be_written(sim: Any, api: requests.Session) -> None:
