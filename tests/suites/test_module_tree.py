@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import collections
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,6 +20,19 @@ from pytest_octane.uploader import ModuleResolver, make_client, upload_session
 def client(sim: Simulator, settings_for: SettingsFor, creds: None) -> Iterator[OctaneClient]:
     with make_client(settings_for()) as octane:
         yield octane
+
+
+def race_every_job(patch: pytest.MonkeyPatch, competitor: Callable[[str, Any], None]) -> None:
+    """Before each create of any client, ``competitor(collection, item)`` makes its copy."""
+    create = OctaneClient.create_entities
+
+    def racing_create(
+        self: OctaneClient, collection: str, data: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        competitor(collection, data[0])
+        return create(self, collection, data)
+
+    patch.setattr(OctaneClient, "create_entities", racing_create)
 
 
 def module_posts(sim: Simulator) -> list[Any]:
@@ -122,20 +136,15 @@ def test_a_job_with_delete_refused_that_loses_every_race_uploads_everything_once
 ) -> None:
     """Another job (no shared store) creates each module and the suite just before we do."""
     sim.faults.forbid_delete()
-    create = OctaneClient.create_entities
 
-    def racing_create(
-        self: OctaneClient, collection: str, data: list[dict[str, Any]]
-    ) -> list[dict[str, Any]]:
-        [item] = data
+    def competitor(collection: str, item: Any) -> None:
         if collection == "application_modules":
             sim.add_application_module(item["name"], int(item["parent"]["id"]))
         else:
             area = int(item["product_areas"]["data"][0]["id"])
             sim.add_test_suite(item["name"], product_area_id=area)
-        return create(self, collection, data)
 
-    monkeypatch.setattr(OctaneClient, "create_entities", racing_create)
+    race_every_job(monkeypatch, competitor)
     runs = make_runs(300)
     outcome = upload_session(settings_for(suite="Team/Nightly", slice_size="100"), runs)
     assert outcome.ok, outcome.summary_lines()
@@ -146,3 +155,37 @@ def test_a_job_with_delete_refused_that_loses_every_race_uploads_everything_once
     made = collections.Counter(m["name"] for m in sim.application_modules())
     assert len(refused) == sum(made.values()) - len(made) + 1  # each module, and the suite
     assert any(w in line for line in outcome.summary_lines() for w in refused[:1])
+
+
+@pytest.mark.usefixtures("creds")
+def test_a_later_job_reuses_every_module_and_the_suite_left_by_a_lost_race(
+    sim: Simulator, settings_for: SettingsFor, tmp_path: Path
+) -> None:
+    """The loser's undeletable copy stays; later jobs use the winner and create nothing."""
+    sim.faults.forbid_delete()
+
+    def competitor(collection: str, item: Any) -> None:
+        if item["name"] == "Automated":
+            sim.add_application_module("Automated", sim.system_root_id)
+
+    with pytest.MonkeyPatch.context() as patch:
+        race_every_job(patch, competitor)
+        first = upload_session(settings_for(suite="Team/Nightly"), make_runs(20))
+    assert first.ok, first.summary_lines()
+    [winner, loser] = [m["id"] for m in sim.application_modules() if m["name"] == "Automated"]
+    assert any(f"delete application module {loser} in Octane" in w for w in first.warnings)
+
+    def posts() -> collections.Counter[str]:
+        return collections.Counter(
+            r.path.rsplit("/", 1)[-1] for r in sim.request_log if r.method == "POST"
+        )
+
+    before = posts()
+    later = upload_session(
+        settings_for(suite="Team/Nightly", task_store=str(tmp_path / "s2")), make_runs(20)
+    )
+    assert later.ok, later.summary_lines()
+    assert posts()["application_modules"] == before["application_modules"]
+    assert posts()["tests"] == before["tests"]
+    assert any(f"ids [{winner}, {loser}]; using {winner}" in w for w in later.warnings)
+    assert len(sim.runs()) == 40
