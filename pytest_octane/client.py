@@ -59,7 +59,10 @@ logger = logging.getLogger("pytest_octane.client")
 
 SESSION_COOKIE = "LWSSO_COOKIE_KEY"
 AUTH_COOKIES = (SESSION_COOKIE, "OCTANE_USER")
-MAX_PAGE_SIZE = 2000  # GUESS: Octane's usual maximum for `limit`
+MAX_PAGE_SIZE = 1000  # the CI SDK's MAX_GET_LIMIT; a larger `limit` may be a 400 (API-FACTS 1d)
+MAX_WRITE_BATCH = 200  # the CI SDK's MAX_UPDATE_LIMIT: entities per POST/PUT (API-FACTS 1d)
+#: what the public test-results docs name for a gzipped body (API-FACTS 2c, 1d)
+GZIP_ENCODING = "application/gzip"
 _MAX_PAGES = 10_000  # safety bound for paging loops
 _ERROR_TEXT_LIMIT = 500
 _HIDDEN = "<hidden>"
@@ -167,24 +170,19 @@ def parse_octane_url(url: str) -> tuple[str, int | None, int | None]:
     return server, _url_id(space, "shared space", shown), _url_id(workspace, "workspace", shown)
 
 
-def quote_query_value(value: str) -> str:
-    """Quote a string literal for an Octane query: ``'v'``, or ``^v^`` when v holds a ``'``.
+#: characters the CI SDK's QueryHelper backslash-escapes inside a quoted value (API-FACTS 1d)
+_QUERY_ESCAPES = str.maketrans({c: "\\" + c for c in "\\'\"()"})
 
-    Octane has no documented escape inside a literal, so a value with both ``'`` and ``^``
-    cannot be expressed. A ``"`` is escaped as ``\\"`` because the whole query is wrapped
-    in double quotes. Note that ``*`` in a value acts as a wildcard for ``EQ``.
+
+def quote_query_value(value: str) -> str:
+    """Quote a string literal for an Octane query as the CI SDK does: ``'v'``.
+
+    ``\\``, ``'``, ``"``, ``(`` and ``)`` get a backslash (``QueryHelper``), so every value
+    can be queried. Note that ``*`` in a value acts as a wildcard for ``EQ``.
     """
     if not isinstance(value, str):
         raise ConfigError(f"query value {value!r} must be a string")
-    escaped = value.replace('"', '\\"')
-    if "'" not in value:
-        return f"'{escaped}'"
-    if "^" not in value:
-        return f"^{escaped}^"
-    raise ConfigError(
-        f"query value {value!r} contains both ' and ^, which Octane's query syntax cannot quote; "
-        "rename the value in Octane or query by id instead"
-    )
+    return "'" + value.translate(_QUERY_ESCAPES) + "'"
 
 
 class OctaneClient:
@@ -205,6 +203,8 @@ class OctaneClient:
         on_request: Callable[[RequestLogEntry], None] | None = None,
         session: requests.Session | None = None,
         log_bodies: bool = False,
+        write_batch: int = MAX_WRITE_BATCH,
+        compress: bool = False,
     ) -> None:
         root, url_space, url_workspace = parse_octane_url(server)
         self._space_id = _positive_id(space_id, "space_id")
@@ -257,6 +257,13 @@ class OctaneClient:
         self._generation = 0
         self._closed = False
         self._secrets: set[str] = {credentials.secret.reveal()}
+        if isinstance(write_batch, bool) or not 1 <= write_batch <= MAX_WRITE_BATCH:
+            raise ConfigError(
+                f"write_batch {write_batch!r} must be between 1 and {MAX_WRITE_BATCH}"
+            )
+        self._write_batch = write_batch
+        self._compress = bool(compress)
+        self._unknown_fields_said: set[tuple[str, tuple[str, ...]]] = set()
 
     # ------------------------------------------------------------------ properties
 
@@ -338,22 +345,24 @@ class OctaneClient:
 
     # ------------------------------------------------------------------ endpoints
 
-    def post_test_results(
-        self, xml: bytes, *, skip_errors: bool = False, compress: bool = True
-    ) -> TaskAccepted:
-        """Queue one test-results XML document; retried, since Octane de-duplicates payloads."""
-        body = gzip.compress(xml, mtime=0) if compress else xml
-        headers = {"Content-Encoding": "gzip"} if compress else {}
-        data = self._api(
-            "POST",
-            "test-results",
-            params={"skip-errors": "true" if skip_errors else "false"},
-            body=body,
-            content_type="application/xml",
-            extra_headers=headers,
-            log_body=xml.decode("utf-8", "replace") if self._log_bodies else None,
-            what=f"upload of test results ({len(xml)} bytes)",
-        )
+    def post_test_results(self, xml: bytes, *, skip_errors: bool = False) -> TaskAccepted:
+        """Queue one test-results XML document; retried, since Octane de-duplicates payloads.
+
+        Plain XML unless the client was made with ``compress=True``; a 400/415 on a gzipped
+        body is retried once as plain XML and compression stays off for this client.
+        """
+        compress = self._compress
+        try:
+            data = self._post_results(xml, skip_errors=skip_errors, compress=compress)
+        except OctaneHTTPError as exc:
+            if not compress or exc.status not in (400, 415) or isinstance(exc, NotOctaneError):
+                raise
+            self._compress = False
+            logger.warning(
+                "Octane refused a gzip-compressed upload (HTTP %s); sending plain XML from now on",
+                exc.status,
+            )
+            data = self._post_results(xml, skip_errors=skip_errors, compress=False)
         raw_id = data.get("id")
         task_id = _as_int(raw_id)
         if task_id is None:
@@ -367,6 +376,18 @@ class OctaneClient:
             id=task_id,
             status=str(data.get("status") or ""),
             from_older_push=str(data.get("fromOlderPush", "")).strip().lower() == "true",
+        )
+
+    def _post_results(self, xml: bytes, *, skip_errors: bool, compress: bool) -> dict[str, Any]:
+        return self._api(
+            "POST",
+            "test-results",
+            params={"skip-errors": "true" if skip_errors else "false"},
+            body=gzip.compress(xml, mtime=0) if compress else xml,
+            content_type="application/xml",
+            extra_headers={"Content-Encoding": GZIP_ENCODING} if compress else {},
+            log_body=xml.decode("utf-8", "replace") if self._log_bodies else None,
+            what=f"upload of test results ({len(xml)} bytes)",
         )
 
     def get_task(self, task_id: int) -> TaskState:
@@ -396,27 +417,39 @@ class OctaneClient:
         query: str | None = None,
         fields: Sequence[str] | None = None,
         order_by: str | Sequence[str] | None = None,
-        page_size: int = 1000,
+        page_size: int = MAX_PAGE_SIZE,
+        optional_fields: Sequence[str] = (),
     ) -> Iterator[dict[str, Any]]:
-        """Yield every entity matching ``query``, page by page (limit/offset)."""
+        """Yield every entity matching ``query``, page by page (limit/offset).
+
+        ``optional_fields`` are asked for too, but a server that answers 400 (an unknown
+        field, API-FACTS 1d) is asked again without them: their values are then absent.
+        """
         path = _check_collection(collection)
         if isinstance(page_size, bool) or not 1 <= page_size <= MAX_PAGE_SIZE:
             raise ConfigError(f"page_size {page_size!r} must be between 1 and {MAX_PAGE_SIZE}")
         params: dict[str, str] = {}
-        if fields:
-            params["fields"] = ",".join(fields)
         if order_by:
             params["order_by"] = order_by if isinstance(order_by, str) else ",".join(order_by)
         if query:
             params["query"] = f'"{query}"'
+        wanted = [*(fields or ()), *optional_fields]
         offset = 0
         for _ in range(_MAX_PAGES):
-            page = self._api(
-                "GET",
-                path,
-                params={**params, "limit": str(page_size), "offset": str(offset)},
-                what=f"query of {path}",
-            )
+            if wanted:
+                params["fields"] = ",".join(wanted)
+            page_params = {**params, "limit": str(page_size), "offset": str(offset)}
+            try:
+                page = self._api("GET", path, params=page_params, what=f"query of {path}")
+            except OctaneHTTPError as exc:
+                if not (optional_fields and offset == 0 and exc.status == 400) or isinstance(
+                    exc, NotOctaneError
+                ):
+                    raise
+                self._say_unknown_fields(path, tuple(optional_fields), exc)
+                wanted, optional_fields = list(fields or ()), ()
+                params.pop("fields", None)
+                continue
             data = page.get("data")
             if not isinstance(data, list):
                 raise self._bad_shape("GET", f"{self._base}/{path}", "no 'data' list")
@@ -434,6 +467,19 @@ class OctaneClient:
             url=f"{self._base}/{path}",
         )
 
+    def _say_unknown_fields(
+        self, path: str, dropped: tuple[str, ...], exc: OctaneHTTPError
+    ) -> None:
+        key = (path, dropped)
+        if key not in self._unknown_fields_said:
+            self._unknown_fields_said.add(key)
+            logger.debug(
+                "Octane refused fields %s of %s (%s); querying without them",
+                ",".join(dropped),
+                path,
+                exc.error_code or f"HTTP {exc.status}",
+            )
+
     def get_entities(
         self,
         collection: str,
@@ -441,11 +487,17 @@ class OctaneClient:
         query: str | None = None,
         fields: Sequence[str] | None = None,
         order_by: str | Sequence[str] | None = None,
-        page_size: int = 1000,
+        page_size: int = MAX_PAGE_SIZE,
+        optional_fields: Sequence[str] = (),
     ) -> list[dict[str, Any]]:
         return list(
             self.iter_entities(
-                collection, query=query, fields=fields, order_by=order_by, page_size=page_size
+                collection,
+                query=query,
+                fields=fields,
+                order_by=order_by,
+                page_size=page_size,
+                optional_fields=optional_fields,
             )
         )
 
@@ -497,6 +549,21 @@ class OctaneClient:
         path: str,
         data: list[dict[str, Any]],
         *,
+        params: dict[str, str] | None,
+        idempotent: bool,
+    ) -> list[dict[str, Any]]:
+        """POST/PUT ``data`` in calls of at most ``write_batch`` entities, as the CI SDK."""
+        done: list[dict[str, Any]] = []
+        for start in range(0, len(data), self._write_batch):
+            batch = data[start : start + self._write_batch]
+            done += self._write_batch_call(method, path, batch, params, idempotent)
+        return done
+
+    def _write_batch_call(
+        self,
+        method: str,
+        path: str,
+        data: list[dict[str, Any]],
         params: dict[str, str] | None,
         idempotent: bool,
     ) -> list[dict[str, Any]]:

@@ -36,6 +36,7 @@ from pytest_octane.errors import (
     StoreError,
 )
 from pytest_octane.model import JobRecord, RequestLogEntry, SliceStatus
+from pytest_octane.module_tree import drop_duplicate, product_area
 from pytest_octane.schema import safe_parser
 from pytest_octane.settings import MAX_SLICE_SIZE, Settings, parse_jira_key
 from pytest_octane.spool import keys_path
@@ -181,11 +182,14 @@ def resolve_suite(
     root_module: str | None,
     path: str,
     warn: Warn,
+    *,
+    system_root: Callable[[], int] | None = None,
 ) -> tuple[int, list[int]]:
     """Get or create the path's modules and its suite; return (suite id, module ids).
 
-    The modules hang under the root module (queried with ``parent EQ {null}``), or are
-    top-level modules when no root module is configured.
+    The modules hang under the root module, itself directly under the workspace's system
+    root (``ensure_module(name, None)``), or are top-level modules when no root module is
+    configured.  A suite with no module of its own goes under ``system_root()``.
     """
     modules, suite_name = split_suite_path(path)
     parent = ensure_module(root_module, None) if root_module else None
@@ -193,6 +197,9 @@ def resolve_suite(
     for name in modules:
         parent = ensure_module(name, parent)
         module_ids.append(parent)
+    if parent is None and system_root is not None:
+        root = system_root()
+        return get_or_create_suite(client, suite_name, root, warn, seed_unparented=True), []
     return get_or_create_suite(client, suite_name, parent, warn), module_ids
 
 
@@ -206,20 +213,33 @@ def _find_suites(client: OctaneClient, name: str, module_id: int | None) -> list
     return sorted(int(e["id"]) for e in client.iter_entities("tests", query=query, fields=["id"]))
 
 
-def get_or_create_suite(client: OctaneClient, name: str, module_id: int | None, warn: Warn) -> int:
+def get_or_create_suite(
+    client: OctaneClient,
+    name: str,
+    module_id: int | None,
+    warn: Warn,
+    *,
+    seed_unparented: bool = False,
+) -> int:
     """The test suite ``name`` under ``module_id``, created when missing, never duplicated.
 
     Same rule as the application modules: query, create, query again; when another uploader
     created the same suite at the same moment, the lowest id wins and the loser deletes its
-    own copy.  Suites that were duplicated before are used (lowest id) and reported.
+    own copy (or warns, when the API key may not delete).  Suites that were duplicated
+    before are used (lowest id) and reported.  ``seed_unparented`` also finds a suite the
+    seed made with no application module.
     """
     with creation_lock(client):
-        return _get_or_create_suite(client, name, module_id, warn)
+        return _get_or_create_suite(client, name, module_id, warn, seed_unparented)
 
 
-def _get_or_create_suite(client: OctaneClient, name: str, module_id: int | None, warn: Warn) -> int:
+def _get_or_create_suite(
+    client: OctaneClient, name: str, module_id: int | None, warn: Warn, seed_unparented: bool
+) -> int:
     where = "with no application module" if module_id is None else f"under module {module_id}"
     ids = _find_suites(client, name, module_id)
+    if not ids and seed_unparented and module_id is not None:
+        ids = _find_suites(client, name, None)
     if len(ids) > 1:
         warn(
             f"duplicate test suites named {name!r} ({where}): ids {ids}; using {ids[0]} — "
@@ -229,14 +249,13 @@ def _get_or_create_suite(client: OctaneClient, name: str, module_id: int | None,
         return ids[0]
     body: dict[str, Any] = {"name": name, "subtype": "test_suite"}
     if module_id is not None:
-        # GUESS: "product_area" is the entity type of application modules in references
-        body["product_areas"] = {"data": [{"type": "product_area", "id": str(module_id)}]}
+        body["product_areas"] = {"data": [product_area(module_id)]}
     created = int(client.create_entities("tests", [body])[0]["id"])
     ids = _find_suites(client, name, module_id)
     if created not in ids:
         ids = sorted([*ids, created])
-    if ids[0] != created:
-        client.delete_entity("tests", created)  # another uploader won the race: use theirs
+    if ids[0] != created:  # another uploader won the race: use theirs
+        drop_duplicate(client, "tests", "test suite", name, created, ids[0], warn)
     return ids[0]
 
 
@@ -318,7 +337,7 @@ def _ref_id(value: Any) -> int | None:
 
 
 def _story_refs(ids: Iterable[int]) -> dict[str, Any]:
-    # GUESS: "work_item" as the reference type (what Octane shows in covered_content)
+    # "work_item": the entity type Octane shows in covered_content (API-FACTS 6, 1d)
     return {"data": [{"type": "work_item", "id": str(i)} for i in sorted(ids)]}
 
 
@@ -355,29 +374,25 @@ def find_test_ids(
 ) -> dict[Identity, list[int]]:
     """Octane test ids of automated tests, looked up by name and matched on the identity.
 
-    GUESS: automated tests carry the XML's module, package and class as the fields
-    ``component``, ``package`` and ``class_name``.
+    Tests carry the XML's package and class as ``package`` and ``class_name`` (VERIFIED);
+    they have no field for the XML's module (``component`` is not a test field, API-FACTS
+    1d), so the module part of an identity is not compared.  Should a server not know
+    ``package``/``class_name`` (a 400), tests are matched on what it returns.
     """
-    wanted = set(identities)
-    quoted: list[str] = []
-    for name in sorted({identity[3] for identity in wanted}):
-        try:
-            quoted.append(quote_query_value(name))
-        except ConfigError:
-            warn(f"test name {name!r} cannot be queried (holds ' and ^); its runs keep no story")
+    by_name: dict[str, list[Identity]] = {}
+    for identity in set(identities):
+        by_name.setdefault(identity[3], []).append(identity)
     found: dict[Identity, list[int]] = {}
-    for batch in _in_batches(quoted):
+    for batch in _in_batches([quote_query_value(name) for name in sorted(by_name)]):
         query = f"subtype EQ 'test_automated';name IN {','.join(batch)}"
         for test in client.iter_entities(
-            "tests", query=query, fields=["id", "name", "package", "class_name", "component"]
+            "tests", query=query, fields=["id", "name"], optional_fields=["package", "class_name"]
         ):
-            identity = (
-                str(test.get("component") or ""),
-                str(test.get("package") or ""),
-                str(test.get("class_name") or ""),
-                str(test.get("name") or ""),
-            )
-            if identity in wanted:
+            for identity in by_name.get(str(test.get("name") or ""), ()):
+                if "package" in test and str(test["package"] or "") != identity[1]:
+                    continue
+                if "class_name" in test and str(test["class_name"] or "") != identity[2]:
+                    continue
                 found.setdefault(identity, []).append(int(test["id"]))
     return found
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from pytest_octane import suites
+from pytest_octane import module_tree, suites
 from pytest_octane.client import OctaneClient, quote_query_value
 from pytest_octane.credentials import Credentials, resolve_credentials
 from pytest_octane.errors import (
@@ -209,6 +209,8 @@ def make_client(
             on_wait=on_wait,
         ),
         on_request=on_request,
+        write_batch=settings.write_batch,
+        compress=settings.compress,
     )
 
 
@@ -239,16 +241,29 @@ def map_jira_keys(
 class ModuleResolver:
     """Get-or-create application modules by exact name and parent, never leaving duplicates.
 
-    Uploads in one process take turns (``suites.creation_lock``).  After creating a module
-    it queries again: if another uploader created the same module at the same moment, the
-    lowest id wins and the loser deletes its own copy.  Modules that existed as duplicates
-    before are used (lowest id) and reported, never deleted.
+    ``parent=None`` means a top-level module: directly under the workspace's system root
+    (``module_tree.find_system_root``); the system root itself when the name is its own,
+    and a seed-era parentless module of that name when one exists.  Uploads in one process
+    take turns (``suites.creation_lock``).  After creating a module it queries again: if
+    another uploader created the same module at the same moment, the lowest id wins and the
+    loser deletes its own copy, or warns when the API key may not delete.  Modules that
+    existed as duplicates before are used (lowest id) and reported, never deleted.
     """
 
     def __init__(self, client: OctaneClient, warn: Callable[[str], None]) -> None:
         self.client = client
         self.warn = warn
         self._cache: dict[tuple[str, int | None], int] = {}
+        self._root: module_tree.SystemRoot | None = None
+
+    def system_root(self) -> int:
+        """The workspace's system root module id (looked up once)."""
+        return self._system_root()[0]
+
+    def _system_root(self) -> module_tree.SystemRoot:
+        if self._root is None:
+            self._root = module_tree.find_system_root(self.client)
+        return self._root
 
     def _find(self, name: str, parent: int | None) -> list[int]:
         parent_q = "parent EQ {null}" if parent is None else f"parent EQ {{id EQ {parent}}}"
@@ -267,25 +282,32 @@ class ModuleResolver:
         return self._cache[key]
 
     def _get_or_create(self, name: str, parent: int | None) -> int:
-        where = "root module" if parent is None else f"module under {parent}"
-        ids = self._find(name, parent)
+        if parent is None:
+            under, root_name = self._system_root()
+            if name == root_name:
+                return under  # the configured root module is the system root itself
+            where = "top-level module"
+            ids = self._find(name, under) or self._find(name, None)  # or a seed-era one
+        else:
+            under, where = parent, f"module under {parent}"
+            ids = self._find(name, parent)
         if len(ids) > 1:
             self.warn(
                 f"duplicate application modules named {name!r} ({where}): ids {ids}; "
                 f"using {ids[0]} — clean up the others in Octane"
             )
         if not ids:
-            body: dict[str, Any] = {"name": name}
-            if parent is not None:
-                body["parent"] = {"type": "application_module", "id": str(parent)}
+            body = {"name": name, "parent": module_tree.product_area(under)}
             created = int(self.client.create_entities("application_modules", [body])[0]["id"])
-            ids = self._find(name, parent)
+            ids = self._find(name, under)
             if created not in ids:
                 ids = sorted([*ids, created])
             if ids[0] != created:
-                # another uploader won the race: remove our copy, use theirs
-                self.client.delete_entity("application_modules", created)
                 log.info("application module %r created twice at once; using %s", name, ids[0])
+                module_tree.drop_duplicate(
+                    self.client, "application_modules", "application module", name,
+                    created, ids[0], self.warn,
+                )  # fmt: skip
         return ids[0]
 
 
@@ -435,6 +457,7 @@ def _resolve_suite(ctx: _Context) -> None:
             plan.root_module,
             plan.path,
             ctx.outcome.warnings.append,
+            system_root=_resolver(ctx).system_root,
         )
         ctx.store.add_history(
             job.job_id,

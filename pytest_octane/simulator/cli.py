@@ -39,6 +39,11 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--idle-timeout", type=float, default=None, metavar="S", help="session idle timeout"
     )
+    parser.add_argument(
+        "--forbid-delete",
+        action="store_true",
+        help="answer every DELETE with 403, as for a CI API key whose role may not delete",
+    )
 
 
 def load_stories(path: str) -> list[dict[str, Any]]:
@@ -86,6 +91,7 @@ def _banner(sim: Simulator, stories: int) -> str:
             f"  shared space {sim.space_id}, workspace {sim.workspace_id}",
             f"  API root:     {sim.api_url}",
             f"  stories:      {stories}",
+            f"  system root:  application module {sim.system_root_id}",
             f"  control:      {sim.url}/__simulator__/state",
             "Credentials (a local fake, safe to show):",
             f"  export OCTANE_CLIENT_ID={sim.client_id}",
@@ -114,6 +120,7 @@ def run(args: argparse.Namespace) -> int:
             client_id=args.client_id,
             client_secret=args.client_secret,
             idle_timeout_s=args.idle_timeout,
+            forbid_delete=args.forbid_delete,
         )
         sim.start()
     except (ConfigError, ValueError, RuntimeError) as exc:

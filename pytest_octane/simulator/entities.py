@@ -19,7 +19,7 @@ from pytest_octane.simulator.query import (
     evaluate,
     parse_query,
 )
-from pytest_octane.simulator.state import Entity, SimState
+from pytest_octane.simulator.state import ENTITY_TYPES, Entity, SimState
 
 __all__ = [
     "COLLECTIONS",
@@ -36,6 +36,10 @@ __all__ = [
 _TEXT = FieldInfo("str")
 _WORK_ITEMS = FieldInfo("multiref", "work_item")
 _MODULES = FieldInfo("multiref", "application_module")
+
+#: The one parentless module every workspace has (API-FACTS 1d, VERIFIED).
+ROOT_LOGICAL_NAME = "product_area.root"
+ROOT_NAME = "Application Modules"
 _LIST_NODE = FieldInfo("list_node", "list_node")
 
 _SCHEMAS: dict[str, dict[str, FieldInfo]] = {
@@ -49,6 +53,7 @@ _SCHEMAS: dict[str, dict[str, FieldInfo]] = {
         "id": FieldInfo("id"),
         "name": _TEXT,
         "description": _TEXT,
+        "logical_name": _TEXT,
         "parent": FieldInfo("ref", "application_module"),
     },
     "release": {"id": FieldInfo("id"), "name": _TEXT},
@@ -59,7 +64,6 @@ _SCHEMAS: dict[str, dict[str, FieldInfo]] = {
         "description": _TEXT,
         "package": _TEXT,
         "class_name": _TEXT,
-        "component": _TEXT,
         "covered_content": _WORK_ITEMS,
         "product_areas": _MODULES,
         "framework": _LIST_NODE,
@@ -98,23 +102,23 @@ _WRITABLE: dict[str, set[str]] = {
         "description",
         "package",
         "class_name",
-        "component",
         "covered_content",
         "product_areas",
     },
     "run": {"name", "description", "covered_content", "product_areas"},
 }
 
-#: Type names a reference to an entity type may use in a request body.
+#: Type names a reference to an entity type may use in a request body: the real entity
+#: types only (``application_module`` is a collection name and UI alias, API-FACTS 1d).
 _REF_TYPES: dict[str, set[str]] = {
     "work_item": {"work_item", "story"},
-    "application_module": {"application_module", "product_area"},
+    "application_module": {"product_area"},
     "release": {"release"},
     "test": {"test"},
     "run": {"run"},
 }
 
-_REF_LABELS = {"work_item": "work_item"}
+_REF_LABELS = {"work_item": "work_item", "application_module": "product_area"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,9 +145,7 @@ COLLECTIONS: dict[str, Collection] = {
             "stories", "work_item", "story", frozenset({"story"}), frozenset({"story"}), "story"
         ),
         Collection("work_items", "work_item", "work_item", None, frozenset({"story"}), "story"),
-        Collection(
-            "application_modules", "application_module", "application_module", can_delete=True
-        ),
+        Collection("application_modules", "application_module", "product_area", can_delete=True),
         Collection("releases", "release", "release"),
         Collection(
             "tests",
@@ -427,17 +429,36 @@ def _module_key(fields: Mapping[str, Any]) -> tuple[str, int | str | None]:
     return (str(fields.get("name")), parent.id if isinstance(parent, Ref) else None)
 
 
-def add_application_module(state: SimState, name: str, parent_id: int | None) -> Entity:
+def add_application_module(
+    state: SimState, name: str, parent_id: int | None, *, id_: int | None = None
+) -> Entity:
     """Create a module the way Octane does: duplicates allowed, but counted."""
     fields: dict[str, Any] = {
         "name": name,
         "description": None,
+        "logical_name": None,
         "parent": None if parent_id is None else Ref("application_module", parent_id),
     }
     key = _module_key(fields)
     if any(_module_key(m.fields) == key for m in state.entities["application_module"].values()):
         state.counters.duplicate_application_modules += 1
-    return state.add_entity("application_module", fields)
+    return state.add_entity("application_module", fields, id_=id_)
+
+
+def add_system_root(state: SimState) -> Entity:
+    """The workspace's system root module: no parent, ``logical_name`` product_area.root."""
+    root = add_application_module(
+        state, ROOT_NAME, None, id_=ENTITY_TYPES["application_module"] - 1
+    )
+    root.fields["logical_name"] = ROOT_LOGICAL_NAME
+    return root
+
+
+def system_root_id(state: SimState) -> int:
+    for module in state.all("application_module"):
+        if module.fields.get("logical_name") == ROOT_LOGICAL_NAME:
+            return module.id
+    raise AssertionError("the simulator's workspace has no system root module")
 
 
 def create_entities(state: SimState, coll: Collection, body: Any) -> list[Entity]:
@@ -461,6 +482,13 @@ def create_entities(state: SimState, coll: Collection, body: Any) -> list[Entity
             )
         if "name" not in changes:
             raise ApiError(400, "platform.missing_field", f"{coll.name}: field 'name' is required")
+        if coll.entity_type == "application_module" and changes.get("parent") is None:
+            raise ApiError(
+                400,
+                "platform.missing_required_field",
+                f"{coll.name}: field 'parent' is required (a module hangs under the system root "
+                f"{system_root_id(state)} or another module)",
+            )
         planned.append((subtype if coll.creatable else None, changes))
     created: list[Entity] = []
     for subtype, changes in planned:
@@ -521,6 +549,10 @@ def update_entities(
             raise ApiError(400, "platform.field_not_writable", "the subtype cannot be changed")
         changes = _check_body_fields(state, coll, item, creating=False)
         if "parent" in changes:
+            if changes["parent"] is None:
+                raise ApiError(
+                    400, "platform.missing_required_field", "an application module needs a parent"
+                )
             _check_parent(state, entity, changes["parent"])
         planned.append((entity, changes))
     schema = schema_for(state, coll.entity_type)
@@ -556,7 +588,15 @@ def delete_entity(state: SimState, coll: Collection, id_text: str) -> None:
     """
     if not coll.can_delete:
         raise ApiError(405, "platform.method_not_allowed", f"deleting {coll.name} is not supported")
+    if state.forbid_delete:
+        raise ApiError(
+            403,
+            "platform.forbidden",
+            f"the API key's role may not delete {coll.name} (the simulator forbids DELETE)",
+        )
     entity = _find(state, coll, id_text)
+    if entity.fields.get("logical_name") == ROOT_LOGICAL_NAME:
+        raise ApiError(403, "platform.forbidden", "the system root module cannot be deleted")
     reason = _in_use(state, entity)
     if reason is not None:
         raise ApiError(

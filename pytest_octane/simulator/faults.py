@@ -79,12 +79,14 @@ class Faults:
         *,
         go_down: Callable[[float], None],
         expire_sessions: Callable[[], int],
+        forbid_delete: Callable[[bool], None],
     ) -> None:
         self._lock = threading.Lock()
         self._rules: list[FaultRule] = []
         self._task_failures: list[str] = []
         self._go_down = go_down
         self._expire_sessions = expire_sessions
+        self._forbid_delete = forbid_delete
 
     # ------------------------------------------------------------ arming
 
@@ -146,6 +148,12 @@ class Faults:
     def expire_sessions(self) -> int:
         """Expire every session now (401 VALIDATION_TOKEN_EXPIRED_GLOBAL_TIME_OUT next)."""
         return self._expire_sessions()
+
+    def forbid_delete(self, forbidden: bool = True) -> None:
+        """Answer every DELETE with 403 (``False`` allows them again), as a CI key's role may."""
+        if not isinstance(forbidden, bool):
+            raise ValueError(f"forbidden must be true or false, got {forbidden!r}")
+        self._forbid_delete(forbidden)
 
     def fail_next_tasks(self, count: int = 1, *, error_details: str | None = None) -> None:
         """Make the next ``count`` processed upload tasks end ``failed`` with errorDetails."""
@@ -216,6 +224,7 @@ class Faults:
             "go_down": (self.go_down, {"seconds"}),
             "expire_sessions": (self.expire_sessions, set()),
             "fail_next_tasks": (self.fail_next_tasks, {"count", "error_details"}),
+            "forbid_delete": (self.forbid_delete, {"forbidden"}),
             "clear": (self.clear, set()),
         }
         name = spec.get("action")

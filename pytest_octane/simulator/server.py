@@ -25,7 +25,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from pytest_octane.simulator.api import MAX_PAYLOAD_BYTES, endpoint_name, handle
 from pytest_octane.simulator.control import CONTROL_PREFIX, handle_control
-from pytest_octane.simulator.entities import add_application_module
+from pytest_octane.simulator.entities import add_application_module, add_system_root
 from pytest_octane.simulator.faults import FaultRule, Faults
 from pytest_octane.simulator.gherkin import gherkin_run_summary
 from pytest_octane.simulator.ingest import TaskWorker
@@ -311,7 +311,7 @@ class Simulator:
         processing_ms: int = 200,
         processing_workers: int = 1,
         idle_timeout_s: float | None = None,
-        max_page_size: int = 2000,
+        max_page_size: int = 1000,
         seed: int | None = 0,
         host: str = "127.0.0.1",
         port: int = 0,
@@ -320,6 +320,7 @@ class Simulator:
         default_limit: int = 100,
         dedup_status: int = 202,
         releases: Iterable[Mapping[str, Any] | str] | None = None,
+        forbid_delete: bool = False,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if queue_limit < 1:
@@ -356,7 +357,11 @@ class Simulator:
         self._wanted_port = port
         self._port: int | None = None
         self._ssl_context = ssl_context
-        self.faults = Faults(go_down=self._go_down, expire_sessions=self._expire_sessions)
+        self.faults = Faults(
+            go_down=self._go_down,
+            expire_sessions=self._expire_sessions,
+            forbid_delete=self._set_forbid_delete,
+        )
         self.internal_errors: list[str] = []
         self._lifecycle = threading.RLock()
         self._tracking = threading.Lock()
@@ -372,6 +377,8 @@ class Simulator:
         with self._state.lock:
             default = self._state.add_entity("release", {"name": "Default release"})
             default.extra["default"] = True
+            self._system_root = add_system_root(self._state).id
+            self._state.forbid_delete = forbid_delete
         for release in releases or ():
             if isinstance(release, str):
                 self.add_release(release)
@@ -516,6 +523,10 @@ class Simulator:
             else:
                 self._threads.discard(thread)
 
+    def _set_forbid_delete(self, forbidden: bool) -> None:
+        with self._state.lock:
+            self._state.forbid_delete = forbidden
+
     def _mark_reset(self, connection: Any) -> None:
         connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         with self._tracking:
@@ -616,8 +627,17 @@ class Simulator:
             }
             return self._state.add_entity("work_item", fields, id_=id).id
 
+    @property
+    def system_root_id(self) -> int:
+        """The workspace's system root module (``logical_name`` product_area.root)."""
+        return self._system_root
+
     def add_application_module(self, name: str, parent_id: int | None = None) -> int:
-        """Add an application module (duplicates allowed, and counted, as in Octane)."""
+        """Add an application module (duplicates allowed, and counted, as in Octane).
+
+        ``parent_id=None`` seeds a parentless module, as old workspaces may hold; pass
+        ``system_root_id`` for a top-level module as Octane makes it today.
+        """
         with self._state.lock:
             if parent_id is not None and self._state.get("application_module", parent_id) is None:
                 raise ValueError(f"parent application module {parent_id} does not exist")
@@ -697,10 +717,12 @@ class Simulator:
             return [_test_summary(t) for t in self._state.all("test")]
 
     def application_modules(self) -> list[dict[str, Any]]:
+        """Every module but the system root (see ``system_root_id``)."""
         with self._state.lock:
             return [
                 {"id": m.id, "name": m.fields["name"], "parent_id": _ref_id(m.fields["parent"])}
                 for m in self._state.all("application_module")
+                if m.id != self._system_root
             ]
 
     def stories(self) -> list[dict[str, Any]]:

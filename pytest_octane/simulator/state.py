@@ -170,6 +170,8 @@ class SimState:
         self.run_keys: set[tuple[str, ...]] = set()
         self.tests_by_identity: dict[tuple[str, str, str, str], int] = {}
         self.gherkin_tests: dict[str, int] = {}  # feature path -> gherkin_test id
+        #: 403 on every DELETE, as for an API key whose role may not delete (a CI key)
+        self.forbid_delete = False
 
     # ------------------------------------------------------------ entities
 

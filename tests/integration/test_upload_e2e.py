@@ -225,3 +225,17 @@ def test_unmapped_keys_are_listed_and_do_not_fail_the_job(sim: Simulator, tmp_pa
     assert outcome.ok
     assert outcome.unmapped_keys == ["NOPE-7"]
     assert any("NOPE-7" in line for line in outcome.summary_lines())
+
+
+@pytest.mark.usefixtures("creds")
+def test_a_compressed_job_refused_once_sends_plain_xml_for_the_rest(
+    sim: Simulator, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    sim.faults.fail_next("POST */test-results", 415, count=1)
+    runs = make_runs(300)
+    outcome = upload_session(settings_for(sim, tmp_path, slice_size="100", compress="true"), runs)
+    assert outcome.ok, outcome.summary_lines()
+    assert_arrived_once(sim, runs)
+    posts = [r.status for r in sim.request_log if r.path.endswith("/test-results")]
+    assert posts == [415, 202, 202, 202]  # one retry, then plain XML for the job
+    assert sum("sending plain XML from now on" in r.message for r in caplog.records) == 1

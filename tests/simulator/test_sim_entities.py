@@ -114,26 +114,24 @@ def test_single_entity_get(sim: Any, api: requests.Session) -> None:
 def test_application_modules_allow_duplicates_and_count_them(
     sim: Any, api: requests.Session
 ) -> None:
-    root = {"data": [{"name": "Root", "parent": None}]}
-    first = api.post(f"{sim.api_url}/application_modules", json=root, timeout=10)
-    second = api.post(f"{sim.api_url}/application_modules", json=root, timeout=10)
+    system = {"type": "product_area", "id": str(sim.system_root_id)}
+    top = {"data": [{"name": "Root", "parent": system}]}
+    first = api.post(f"{sim.api_url}/application_modules", json=top, timeout=10)
+    second = api.post(f"{sim.api_url}/application_modules", json=top, timeout=10)
     assert (first.status_code, second.status_code) == (201, 201)
     root_id = first.json()["data"][0]["id"]
-    child = {"data": [{"name": "Team", "parent": {"type": "application_module", "id": root_id}}]}
+    child = {"data": [{"name": "Team", "parent": {"type": "product_area", "id": root_id}}]}
     made = api.post(f"{sim.api_url}/application_modules", json=child, timeout=10).json()
-    assert made["data"][0]["parent"] == {
-        "type": "application_module",
-        "id": root_id,
-        "name": "Root",
-    }
+    assert made["data"][0]["type"] == "product_area"
+    assert made["data"][0]["parent"] == {"type": "product_area", "id": root_id, "name": "Root"}
     sim.add_application_module("Team", int(root_id))  # same name + parent: a duplicate
     sim.add_application_module("Team")  # same name, other parent: not a duplicate
     assert sim.counters["duplicate_application_modules"] == 2
-    roots = _get(api, sim, "application_modules", query='"parent EQ null"').json()
-    assert [m["name"] for m in roots["data"]] == ["Root", "Root", "Team"]
+    parentless = _get(api, sim, "application_modules", query='"parent EQ {null}"').json()
+    assert [m["name"] for m in parentless["data"]] == ["Application Modules", "Team"]
     assert [m["parent_id"] for m in sim.application_modules()] == [
-        None,
-        None,
+        sim.system_root_id,
+        sim.system_root_id,
         int(root_id),
         int(root_id),
         None,
@@ -145,7 +143,7 @@ def test_application_modules_allow_duplicates_and_count_them(
     [
         ({"data": [{"parent": None}]}, 400, "'name' is required"),
         (
-            {"data": [{"name": "x", "parent": {"type": "application_module", "id": 99}}]},
+            {"data": [{"name": "x", "parent": {"type": "product_area", "id": 99}}]},
             404,
             "does not exist",
         ),
@@ -265,7 +263,7 @@ def test_bad_updates_change_nothing(sim: Any, api: requests.Session, two_runs: l
 def test_module_cannot_become_its_own_ancestor(sim: Any, api: requests.Session) -> None:
     top = sim.add_application_module("Top")
     below = sim.add_application_module("Below", top)
-    body = {"data": [{"id": top, "parent": {"type": "application_module", "id": below}}]}
+    body = {"data": [{"id": top, "parent": {"type": "product_area", "id": below}}]}
     answer = api.put(f"{sim.api_url}/application_modules", json=body, timeout=10)
     assert answer.status_code == 400
 

@@ -173,7 +173,7 @@ def test_cross_filters_over_http(
         return [e["name"] for e in answer.json()["data"]]
 
     assert names("application_modules", f'"parent EQ {{id EQ {root}}}"') == ["Team"]
-    assert names("application_modules", '"parent EQ {null}"') == ["Root"]
+    assert names("application_modules", '"parent EQ {null}"') == ["Application Modules", "Root"]
     assert names("application_modules", f"\"id EQ {team};parent EQ {{name EQ 'Root'}}\"") == [
         "Team"
     ]

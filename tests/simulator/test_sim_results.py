@@ -288,7 +288,7 @@ def test_suite_ref_groups_runs_into_one_suite_run_per_external_run_id(
                 {
                     "subtype": "test_suite",
                     "name": "Nightly",
-                    "product_areas": {"data": [{"type": "application_module", "id": area}]},
+                    "product_areas": {"data": [{"type": "product_area", "id": area}]},
                 }
             ]
         },

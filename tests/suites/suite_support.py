@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
+import pytest
+
+from pytest_octane.client import OctaneClient
 from pytest_octane.model import RunStatus, TestRun
 from pytest_octane.settings import Settings
 
@@ -13,6 +17,21 @@ SettingsFor = Callable[..., Settings]
 
 #: Story id of JIRA key QZ-n is 9000 + n.
 STORIES = [{"id": 9000 + n, "name": f"story {n}", "jira_key_udf": f"QZ-{n}"} for n in range(1, 42)]
+
+
+def race_creations(
+    monkeypatch: pytest.MonkeyPatch, client: OctaneClient, competitor: Callable[[], int]
+) -> list[int]:
+    """Make ``competitor()`` create its copy between our query and our create; its ids."""
+    made: list[int] = []
+    create = client.create_entities
+
+    def racing_create(collection: str, data: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        made.append(competitor())
+        return create(collection, data)
+
+    monkeypatch.setattr(client, "create_entities", racing_create)
+    return made
 
 
 def story_id(key: str) -> int:

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from lxml import etree
-from suite_support import SettingsFor
+from suite_support import SettingsFor, race_creations
 
 from pytest_octane.client import OctaneClient
 from pytest_octane.errors import ConfigError
@@ -41,7 +41,7 @@ def test_the_path_becomes_modules_under_the_root_and_a_suite_under_the_leaf(
         client, resolver.ensure, "Automated", "Team/Area/Nightly", warnings.append
     )
     modules = {(m["name"], m["parent_id"]): m["id"] for m in sim.application_modules()}
-    root = modules[("Automated", None)]
+    root = modules[("Automated", sim.system_root_id)]
     assert module_ids == [modules[("Team", root)], modules[("Area", module_ids[0])]]
     [created] = suites_named(sim, "Nightly")
     assert created["id"] == suite and created["product_areas"] == [module_ids[1]]
@@ -70,7 +70,9 @@ def test_without_a_root_module_the_first_module_is_a_top_level_one(
 ) -> None:
     resolver = ModuleResolver(client, lambda _: None)
     resolve_suite(client, resolver.ensure, None, "Team/Nightly", lambda _: None)
-    assert [(m["name"], m["parent_id"]) for m in sim.application_modules()] == [("Team", None)]
+    assert [(m["name"], m["parent_id"]) for m in sim.application_modules()] == [
+        ("Team", sim.system_root_id)
+    ]
 
 
 def test_a_suite_path_of_one_name_puts_the_suite_under_the_root(
@@ -88,14 +90,9 @@ def test_losing_a_creation_race_deletes_the_own_suite(
 ) -> None:
     """Another process creates the suite between our query and our create: theirs wins."""
     area = sim.add_application_module("Area")
-    competitor: list[int] = []
-    create = client.create_entities
-
-    def racing_create(collection: str, data: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        competitor.append(sim.add_test_suite("Nightly", product_area_id=area))
-        return create(collection, data)
-
-    monkeypatch.setattr(client, "create_entities", racing_create)
+    competitor = race_creations(
+        monkeypatch, client, lambda: sim.add_test_suite("Nightly", product_area_id=area)
+    )
     warnings: list[str] = []
     assert get_or_create_suite(client, "Nightly", area, warnings.append) == competitor[0]
     assert [t["id"] for t in suites_named(sim, "Nightly")] == competitor
@@ -107,14 +104,9 @@ def test_losing_a_creation_race_deletes_the_own_module(
     sim: Simulator, client: OctaneClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     root = sim.add_application_module("Automated")
-    competitor: list[int] = []
-    create = client.create_entities
-
-    def racing_create(collection: str, data: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        competitor.append(sim.add_application_module("Team", root))
-        return create(collection, data)
-
-    monkeypatch.setattr(client, "create_entities", racing_create)
+    competitor = race_creations(
+        monkeypatch, client, lambda: sim.add_application_module("Team", root)
+    )
     resolver = ModuleResolver(client, lambda _: None)
     assert resolver.ensure("Team", root) == competitor[0]
     assert [m["id"] for m in sim.application_modules() if m["name"] == "Team"] == competitor

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import logging
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -61,7 +62,7 @@ def query_of(call: Any) -> dict[str, list[str]]:
 # ------------------------------------------------------------------ test-results
 
 
-def test_upload_is_gzipped_xml_and_returns_the_task(
+def test_upload_is_plain_xml_by_default_and_returns_the_task(
     rsps: responses.RequestsMock, sleeps: list[float]
 ) -> None:
     rsps.post(RESULTS, status=202, json={"status": "queued", "id": 1103})
@@ -70,30 +71,44 @@ def test_upload_is_gzipped_xml_and_returns_the_task(
     request = api_calls(rsps)[0].request
     assert request.url == f"{RESULTS}?skip-errors=false"
     assert request.headers["Content-Type"] == "application/xml"
-    assert request.headers["Content-Encoding"] == "gzip"
-    assert gzip.decompress(request.body) == XML
-
-
-def test_same_xml_gives_the_same_compressed_bytes(
-    rsps: responses.RequestsMock, sleeps: list[float]
-) -> None:
-    rsps.post(RESULTS, status=202, json={"status": "queued", "id": 1})
-    client = make_client(sleeps)
-    client.post_test_results(XML)
-    client.post_test_results(XML)
-    first, second = (c.request.body for c in api_calls(rsps))
-    assert first == second
-
-
-def test_upload_uncompressed_with_skip_errors(
-    rsps: responses.RequestsMock, sleeps: list[float]
-) -> None:
-    rsps.post(RESULTS, status=202, json={"status": "queued", "id": 1})
-    make_client(sleeps).post_test_results(XML, skip_errors=True, compress=False)
-    request = api_calls(rsps)[0].request
-    assert request.url == f"{RESULTS}?skip-errors=true"
     assert "Content-Encoding" not in request.headers
     assert request.body == XML
+
+
+def test_compressed_upload_is_gzip_named_as_the_docs_do(
+    rsps: responses.RequestsMock, sleeps: list[float]
+) -> None:
+    rsps.post(RESULTS, status=202, json={"status": "queued", "id": 1})
+    client = make_client(sleeps, compress=True)
+    client.post_test_results(XML)
+    client.post_test_results(XML)
+    first, second = (c.request for c in api_calls(rsps))
+    assert first.headers["Content-Encoding"] == "application/gzip"
+    assert gzip.decompress(first.body) == XML
+    assert first.body == second.body  # same XML, same bytes: Octane's de-duplication works
+
+
+@pytest.mark.parametrize("status", [400, 415])
+def test_a_refused_compressed_upload_is_sent_plain_once_and_remembered(
+    rsps: responses.RequestsMock, sleeps: list[float], status: int
+) -> None:
+    rsps.post(RESULTS, status=status, json={"error_code": "platform.unsupported_media_type"})
+    rsps.post(RESULTS, status=202, json={"status": "queued", "id": 7})
+    client = make_client(sleeps, compress=True)
+    assert client.post_test_results(XML).id == 7
+    client.post_test_results(XML)
+    encodings = [c.request.headers.get("Content-Encoding") for c in api_calls(rsps)]
+    assert encodings == ["application/gzip", None, None]
+
+
+def test_a_plain_upload_refused_with_400_is_not_retried(
+    rsps: responses.RequestsMock, sleeps: list[float]
+) -> None:
+    rsps.post(RESULTS, status=400, json={"error_code": "testbox.xml_validation_failed"})
+    with pytest.raises(OctaneHTTPError):
+        make_client(sleeps).post_test_results(XML, skip_errors=True)
+    assert len(api_calls(rsps)) == 1
+    assert api_calls(rsps)[0].request.url == f"{RESULTS}?skip-errors=true"
 
 
 @pytest.mark.parametrize("status", [200, 201])
@@ -212,13 +227,52 @@ def test_paging_without_total_count_stops_on_a_short_page(
     assert len(api_calls(rsps)) == 2
 
 
-def test_query_with_an_apostrophe_uses_carets(
+def test_query_with_an_apostrophe_is_backslash_escaped(
     rsps: responses.RequestsMock, sleeps: list[float]
 ) -> None:
     rsps.get(f"{BASE}/application_modules", json={"total_count": 0, "data": []})
     name = quote_query_value("Bob's area")
     make_client(sleeps).get_entities("application_modules", query=f"name EQ {name};parent EQ null")
-    assert query_of(api_calls(rsps)[0])["query"] == ['"name EQ ^Bob\'s area^;parent EQ null"']
+    assert query_of(api_calls(rsps)[0])["query"] == ["\"name EQ 'Bob\\'s area';parent EQ null\""]
+
+
+def test_pages_are_at_most_1000_and_writes_at_most_200(
+    rsps: responses.RequestsMock, sleeps: list[float]
+) -> None:
+    rsps.get(f"{BASE}/tests", json={"total_count": 0, "data": []})
+    rsps.post(f"{BASE}/tests", json={"data": []})
+    rsps.put(f"{BASE}/tests", json={"data": []})
+    client = make_client(sleeps)
+    client.get_entities("tests")
+    client.create_entities("tests", [{"name": f"t{i}"} for i in range(401)])
+    client.update_entities("tests", [{"id": str(i)} for i in range(200)])
+    calls = api_calls(rsps)
+    assert query_of(calls[0])["limit"] == ["1000"]
+    sizes = [(c.request.method, len(json.loads(c.request.body)["data"])) for c in calls[1:]]
+    assert sizes == [("POST", 200), ("POST", 200), ("POST", 1), ("PUT", 200)]
+    with pytest.raises(ConfigError, match="write_batch"):
+        make_client(sleeps, write_batch=201)
+
+
+def test_an_unknown_optional_field_is_dropped_once_and_said_in_the_debug_log(
+    rsps: responses.RequestsMock, sleeps: list[float], caplog: pytest.LogCaptureFixture
+) -> None:
+    refused = {"error_code": "platform.unknown_field", "description": "unknown field"}
+    for _ in range(2):
+        rsps.get(f"{BASE}/tests", status=400, json=refused)
+        rsps.get(f"{BASE}/tests", json={"total_count": 1, "data": [{"id": "5", "name": "a"}]})
+    client = make_client(sleeps)
+    with caplog.at_level(logging.DEBUG, logger="pytest_octane.client"):
+        for _ in range(2):
+            found = client.get_entities("tests", fields=["id"], optional_fields=["colour"])
+            assert found == [{"id": "5", "name": "a"}]
+    asked = [query_of(c)["fields"] for c in api_calls(rsps)]
+    assert asked == [["id,colour"], ["id"], ["id,colour"], ["id"]]
+    said = [r.message for r in caplog.records if "refused fields colour" in r.message]
+    assert len(said) == 1
+    rsps.get(f"{BASE}/stories", status=400, json=refused)
+    with pytest.raises(OctaneHTTPError):  # a field that is not optional is not dropped
+        client.get_entities("stories", fields=["id", "colour"])
 
 
 @pytest.mark.parametrize("collection", ["", "Stories", "../admin", "tests?x=1", "runs/"])
@@ -227,7 +281,7 @@ def test_collection_names_are_checked(sleeps: list[float], collection: str) -> N
         make_client(sleeps).get_entities(collection)
 
 
-@pytest.mark.parametrize("size", [0, 2001, True])
+@pytest.mark.parametrize("size", [0, 1001, True])
 def test_page_size_is_checked(sleeps: list[float], size: int) -> None:
     with pytest.raises(ConfigError, match="page_size"):
         make_client(sleeps).get_entities("tests", page_size=size)

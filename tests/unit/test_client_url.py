@@ -107,15 +107,13 @@ def test_user_info_is_refused_without_echoing_the_password() -> None:
     [
         ("PROJ-123", "'PROJ-123'"),
         ("", "''"),
-        ("it's", "^it's^"),
+        ("it's", "'it\\'s'"),
         ('say "hi"', "'say \\\"hi\\\"'"),
         ("caret^only", "'caret^only'"),
+        ("a\\b", "'a\\\\b'"),
+        ("f(x)", "'f\\(x\\)'"),
+        ("it's ^", "'it\\'s ^'"),
     ],
 )
-def test_quote_query_value(value: str, quoted: str) -> None:
+def test_quote_query_value_escapes_like_the_ci_sdk(value: str, quoted: str) -> None:
     assert quote_query_value(value) == quoted
-
-
-def test_a_value_with_both_quote_kinds_cannot_be_quoted() -> None:
-    with pytest.raises(ConfigError, match="contains both ' and \\^"):
-        quote_query_value("it's ^")
