@@ -59,25 +59,43 @@ def write_spool(
 
 def read_spooled_runs(slice_path: Path) -> list[SpooledRun]:
     """Identity and JIRA keys of every run of a spooled slice, in document order."""
-    root = _parse(slice_path)
-    sidecar = keys_path(slice_path)
-    try:
-        keys: list[list[str]] = (
-            json.loads(sidecar.read_text(encoding="utf-8")) if sidecar.exists() else []
-        )
-    except (OSError, ValueError) as exc:
-        raise InputError(f"{sidecar}: cannot read the JIRA keys of this slice ({exc})") from None
-    runs = _run_elements(root)
-    if keys and len(keys) != len(runs):
-        raise InputError(f"{sidecar}: has {len(keys)} entries for {len(runs)} runs")
+    runs = _run_elements(_parse(slice_path))
+    keys = read_keys(slice_path, len(runs))
     return [
         SpooledRun(
             package=run.get("package") or "",
             klass=run.get("class") or "",
-            jira_keys=tuple(keys[i]) if keys else (),
+            jira_keys=keys[i],
         )
         for i, run in enumerate(runs)
     ]
+
+
+def read_keys(slice_path: Path, run_count: int) -> list[tuple[str, ...]]:
+    """The JIRA keys of each of the slice's ``run_count`` runs, from its sidecar.
+
+    The keys are nowhere else (the XML has no story ids before the upload), so a missing or
+    damaged sidecar is an error naming it: sending the slice anyway would silently drop the
+    runs' story links.
+    """
+    sidecar = keys_path(slice_path)
+    fix = f"restore it (one list of JIRA keys per run of {slice_path.name}) or re-run the tests"
+    try:
+        keys = json.loads(sidecar.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(f"the JIRA keys file {sidecar} is missing: {fix}") from None
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else f"not JSON: {exc}"
+        raise InputError(f"the JIRA keys file {sidecar} cannot be read ({reason}): {fix}") from None
+    if not isinstance(keys, list) or not all(
+        isinstance(run, list) and all(isinstance(key, str) for key in run) for run in keys
+    ):
+        raise InputError(f"the JIRA keys file {sidecar} is not a list of key lists: {fix}")
+    if len(keys) != run_count:
+        raise InputError(
+            f"the JIRA keys file {sidecar} has {len(keys)} entries for {run_count} runs: {fix}"
+        )
+    return [tuple(run) for run in keys]
 
 
 def upload_payload(slice_path: Path, refs: Sequence[RunRefs], *, attempt: int = 1) -> bytes:

@@ -15,7 +15,6 @@ task store alone.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import threading
@@ -39,7 +38,7 @@ from pytest_octane.model import JobRecord, RequestLogEntry, SliceStatus
 from pytest_octane.module_tree import drop_duplicate, product_area
 from pytest_octane.schema import safe_parser
 from pytest_octane.settings import MAX_SLICE_SIZE, Settings, parse_jira_key
-from pytest_octane.spool import keys_path
+from pytest_octane.spool import read_keys
 from pytest_octane.store import TaskStore
 
 __all__ = [
@@ -348,16 +347,13 @@ def spooled_tests(job: JobRecord) -> list[tuple[Identity, tuple[str, ...]]]:
         path = Path(record.path)
         try:
             root = etree.parse(str(path), safe_parser()).getroot()
-            sidecar = keys_path(path)
-            keys: list[list[str]] = (
-                json.loads(sidecar.read_text(encoding="utf-8")) if sidecar.exists() else []
-            )
-        except (OSError, ValueError, etree.XMLSyntaxError) as exc:
+        except (OSError, etree.XMLSyntaxError) as exc:
             raise InputError(
                 f"spooled slice {path} of job {job.job_id} cannot be read ({exc}); "
                 "the per-test stories need the spool"
             ) from None
         runs = root.findall("test_runs/test_run")
+        keys = read_keys(path, len(runs))
         for i, run in enumerate(runs):
             identity = (
                 run.get("module") or "",
@@ -365,7 +361,7 @@ def spooled_tests(job: JobRecord) -> list[tuple[Identity, tuple[str, ...]]]:
                 run.get("class") or "",
                 run.get("name") or "",
             )
-            found.append((identity, tuple(keys[i]) if i < len(keys) else ()))
+            found.append((identity, keys[i]))
     return found
 
 

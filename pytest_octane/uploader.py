@@ -32,6 +32,7 @@ from pytest_octane.errors import (
     ConfigError,
     ConnectionFailed,
     CredentialsError,
+    InputError,
     OctaneError,
     OctaneHTTPError,
     PollTimeout,
@@ -655,11 +656,12 @@ def _run(ctx: _Context, send: Sequence[int], poll: Sequence[int]) -> None:
     job_id = ctx.outcome.job.job_id
     job = ctx.store.get_job(job_id)
     ctx.outcome.job = job
-    runs_by_slice = {i: read_spooled_runs(Path(job.slice(i).path)) for i in send}
+    ctx.state.started(len(send) + len(poll))
+    runs_by_slice = _readable_slices(ctx, send)
+    send = [i for i in send if i in runs_by_slice]
     if send:
         _resolve_suite(ctx)
     refs = _references(ctx, runs_by_slice) if send else {}
-    ctx.state.started(len(send) + len(poll))
     with ThreadPoolExecutor(
         max_workers=ctx.settings.max_parallel, thread_name_prefix="octane-upload"
     ) as pool:
@@ -672,6 +674,21 @@ def _run(ctx: _Context, send: Sequence[int], poll: Sequence[int]) -> None:
             futures.append(pool.submit(_guarded_finish, ctx, index, task_id))
         for future in futures:
             future.result()
+
+
+def _readable_slices(ctx: _Context, send: Sequence[int]) -> dict[int, list[SpooledRun]]:
+    """The spooled runs of each slice to send. A slice whose files cannot be read is marked
+    Failed with the reason (naming the file) and left out, so it does not stop the others."""
+    readable: dict[int, list[SpooledRun]] = {}
+    for index in send:
+        try:
+            readable[index] = read_spooled_runs(Path(ctx.outcome.job.slice(index).path))
+        except InputError as exc:
+            reason = {"last_error": str(exc), "error_details": None}  # this, not the last task
+            _update(ctx, index, status=SliceStatus.FAILED, **reason)
+            ctx.state.slice_begins()
+            ctx.state.slice_ends(index, False, f"not sent: {exc}")
+    return readable
 
 
 def _link_runs(ctx: _Context) -> None:
