@@ -171,6 +171,7 @@ def jira_keys_of(item: pytest.Item) -> tuple[str, ...]:
     """Keys of every ``jira`` marker on the test, its class and its module, in that order."""
     keys: list[str] = []
     for marker in item.iter_markers("jira"):
+        _check_jira_form(item, marker)
         for key in marker.args:
             if not isinstance(key, str) or not JIRA_KEY_RE.fullmatch(key):
                 raise pytest.UsageError(
@@ -180,6 +181,21 @@ def jira_keys_of(item: pytest.Item) -> tuple[str, ...]:
             if key not in keys:
                 keys.append(key)
     return tuple(keys)
+
+
+def _check_jira_form(item: pytest.Item, marker: pytest.Mark) -> None:
+    """An empty marker or a keyword form (``key=``) names no story: refuse it, never drop it."""
+    if marker.kwargs:
+        given = ", ".join(f"{name}={value!r}" for name, value in marker.kwargs.items())
+        raise pytest.UsageError(
+            f"pytest-octane: {item.nodeid}: @pytest.mark.jira({given}) takes no keyword "
+            "arguments: give the keys as positional strings, @pytest.mark.jira('ABC-123')"
+        )
+    if not marker.args:
+        raise pytest.UsageError(
+            f"pytest-octane: {item.nodeid}: @pytest.mark.jira() names no JIRA key: give at "
+            "least one, @pytest.mark.jira('ABC-123'), or remove the marker"
+        )
 
 
 class JiraKeys:

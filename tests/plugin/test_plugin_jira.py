@@ -113,3 +113,67 @@ def test_malformed_key_on_a_class_names_each_test(pytester: pytest.Pytester) -> 
     result = pytester.runpytest(f"--octane-dry-run={pytester.path / 'out'}")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*test_cls.py::TestX::test_one*'lower-1'*"])
+
+
+@pytest.mark.parametrize(
+    ("marker", "shown"),
+    [
+        ("", "@pytest.mark.jira() names no JIRA key"),
+        ('key="QZ-1"', "@pytest.mark.jira(key='QZ-1') takes no keyword arguments"),
+        ('keys=["QZ-1"]', "@pytest.mark.jira(keys=['QZ-1']) takes no keyword arguments"),
+        ('"QZ-1", key="QZ-2"', "@pytest.mark.jira(key='QZ-2') takes no keyword arguments"),
+    ],
+)
+@pytest.mark.parametrize("mode", ["dry-run", "upload"])
+def test_empty_or_keyword_marker_is_a_usage_error_not_a_dropped_link(
+    pytester: pytest.Pytester,
+    monkeypatch: pytest.MonkeyPatch,
+    marker: str,
+    shown: str,
+    mode: str,
+) -> None:
+    pytester.makepyfile(
+        test_forms=f"""
+        import pytest
+
+        @pytest.mark.jira({marker})
+        def test_linked():
+            pass
+        """
+    )
+    out = pytester.path / "out"
+    if mode == "dry-run":
+        args = [f"--octane-dry-run={out}"]
+    else:  # refused at collection, before any request: the server is never reached
+        args = [
+            "--octane-url=http://127.0.0.1:9",
+            "--octane-space=1001",
+            "--octane-workspace=1002",
+            f"--octane-task-store={out}",
+            f"--octane-spool-dir={out}",
+        ]
+        monkeypatch.setenv("OCTANE_CLIENT_ID", "id")
+        monkeypatch.setenv("OCTANE_CLIENT_SECRET", "secret")
+    result = pytester.runpytest(*args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    errors = [line for line in result.errlines if line.strip()]
+    assert len(errors) == 1, result.errlines
+    assert "test_forms.py::test_linked" in errors[0] and shown in errors[0]
+    assert "Traceback" not in result.stderr.str() + result.stdout.str()
+    assert not out.exists() or not list(out.rglob("slice-*.xml"))
+
+
+def test_empty_module_marker_names_each_test(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_module="""
+        import pytest
+
+        pytestmark = pytest.mark.jira()
+
+        def test_one():
+            pass
+        """
+    )
+    result = pytester.runpytest(f"--octane-dry-run={pytester.path / 'out'}")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*test_module.py::test_one*jira() names no JIRA key*"])
