@@ -43,6 +43,7 @@ from pytest_octane import cli
 from pytest_octane.errors import ConfigError, OctaneError, StoreError
 from pytest_octane.model import JobRecord, RequestLogEntry, SliceRecord, SliceStatus
 from pytest_octane.store import TaskStore
+from pytest_octane.webaccess import check_token, local_path, same_origin
 
 if TYPE_CHECKING:
     from pytest_octane.uploader import JobOutcome
@@ -428,6 +429,8 @@ class JobsServer(ThreadingHTTPServer):
         token: str | None = None,
         quiet: bool = False,
     ) -> None:
+        if token is not None:
+            check_token(token, "the jobs page token")
         self.address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self.args = args
         self.store = store
@@ -535,7 +538,7 @@ class _Handler(BaseHTTPRequestHandler):
             given = [v for k, v in query if k == "token"]
             if given and method == "GET" and _same(given[-1], self.server.token):
                 rest = urlencode([(k, v) for k, v in query if k != "token"])
-                self._redirect(url.path + (f"?{rest}" if rest else ""), set_cookie=True)
+                self._redirect(local_path(url.path) + (f"?{rest}" if rest else ""), set_cookie=True)
                 return
             if not self._authorized():
                 self._send_html(
@@ -596,14 +599,14 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _cross_site(self, form: Mapping[str, str]) -> str | None:
         """Why this POST may come from another site, or None when it is our own form."""
-        host = (self.headers.get("Host") or "").lower()
+        host = self.headers.get("Host") or ""
         origin = self.headers.get("Origin")
         if origin is not None:
-            if origin == "null" or urlsplit(origin).netloc.lower() != host:
+            if not same_origin(origin, host):
                 return "the request came from another site (Origin)"
         else:
             referer = self.headers.get("Referer")
-            if referer and urlsplit(referer).netloc.lower() != host:
+            if referer and not same_origin(referer, host):
                 return "the request came from another site (Referer)"
         if not _same(form.get("csrf", ""), self.server.csrf):
             return "the form's CSRF token is missing or stale"
@@ -787,15 +790,10 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 def _token(args: argparse.Namespace) -> str | None:
     given: str | None = getattr(args, "token", None)
-    if given is None:
-        given = os.environ.get(TOKEN_ENV, "").strip() or None
-        if given is None:
-            return None
-    if not given.strip():
-        raise ConfigError(
-            "--token is empty: give a long random secret, or leave --token out on 127.0.0.1"
-        )
-    return given
+    if given is not None:
+        return check_token(given, "--token")
+    from_env = os.environ.get(TOKEN_ENV, "").strip()
+    return check_token(from_env, TOKEN_ENV) if from_env else None
 
 
 def _fail(message: str) -> int:
