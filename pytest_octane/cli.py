@@ -121,7 +121,7 @@ def _get_job(store: Any, job_id: str) -> JobRecord:
     try:
         job: JobRecord = store.get_job(job_id)
     except StoreError:
-        if any(j.job_id == job_id for j in store.list_jobs()):
+        if store.scan_jobs().has(job_id):
             raise  # the job is there but cannot be read: a store problem, not a usage one
         raise UsageError(
             f"job {job_id!r} is not in the task store '{store.location}'; "
@@ -210,9 +210,13 @@ def _stamp(epoch: float | None) -> str:
 def cmd_jobs(args: argparse.Namespace) -> int:
     store = open_task_store(args)
     try:
-        jobs = store.list_jobs()
+        listing = store.scan_jobs()
     finally:
         store.close()
+    jobs = listing.jobs
+    for damaged in listing.damaged:  # the healthy jobs are still listed, on stdout
+        print(f"pytest-octane: damaged job {damaged.job_id}: {damaged.problem}", file=sys.stderr)
+    code = EXIT_FAILED if listing.damaged else EXIT_OK
     if args.json:
         print(
             json.dumps(
@@ -230,10 +234,10 @@ def cmd_jobs(args: argparse.Namespace) -> int:
                 indent=2,
             )
         )
-        return EXIT_OK
+        return code
     if not jobs:
-        print(f"no jobs in {store.location}")
-        return EXIT_OK
+        print(f"no readable jobs in {store.location}" if code else f"no jobs in {store.location}")
+        return code
     print(f"{'JOB':<28} {'SPACE':>6} {'STARTED':<19} {'OK':>4} {'FAILED':>6} {'RUNNING':>7}")
     for job in jobs:
         c = _job_counts(job)
@@ -241,7 +245,7 @@ def cmd_jobs(args: argparse.Namespace) -> int:
             f"{job.job_id:<28} {job.space_id:>6} {_stamp(job.created_at):<19} "
             f"{c['Success']:>4} {c['Failed']:>6} {c['Running']:>7}"
         )
-    return EXIT_OK
+    return code
 
 
 def cmd_status(args: argparse.Namespace) -> int:

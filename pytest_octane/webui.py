@@ -42,7 +42,7 @@ from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
 from pytest_octane import cli
 from pytest_octane.errors import ConfigError, OctaneError, StoreError
 from pytest_octane.model import JobRecord, RequestLogEntry, SliceRecord, SliceStatus
-from pytest_octane.store import TaskStore
+from pytest_octane.store import DamagedJob, TaskStore
 from pytest_octane.webaccess import check_token, local_path, same_origin
 
 if TYPE_CHECKING:
@@ -215,8 +215,10 @@ def _counts(job: JobRecord) -> Counter[SliceStatus]:
     return Counter(record.status for record in job.slices)
 
 
-def render_jobs(jobs: Sequence[JobRecord], location: str) -> str:
-    """The jobs table, newest first (the store's order)."""
+def render_jobs(
+    jobs: Sequence[JobRecord], location: str, damaged: Sequence[DamagedJob] = ()
+) -> str:
+    """The jobs table, newest first (the store's order), then one line per damaged job."""
     if not jobs:
         table = f"<p>No jobs in the task store <code>{_e(location)}</code> yet.</p>"
     else:
@@ -243,6 +245,9 @@ def render_jobs(jobs: Sequence[JobRecord], location: str) -> str:
     body = (
         f'<h1>Upload jobs</h1><p class="muted">Task store: <code>{_e(location)}</code></p>{table}'
     )
+    if damaged:
+        items = "".join(f"<li><code>{_e(d.job_id)}</code>: {_e(d.problem)}</li>" for d in damaged)
+        body += f'<h2>Damaged jobs</h2><ul id="damaged" class="failed">{items}</ul>'
     return _page("Upload jobs", body)
 
 
@@ -616,7 +621,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _jobs_page(self) -> None:
         store = self.server.store
-        self._send_html(HTTPStatus.OK, render_jobs(store.list_jobs(), store.location))
+        listing = store.scan_jobs()
+        page = render_jobs(listing.jobs, store.location, listing.damaged)
+        self._send_html(HTTPStatus.OK, page)
 
     def _read_job(self, job_id: str) -> JobRecord | None:
         """The job, or None after answering 404 (unknown) or 500 (unreadable)."""
@@ -624,7 +631,7 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             return store.get_job(job_id)
         except StoreError as exc:
-            if any(j.job_id == job_id for j in store.list_jobs()):
+            if store.scan_jobs().has(job_id):
                 self._send_html(
                     HTTPStatus.INTERNAL_SERVER_ERROR, render_message("Task store error", str(exc))
                 )

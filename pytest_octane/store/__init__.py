@@ -11,9 +11,16 @@ from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
 from pytest_octane.errors import StoreError
-from pytest_octane.store.base import TaskStore
+from pytest_octane.store.base import DamagedJob, JobListing, TaskStore
 
-__all__ = ["DEFAULT_LOCATION", "TaskStore", "describe_location", "open_store"]
+__all__ = [
+    "DEFAULT_LOCATION",
+    "DamagedJob",
+    "JobListing",
+    "TaskStore",
+    "describe_location",
+    "open_store",
+]
 
 #: Folder used when the user configures nothing.
 DEFAULT_LOCATION = "octane_task_logs"

@@ -3,9 +3,33 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from pytest_octane.model import JobRecord, RequestLogEntry, SliceRecord
+
+
+@dataclass(frozen=True, slots=True)
+class DamagedJob:
+    """A job the store has but cannot read: its id and one line naming the file or row."""
+
+    job_id: str
+    problem: str
+
+
+@dataclass(frozen=True, slots=True)
+class JobListing:
+    """Every readable job (newest first) and every damaged one, so one bad file or row
+    does not hide the others."""
+
+    jobs: list[JobRecord]
+    damaged: list[DamagedJob]
+
+    def has(self, job_id: str) -> bool:
+        """Whether the store holds ``job_id``, readable or not."""
+        return any(j.job_id == job_id for j in self.jobs) or any(
+            d.job_id == job_id for d in self.damaged
+        )
 
 
 class TaskStore(Protocol):
@@ -25,7 +49,10 @@ class TaskStore(Protocol):
         """Return one job with all its slices and history."""
 
     def list_jobs(self) -> list[JobRecord]:
-        """All jobs, newest first."""
+        """All jobs, newest first; StoreError if any of them cannot be read."""
+
+    def scan_jobs(self) -> JobListing:
+        """All readable jobs, newest first, and one entry per job that cannot be read."""
 
     def update_slice(self, job_id: str, index: int, **changes: Any) -> SliceRecord:
         """Change fields of one slice (``updated_at`` is set to now); return the new record."""

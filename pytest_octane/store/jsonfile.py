@@ -23,6 +23,7 @@ from typing import Any
 
 from pytest_octane.errors import StoreError
 from pytest_octane.model import JobRecord, RequestLogEntry, SliceRecord, SliceStatus
+from pytest_octane.store.base import DamagedJob, JobListing
 
 __all__ = [
     "FORMAT_VERSION",
@@ -265,17 +266,24 @@ class JsonFileStore:
         return self._decode(self._job_path(job_id), self._read_job(job_id))
 
     def list_jobs(self) -> list[JobRecord]:
+        listing = self.scan_jobs()
+        if listing.damaged:
+            raise StoreError(listing.damaged[0].problem)
+        return listing.jobs
+
+    def scan_jobs(self) -> JobListing:
         try:
             names = [entry.name for entry in os.scandir(self._folder)]
         except FileNotFoundError:
-            return []  # nothing recorded yet: the folder is created on first write
+            return JobListing([], [])  # nothing recorded yet: made on first write
         except OSError as exc:
             raise StoreError(
                 f"cannot read the task store folder '{self.location}' ({exc.strerror}): "
                 "check that it is a readable folder"
             ) from None
         jobs: list[JobRecord] = []
-        for name in names:
+        damaged: list[DamagedJob] = []
+        for name in sorted(names):
             job_id = name.removesuffix(".json")
             if job_id == name or not _JOB_ID.match(job_id):
                 continue  # not a job file (request logs, locks, '.'-prefixed temp files)
@@ -284,8 +292,10 @@ class JsonFileStore:
                 jobs.append(self._decode(path, self._load(path)))
             except FileNotFoundError:
                 continue
+            except StoreError as exc:
+                damaged.append(DamagedJob(job_id, str(exc)))
         jobs.sort(key=lambda j: (-j.created_at, j.job_id))
-        return jobs
+        return JobListing(jobs, damaged)
 
     def update_slice(self, job_id: str, index: int, **changes: Any) -> SliceRecord:
         check_job_id(job_id)

@@ -49,6 +49,7 @@ from sqlalchemy.exc import (
 from pytest_octane.errors import StoreError
 from pytest_octane.model import JobRecord, RequestLogEntry, SliceRecord
 from pytest_octane.store import describe_location
+from pytest_octane.store.base import DamagedJob, JobListing
 from pytest_octane.store.jsonfile import (
     check_job_id,
     check_slice_index,
@@ -199,6 +200,12 @@ class SqlStore:
         return self._job(_as_dict(row), [_as_dict(s) for s in slices])
 
     def list_jobs(self) -> list[JobRecord]:
+        listing = self.scan_jobs()
+        if listing.damaged:
+            raise StoreError(listing.damaged[0].problem)
+        return listing.jobs
+
+    def scan_jobs(self) -> JobListing:
         with self._read("list jobs") as conn:
             rows = conn.execute(
                 select(jobs_table).order_by(jobs_table.c.created_at.desc(), jobs_table.c.job_id)
@@ -209,7 +216,14 @@ class SqlStore:
         by_job: dict[str, list[Mapping[str, Any]]] = {}
         for s in slice_rows:
             by_job.setdefault(s.job_id, []).append(_as_dict(s))
-        return [self._job(_as_dict(r), by_job.get(r.job_id, [])) for r in rows]
+        jobs: list[JobRecord] = []
+        damaged: list[DamagedJob] = []
+        for r in rows:
+            try:
+                jobs.append(self._job(_as_dict(r), by_job.get(r.job_id, [])))
+            except StoreError as exc:
+                damaged.append(DamagedJob(str(r.job_id), str(exc)))
+        return JobListing(jobs, damaged)
 
     def update_slice(self, job_id: str, index: int, **changes: Any) -> SliceRecord:
         check_job_id(job_id)
@@ -421,15 +435,21 @@ class SqlStore:
             raise self._corrupt(f"job {job_id}", "build/settings are not JSON objects")
         if not isinstance(history, list):
             raise self._corrupt(f"history of job {job_id}", "not a JSON array")
+        try:
+            space_id, workspace_id = int(row["space_id"]), int(row["workspace_id"])
+            created_at = float(row["created_at"])
+            finished_at = None if row["finished_at"] is None else float(row["finished_at"])
+        except (TypeError, ValueError) as exc:  # SQLite keeps whatever was written
+            raise self._corrupt(f"job {job_id}", f"{type(exc).__name__}: {exc}") from None
         return JobRecord(
             job_id=job_id,
-            space_id=int(row["space_id"]),
-            workspace_id=int(row["workspace_id"]),
+            space_id=space_id,
+            workspace_id=workspace_id,
             server=str(row["server"]),
-            created_at=float(row["created_at"]),
+            created_at=created_at,
             build={str(k): str(v) for k, v in build.items()},
             settings=settings,
-            finished_at=None if row["finished_at"] is None else float(row["finished_at"]),
+            finished_at=finished_at,
             slices=tuple(self._slice(s) for s in slices),
             history=tuple(history),
         )
