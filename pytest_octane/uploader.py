@@ -595,12 +595,7 @@ def _send_slice(ctx: _Context, index: int, refs: list[RunRefs], attempt: int) ->
             attempt = _next_attempt(ctx.store.get_job(job.job_id).slice(index))
         payload = _payload(ctx, Path(record.path), refs, attempt)
         accepted = ctx.client.post_test_results(payload, skip_errors=ctx.settings.skip_errors)
-        if accepted.from_older_push and accepted.status.strip().lower() not in (
-            "queued",
-            "running",
-            "success",
-            "warning",
-        ):
+        if accepted.from_older_push and accepted.status.strip().lower() == "failed":
             # Octane returned an earlier failed task for identical bytes: send a new payload
             payload = _payload(ctx, Path(record.path), refs, attempt + 1)
             attempt += 1
