@@ -302,6 +302,11 @@ class OctaneClient:
         return self._credentials
 
     @property
+    def deadline_s(self) -> float:
+        """How long one request may take in all (connect + 2 x read timeout)."""
+        return self._deadline_s
+
+    @property
     def signed_in(self) -> bool:
         return self._signed_in
 
