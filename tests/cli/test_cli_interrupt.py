@@ -23,27 +23,18 @@ TESTS = 10  # write_suite(params=7)
 FLAGS = ("--octane-slice-size=1", "--octane-max-parallel=2", "--octane-poll-timeout=60")
 
 
-def start(octane: Octane) -> subprocess.Popen[str]:
-    suite = octane.write_suite(params=7)
-    return subprocess.Popen(
-        octane.pytest_command(suite, *FLAGS),
-        cwd=suite,
-        env=octane.env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
+def start(octane: Octane) -> subprocess.Popen[bytes]:
+    return octane.start_pytest(octane.write_suite(params=7), *FLAGS, output=subprocess.PIPE)
 
 
-def finish(process: subprocess.Popen[str]) -> tuple[int, str]:
+def finish(process: subprocess.Popen[bytes]) -> tuple[int, str]:
     try:
         out, err = process.communicate(timeout=SUBPROCESS_TIMEOUT)
     except subprocess.TimeoutExpired:
         process.kill()
         out, err = process.communicate()
-        raise AssertionError(f"pytest did not stop after Ctrl-C:\n{out}\n{err}") from None
-    return process.returncode, out + err
+        raise AssertionError(f"pytest did not stop after Ctrl-C:\n{out!r}\n{err!r}") from None
+    return process.returncode, (out + err).decode("utf-8", "replace")
 
 
 def resume(octane: Octane, output: str) -> None:
