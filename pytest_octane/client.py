@@ -32,6 +32,13 @@ import requests
 import urllib3
 
 from pytest_octane import __version__
+from pytest_octane.bounded import (
+    ERROR_BODY_LIMIT,
+    JSON_BODY_LIMIT,
+    AnswerTooSlow,
+    read_body,
+    size_text,
+)
 from pytest_octane.credentials import Credentials
 from pytest_octane.errors import (
     AuthError,
@@ -43,10 +50,13 @@ from pytest_octane.errors import (
     QueueFullError,
 )
 from pytest_octane.model import RequestLogEntry
+from pytest_octane.redact import HIDDEN as _HIDDEN
+from pytest_octane.redact import redact
 from pytest_octane.retry import QUEUE_FULL_CODES, TRANSIENT_STATUSES, RetryPolicy, call_with_retry
 
 __all__ = [
     "AUTH_COOKIES",
+    "TERMINAL_STATUSES",
     "InsecureConnectionWarning",
     "OctaneClient",
     "TaskAccepted",
@@ -65,8 +75,10 @@ MAX_WRITE_BATCH = 200  # the CI SDK's MAX_UPDATE_LIMIT: entities per POST/PUT (A
 GZIP_ENCODING = "application/gzip"
 _MAX_PAGES = 10_000  # safety bound for paging loops
 _ERROR_TEXT_LIMIT = 500
-_HIDDEN = "<hidden>"
-_NON_FINAL_STATUSES = frozenset({"queued", "running"})
+_CUT_ATTR = "_pytest_octane_cut"  # set on a Response whose error body was cut at the cap
+#: The only states that end a task. Anything else (queued, running, processing, pending, an
+#: empty or new word) may still turn into success, so it keeps being polled.
+TERMINAL_STATUSES = frozenset({"success", "warning", "failed"})
 _COLLECTION_RE = re.compile(r"[a-z][a-z0-9_]*(?:/[a-z][a-z0-9_]*)*")
 _CLIENT_TYPE_RE = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
 _MODE_RE = re.compile(r"[a-z_]{1,32}")
@@ -113,7 +125,7 @@ class TaskState:
     @property
     def is_final(self) -> bool:
         # Octane's docs print statuses like " SUCCESS ": compare trimmed, case-insensitive.
-        return self.status.strip().lower() not in _NON_FINAL_STATUSES
+        return self.status.strip().lower() in TERMINAL_STATUSES
 
 
 def parse_octane_url(url: str) -> tuple[str, int | None, int | None]:
@@ -227,6 +239,8 @@ class OctaneClient:
         self._credentials = credentials
         self._client_type = _check_client_type(client_type)
         self._timeout = _check_timeout(timeout)
+        # a whole request (connect, answer, body) may take this long: see pytest_octane.bounded
+        self._deadline_s = self._timeout[0] + 2 * self._timeout[1]
         self._verify = _check_verify(verify)
         if self._verify is False and root.lower().startswith("https:"):
             warnings.warn(
@@ -286,6 +300,11 @@ class OctaneClient:
     @property
     def credentials(self) -> Credentials:
         return self._credentials
+
+    @property
+    def deadline_s(self) -> float:
+        """How long one request may take in all (connect + 2 x read timeout)."""
+        return self._deadline_s
 
     @property
     def signed_in(self) -> bool:
@@ -391,7 +410,7 @@ class OctaneClient:
         )
 
     def get_task(self, task_id: int) -> TaskState:
-        """Read a test-results task's state (``queued``/``running`` are not final)."""
+        """Read a test-results task's state (only success/warning/failed are final)."""
         task = _positive_id(task_id, "task_id")
         data = self._api("GET", f"test-results/{task}", what=f"status of task {task}")
         status = data.get("status")
@@ -588,7 +607,7 @@ class OctaneClient:
             description = (
                 None
                 if description is None
-                else self._scrub(_truncate(description, _ERROR_TEXT_LIMIT))
+                else _truncate(self._scrub(description), _ERROR_TEXT_LIMIT)
             )
             raise OctaneHTTPError(
                 f"Octane did only part of {method} {url}: {count} of {len(data)} entities done;"
@@ -761,6 +780,7 @@ class OctaneClient:
             headers.update(extra_headers)
         started = time.time()
         clock = time.perf_counter()
+        deadline = time.monotonic() + self._deadline_s
         try:
             response = self._session.request(
                 method,
@@ -771,6 +791,12 @@ class OctaneClient:
                 verify=self._verify,
                 proxies=self._proxies,
                 allow_redirects=False,
+                stream=True,
+            )
+            ok = 200 <= response.status_code < 300
+            limit = JSON_BODY_LIMIT if ok else ERROR_BODY_LIMIT
+            answer = read_body(
+                response, deadline=deadline, deadline_s=self._deadline_s, limit=limit
             )
         except requests.RequestException as exc:
             body = None  # the sign-in body holds the secret: keep it out of traceback locals
@@ -789,12 +815,16 @@ class OctaneClient:
             # scrubbed, is already in our message).
             raise error from None
         body = None
+        response._content = answer.data
         self._absorb_auth_cookies(response)
         error_text = None
-        if not 200 <= response.status_code < 300:
-            error_text = f"HTTP {response.status_code}: " + self._scrub(
-                _truncate(_safe_text(response), _ERROR_TEXT_LIMIT)
+        if not ok:
+            error_text = f"HTTP {response.status_code}: " + _truncate(
+                self._scrub(_safe_text(response)), _ERROR_TEXT_LIMIT
             )
+        cut_error = _cut_error(method, url, response.status_code, limit) if answer.cut else None
+        if cut_error is not None and ok:
+            error_text = str(cut_error)
         self._record(
             started,
             clock,
@@ -805,6 +835,10 @@ class OctaneClient:
             error_text,
             None if sensitive else log_body,
         )
+        if cut_error is not None:
+            if ok:
+                raise cut_error
+            setattr(response, _CUT_ATTR, size_text(limit))  # noted in the error (_error_for)
         return response
 
     def _record(
@@ -888,14 +922,13 @@ class OctaneClient:
         with self._cookie_lock, _jar_lock(jar):
             known = set(self._secrets)
             known.update(c.value for c in jar if c.value)
-        for value in sorted(known, key=len, reverse=True):
-            if len(value) >= 4:
-                text = text.replace(value, _HIDDEN)
+        text = redact(text, known)
         text = _SECRET_PATTERN.sub(lambda m: f"{m[1]}{m[2]}{_HIDDEN}", text)
         return _redact_userinfo(text)
 
-    def _error_for(self, method: str, url: str, response: requests.Response) -> OctaneHTTPError:
-        """The one place that turns a non-2xx answer into an error."""
+    def _error_for_answer(
+        self, method: str, url: str, response: requests.Response
+    ) -> OctaneHTTPError:
         status = response.status_code
         retry_after = _retry_after(response.headers.get("Retry-After"))
         where = _no_query(url)
@@ -923,6 +956,14 @@ class OctaneClient:
         correlation = response.request.headers.get("X-Correlation-ID") if response.request else None
         return self._error_from_json(method, url, status, data, retry_after, correlation)
 
+    def _error_for(self, method: str, url: str, response: requests.Response) -> OctaneHTTPError:
+        """The one place that turns a non-2xx answer into an error (noting a cut body)."""
+        error = self._error_for_answer(method, url, response)
+        cut = getattr(response, _CUT_ATTR, None)
+        if cut is not None:
+            error.args = (f"{error} (the answer was longer than {cut}; only that much was read)",)
+        return error
+
     def _error_from_json(
         self,
         method: str,
@@ -943,7 +984,7 @@ class OctaneClient:
         description = (
             None
             if description is None
-            else self._scrub(_truncate(str(description), _ERROR_TEXT_LIMIT))
+            else _truncate(self._scrub(str(description)), _ERROR_TEXT_LIMIT)
         )
         correlation = _opt_str(error.get("correlation_id"))
         if correlation is None and sent_correlation_id is not None:
@@ -1003,7 +1044,7 @@ class OctaneClient:
         where = _no_query(url)
         connect, read = self._timeout
         timeouts = f"timeouts: connect {_secs(connect)} s, read {_secs(read)} s"
-        reason = self._scrub(_truncate(_reason(exc), 240))
+        reason = _truncate(self._scrub(_reason(exc)), 240)
         if isinstance(
             exc,
             (
@@ -1025,7 +1066,13 @@ class OctaneClient:
                 "the server URL and port, or set verifySSL (verify_ssl) to a CA bundle path",
                 url=url,
             )
-        if isinstance(exc, requests.exceptions.ConnectTimeout):
+        if isinstance(exc, AnswerTooSlow):
+            what = (
+                f"Octane's answer to {method} {where} did not finish within "
+                f"{_secs(exc.deadline_s)} s (the connect timeout plus twice the read timeout): "
+                "it arrived too slowly"
+            )
+        elif isinstance(exc, requests.exceptions.ConnectTimeout):
             what = f"could not connect to Octane for {method} {where} in time"
         elif isinstance(exc, requests.exceptions.ReadTimeout):
             what = f"Octane did not answer {method} {where} in time"
@@ -1041,6 +1088,17 @@ class OctaneClient:
 
 
 # ---------------------------------------------------------------------- helpers
+
+
+def _cut_error(method: str, url: str, status: int, limit: int) -> OctaneHTTPError:
+    return OctaneHTTPError(
+        f"the answer to {method} {_no_query(url)} (HTTP {status}) is larger than "
+        f"{size_text(limit)}, the most pytest-octane reads from one Octane answer; it stopped "
+        "reading there: check that the server URL is Octane's, or ask for less (a narrower "
+        "query, fewer fields)",
+        status=status,
+        url=url,
+    )
 
 
 def _ui_ids(query: str, fragment: str, shown: str) -> tuple[str | None, str | None]:

@@ -98,6 +98,8 @@ class OctaneReporter:
             )
         if self.failed and self.settings.strict and session.exitstatus == 0:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        if self.outcome is not None and self.outcome.interrupted:
+            session.exitstatus = pytest.ExitCode.INTERRUPTED  # Ctrl-C, as pytest reports it
 
     def _dry_run(self, runs: list[TestRun]) -> None:
         header = header_from_settings(self.settings)

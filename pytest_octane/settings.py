@@ -297,7 +297,8 @@ OPTIONS: tuple[OptionSpec, ...] = (
     ),
     _opt(
         "read_timeout",
-        "Seconds to wait for an answer.",
+        "Seconds to wait for the next bytes of an answer; a whole request (connect, answer, "
+        "body) may take the connect timeout plus twice this.",
         _float_in(0.1),
         spaces_key="readTimeout",
         default=120.0,

@@ -38,6 +38,7 @@ from pytest_octane.errors import (
     PollTimeout,
     StoreError,
 )
+from pytest_octane.interrupt import StopFlag, UploadInterrupted, ctrl_c, wait_all
 from pytest_octane.model import JobRecord, RequestLogEntry, SliceRecord, SliceStatus, TestRun
 from pytest_octane.octane_xml import RunRefs, header_from_settings
 from pytest_octane.progress import UploadState
@@ -74,6 +75,8 @@ class JobOutcome:
     warnings: list[str] = field(default_factory=list)
     error: str | None = None
     elapsed_s: float = 0.0
+    #: Ctrl-C stopped the job; every slice's state is recorded, the summary says how to go on
+    interrupted: bool = False
 
     @property
     def ok(self) -> bool:
@@ -186,6 +189,7 @@ def make_client(
     on_request: Callable[[RequestLogEntry], None] | None = None,
     environ: Mapping[str, str] | None = None,
     on_wait: Callable[[str, float], None] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> OctaneClient:
     server, space, workspace = require_connection(settings)
     credentials = resolve_credentials(
@@ -208,6 +212,7 @@ def make_client(
             queue_full_deadline_s=settings.queue_full_deadline,
             transient_initial_s=settings.backoff,
             on_wait=on_wait,
+            sleep=sleep,
         ),
         on_request=on_request,
         write_batch=settings.write_batch,
@@ -339,6 +344,7 @@ class _Context:
     progress: Progress
     sleep: Callable[[float], None] = time.sleep
     state: UploadState = field(default_factory=UploadState)
+    stop: StopFlag = field(default_factory=StopFlag)
     modules: ModuleResolver | None = None
     #: (suite id, external run id) added to every payload when the job has a suite path
     suite_ref: tuple[int, str] | None = None
@@ -577,6 +583,8 @@ def _adopt_recorded_task(ctx: _Context, record: SliceRecord) -> tuple[bool, str]
         return None
     try:
         ok, detail = _finish_task(ctx, record.index, record.task_id)
+    except UploadInterrupted:
+        raise
     except OctaneError:
         return None  # still unknown: re-sending the same bytes finds the task if it exists
     return (ok, detail) if ok else None
@@ -588,20 +596,17 @@ def _send_slice(ctx: _Context, index: int, refs: list[RunRefs], attempt: int) ->
     ctx.state.slice_begins()
     ok, detail = False, "not sent"
     try:
+        ctx.stop.check()
         adopted = _adopt_recorded_task(ctx, record) if record.status is SliceStatus.FAILED else None
         if adopted is not None:
             ok, detail = adopted
             return
         if record.status is SliceStatus.FAILED:
             attempt = _next_attempt(ctx.store.get_job(job.job_id).slice(index))
+        ctx.stop.check()
         payload = _payload(ctx, Path(record.path), refs, attempt)
         accepted = ctx.client.post_test_results(payload, skip_errors=ctx.settings.skip_errors)
-        if accepted.from_older_push and accepted.status.strip().lower() not in (
-            "queued",
-            "running",
-            "success",
-            "warning",
-        ):
+        if accepted.from_older_push and accepted.status.strip().lower() == "failed":
             # Octane returned an earlier failed task for identical bytes: send a new payload
             payload = _payload(ctx, Path(record.path), refs, attempt + 1)
             attempt += 1
@@ -609,6 +614,9 @@ def _send_slice(ctx: _Context, index: int, refs: list[RunRefs], attempt: int) ->
         _update(ctx, index, task_id=accepted.id, attempts=attempt, status=SliceStatus.RUNNING)
         ctx.state.slice_sent(index, accepted.id)
         ok, detail = _finish_task(ctx, index, accepted.id, fresh=True)
+    except UploadInterrupted:
+        # Nothing is decided: a task id (if any) is recorded, 'resume' polls or sends it.
+        detail = "interrupted (Ctrl-C)"
     except PollTimeout as exc:
         # Octane has the slice; it is only slow. Keep it Running with its task id so that
         # 'resume' polls it instead of sending it again.
@@ -662,6 +670,7 @@ def _run(ctx: _Context, send: Sequence[int], poll: Sequence[int]) -> None:
     if send:
         _resolve_suite(ctx)
     refs = _references(ctx, runs_by_slice) if send else {}
+    ctx.stop.check()
     with ThreadPoolExecutor(
         max_workers=ctx.settings.max_parallel, thread_name_prefix="octane-upload"
     ) as pool:
@@ -672,8 +681,7 @@ def _run(ctx: _Context, send: Sequence[int], poll: Sequence[int]) -> None:
             task_id = job.slice(index).task_id
             assert task_id is not None
             futures.append(pool.submit(_guarded_finish, ctx, index, task_id))
-        for future in futures:
-            future.result()
+        wait_all(futures, ctx.stop, lambda: ctx.progress(_STOPPING.format(ctx.client.deadline_s)))
 
 
 def _readable_slices(ctx: _Context, send: Sequence[int]) -> dict[int, list[SpooledRun]]:
@@ -783,17 +791,27 @@ def execute_job(
     state = state or UploadState()
     if not state.has_listeners:
         state.listen(lambda _state, event, notable: progress(event) if notable else None)
+    stop = StopFlag()
     try:
-        client = make_client(settings, hook=hook, on_request=request_log, on_wait=state.waited)
+        client = make_client(
+            settings,
+            hook=hook,
+            on_request=request_log,
+            on_wait=state.waited,
+            sleep=stop.sleeper(time.sleep),
+        )
     except (ConfigError, CredentialsError) as exc:
         outcome.error = str(exc)
         return outcome
-    ctx = _Context(settings, store, client, request_log, outcome, progress, sleep, state)
+    ctx = _Context(
+        settings, store, client, request_log, outcome, progress, stop.sleeper(sleep), state, stop
+    )
     if mode != "upload":
         store.add_history(job.job_id, {"time": _now(), "event": mode, "slices": send + poll})
     try:
-        with client:
+        with ctrl_c(stop, lambda: _exit_line(outcome)), client:
             _run(ctx, send, poll)
+            stop.check()
             try:
                 _link_runs(ctx)
             except OctaneError as exc:
@@ -801,6 +819,11 @@ def execute_job(
                     f"the runs were uploaded but not linked to their stories: {exc}; "
                     f"run '{outcome.resume_command()}' to link them"
                 ) from exc
+    except UploadInterrupted:
+        outcome.interrupted = True
+        outcome.error = (
+            "interrupted (Ctrl-C): no more slices were sent; every slice's state is recorded"
+        )
     except ConnectionFailed as exc:
         outcome.error = f"{exc} — the results are kept on disk"
     except OctaneHTTPError as exc:
@@ -816,6 +839,19 @@ def execute_job(
     outcome.job = job
     outcome.elapsed_s = time.monotonic() - started
     return outcome
+
+
+_STOPPING = (
+    "pytest-octane: Ctrl-C: sending no more slices; waiting for the requests in flight "
+    "(at most {:g} s each); press Ctrl-C again to stop at once"
+)
+
+
+def _exit_line(outcome: JobOutcome) -> str:
+    return (
+        "pytest-octane: Ctrl-C again: stopped at once; to finish the upload later run: "
+        f"{outcome.resume_command()} (and {outcome.retry_command()} for slices that failed)"
+    )
 
 
 def upload_session(

@@ -145,16 +145,26 @@ def entry_to_dict(entry: RequestLogEntry) -> dict[str, Any]:
     return {f.name: getattr(entry, f.name) for f in fields(RequestLogEntry)}
 
 
+def printable(text: str) -> str:
+    """``text`` that can be printed and written as UTF-8: a lone surrogate (from a JSON
+    ``\\ud800`` escape in a stored log) becomes U+FFFD instead of a crash."""
+    return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+
+
+def _opt_text(value: object) -> str | None:
+    return None if value is None else printable(str(value))
+
+
 def entry_from_dict(data: Mapping[str, Any]) -> RequestLogEntry:
     return RequestLogEntry(
         time=float(data["time"]),
-        method=str(data["method"]),
-        url=str(data["url"]),
+        method=printable(str(data["method"])),
+        url=printable(str(data["url"])),
         status=None if data.get("status") is None else int(data["status"]),
         duration_ms=int(data["duration_ms"]),
-        correlation_id=str(data["correlation_id"]),
-        error=data.get("error"),
-        body=data.get("body"),
+        correlation_id=printable(str(data["correlation_id"])),
+        error=_opt_text(data.get("error")),
+        body=_opt_text(data.get("body")),
     )
 
 
@@ -350,7 +360,9 @@ class JsonFileStore:
         self._read_job(job_id)
         path = self._folder / f"{job_id}.requests.jsonl"
         try:
-            text = path.read_text(encoding="utf-8")
+            # a diagnostic log: bytes that are not UTF-8 (a damaged or hand-edited file)
+            # are shown as U+FFFD rather than hiding every entry
+            text = path.read_bytes().decode("utf-8", "replace")
         except FileNotFoundError:
             return []
         except OSError as exc:

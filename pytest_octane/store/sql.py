@@ -489,9 +489,15 @@ def _dumps(value: object) -> str:
         raise StoreError(f"cannot store a value that is not plain JSON data: {exc}") from None
 
 
+def _lenient_text(raw: bytes) -> str:
+    return raw.decode("utf-8", "replace")
+
+
 def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     # Let _sqlite_begin issue BEGIN itself (pysqlite would defer it to the first write).
     dbapi_connection.isolation_level = None
+    # A TEXT value that is not UTF-8 (written by another tool) is read with U+FFFD, not a crash
+    dbapi_connection.text_factory = _lenient_text
     cursor = dbapi_connection.cursor()
     try:
         cursor.execute(f"PRAGMA busy_timeout = {int(_SQLITE_BUSY_TIMEOUT_S * 1000)}")

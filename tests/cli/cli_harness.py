@@ -158,13 +158,16 @@ class Octane:
             check=False,
         )
 
-    def start_pytest(self, suite: Path, *args: str) -> subprocess.Popen[bytes]:
+    def start_pytest(
+        self, suite: Path, *args: str, output: int = subprocess.DEVNULL
+    ) -> subprocess.Popen[bytes]:
+        """Start pytest in its own session; ``output=subprocess.PIPE`` to read what it says."""
         return subprocess.Popen(
             self.pytest_command(suite, *args),
             cwd=suite,
             env=self.env(),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stdout=output,
+            stderr=output,
             start_new_session=True,
         )
 

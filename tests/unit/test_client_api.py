@@ -172,9 +172,15 @@ def test_task_state(rsps: responses.RequestsMock, sleeps: list[float]) -> None:
         (" SUCCESS ", True),
         ("failed", True),
         ("warning", True),
+        (" Warning ", True),
+        ("processing", False),
+        ("pending", False),
+        ("finished", False),
+        ("", False),
+        ("  ", False),
     ],
 )
-def test_only_queued_and_running_are_not_final(status: str, final: bool) -> None:
+def test_only_success_warning_and_failed_are_final(status: str, final: bool) -> None:
     assert TaskState(id=1, status=status).is_final is final
 
 

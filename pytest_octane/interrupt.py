@@ -1,0 +1,112 @@
+"""Ctrl-C during an upload: the first stops sending, the second exits at once.
+
+Python's default turns Ctrl-C into ``KeyboardInterrupt`` wherever the main thread is, which
+during an upload means half-done bookkeeping, worker threads that keep going while the
+interpreter waits for them, and a long traceback. Instead, while a job runs:
+
+* the first Ctrl-C only sets a flag. No new slice is sent, waits (polls, retry backoff)
+  end at once, requests in flight finish (each is bounded by its deadline) and record
+  their task ids, and the summary prints the command that finishes the job;
+* a second Ctrl-C ends the process at once (exit 130) with one line. The stores write
+  atomically (a file rename, a transaction), so every slice is left Success, Failed, or
+  Running with or without a task id — all of which ``resume``/``retry`` finish.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, wait
+from contextlib import contextmanager
+from types import FrameType
+
+from pytest_octane.errors import OctaneError
+
+__all__ = ["EXIT_INTERRUPTED", "StopFlag", "UploadInterrupted", "ctrl_c", "wait_all"]
+
+#: 128 + SIGINT, what shells report for a process ended by Ctrl-C
+EXIT_INTERRUPTED = 130
+#: how often the main thread looks at the flag while workers run
+_TICK_S = 0.2
+
+
+class UploadInterrupted(OctaneError):
+    """Ctrl-C: this step stopped; what was sent so far is recorded."""
+
+
+class StopFlag:
+    """Set by the first Ctrl-C; every wait of the job checks it."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def set(self) -> None:
+        self._event.set()
+
+    @property
+    def is_set(self) -> bool:
+        return self._event.is_set()
+
+    def check(self) -> None:
+        if self._event.is_set():
+            raise UploadInterrupted("interrupted (Ctrl-C) before this step")
+
+    def sleeper(self, sleep: Callable[[float], None]) -> Callable[[float], None]:
+        """``sleep`` that ends early (raising :class:`UploadInterrupted`) once the flag is set;
+        an injected test sleep is kept and only checked around."""
+
+        def wait(seconds: float) -> None:
+            self.check()
+            if sleep is time.sleep:
+                if self._event.wait(seconds):
+                    self.check()
+                return
+            sleep(seconds)
+            self.check()
+
+        return wait
+
+
+@contextmanager
+def ctrl_c(stop: StopFlag, exit_line: Callable[[], str]) -> Iterator[None]:
+    """Within this block Ctrl-C sets ``stop``; a second one prints ``exit_line()`` and exits.
+
+    Only the main thread can own signal handlers; elsewhere this does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_sigint(signum: int, frame: FrameType | None) -> None:
+        if not stop.is_set:
+            stop.set()  # the main thread's wait loop says so: no printing in a handler
+            return
+        # os.write, not print: the interrupted code may be inside a write to stderr
+        os.write(2, (exit_line() + "\n").encode("utf-8", "replace"))
+        os._exit(EXIT_INTERRUPTED)
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def wait_all(futures: Iterable[Future[None]], stop: StopFlag, on_stop: Callable[[], None]) -> None:
+    """Wait for ``futures`` (re-raising their errors); once ``stop`` is set, cancel the ones
+    not started and call ``on_stop`` once."""
+    pending = set(futures)
+    stopping = False
+    while pending:
+        done, pending = wait(pending, timeout=_TICK_S)
+        for future in done:
+            if not future.cancelled():
+                future.result()
+        if stop.is_set and not stopping:
+            stopping = True
+            for future in pending:
+                future.cancel()
+            on_stop()

@@ -1,0 +1,258 @@
+"""Hostile answers between the CLI and Octane (issue 17 points 2, 3, 9, 11).
+
+A proxy on 127.0.0.1 (``hostile_proxy``) forwards to the simulator and then tampers with the
+answer: it trickles it, rewrites a task's status, echoes secrets escaped, or makes it huge.
+Each test checks the outcome a user sees and that every run still arrives exactly once.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+import shlex
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+from cli_harness import CliResult, Octane, lines_without_traceback
+from hostile_proxy import Answer, HostileProxy, hostile_proxy
+
+from pytest_octane.model import SliceStatus
+
+RUNS = 10  # the junit_xml fixture
+SLICES = ("--slice-size=5", "--max-parallel=1")
+#: deadline per request = connect + 2 * read = 3 s; retries after 0.05 s
+SHORT = ("--connect-timeout=1", "--read-timeout=1", "--backoff=0.05")
+TASK_PATH = re.compile(r".*/test-results/(\d+)$")
+
+
+def upload_via(octane: Octane, proxy: HostileProxy, junit: Path, *args: str) -> CliResult:
+    return octane.cli("upload", str(junit), *octane.connection_args(), f"--url={proxy.url}", *args)
+
+
+def printed(output: str, verb: str) -> list[str]:
+    match = re.search(rf"run: (pytest-octane {verb} .*)$", output, re.MULTILINE)
+    assert match, f"no '{verb}' command printed:\n{output}"
+    return shlex.split(match.group(1))[1:]
+
+
+# ---------------------------------------------------------------- point 2: trickled answers
+
+
+def test_a_trickled_answer_is_cut_at_the_deadline_and_retried(
+    octane: Octane, junit_xml: Path
+) -> None:
+    """Headers at once, then a byte every 0.5 s: each socket read is quick, the whole is not."""
+    trickled: list[str] = []
+
+    def tamper(method: str, path: str, answer: Answer) -> Answer:
+        if method == "POST" and path.endswith("/test-results") and len(trickled) < 2:
+            trickled.append(path)
+            answer.trickle = True
+        return answer
+
+    with hostile_proxy(octane.sim.url, tamper) as proxy:
+        done = upload_via(octane, proxy, junit_xml, *SLICES, *SHORT)
+    out = done.text
+    assert done.code == 0, out
+    lines_without_traceback(out)
+    assert len(trickled) == 2
+    octane.assert_every_run_once(RUNS)
+    log = octane.cli("logs", octane.only_job().job_id, f"--task-store={octane.store_location}")
+    assert "did not finish within 3 s" in log.out, log.out
+
+
+def test_answers_trickled_every_time_leave_a_job_that_retry_finishes(
+    octane: Octane, junit_xml: Path
+) -> None:
+    hostile = True
+
+    def tamper(method: str, path: str, answer: Answer) -> Answer:
+        answer.trickle = hostile and method == "POST" and path.endswith("/test-results")
+        return answer
+
+    with hostile_proxy(octane.sim.url, tamper) as proxy:
+        done = upload_via(octane, proxy, junit_xml, "--slice-size=10", *SHORT)
+        out = done.text
+        lines = lines_without_traceback(out)
+        assert done.code != 0
+        assert any("did not finish within 3 s" in line for line in lines), out
+        job = octane.only_job()
+        assert [s.status for s in job.slices] == [SliceStatus.FAILED]
+        hostile = False
+        again = octane.cli(*printed(out, "retry"))
+    assert again.code == 0, again.text
+    octane.assert_every_run_once(RUNS)
+
+
+# ---------------------------------------------------------------- point 3: unknown task states
+
+
+def with_status(answer: Answer, status: str) -> Answer:
+    data = json.loads(answer.body)
+    data["status"] = status
+    answer.body = json.dumps(data).encode()
+    return answer
+
+
+@pytest.mark.parametrize("status", ["processing", "pending", "finished", "", " Running "])
+def test_unknown_task_states_keep_polling(octane: Octane, junit_xml: Path, status: str) -> None:
+    """The first polls of every task answer a state we do not know; the task then succeeds."""
+    polls: dict[str, int] = {}
+
+    def tamper(method: str, path: str, answer: Answer) -> Answer:
+        task = TASK_PATH.fullmatch(path)
+        if method == "GET" and task and answer.status == 200:
+            polls[task[1]] = polls.get(task[1], 0) + 1
+            if polls[task[1]] <= 3:
+                return with_status(answer, status)
+        return answer
+
+    with hostile_proxy(octane.sim.url, tamper) as proxy:
+        done = upload_via(octane, proxy, junit_xml, *SLICES)
+    assert done.code == 0, done.text
+    assert all(n > 3 for n in polls.values()) and len(polls) == 2, polls
+    assert [s.status for s in octane.only_job().slices] == [SliceStatus.SUCCESS] * 2
+    octane.assert_every_run_once(RUNS)
+
+
+def test_a_task_that_never_reaches_a_known_state_stays_resumable(
+    octane: Octane, junit_xml: Path
+) -> None:
+    hostile = True
+
+    def tamper(method: str, path: str, answer: Answer) -> Answer:
+        if hostile and method == "GET" and TASK_PATH.fullmatch(path) and answer.status == 200:
+            return with_status(answer, "finished")
+        return answer
+
+    with hostile_proxy(octane.sim.url, tamper) as proxy:
+        done = upload_via(octane, proxy, junit_xml, *SLICES, "--poll-timeout=0.5")
+        lines_without_traceback(done.text)
+        job = octane.only_job()
+        assert [s.status for s in job.slices] == [SliceStatus.RUNNING] * 2, done.text
+        assert all(s.task_id is not None for s in job.slices)
+        assert "still 'finished'" in done.text
+        hostile = False
+        again = octane.cli(*printed(done.text, "resume"))
+    assert again.code == 0, again.text
+    assert len(octane.sim.tasks()) == 2  # polled, never sent again
+    octane.assert_every_run_once(RUNS)
+
+
+def test_retry_adopts_a_task_still_in_an_unknown_state(octane: Octane, junit_xml: Path) -> None:
+    """The upload's answers were lost (502 every time), so the slice is Failed without a task
+    id; Octane still processes it. ``retry`` re-sends the same bytes and Octane answers with
+    that task, in a state we do not know: it must be polled, not replaced by new bytes."""
+    phase = "lose answers"
+    polls = 0
+
+    def tamper(method: str, path: str, answer: Answer) -> Answer:
+        nonlocal polls
+        if phase == "lose answers" and method == "POST" and path.endswith("/test-results"):
+            return Answer(502, [("Content-Type", "text/html")], b"<html>Bad gateway</html>")
+        if phase == "retry" and method == "POST" and path.endswith("/test-results"):
+            return with_status(answer, "processing")
+        if phase == "retry" and method == "GET" and TASK_PATH.fullmatch(path):
+            polls += 1
+            return with_status(answer, "processing") if polls <= 2 else answer
+        return answer
+
+    with hostile_proxy(octane.sim.url, tamper) as proxy:
+        done = upload_via(octane, proxy, junit_xml, "--slice-size=10", "--backoff=0.01")
+        assert [s.status for s in octane.only_job().slices] == [SliceStatus.FAILED], done.text
+        octane.sim.wait_for_tasks()
+        phase = "retry"
+        again = octane.cli(*printed(done.text, "retry"))
+    assert again.code == 0, again.text
+    assert len(octane.sim.tasks()) == 1, octane.sim.tasks()  # no second payload
+    octane.assert_every_run_once(RUNS)
+
+
+# ---------------------------------------------------------------- point 9: escaped echoes
+
+
+def escaped_forms(secret: str) -> dict[str, str]:
+    entities = "".join(f"&#{ord(c)};" for c in secret)
+    return {
+        "html entities": entities,
+        "html hex entities, mixed": secret[:3] + "".join(f"&#x{ord(c):x};" for c in secret[3:]),
+        "url-encoded": quote(secret, safe="").replace("-", "%2D"),
+        "url-encoded lower case": "".join(f"%{ord(c):02x}" for c in secret),
+        "json unicode escapes": "".join(f"\\u{ord(c):04x}" for c in secret),
+        "json escapes in html": html.escape(json.dumps(secret + '/"')),
+    }
+
+
+def test_secrets_echoed_in_escaped_forms_are_redacted(octane: Octane, junit_xml: Path) -> None:
+    """Error answers echo the client secret and the session cookie, escaped six ways."""
+    secrets = octane.sim.client_secret, *octane.cookies
+    seen: list[str] = []
+
+    def tamper(method: str, path: str, answer: Answer) -> Answer:
+        if method == "POST" and path.endswith("/test-results") and len(seen) < 3:
+            current = [octane.sim.client_secret, *octane.cookies]
+            forms = [f for s in current for f in escaped_forms(s).values()]
+            seen.append(path)
+            text = "<html><body>bad gateway; you sent: " + " | ".join(forms) + "</body></html>"
+            return Answer(502, [("Content-Type", "text/html")], text.encode())
+        return answer
+
+    with hostile_proxy(octane.sim.url, tamper) as proxy:
+        done = upload_via(octane, proxy, junit_xml, "--slice-size=10", "--backoff=0.01")
+    assert done.code == 0, done.text
+    assert len(seen) == 3
+    job_id = octane.only_job().job_id
+    log = octane.cli("logs", job_id, f"--task-store={octane.store_location}", "--bodies")
+    assert log.out.count("HTTP 502") == 3 and "<hidden>" in log.out, log.out
+    every_form = [f for s in (*secrets, *octane.cookies) for f in (s, *escaped_forms(s).values())]
+    for form in every_form:
+        assert form not in log.out
+        for path in octane.root.rglob("*"):
+            if path.is_file():
+                assert form.encode() not in path.read_bytes(), f"{form!r} is in {path}"
+    octane.assert_no_secret(done.text, log.text)
+
+
+# ---------------------------------------------------------------- point 11: huge answers
+
+HUGE = 20 * 1024 * 1024
+
+
+def test_a_huge_answer_is_not_read_in_full(octane: Octane, junit_xml: Path) -> None:
+    """A 20 MB status answer: reading stops at the cap, the error says so, retry finishes."""
+    hostile = True
+
+    def tamper(method: str, path: str, answer: Answer) -> Answer:
+        if hostile and method == "GET" and TASK_PATH.fullmatch(path):
+            data = json.loads(answer.body)
+            answer.body = json.dumps({**data, "padding": "x" * HUGE}).encode()
+        return answer
+
+    with hostile_proxy(octane.sim.url, tamper) as proxy:
+        done = upload_via(octane, proxy, junit_xml, "--slice-size=10")
+        lines = lines_without_traceback(done.text)
+        assert done.code != 0
+        assert any("is larger than 8 MiB, the most pytest-octane reads" in x for x in lines), lines
+        hostile = False
+        again = octane.cli(*printed(done.text, "retry"))
+    assert again.code == 0, again.text
+    assert len(octane.sim.tasks()) == 1
+    octane.assert_every_run_once(RUNS)
+
+
+def test_a_huge_error_answer_is_cut_and_the_error_says_so(octane: Octane, junit_xml: Path) -> None:
+    def tamper(method: str, path: str, answer: Answer) -> Answer:
+        if method == "POST" and path.endswith("/test-results"):
+            body = b'{"error_code": "platform.bad", "description": "' + b"y" * HUGE + b'"}'
+            return Answer(400, [("Content-Type", "application/json")], body)
+        return answer
+
+    with hostile_proxy(octane.sim.url, tamper) as proxy:
+        done = upload_via(octane, proxy, junit_xml, "--slice-size=10")
+    lines = lines_without_traceback(done.text)
+    assert done.code != 0
+    note = "(the answer was longer than 64 KiB; only that much was read)"
+    assert any(note in line for line in lines), lines
+    assert note in (octane.only_job().slices[0].last_error or "")
