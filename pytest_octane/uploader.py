@@ -25,7 +25,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from pytest_octane import module_tree, suites
+from pytest_octane import coord, module_tree, suites
 from pytest_octane.client import OctaneClient, quote_query_value
 from pytest_octane.credentials import Credentials, resolve_credentials
 from pytest_octane.errors import (
@@ -742,7 +742,41 @@ def execute_job(
     """Upload (``upload``), finish (``resume``) or re-upload failed slices (``retry``).
 
     ``progress`` gets free-form lines; ``state`` (optional) is updated as slices move.
+    One process at a time per job: under the job's store lock the job is read again, so
+    what another process finished meanwhile is not sent twice; a second process stops
+    with "job J is being uploaded by pid N on HOST".
     """
+    try:
+        with coord.job_lock(store, job.job_id):
+            return _execute_job(
+                settings,
+                store,
+                store.get_job(job.job_id),
+                mode=mode,
+                only_slice=only_slice,
+                hook=hook,
+                progress=progress,
+                state=state,
+                sleep=sleep,
+            )
+    except coord.JobBusy as exc:
+        outcome = JobOutcome(job=store.get_job(job.job_id), store_location=store.location)
+        outcome.error = str(exc)
+        return outcome
+
+
+def _execute_job(
+    settings: Settings,
+    store: TaskStore,
+    job: JobRecord,
+    *,
+    mode: str,
+    only_slice: int | None,
+    hook: CredentialsHook | None,
+    progress: Progress | None,
+    state: UploadState | None,
+    sleep: Callable[[float], None],
+) -> JobOutcome:
     started = time.monotonic()
     outcome = JobOutcome(job=job, store_location=store.location)
     progress = progress or (lambda line: log.info("%s", line))
