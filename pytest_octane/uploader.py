@@ -244,15 +244,19 @@ class ModuleResolver:
     ``parent=None`` means a top-level module: directly under the workspace's system root
     (``module_tree.find_system_root``); the system root itself when the name is its own,
     and a seed-era parentless module of that name when one exists.  Uploads in one process
-    take turns (``suites.creation_lock``).  After creating a module it queries again: if
+    take turns (``suites.creation_lock``), jobs sharing a task store take its lock
+    (``guard``), so neither creates a module twice.  After creating a module it queries again: if
     another uploader created the same module at the same moment, the lowest id wins and the
     loser deletes its own copy, or warns when the API key may not delete.  Modules that
     existed as duplicates before are used (lowest id) and reported, never deleted.
     """
 
-    def __init__(self, client: OctaneClient, warn: Callable[[str], None]) -> None:
+    def __init__(
+        self, client: OctaneClient, warn: Callable[[str], None], guard: suites.Guard | None = None
+    ) -> None:
         self.client = client
         self.warn = warn
+        self.guard = guard  # jobs sharing a task store: its lock (coord.creation_guard)
         self._cache: dict[tuple[str, int | None], int] = {}
         self._root: module_tree.SystemRoot | None = None
 
@@ -277,7 +281,7 @@ class ModuleResolver:
         key = (name, parent)
         if key in self._cache:
             return self._cache[key]
-        with suites.creation_lock(self.client):
+        with suites.taking_turns(self.client, self.guard):
             self._cache[key] = self._get_or_create(name, parent)
         return self._cache[key]
 
@@ -425,8 +429,13 @@ def _build_dict(settings: Settings) -> dict[str, str | None]:
 
 def _resolver(ctx: _Context) -> ModuleResolver:
     if ctx.modules is None:
-        ctx.modules = ModuleResolver(ctx.client, ctx.outcome.warnings.append)
+        ctx.modules = ModuleResolver(ctx.client, ctx.outcome.warnings.append, _guard(ctx))
     return ctx.modules
+
+
+def _guard(ctx: _Context) -> suites.Guard:
+    job = ctx.outcome.job
+    return coord.creation_guard(ctx.store, job.server, job.space_id, job.workspace_id)
 
 
 def _story_ids(ctx: _Context, keys: Iterable[str]) -> dict[str, list[int]]:
@@ -458,6 +467,7 @@ def _resolve_suite(ctx: _Context) -> None:
             plan.path,
             ctx.outcome.warnings.append,
             system_root=_resolver(ctx).system_root,
+            guard=_guard(ctx),
         )
         ctx.store.add_history(
             job.job_id,
