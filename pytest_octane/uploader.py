@@ -12,6 +12,7 @@ process died.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shlex
@@ -21,11 +22,13 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from pytest_octane import coord, module_tree, suites
+from pytest_octane.budget import QueueBudget, pool_name
 from pytest_octane.client import OctaneClient, quote_query_value
 from pytest_octane.credentials import Credentials, resolve_credentials
 from pytest_octane.errors import (
@@ -350,6 +353,8 @@ class _Context:
     queried_keys: set[str] = field(default_factory=set)
     #: how long this job's tasks took from upload to final state (seconds)
     task_times: list[float] = field(default_factory=list)
+    #: slots shared with every job of this task store and shared space (--octane-queue-budget)
+    budget: QueueBudget | None = None
 
     def task_took(self, seconds: float) -> None:
         self.task_times.append(seconds)  # list.append is atomic under the GIL
@@ -604,20 +609,23 @@ def _send_slice(ctx: _Context, index: int, refs: list[RunRefs], attempt: int) ->
         if record.status is SliceStatus.FAILED:
             attempt = _next_attempt(ctx.store.get_job(job.job_id).slice(index))
         payload = _payload(ctx, Path(record.path), refs, attempt)
-        accepted = ctx.client.post_test_results(payload, skip_errors=ctx.settings.skip_errors)
-        if accepted.from_older_push and accepted.status.strip().lower() not in (
-            "queued",
-            "running",
-            "success",
-            "warning",
-        ):
-            # Octane returned an earlier failed task for identical bytes: send a new payload
-            payload = _payload(ctx, Path(record.path), refs, attempt + 1)
-            attempt += 1
+        with _queue_slot(ctx, index):
             accepted = ctx.client.post_test_results(payload, skip_errors=ctx.settings.skip_errors)
-        _update(ctx, index, task_id=accepted.id, attempts=attempt, status=SliceStatus.RUNNING)
-        ctx.state.slice_sent(index, accepted.id)
-        ok, detail = _finish_task(ctx, index, accepted.id, fresh=True)
+            if accepted.from_older_push and accepted.status.strip().lower() not in (
+                "queued",
+                "running",
+                "success",
+                "warning",
+            ):
+                # Octane returned an earlier failed task for identical bytes: send a new payload
+                payload = _payload(ctx, Path(record.path), refs, attempt + 1)
+                attempt += 1
+                accepted = ctx.client.post_test_results(
+                    payload, skip_errors=ctx.settings.skip_errors
+                )
+            _update(ctx, index, task_id=accepted.id, attempts=attempt, status=SliceStatus.RUNNING)
+            ctx.state.slice_sent(index, accepted.id)
+            ok, detail = _finish_task(ctx, index, accepted.id, fresh=True)
     except PollTimeout as exc:
         # Octane has the slice; it is only slow. Keep it Running with its task id so that
         # 'resume' polls it instead of sending it again.
@@ -629,6 +637,14 @@ def _send_slice(ctx: _Context, index: int, refs: list[RunRefs], attempt: int) ->
     finally:
         _flush_log(ctx)
         ctx.state.slice_ends(index, ok, detail)
+
+
+def _queue_slot(ctx: _Context, index: int) -> AbstractContextManager[None]:
+    """One slot of the shared queue budget from before the POST until the task ends."""
+    budget = ctx.budget
+    if budget is None:
+        return contextlib.nullcontext()
+    return budget.slot(lambda waiting: ctx.state.slot_wait(index, budget.limit, waiting))
 
 
 def _finish_task(
@@ -816,6 +832,13 @@ def _execute_job(
         outcome.error = str(exc)
         return outcome
     ctx = _Context(settings, store, client, request_log, outcome, progress, sleep, state)
+    if settings.queue_budget is not None:
+        ctx.budget = QueueBudget(
+            store,
+            pool_name(job.server, job.space_id),
+            settings.queue_budget,
+            deadline_s=settings.queue_full_deadline,
+        )
     if mode != "upload":
         store.add_history(job.job_id, {"time": _now(), "event": mode, "slices": send + poll})
     try:
@@ -836,6 +859,8 @@ def _execute_job(
         outcome.error = str(exc)
     finally:
         _flush_log(ctx)
+        if ctx.budget is not None:
+            ctx.budget.close()
     job = store.get_job(job.job_id)
     if job.status is not SliceStatus.RUNNING:
         store.finish_job(job.job_id, _now())

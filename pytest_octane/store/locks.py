@@ -228,7 +228,7 @@ class FileLocks:
 
     def release_slot(self, pool: str, lease_id: str) -> None:
         """Give one slot back (a missing lease is already given back)."""
-        with contextlib.suppress(OSError):
+        with self.lock(f"slots:{pool}", timeout=30.0), contextlib.suppress(OSError):
             (self._pool_folder(pool) / f"{lease_id}.lease").unlink()
 
     def _pool_folder(self, pool: str) -> Path:

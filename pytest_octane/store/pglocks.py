@@ -58,10 +58,19 @@ class PgLocks:
         self._location = location
         self._translate = translate
         self._table_ready = False
+        self._namespace: str | None = None
+
+    def _key(self, name: str) -> int:
+        """Locks belong to this store: its database and schema, not the whole server."""
+        if self._namespace is None:
+            with self._translate("read its schema"), self._engine.connect() as conn:
+                row = conn.execute(text("SELECT current_database(), current_schema()")).one()
+            self._namespace = f"{row[0]}.{row[1]}"
+        return advisory_key(f"{self._namespace}:{name}")
 
     @contextlib.contextmanager
     def lock(self, name: str, *, timeout: float) -> Iterator[None]:
-        key = advisory_key(name)
+        key = self._key(name)
         with self._translate(f"lock {name!r}"):
             conn = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
         try:
@@ -101,7 +110,9 @@ class PgLocks:
     def take_slot(self, pool: str, limit: int, ttl: float) -> str | None:
         with self._translate("take a queue slot"), self._engine.begin() as conn:
             self._ensure_table(conn)
-            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": advisory_key(pool)})
+            conn.execute(
+                text("SELECT pg_advisory_xact_lock(:k)"), {"k": self._key(f"slots:{pool}")}
+            )
             now = time.time()
             rows = conn.execute(
                 leases_table.select().where(leases_table.c.pool == lock_key(pool))
