@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 
 from bench_common import REPO, Row, machine, now_text, render_table
 
-BENCHMARKS = ("startup", "overhead", "xml", "upload", "requests")
+BENCHMARKS = ("startup", "overhead", "xml", "upload", "requests", "budget")
 DOCS = REPO / "docs" / "performance.md"
 START, END = "<!-- benchmarks:start -->", "<!-- benchmarks:end -->"
 
@@ -69,6 +69,12 @@ def run(
                 req = run_requests(keys=2000, log=log)
                 rows += req.rows
                 detail += req.detail
+            elif name == "budget":
+                from bench_budget import run_budget
+
+                budget = run_budget(quick=quick, log=log)
+                rows += budget.rows
+                detail += budget.detail
         except Exception as exc:  # one broken benchmark must not hide the others' numbers
             rows.append(
                 Row(f"{name}: did not complete", f"{type(exc).__name__}: {exc}", "runs", False)

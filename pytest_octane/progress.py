@@ -22,6 +22,7 @@ class UploadState:
     in_flight: int = 0
     queue_full_waits: int = 0
     retries: int = 0
+    waiting_for_slot: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
     _listeners: list[Callable[[UploadState, str, bool], None]] = field(
         default_factory=list, repr=False, compare=False
@@ -68,11 +69,26 @@ class UploadState:
         what = "Octane's queue is full" if kind == "queue_full" else "a request failed"
         self._changed(f"{what}; trying again in {seconds:.1f} s", True)
 
+    def slot_wait(self, index: int, budget: int, waiting: bool) -> None:
+        """A slice waits for (``waiting``) or got a slot of the shared queue budget."""
+        with self._lock:
+            self.waiting_for_slot += 1 if waiting else -1
+        if waiting:
+            self._changed(
+                f"slice {index}: waiting for a queue slot (all {budget} of the shared "
+                "queue budget are taken by jobs sharing the task store)",
+                True,
+            )
+        else:
+            self._changed("", False)
+
     def line(self) -> str:
         parts = [f"{self.done + self.failed}/{self.total} slices done"]
         if self.failed:
             parts.append(f"{self.failed} failed")
         parts.append(f"{self.in_flight} in flight")
+        if self.waiting_for_slot:
+            parts.append(f"{self.waiting_for_slot} waiting for a queue slot")
         if self.queue_full_waits:
             parts.append(f"{self.queue_full_waits} queue-full waits")
         if self.retries:

@@ -324,6 +324,15 @@ OPTIONS: tuple[OptionSpec, ...] = (
         group="upload",
     ),
     _opt(
+        "queue_budget",
+        "Octane tasks queued or running at once for all jobs that share the task store and "
+        "the shared space (default: no shared budget).",
+        _int_in(1, 1000),
+        spaces_key="queueBudget",
+        metavar="N",
+        group="upload",
+    ),
+    _opt(
         "queue_full_retry",
         "Seconds between tries while Octane's queue is full.",
         _float_in(0.0),
@@ -598,6 +607,7 @@ class Settings:
     read_timeout: float = 120.0
     slice_size: int = MAX_SLICE_SIZE
     max_parallel: int = 5
+    queue_budget: int | None = None
     queue_full_retry: float = 10.0
     queue_full_deadline: float = 1800.0
     backoff: float = 1.0

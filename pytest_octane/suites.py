@@ -20,6 +20,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -62,6 +63,7 @@ __all__ = [
     "run_delink",
     "split_suite_path",
     "spooled_tests",
+    "taking_turns",
     "with_suite_ref",
 ]
 
@@ -76,6 +78,8 @@ _QUERY_ITEMS = 200
 
 EnsureModule = Callable[[str, int | None], int]
 Warn = Callable[[str], None]
+#: Factory of the lock held around one entity's get-or-create (``coord.creation_guard``).
+Guard = Callable[[], AbstractContextManager[object]]
 #: A test as Octane identifies it: (module/component, package, class, name).
 Identity = tuple[str, str, str, str]
 
@@ -92,6 +96,11 @@ def creation_lock(client: OctaneClient) -> threading.Lock:
     """
     with _CREATION_LOCKS_GUARD:
         return _CREATION_LOCKS.setdefault(client.base_url, threading.Lock())
+
+
+def taking_turns(client: OctaneClient, guard: Guard | None) -> AbstractContextManager[object]:
+    """The lock around one get-or-create: the store's ``guard`` if given, else this process's."""
+    return guard() if guard is not None else creation_lock(client)
 
 
 def _now() -> float:
@@ -183,6 +192,7 @@ def resolve_suite(
     warn: Warn,
     *,
     system_root: Callable[[], int] | None = None,
+    guard: Guard | None = None,
 ) -> tuple[int, list[int]]:
     """Get or create the path's modules and its suite; return (suite id, module ids).
 
@@ -198,8 +208,11 @@ def resolve_suite(
         module_ids.append(parent)
     if parent is None and system_root is not None:
         root = system_root()
-        return get_or_create_suite(client, suite_name, root, warn, seed_unparented=True), []
-    return get_or_create_suite(client, suite_name, parent, warn), module_ids
+        suite_id = get_or_create_suite(
+            client, suite_name, root, warn, seed_unparented=True, guard=guard
+        )
+        return suite_id, []
+    return get_or_create_suite(client, suite_name, parent, warn, guard=guard), module_ids
 
 
 def _find_suites(client: OctaneClient, name: str, module_id: int | None) -> list[int]:
@@ -219,6 +232,7 @@ def get_or_create_suite(
     warn: Warn,
     *,
     seed_unparented: bool = False,
+    guard: Guard | None = None,
 ) -> int:
     """The test suite ``name`` under ``module_id``, created when missing, never duplicated.
 
@@ -228,7 +242,7 @@ def get_or_create_suite(
     before are used (lowest id) and reported.  ``seed_unparented`` also finds a suite the
     seed made with no application module.
     """
-    with creation_lock(client):
+    with taking_turns(client, guard):
         return _get_or_create_suite(client, name, module_id, warn, seed_unparented)
 
 

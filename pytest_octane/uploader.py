@@ -12,6 +12,7 @@ process died.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shlex
@@ -21,11 +22,13 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from pytest_octane import module_tree, suites
+from pytest_octane import coord, module_tree, suites
+from pytest_octane.budget import QueueBudget, pool_name
 from pytest_octane.client import OctaneClient, quote_query_value
 from pytest_octane.credentials import Credentials, resolve_credentials
 from pytest_octane.errors import (
@@ -250,15 +253,19 @@ class ModuleResolver:
     ``parent=None`` means a top-level module: directly under the workspace's system root
     (``module_tree.find_system_root``); the system root itself when the name is its own,
     and a seed-era parentless module of that name when one exists.  Uploads in one process
-    take turns (``suites.creation_lock``).  After creating a module it queries again: if
+    take turns (``suites.creation_lock``), jobs sharing a task store take its lock
+    (``guard``), so neither creates a module twice.  After creating a module it queries again: if
     another uploader created the same module at the same moment, the lowest id wins and the
     loser deletes its own copy, or warns when the API key may not delete.  Modules that
     existed as duplicates before are used (lowest id) and reported, never deleted.
     """
 
-    def __init__(self, client: OctaneClient, warn: Callable[[str], None]) -> None:
+    def __init__(
+        self, client: OctaneClient, warn: Callable[[str], None], guard: suites.Guard | None = None
+    ) -> None:
         self.client = client
         self.warn = warn
+        self.guard = guard  # jobs sharing a task store: its lock (coord.creation_guard)
         self._cache: dict[tuple[str, int | None], int] = {}
         self._root: module_tree.SystemRoot | None = None
 
@@ -283,7 +290,7 @@ class ModuleResolver:
         key = (name, parent)
         if key in self._cache:
             return self._cache[key]
-        with suites.creation_lock(self.client):
+        with suites.taking_turns(self.client, self.guard):
             self._cache[key] = self._get_or_create(name, parent)
         return self._cache[key]
 
@@ -353,6 +360,8 @@ class _Context:
     queried_keys: set[str] = field(default_factory=set)
     #: how long this job's tasks took from upload to final state (seconds)
     task_times: list[float] = field(default_factory=list)
+    #: slots shared with every job of this task store and shared space (--octane-queue-budget)
+    budget: QueueBudget | None = None
 
     def task_took(self, seconds: float) -> None:
         self.task_times.append(seconds)  # list.append is atomic under the GIL
@@ -432,8 +441,13 @@ def _build_dict(settings: Settings) -> dict[str, str | None]:
 
 def _resolver(ctx: _Context) -> ModuleResolver:
     if ctx.modules is None:
-        ctx.modules = ModuleResolver(ctx.client, ctx.outcome.warnings.append)
+        ctx.modules = ModuleResolver(ctx.client, ctx.outcome.warnings.append, _guard(ctx))
     return ctx.modules
+
+
+def _guard(ctx: _Context) -> suites.Guard:
+    job = ctx.outcome.job
+    return coord.creation_guard(ctx.store, job.server, job.space_id, job.workspace_id)
 
 
 def _story_ids(ctx: _Context, keys: Iterable[str]) -> dict[str, list[int]]:
@@ -465,6 +479,7 @@ def _resolve_suite(ctx: _Context) -> None:
             plan.path,
             ctx.outcome.warnings.append,
             system_root=_resolver(ctx).system_root,
+            guard=_guard(ctx),
         )
         ctx.store.add_history(
             job.job_id,
@@ -605,15 +620,18 @@ def _send_slice(ctx: _Context, index: int, refs: list[RunRefs], attempt: int) ->
             attempt = _next_attempt(ctx.store.get_job(job.job_id).slice(index))
         ctx.stop.check()
         payload = _payload(ctx, Path(record.path), refs, attempt)
-        accepted = ctx.client.post_test_results(payload, skip_errors=ctx.settings.skip_errors)
-        if accepted.from_older_push and accepted.status.strip().lower() == "failed":
-            # Octane returned an earlier failed task for identical bytes: send a new payload
-            payload = _payload(ctx, Path(record.path), refs, attempt + 1)
-            attempt += 1
+        with _queue_slot(ctx, index):
             accepted = ctx.client.post_test_results(payload, skip_errors=ctx.settings.skip_errors)
-        _update(ctx, index, task_id=accepted.id, attempts=attempt, status=SliceStatus.RUNNING)
-        ctx.state.slice_sent(index, accepted.id)
-        ok, detail = _finish_task(ctx, index, accepted.id, fresh=True)
+            if accepted.from_older_push and accepted.status.strip().lower() == "failed":
+                # Octane returned an earlier failed task for identical bytes: send a new payload
+                payload = _payload(ctx, Path(record.path), refs, attempt + 1)
+                attempt += 1
+                accepted = ctx.client.post_test_results(
+                    payload, skip_errors=ctx.settings.skip_errors
+                )
+            _update(ctx, index, task_id=accepted.id, attempts=attempt, status=SliceStatus.RUNNING)
+            ctx.state.slice_sent(index, accepted.id)
+            ok, detail = _finish_task(ctx, index, accepted.id, fresh=True)
     except UploadInterrupted:
         # Nothing is decided: a task id (if any) is recorded, 'resume' polls or sends it.
         detail = "interrupted (Ctrl-C)"
@@ -628,6 +646,14 @@ def _send_slice(ctx: _Context, index: int, refs: list[RunRefs], attempt: int) ->
     finally:
         _flush_log(ctx)
         ctx.state.slice_ends(index, ok, detail)
+
+
+def _queue_slot(ctx: _Context, index: int) -> AbstractContextManager[None]:
+    """One slot of the shared queue budget from before the POST until the task ends."""
+    budget = ctx.budget
+    if budget is None:
+        return contextlib.nullcontext()
+    return budget.slot(lambda waiting: ctx.state.slot_wait(index, budget.limit, waiting))
 
 
 def _finish_task(
@@ -767,7 +793,41 @@ def execute_job(
     """Upload (``upload``), finish (``resume``) or re-upload failed slices (``retry``).
 
     ``progress`` gets free-form lines; ``state`` (optional) is updated as slices move.
+    One process at a time per job: under the job's store lock the job is read again, so
+    what another process finished meanwhile is not sent twice; a second process stops
+    with "job J is being uploaded by pid N on HOST".
     """
+    try:
+        with coord.job_lock(store, job.job_id):
+            return _execute_job(
+                settings,
+                store,
+                store.get_job(job.job_id),
+                mode=mode,
+                only_slice=only_slice,
+                hook=hook,
+                progress=progress,
+                state=state,
+                sleep=sleep,
+            )
+    except coord.JobBusy as exc:
+        outcome = JobOutcome(job=store.get_job(job.job_id), store_location=store.location)
+        outcome.error = str(exc)
+        return outcome
+
+
+def _execute_job(
+    settings: Settings,
+    store: TaskStore,
+    job: JobRecord,
+    *,
+    mode: str,
+    only_slice: int | None,
+    hook: CredentialsHook | None,
+    progress: Progress | None,
+    state: UploadState | None,
+    sleep: Callable[[float], None],
+) -> JobOutcome:
     started = time.monotonic()
     outcome = JobOutcome(job=job, store_location=store.location)
     progress = progress or (lambda line: log.info("%s", line))
@@ -806,6 +866,13 @@ def execute_job(
     ctx = _Context(
         settings, store, client, request_log, outcome, progress, stop.sleeper(sleep), state, stop
     )
+    if settings.queue_budget is not None:
+        ctx.budget = QueueBudget(
+            store,
+            pool_name(job.server, job.space_id),
+            settings.queue_budget,
+            deadline_s=settings.queue_full_deadline,
+        )
     if mode != "upload":
         store.add_history(job.job_id, {"time": _now(), "event": mode, "slices": send + poll})
     try:
@@ -832,6 +899,8 @@ def execute_job(
         outcome.error = str(exc)
     finally:
         _flush_log(ctx)
+        if ctx.budget is not None:
+            ctx.budget.close()
     job = store.get_job(job.job_id)
     if job.status is not SliceStatus.RUNNING:
         store.finish_job(job.job_id, _now())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -68,6 +69,27 @@ class TaskStore(Protocol):
 
     def read_requests(self, job_id: str) -> list[RequestLogEntry]:
         """The job's request log, oldest first."""
+
+    def lock(self, name: str, *, timeout: float) -> AbstractContextManager[None]:
+        """Hold the named lock, exclusive across processes and threads sharing this store.
+
+        Waits at most ``timeout`` seconds (0: try once), then raises
+        :class:`pytest_octane.store.locks.LockBusy` naming the holder's pid and host. The
+        lock is freed when its holder dies. Not re-entrant.
+        """
+
+    def take_slot(self, pool: str, limit: int, ttl: float) -> str | None:
+        """Take one of ``limit`` shared slots of ``pool`` for ``ttl`` seconds.
+
+        Returns the lease id, or None when every slot is held by a live lease (a lease
+        whose process is gone from this host, or whose expiry passed, does not count).
+        """
+
+    def renew_slots(self, pool: str, lease_ids: Sequence[str], ttl: float) -> None:
+        """Push the expiry of the given leases ``ttl`` seconds ahead."""
+
+    def release_slot(self, pool: str, lease_id: str) -> None:
+        """Give one slot back."""
 
     def close(self) -> None:
         """Release connections and locks."""

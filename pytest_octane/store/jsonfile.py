@@ -24,6 +24,7 @@ from typing import Any
 from pytest_octane.errors import StoreError
 from pytest_octane.model import JobRecord, RequestLogEntry, SliceRecord, SliceStatus
 from pytest_octane.store.base import DamagedJob, JobListing
+from pytest_octane.store.locks import FileLocks, LocksDelegate
 
 __all__ = [
     "FORMAT_VERSION",
@@ -248,12 +249,13 @@ else:
 # ---- the store ----
 
 
-class JsonFileStore:
+class JsonFileStore(LocksDelegate):
     """``{job_id}.json`` + ``{job_id}.requests.jsonl`` (+ ``{job_id}.lock``) in one folder."""
 
     def __init__(self, folder: str | os.PathLike[str]) -> None:
         self._folder = Path(folder)
         self.location = str(self._folder)
+        self._locks = FileLocks(self._folder / ".locks", self.location)
 
     def __repr__(self) -> str:
         return f"JsonFileStore({self.location!r})"

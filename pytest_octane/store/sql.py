@@ -60,6 +60,7 @@ from pytest_octane.store.jsonfile import (
     slice_from_dict,
     slice_to_dict,
 )
+from pytest_octane.store.locks import FileLocks, Locks, LocksDelegate
 
 __all__ = ["SCHEMA_VERSION", "SqlStore", "metadata"]
 
@@ -135,7 +136,7 @@ _SQLITE_DRIVERS = frozenset({"sqlite", "sqlite+pysqlite"})
 _POSTGRES_DRIVERS = frozenset({"postgresql", "postgres", "postgresql+psycopg"})
 
 
-class SqlStore:
+class SqlStore(LocksDelegate):
     """Jobs, slices and request logs in four tables; created on first use."""
 
     def __init__(self, url: str) -> None:
@@ -146,6 +147,7 @@ class SqlStore:
             # get_job/list_jobs read several tables: see them as of one instant.
             read_options["isolation_level"] = "REPEATABLE READ"
         self._reader = self._engine.execution_options(**read_options)
+        self._locks = self._new_locks()
         try:
             self._ensure_schema()
         except BaseException:
@@ -295,6 +297,15 @@ class SqlStore:
         self._engine.dispose()
 
     # -- engine and schema --
+
+    def _new_locks(self) -> Locks:
+        """SQLite: OS file locks in a folder beside the database; PostgreSQL: advisory locks."""
+        if self._engine.dialect.name == "postgresql":
+            from pytest_octane.store.pglocks import PgLocks
+
+            return PgLocks(self._engine, self.location, self._translate)
+        database = Path(self._engine.url.database or "")
+        return FileLocks(database.with_name(f"{database.name}.locks"), self.location)
 
     def _create_engine(self, url_text: str) -> Engine:
         try:
