@@ -289,15 +289,20 @@ def _recorded_settings(args: argparse.Namespace, job: JobRecord) -> dict[str, An
     return recorded
 
 
-def job_settings(args: argparse.Namespace, job: JobRecord) -> Settings:
+def job_settings(args: argparse.Namespace, job: JobRecord, *, store: Any = None) -> Settings:
     """Settings to retry or resume ``job``: its server, space and recorded options, with
-    this command line's options on top (also what the jobs page's button uses)."""
-    from pytest_octane.uploader import settings_for_job
+    this command line's options on top (also what the jobs page's button uses).
 
-    return settings_for_job(
-        settings_from_args(args, space=str(job.space_id), **_recorded_settings(args, job)),
-        job,
-    )
+    ``--url``/``--space``/``--workspace`` given here replace the recorded ones (said on
+    stdout, and kept in the job's history when ``store`` is given).
+    """
+    from pytest_octane.overrides import apply_overrides, recorded_connection
+
+    space_given = getattr(args, "octane_space", None) is not None
+    space = args.octane_space if space_given else recorded_connection(job).space
+    settings = settings_from_args(args, space=str(space), **_recorded_settings(args, job))
+    record = (lambda event: store.add_history(job.job_id, event)) if store is not None else None
+    return apply_overrides(settings, job, space_given=space_given, record=record, say=print)
 
 
 def _finish_job(args: argparse.Namespace, mode: str) -> int:
@@ -320,7 +325,7 @@ def _finish_job(args: argparse.Namespace, mode: str) -> int:
                     f"slice {only_slice} of job {job.job_id} already succeeded; "
                     "nothing to re-upload"
                 )
-        settings = job_settings(args, job)
+        settings = job_settings(args, job, store=store)
         wanted = SliceStatus.FAILED if mode == "retry" else SliceStatus.RUNNING
         if any(s.status is wanted and only_slice in (None, s.index) for s in job.slices):
             _check_credentials(settings)
