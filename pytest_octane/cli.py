@@ -226,7 +226,12 @@ def _check_credentials(settings: Settings) -> None:
     from pytest_octane.settings import require_connection
 
     _, space, _ = require_connection(settings)
-    resolve_credentials(space, path_template=settings.credentials_path, environ=os.environ)
+    resolve_credentials(
+        space,
+        path_template=settings.credentials_path,
+        environ=os.environ,
+        command=settings.credentials_command,
+    )
 
 
 def _job_counts(job: JobRecord) -> dict[str, int]:

@@ -160,6 +160,7 @@ def check_upload_ready(config: pytest.Config, settings: Settings) -> None:
         path_template=settings.credentials_path,
         environ=os.environ,
         hook=lambda: config.hook.pytest_octane_credentials(space_id=space, settings=settings),
+        command=settings.credentials_command,
     )
 
 

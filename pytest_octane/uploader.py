@@ -220,6 +220,7 @@ def make_client(
         path_template=settings.credentials_path,
         environ=os.environ if environ is None else environ,
         hook=hook,
+        command=settings.credentials_command,
     )
     return OctaneClient(
         server=server,

@@ -138,8 +138,12 @@ def run(args: argparse.Namespace) -> int:
     def on_term(signum: int, frame: FrameType | None) -> None:
         stop.set()
 
+    # SIGINT too, explicitly: a process started with SIGINT ignored (a background job of a
+    # non-interactive shell, some CI runners) never gets Python's KeyboardInterrupt handler,
+    # so Ctrl-C / kill -INT would leave the simulator running forever.
     in_main = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, on_term) if in_main else None
+    signals = (signal.SIGTERM, signal.SIGINT)
+    previous = {sig: signal.signal(sig, on_term) for sig in signals} if in_main else {}
     try:
         print(_banner(sim, len(stories)), flush=True)
         while not stop.wait(0.5):
@@ -147,8 +151,8 @@ def run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         pass
     finally:
-        if in_main:
-            signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         sim.stop()
     print("Octane simulator stopped.", flush=True)
     return 0
