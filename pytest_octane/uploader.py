@@ -146,15 +146,17 @@ class JobOutcome:
         tasks = [f"{s.index}:{s.task_id}" for s in job.slices if s.task_id is not None]
         if tasks:
             lines.append("task ids (slice:task): " + ", ".join(tasks))
-        failures: dict[str, list[int]] = {}  # one line per distinct error, not per slice
-        for record in job.slices:
-            if record.status is SliceStatus.FAILED:
-                detail = record.error_details or record.last_error or "no details"
-                failures.setdefault(detail, []).append(record.index)
-        failures.pop(self.error or "", None)  # said once, on the error line
-        for detail, indexes in failures.items():
-            which = f"slice {indexes[0]}" if len(indexes) == 1 else f"slices {_ranges(indexes)}"
-            lines.append(f"{which} failed: {detail}")
+        for state, word in ((SliceStatus.FAILED, "failed"), (SliceStatus.RUNNING, "unfinished")):
+            problems: dict[str, list[int]] = {}  # one line per distinct error, not per slice
+            for record in job.slices:
+                if record.status is state:
+                    detail = record.error_details or record.last_error
+                    if detail or state is SliceStatus.FAILED:
+                        problems.setdefault(detail or "no details", []).append(record.index)
+            problems.pop(self.error or "", None)  # said once, on the error line
+            for detail, indexes in problems.items():
+                which = f"slice {indexes[0]}" if len(indexes) == 1 else f"slices {_ranges(indexes)}"
+                lines.append(f"{which} {word}: {detail}")
         if self.unmapped_keys:
             lines.append(
                 f"JIRA keys with no Octane story ({len(self.unmapped_keys)}): "
@@ -170,8 +172,12 @@ class JobOutcome:
         if by_status[SliceStatus.RUNNING]:
             lines.append(f"to finish the upload later run: {self.resume_command()}")
         elif by_status[SliceStatus.FAILED]:
-            after = " after the fix" if self.fix else ""
-            lines.append(f"to re-upload the failed slices{after} run: {self.retry_command()}")
+            if self.fix:
+                lines.append(
+                    f"to re-upload the failed slices after the fix run: {self.retry_command()}"
+                )
+            else:
+                lines.append(f"to re-upload the failed slices run: {self.retry_command()}")
         return lines
 
 
