@@ -94,3 +94,13 @@ def test_every_argument_has_help_and_settings_show_default_and_env() -> None:
     assert not missing, f"arguments without help: {missing}"
     text = _subparsers(cli.build_parser())["upload"].format_help()
     assert "(default: 20000; env OCTANE_MAX_TRACE)" in " ".join(text.split())
+
+
+@pytest.mark.parametrize("flag", ["--space=1001", "--workspace=1002", "--url=http://127.0.0.1:9"])
+def test_serve_refuses_connection_overrides_instead_of_ignoring_them(
+    octane: Octane, flag: str
+) -> None:
+    done = octane.cli("serve", "--port=0", f"--task-store={octane.root}", flag)
+    assert done.code == cli.EXIT_USAGE
+    assert f"serve does not take {flag.split('=')[0]}" in done.err
+    assert "pytest-octane retry JOB --space ID" in done.err
