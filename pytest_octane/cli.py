@@ -1,7 +1,8 @@
 """``pytest-octane``: convert, upload, and look after upload jobs outside a pytest run.
 
 ``main()`` is the CLI's only error boundary: library errors become one line on stderr and
-an exit code (0 all slices succeeded, 1 some failed, 2 usage or configuration error).
+an exit code (0 all slices succeeded, 1 some failed, 2 usage or configuration error;
+141 when the reader of its output went away, as ``| head`` does).
 """
 
 from __future__ import annotations
@@ -9,8 +10,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import time
+import traceback
 from collections.abc import Sequence
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -35,6 +38,7 @@ from pytest_octane.settings import (
 )
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a reader that went away
 
 EPILOG = """\
 examples:
@@ -49,6 +53,8 @@ examples:
   pytest-octane serve                                  # jobs page on http://127.0.0.1:8765
 
 exit codes: 0 all slices succeeded, 1 some slices failed, 2 usage or configuration error
+(pytest itself exits 4 for a configuration error of the plugin, and keeps its own exit code
+when an upload fails unless --octane-strict is given)
 """
 
 
@@ -57,23 +63,40 @@ def _cli_flag(spec: OptionSpec) -> str:
     return "--" + spec.flag.removeprefix("--octane-")
 
 
-def add_settings_arguments(parser: argparse.ArgumentParser, *, groups: Sequence[str]) -> None:
+def option_help(spec: OptionSpec) -> str:
+    """The option's help with its default and environment variable, as ``--help`` shows it."""
+    extra = []
+    if spec.default is not None and spec.default is not False and not spec.is_switch:
+        default = spec.default
+        if isinstance(default, bool):
+            default = "true" if default else "false"
+        extra.append(f"default: {default}")
+    if spec.env:
+        extra.append(f"env {spec.env}")
+    text = spec.help + (f" ({'; '.join(extra)})" if extra else "")
+    return text.replace("%", "%%")  # argparse formats help strings
+
+
+def add_settings_arguments(
+    parser: argparse.ArgumentParser, *, groups: Sequence[str], skip: Sequence[str] = ()
+) -> None:
     """The plugin's options, without the ``octane-`` prefix (both spellings accepted)."""
     for group_name in groups:
         group = parser.add_argument_group(f"{group_name} settings")
         for spec in OPTIONS:
-            if spec.group != group_name or not spec.flag:
+            if spec.group != group_name or not spec.flag or spec.name in skip:
                 continue
             flags = [_cli_flag(spec), spec.flag]
             dest = f"octane_{spec.name}"
+            text = option_help(spec)
             if spec.is_switch:
-                group.add_argument(*flags, dest=dest, action="store_true", help=spec.help)
+                group.add_argument(*flags, dest=dest, action="store_true", help=text)
             elif spec.multiple:
                 group.add_argument(
-                    *flags, dest=dest, action="append", metavar=spec.metavar, help=spec.help
+                    *flags, dest=dest, action="append", metavar=spec.metavar, help=text
                 )
             else:
-                group.add_argument(*flags, dest=dest, metavar=spec.metavar, help=spec.help)
+                group.add_argument(*flags, dest=dest, metavar=spec.metavar, help=text)
 
 
 def add_task_store_argument(parser: argparse.ArgumentParser) -> None:
@@ -83,8 +106,8 @@ def add_task_store_argument(parser: argparse.ArgumentParser) -> None:
         "--octane-task-store",
         dest="octane_task_store",
         metavar="LOCATION",
-        help="folder, sqlite:///file.db or postgresql://... (default: octane_task_logs "
-        "or OCTANE_TASK_STORE)",
+        help="folder, sqlite:///file.db or postgresql://... "
+        "(default: octane_task_logs; env OCTANE_TASK_STORE)",
     )
 
 
@@ -101,8 +124,12 @@ class UsageError(ConfigError):
     """What the user asked for does not exist (a job id, a slice number): exit code 2."""
 
 
-def open_task_store(args: argparse.Namespace) -> Any:
-    """The task store the command line (or OCTANE_TASK_STORE) names; a bad location is exit 2."""
+def open_task_store(args: argparse.Namespace, *, must_exist: bool = False) -> Any:
+    """The task store the command line (or OCTANE_TASK_STORE) names; a bad location is exit 2.
+
+    ``must_exist`` (commands that only read): a folder that is not there is a typo or the
+    wrong working directory, not an empty store, so it is an error rather than "no jobs".
+    """
     from pytest_octane.store import open_store
 
     location = (
@@ -110,6 +137,12 @@ def open_task_store(args: argparse.Namespace) -> Any:
         or os.environ.get("OCTANE_TASK_STORE")
         or "octane_task_logs"
     )
+    if must_exist and "://" not in location and not Path(location).expanduser().is_dir():
+        raise UsageError(
+            f"the task store folder {location!r} does not exist (cwd {os.getcwd()}); "
+            "pass --task-store with the folder or database URL the upload used "
+            "(default: octane_task_logs, or OCTANE_TASK_STORE)"
+        )
     try:
         return open_store(location)
     except StoreError as exc:  # only the location itself is checked here: a setting's fault
@@ -193,7 +226,12 @@ def _check_credentials(settings: Settings) -> None:
     from pytest_octane.settings import require_connection
 
     _, space, _ = require_connection(settings)
-    resolve_credentials(space, path_template=settings.credentials_path, environ=os.environ)
+    resolve_credentials(
+        space,
+        path_template=settings.credentials_path,
+        environ=os.environ,
+        command=settings.credentials_command,
+    )
 
 
 def _job_counts(job: JobRecord) -> dict[str, int]:
@@ -208,7 +246,7 @@ def _stamp(epoch: float | None) -> str:
 
 
 def cmd_jobs(args: argparse.Namespace) -> int:
-    store = open_task_store(args)
+    store = open_task_store(args, must_exist=True)
     try:
         listing = store.scan_jobs()
     finally:
@@ -249,7 +287,7 @@ def cmd_jobs(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    store = open_task_store(args)
+    store = open_task_store(args, must_exist=True)
     try:
         job = _get_job(store, args.job)
     finally:
@@ -293,15 +331,20 @@ def _recorded_settings(args: argparse.Namespace, job: JobRecord) -> dict[str, An
     return recorded
 
 
-def job_settings(args: argparse.Namespace, job: JobRecord) -> Settings:
+def job_settings(args: argparse.Namespace, job: JobRecord, *, store: Any = None) -> Settings:
     """Settings to retry or resume ``job``: its server, space and recorded options, with
-    this command line's options on top (also what the jobs page's button uses)."""
-    from pytest_octane.uploader import settings_for_job
+    this command line's options on top (also what the jobs page's button uses).
 
-    return settings_for_job(
-        settings_from_args(args, space=str(job.space_id), **_recorded_settings(args, job)),
-        job,
-    )
+    ``--url``/``--space``/``--workspace`` given here replace the recorded ones (said on
+    stdout, and kept in the job's history when ``store`` is given).
+    """
+    from pytest_octane.overrides import apply_overrides, recorded_connection
+
+    space_given = getattr(args, "octane_space", None) is not None
+    space = args.octane_space if space_given else recorded_connection(job).space
+    settings = settings_from_args(args, space=str(space), **_recorded_settings(args, job))
+    record = (lambda event: store.add_history(job.job_id, event)) if store is not None else None
+    return apply_overrides(settings, job, space_given=space_given, record=record, say=print)
 
 
 def _finish_job(args: argparse.Namespace, mode: str) -> int:
@@ -324,7 +367,7 @@ def _finish_job(args: argparse.Namespace, mode: str) -> int:
                     f"slice {only_slice} of job {job.job_id} already succeeded; "
                     "nothing to re-upload"
                 )
-        settings = job_settings(args, job)
+        settings = job_settings(args, job, store=store)
         wanted = SliceStatus.FAILED if mode == "retry" else SliceStatus.RUNNING
         if any(s.status is wanted and only_slice in (None, s.index) for s in job.slices):
             _check_credentials(settings)
@@ -347,7 +390,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 
 def cmd_logs(args: argparse.Namespace) -> int:
-    store = open_task_store(args)
+    store = open_task_store(args, must_exist=True)
     try:
         _get_job(store, args.job)
         entries = store.read_requests(args.job)
@@ -373,6 +416,10 @@ def cmd_simulator(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------- parser and main
 
 
+FILES_HELP = "JUnit XML (pytest --junitxml, other tools) or Octane test_result XML files"
+JOB_HELP = "job id, as 'pytest-octane jobs' lists them (e.g. 20261125-101500-ab12cd34)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pytest-octane",
@@ -385,26 +432,31 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("convert", help="convert JUnit/Octane XML into Octane XML slices")
-    p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument("files", nargs="+", metavar="FILE", help=FILES_HELP)
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="folder for the slices")
     add_settings_arguments(p, groups=["results"])
-    p.add_argument("--slice-size", dest="octane_slice_size", metavar="N")
+    p.add_argument(
+        "--slice-size",
+        dest="octane_slice_size",
+        metavar="N",
+        help=option_help(OPTIONS_BY_NAME["slice_size"]),
+    )
     p.set_defaults(func=cmd_convert)
 
     p = sub.add_parser("upload", help="upload JUnit or Octane XML files as one job")
-    p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument("files", nargs="+", metavar="FILE", help=FILES_HELP)
     add_settings_arguments(p, groups=["connection", "upload", "results"])
     p.set_defaults(func=cmd_upload)
 
     p = sub.add_parser("jobs", help="list upload jobs")
     add_task_store_argument(p)
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="print the jobs as JSON")
     p.set_defaults(func=cmd_jobs)
 
     p = sub.add_parser("status", help="show one job's slices, task ids and errors")
-    p.add_argument("job")
+    p.add_argument("job", help=JOB_HELP)
     add_task_store_argument(p)
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="print the whole job record as JSON")
     p.set_defaults(func=cmd_status)
 
     for name, func, text in (
@@ -412,7 +464,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("resume", cmd_resume, "finish an interrupted job: poll sent slices, send the rest"),
     ):
         p = sub.add_parser(name, help=text)
-        p.add_argument("job")
+        p.add_argument("job", help=JOB_HELP)
         if name == "retry":
             p.add_argument("--slice", type=int, metavar="N", help="only this slice")
         add_settings_arguments(p, groups=["connection", "upload"])
@@ -426,7 +478,7 @@ def build_parser() -> argparse.ArgumentParser:
     configure_delink_parser(p)
 
     p = sub.add_parser("logs", help="show a job's request log")
-    p.add_argument("job")
+    p.add_argument("job", help=JOB_HELP)
     add_task_store_argument(p)
     p.add_argument("--bodies", action="store_true", help="also print logged request bodies")
     p.set_defaults(func=cmd_logs)
@@ -449,34 +501,70 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _own_flags(message: str, known: Sequence[str]) -> str:
+    """Name the flag the user can type here: ``--octane-slice-size`` -> ``--slice-size``.
+
+    The CLI takes both spellings; its messages come from the shared settings code, which
+    names the plugin's. Only flags this command line's parser knows are renamed.
+    """
+
+    def short(match: re.Match[str]) -> str:
+        flag = "--" + match.group(1)
+        return flag if flag in known else match.group(0)
+
+    return re.sub(r"--octane-([a-z][a-z0-9-]*)", short, message)
+
+
+def _error(exc: BaseException, args: argparse.Namespace, code: int, text: str) -> int:
+    """One line on stderr; with --debug the traceback too, and the same exit code."""
+    if getattr(args, "debug", False):
+        traceback.print_exception(exc)
+    print(f"pytest-octane: error: {_own_flags(text, args.known_flags)}", file=sys.stderr)
+    return code
+
+
+def _flags_of(parser: argparse.ArgumentParser, command: str | None) -> list[str]:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction) and command in action.choices:
+            sub = action.choices[command]
+            return [flag for a in sub._actions for flag in a.option_strings]
+    return []
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_USAGE
+    args.known_flags = _flags_of(parser, args.command)
     try:
         result: int = args.func(args)
+        sys.stdout.flush()  # a closed pipe shows here, inside the handler below
         return result
+    except BrokenPipeError:
+        return _broken_pipe()
     except (ConfigError, CredentialsError, InputError) as exc:
-        if args.debug:
-            raise
-        print(f"pytest-octane: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return _error(exc, args, EXIT_USAGE, str(exc))
     except OctaneError as exc:
-        if args.debug:
-            raise
-        print(f"pytest-octane: error: {exc}", file=sys.stderr)
-        return EXIT_FAILED
+        return _error(exc, args, EXIT_FAILED, str(exc))
     except OSError as exc:  # a file or folder the user named cannot be read or written
-        if args.debug:
-            raise
         where = f"{exc.filename}: " if exc.filename else ""
-        print(f"pytest-octane: error: {where}{exc.strerror or exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return _error(exc, args, EXIT_USAGE, f"{where}{exc.strerror or exc}")
     except KeyboardInterrupt:
         print("pytest-octane: interrupted", file=sys.stderr)
         return 130
+
+
+def _broken_pipe() -> int:
+    """The reader went away (``| head``): stop quietly, and keep Python's exit-time flush of
+    stdout from failing again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass  # stdout is not a real file (tests): nothing to flush at exit
+    return EXIT_BROKEN_PIPE
 
 
 if __name__ == "__main__":  # pragma: no cover

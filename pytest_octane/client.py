@@ -364,7 +364,9 @@ class OctaneClient:
 
     # ------------------------------------------------------------------ endpoints
 
-    def post_test_results(self, xml: bytes, *, skip_errors: bool = False) -> TaskAccepted:
+    def post_test_results(
+        self, xml: bytes, *, skip_errors: bool = False, label: str | None = None
+    ) -> TaskAccepted:
         """Queue one test-results XML document; retried, since Octane de-duplicates payloads.
 
         Plain XML unless the client was made with ``compress=True``; a 400/415 on a gzipped
@@ -372,7 +374,7 @@ class OctaneClient:
         """
         compress = self._compress
         try:
-            data = self._post_results(xml, skip_errors=skip_errors, compress=compress)
+            data = self._post_results(xml, skip_errors=skip_errors, compress=compress, label=label)
         except OctaneHTTPError as exc:
             if not compress or exc.status not in (400, 415) or isinstance(exc, NotOctaneError):
                 raise
@@ -381,7 +383,7 @@ class OctaneClient:
                 "Octane refused a gzip-compressed upload (HTTP %s); sending plain XML from now on",
                 exc.status,
             )
-            data = self._post_results(xml, skip_errors=skip_errors, compress=False)
+            data = self._post_results(xml, skip_errors=skip_errors, compress=False, label=label)
         raw_id = data.get("id")
         task_id = _as_int(raw_id)
         if task_id is None:
@@ -397,7 +399,9 @@ class OctaneClient:
             from_older_push=str(data.get("fromOlderPush", "")).strip().lower() == "true",
         )
 
-    def _post_results(self, xml: bytes, *, skip_errors: bool, compress: bool) -> dict[str, Any]:
+    def _post_results(
+        self, xml: bytes, *, skip_errors: bool, compress: bool, label: str | None = None
+    ) -> dict[str, Any]:
         return self._api(
             "POST",
             "test-results",
@@ -407,6 +411,7 @@ class OctaneClient:
             extra_headers={"Content-Encoding": GZIP_ENCODING} if compress else {},
             log_body=xml.decode("utf-8", "replace") if self._log_bodies else None,
             what=f"upload of test results ({len(xml)} bytes)",
+            label=label,
         )
 
     def get_task(self, task_id: int) -> TaskState:
@@ -637,6 +642,7 @@ class OctaneClient:
         idempotent: bool = True,
         allow_empty: bool = False,
         what: str,
+        label: str | None = None,
     ) -> dict[str, Any]:
         """One API call: sign-in, replay on 401, retries, error mapping; returns the JSON."""
         if self._closed:
@@ -658,8 +664,14 @@ class OctaneClient:
                 raise self._error_for(method, url, response)
             return response
 
+        request = f"{method} {path.split('?')[0]}" + (f" ({label})" if label else "")
         response = call_with_retry(
-            attempt, policy=self._retry, what=what, logger=logger, idempotent=idempotent
+            attempt,
+            policy=self._retry,
+            what=what,
+            logger=logger,
+            idempotent=idempotent,
+            request=request,
         )
         if allow_empty and not response.content.strip():
             return {}

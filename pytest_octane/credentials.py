@@ -1,7 +1,8 @@
 """Where Octane credentials come from, and a value type that keeps secrets out of text.
 
 Sources, first answer wins: the ``pytest_octane_credentials`` hook, the ``OCTANE_*``
-environment variables, then a JSON file under the credentials path template (the seed's
+environment variables, the ``credentialsCommand`` (a secret store's CLI, see
+``credentials_command``), then a JSON file under the credentials path template (the seed's
 ``/core/qzrelease/octane/S-{space_id}``). Every error names the sources tried, never a value.
 """
 
@@ -186,6 +187,7 @@ def resolve_credentials(
     environ: Mapping[str, str],
     hook: Callable[[], Credentials | Mapping[str, Any] | None] | None = None,
     hook_name: str = "hook pytest_octane_credentials",
+    command: str | None = None,
 ) -> Credentials:
     """Find the credentials for ``space_id``; raise one CredentialsError naming every source."""
     tried: list[str] = []
@@ -209,6 +211,13 @@ def resolve_credentials(
         f"environment variables {ENV_CLIENT_ID}/{ENV_CLIENT_SECRET} and "
         f"{ENV_USER}/{ENV_PASSWORD} (not set)"
     )
+
+    if command:
+        from pytest_octane.credentials_command import run_credentials_command
+
+        answer = run_credentials_command(command, space_id)
+        return Credentials.from_mapping(answer, source=f"credentials_command {command!r}")
+    tried.append("credentials_command (not set)")
 
     if path_template is None:
         tried.append("credentials file (no credentials_path configured)")

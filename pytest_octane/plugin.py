@@ -143,16 +143,24 @@ def _check_dry_run_folder(dry_run: str | None) -> None:
 
 
 def check_upload_ready(config: pytest.Config, settings: Settings) -> None:
-    """Fail before the tests run when the upload could not even start (no URL, no secret)."""
+    """Fail before the tests run when the upload could not even start (no URL, no space).
+
+    Missing credentials stop the run only with ``--octane-strict``: otherwise the tests run,
+    their results are spooled, and the summary prints the command that uploads them once the
+    credentials exist (a missing CI secret must not cost the whole test run).
+    """
     from pytest_octane.credentials import resolve_credentials
     from pytest_octane.settings import require_connection
 
     _, space, _ = require_connection(settings)
+    if not settings.strict:
+        return
     resolve_credentials(
         space,
         path_template=settings.credentials_path,
         environ=os.environ,
         hook=lambda: config.hook.pytest_octane_credentials(space_id=space, settings=settings),
+        command=settings.credentials_command,
     )
 
 

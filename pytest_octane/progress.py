@@ -60,14 +60,17 @@ class UploadState:
                 self.failed += 1
         self._changed(f"slice {index}: {detail}", True)
 
-    def waited(self, kind: str, seconds: float) -> None:
+    def waited(self, kind: str, seconds: float, line: str = "") -> None:
+        """A request is retried; ``line`` names the request, the cause and the retry."""
         with self._lock:
             if kind == "queue_full":
                 self.queue_full_waits += 1
             else:
                 self.retries += 1
-        what = "Octane's queue is full" if kind == "queue_full" else "a request failed"
-        self._changed(f"{what}; trying again in {seconds:.1f} s", True)
+        if not line:
+            what = "Octane's queue is full" if kind == "queue_full" else "a request failed"
+            line = f"{what}; trying again in {seconds:.1f} s"
+        self._changed(line, True)
 
     def slot_wait(self, index: int, budget: int, waiting: bool) -> None:
         """A slice waits for (``waiting``) or got a slot of the shared queue budget."""
@@ -123,7 +126,9 @@ class TerminalProgress:
                 self._rewrite(state.line())
                 self._dirty = True
             elif event and (notable or self._verbosity > 0):
-                self._write_line(f"octane: {event} ({state.done + state.failed}/{state.total})")
+                # the count belongs to slice events; a retry line says its own attempt
+                count = f" ({state.done + state.failed}/{state.total})"
+                self._write_line(f"octane: {event}" + (count if event.startswith("slice") else ""))
 
     def text(self, line: str) -> None:
         """A free-form line from the uploader (mapping, suites, coverage)."""

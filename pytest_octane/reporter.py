@@ -56,6 +56,9 @@ class OctaneReporter:
         self.outcome: JobOutcome | None = None
         self.failed = False
         self.printed_xml: str | None = None
+        #: why the upload counts as failed, for the line --octane-strict prints
+        self.reasons: list[str] = []
+        self.strict_line: str | None = None
 
     # -- collecting
 
@@ -88,9 +91,11 @@ class OctaneReporter:
                 self._upload(runs)
         except OctaneError as exc:
             self.failed = True
+            self.reasons.append("the upload failed")
             self.summary_lines.append(f"upload failed: {exc}")
         except Exception as exc:  # the plugin's error boundary: never crash the test session
             self.failed = True
+            self.reasons.append("pytest-octane failed unexpectedly")
             log.exception("pytest-octane failed unexpectedly")
             self.summary_lines.append(
                 f"pytest-octane failed unexpectedly: {type(exc).__name__}: {exc} "
@@ -98,6 +103,9 @@ class OctaneReporter:
             )
         if self.failed and self.settings.strict and session.exitstatus == 0:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
+            self.strict_line = "--octane-strict changed the exit code from 0 to 1: " + "; ".join(
+                self.reasons or ["the upload failed"]
+            )
         if self.outcome is not None and self.outcome.interrupted:
             session.exitstatus = pytest.ExitCode.INTERRUPTED  # Ctrl-C, as pytest reports it
 
@@ -135,6 +143,7 @@ class OctaneReporter:
             )
         except OSError as exc:
             self.failed = True
+            self.reasons.append("the dry run could not write its files")
             self.summary_lines.append(
                 f"dry run: cannot write to {str(folder)!r}: {exc.strerror}; "
                 "pick a writable --octane-dry-run=DIR"
@@ -168,9 +177,8 @@ class OctaneReporter:
             )
         finally:
             display.close()
-        self.failed = not self.outcome.ok or (
-            self.settings.strict and bool(self.outcome.unmapped_keys)
-        )
+        self.reasons.extend(_failure_reasons(self.outcome, strict=self.settings.strict))
+        self.failed = bool(self.reasons)
         counts = Counter(run.status.value for run in runs)
         self.summary_lines.append(
             "runs: " + ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
@@ -184,6 +192,8 @@ class OctaneReporter:
             # -q: one line, and the command to fix it when something failed
             line = self.outcome.one_line()
             terminalreporter.write_line(f"octane: {line}", red=self.failed)
+            if self.strict_line:
+                terminalreporter.write_line(f"octane: {self.strict_line}", red=True)
             return
         if self.printed_xml is not None:
             terminalreporter.write_sep("-", "octane dry run: slice 1")
@@ -193,3 +203,24 @@ class OctaneReporter:
         terminalreporter.write_sep("-", "octane", red=self.failed, green=not self.failed)
         for line in self.summary_lines:
             terminalreporter.write_line(line)
+        if self.strict_line:
+            terminalreporter.write_line(self.strict_line, red=True)
+
+
+def _failure_reasons(outcome: JobOutcome, *, strict: bool) -> list[str]:
+    """Why this job counts as a failed upload (JIRA keys without a story only when strict)."""
+    from pytest_octane.model import SliceStatus
+
+    reasons: list[str] = []
+    slices = outcome.job.slices
+    failed = sum(1 for s in slices if s.status is SliceStatus.FAILED)
+    unfinished = sum(1 for s in slices if s.status is SliceStatus.RUNNING)
+    if failed:
+        reasons.append(f"{failed} of {len(slices)} slice(s) failed")
+    if unfinished:
+        reasons.append(f"{unfinished} of {len(slices)} slice(s) unfinished")
+    if outcome.error and not (failed or unfinished):
+        reasons.append(f"the upload failed: {outcome.error}")
+    if strict and outcome.unmapped_keys:
+        reasons.append("JIRA keys with no Octane story: " + ", ".join(outcome.unmapped_keys))
+    return reasons

@@ -64,8 +64,11 @@ class RetryPolicy:
     sleep: Callable[[float], None] = field(default=time.sleep, repr=False, compare=False)
     clock: Callable[[], float] = field(default=time.monotonic, repr=False, compare=False)
     rng: Callable[[], float] = field(default=random.random, repr=False, compare=False)
-    #: Told of every wait before it happens: ``("queue_full" | "transient", seconds)``.
-    on_wait: Callable[[str, float], None] | None = field(default=None, repr=False, compare=False)
+    #: Told of every wait before it happens: ``("queue_full" | "transient", seconds, line)``,
+    #: the line naming the request, the cause and the retry (see :func:`retry_line`).
+    on_wait: Callable[[str, float, str], None] | None = field(
+        default=None, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         if self.transient_attempts < 1:
@@ -123,6 +126,7 @@ def call_with_retry(
     what: str,
     logger: logging.Logger,
     idempotent: bool = True,
+    request: str | None = None,
 ) -> T:
     """Call ``fn`` until it succeeds or the policy gives up; re-raise the last error.
 
@@ -130,7 +134,7 @@ def call_with_retry(
     429, 503) are retried: after a lost connection the caller must look before resending.
     The error raised after giving up says how many attempts were made over how long.
     """
-    budget = _Budget(policy, what, logger)
+    budget = _Budget(policy, what, logger, request or what)
     retryable = (lambda e: is_queue_full(e) or is_transient(e)) if idempotent else _not_processed
     retrying = Retrying(
         retry=retry_if_exception(retryable),
@@ -157,9 +161,12 @@ def call_with_retry(
 class _Budget:
     """Per-call bookkeeping: the two kinds of trouble have separate budgets."""
 
-    def __init__(self, policy: RetryPolicy, what: str, logger: logging.Logger) -> None:
+    def __init__(
+        self, policy: RetryPolicy, what: str, logger: logging.Logger, request: str
+    ) -> None:
         self.policy = policy
         self.what = what
+        self.request = request
         self.logger = logger
         self.started = policy.clock()
         self.attempts = 0
@@ -214,7 +221,9 @@ class _Budget:
         wait = self._next
         self.waited += wait
         if self.policy.on_wait is not None:
-            self.policy.on_wait("queue_full" if is_queue_full(exc) else "transient", wait)
+            kind = "queue_full" if is_queue_full(exc) else "transient"
+            line = retry_line(self.request, exc, state.attempt_number, wait)
+            self.policy.on_wait(kind, wait, line)
         if is_queue_full(exc):
             self.queue_waits += 1
             self.queue_waited += wait
@@ -244,6 +253,11 @@ class _Budget:
         if self.queue_waits:
             text += f", {_secs(self.queue_waited)} s of it waiting for the full queue"
         return text
+
+
+def retry_line(request: str, exc: BaseException | None, retry: int, wait: float) -> str:
+    """``POST test-results (slice 3): HTTP 503 testbox.queue_full; retry 2 in 10 s``."""
+    return f"{request}: {_short(exc)}; retry {retry} in {_secs(wait)} s"
 
 
 def _exception(state: RetryCallState) -> BaseException | None:

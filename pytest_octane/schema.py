@@ -20,10 +20,17 @@ from lxml import etree
 
 from pytest_octane.errors import InputError
 
-__all__ = ["assert_valid", "find_xsd", "parse", "validate"]
+__all__ = ["XSD_MISSING", "assert_valid", "find_xsd", "parse", "validate"]
 
 _XSD_ENV = "OCTANE_XSD"
 _XSD_BESIDE_REPO = Path("shared") / "octane" / "octaneResultSchema.xsd"
+#: Why XSD checks are skipped, and where to get the file (a skip reason must say how to un-skip).
+XSD_MISSING = (
+    "octaneResultSchema.xsd not found: download it from your Octane (signed in: GET "
+    "/api/shared_spaces/<space>/workspaces/<workspace>/test-results/xsd) and set "
+    "OCTANE_XSD=/path/to/octaneResultSchema.xsd, or put it in ../shared/octane/ beside the "
+    "repository"
+)
 _XSI = "{http://www.w3.org/2001/XMLSchema-instance}"
 _XSI_ALLOWED = {f"{_XSI}noNamespaceSchemaLocation", f"{_XSI}schemaLocation"}
 _MAX_PROBLEMS = 200

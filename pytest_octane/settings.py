@@ -265,6 +265,14 @@ OPTIONS: tuple[OptionSpec, ...] = (
         metavar="TEMPLATE",
     ),
     _opt(
+        "credentials_command",
+        "Command printing the credentials as JSON (a secret store's CLI; no shell; "
+        "{space_id} is replaced).",
+        parse_str,
+        spaces_key="credentialsCommand",
+        metavar="COMMAND",
+    ),
+    _opt(
         "verify_ssl",
         "Verify TLS certificates: true, false, or a CA bundle path.",
         parse_verify,
@@ -600,6 +608,7 @@ class Settings:
     url: str | None = None
     workspace: int | None = None
     credentials_path: str = DEFAULT_CREDENTIALS_PATH
+    credentials_command: str | None = None
     verify_ssl: bool | str = True
     proxy: str | None = None
     client_type: str = "PYTEST_OCTANE"

@@ -37,13 +37,14 @@ from pytest_octane.errors import (
     CredentialsError,
     InputError,
     OctaneError,
-    OctaneHTTPError,
     PollTimeout,
     StoreError,
 )
+from pytest_octane.failures import is_permanent, what_to_fix
 from pytest_octane.interrupt import StopFlag, UploadInterrupted, ctrl_c, wait_all
 from pytest_octane.model import JobRecord, RequestLogEntry, SliceRecord, SliceStatus, TestRun
 from pytest_octane.octane_xml import RunRefs, header_from_settings
+from pytest_octane.overrides import recorded_connection
 from pytest_octane.progress import UploadState
 from pytest_octane.retry import RetryPolicy
 from pytest_octane.settings import Settings, require_connection
@@ -77,6 +78,8 @@ class JobOutcome:
     ambiguous_keys: dict[str, list[int]] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     error: str | None = None
+    #: what the user must change before a retry can work (permanent errors only)
+    fix: str | None = None
     elapsed_s: float = 0.0
     #: Ctrl-C stopped the job; every slice's state is recorded, the summary says how to go on
     interrupted: bool = False
@@ -100,16 +103,36 @@ class JobOutcome:
 
     def ui_link(self) -> str:
         """Octane's web UI for the job's workspace."""
-        job = self.job
-        return f"{job.server.rstrip('/')}/ui/?p={job.space_id}/{job.workspace_id}"
+        where = recorded_connection(self.job)
+        return f"{where.url.rstrip('/')}/ui/?p={where.space}/{where.workspace}"
+
+    def reason(self) -> str | None:
+        """Why the job is not done, in one line: the job's error or the first slice's."""
+        if self.error:
+            return self.error
+        for record in self.job.slices:
+            if record.status is not SliceStatus.SUCCESS:
+                detail = record.error_details or record.last_error
+                if detail:
+                    return f"slice {record.index}: {detail}"
+        return None
+
+    def next_command(self) -> str:
+        """``resume`` while a slice is unfinished (transient trouble), else ``retry``."""
+        unfinished = any(s.status is SliceStatus.RUNNING for s in self.job.slices)
+        return self.resume_command() if unfinished else self.retry_command()
 
     def one_line(self) -> str:
         job = self.job
         ok = sum(1 for s in job.slices if s.status is SliceStatus.SUCCESS)
         text = f"job {job.job_id}: {ok}/{len(job.slices)} slices uploaded"
         if self.error or ok < len(job.slices):
-            unfinished = any(s.status is SliceStatus.RUNNING for s in job.slices)
-            text += f"; run: {self.resume_command() if unfinished else self.retry_command()}"
+            reason = self.reason()
+            if reason:
+                text += f": {reason}"
+            if self.fix:
+                text += f"; {self.fix}"
+            text += f"; run: {self.next_command()}"
         return text
 
     def summary_lines(self) -> list[str]:
@@ -118,9 +141,10 @@ class JobOutcome:
         for record in job.slices:
             by_status[record.status].append(record.index)
         runs = sum(s.run_count for s in job.slices)
+        where = recorded_connection(job)
         lines = [
             f"job {job.job_id}: {runs} runs in {len(job.slices)} slice(s) to shared space "
-            f"{job.space_id}, workspace {job.workspace_id} ({self.elapsed_s:.1f} s)",
+            f"{where.space}, workspace {where.workspace} ({self.elapsed_s:.1f} s)",
             f"slices: {len(by_status[SliceStatus.SUCCESS])} ok, "
             f"{len(by_status[SliceStatus.FAILED])} failed, "
             f"{len(by_status[SliceStatus.RUNNING])} unfinished",
@@ -129,14 +153,17 @@ class JobOutcome:
         tasks = [f"{s.index}:{s.task_id}" for s in job.slices if s.task_id is not None]
         if tasks:
             lines.append("task ids (slice:task): " + ", ".join(tasks))
-        failures: dict[str, list[int]] = {}  # one line per distinct error, not per slice
-        for record in job.slices:
-            if record.status is SliceStatus.FAILED:
-                detail = record.error_details or record.last_error or "no details"
-                failures.setdefault(detail, []).append(record.index)
-        for detail, indexes in failures.items():
-            which = f"slice {indexes[0]}" if len(indexes) == 1 else f"slices {_ranges(indexes)}"
-            lines.append(f"{which} failed: {detail}")
+        for state, word in ((SliceStatus.FAILED, "failed"), (SliceStatus.RUNNING, "unfinished")):
+            problems: dict[str, list[int]] = {}  # one line per distinct error, not per slice
+            for record in job.slices:
+                if record.status is state:
+                    detail = record.error_details or record.last_error
+                    if detail or state is SliceStatus.FAILED:
+                        problems.setdefault(detail or "no details", []).append(record.index)
+            problems.pop(self.error or "", None)  # said once, on the error line
+            for detail, indexes in problems.items():
+                which = f"slice {indexes[0]}" if len(indexes) == 1 else f"slices {_ranges(indexes)}"
+                lines.append(f"{which} {word}: {detail}")
         if self.unmapped_keys:
             lines.append(
                 f"JIRA keys with no Octane story ({len(self.unmapped_keys)}): "
@@ -147,10 +174,17 @@ class JobOutcome:
         lines.extend(self.warnings)
         if self.error:
             lines.append(f"error: {self.error}")
+        if self.fix:
+            lines.append(f"to fix: {self.fix}")
         if by_status[SliceStatus.RUNNING]:
             lines.append(f"to finish the upload later run: {self.resume_command()}")
         elif by_status[SliceStatus.FAILED]:
-            lines.append(f"to re-upload the failed slices run: {self.retry_command()}")
+            if self.fix:
+                lines.append(
+                    f"to re-upload the failed slices after the fix run: {self.retry_command()}"
+                )
+            else:
+                lines.append(f"to re-upload the failed slices run: {self.retry_command()}")
         return lines
 
 
@@ -191,7 +225,7 @@ def make_client(
     hook: CredentialsHook | None = None,
     on_request: Callable[[RequestLogEntry], None] | None = None,
     environ: Mapping[str, str] | None = None,
-    on_wait: Callable[[str, float], None] | None = None,
+    on_wait: Callable[[str, float, str], None] | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> OctaneClient:
     server, space, workspace = require_connection(settings)
@@ -200,6 +234,7 @@ def make_client(
         path_template=settings.credentials_path,
         environ=os.environ if environ is None else environ,
         hook=hook,
+        command=settings.credentials_command,
     )
     return OctaneClient(
         server=server,
@@ -621,13 +656,15 @@ def _send_slice(ctx: _Context, index: int, refs: list[RunRefs], attempt: int) ->
         ctx.stop.check()
         payload = _payload(ctx, Path(record.path), refs, attempt)
         with _queue_slot(ctx, index):
-            accepted = ctx.client.post_test_results(payload, skip_errors=ctx.settings.skip_errors)
+            accepted = ctx.client.post_test_results(
+                payload, skip_errors=ctx.settings.skip_errors, label=f"slice {index}"
+            )
             if accepted.from_older_push and accepted.status.strip().lower() == "failed":
                 # Octane returned an earlier failed task for identical bytes: send a new payload
                 payload = _payload(ctx, Path(record.path), refs, attempt + 1)
                 attempt += 1
                 accepted = ctx.client.post_test_results(
-                    payload, skip_errors=ctx.settings.skip_errors
+                    payload, skip_errors=ctx.settings.skip_errors, label=f"slice {index}"
                 )
             _update(ctx, index, task_id=accepted.id, attempts=attempt, status=SliceStatus.RUNNING)
             ctx.state.slice_sent(index, accepted.id)
@@ -641,8 +678,22 @@ def _send_slice(ctx: _Context, index: int, refs: list[RunRefs], attempt: int) ->
         _update(ctx, index, last_error=str(exc))
         detail = str(exc)
     except OctaneError as exc:
-        _update(ctx, index, status=SliceStatus.FAILED, last_error=str(exc), attempts=attempt)
-        detail = f"failed: {exc}"
+        if is_permanent(exc):
+            _update(ctx, index, status=SliceStatus.FAILED, last_error=str(exc), attempts=attempt)
+            detail = f"failed: {exc}"
+            if ctx.outcome.fix is None:
+                job = ctx.outcome.job
+                ctx.outcome.fix = what_to_fix(
+                    exc,
+                    space=ctx.settings.space or job.space_id,
+                    workspace=ctx.settings.workspace or job.workspace_id,
+                    server=ctx.settings.url or job.server,
+                )
+        else:
+            # transient: leave the slice as it was (unsent slices stay Running), so that
+            # 'resume' (or 'retry' for a Failed one) sends it again
+            _update(ctx, index, last_error=str(exc), attempts=attempt)
+            detail = f"not sent: {exc}"
     finally:
         _flush_log(ctx)
         ctx.state.slice_ends(index, ok, detail)
@@ -861,7 +912,8 @@ def _execute_job(
             sleep=stop.sleeper(time.sleep),
         )
     except (ConfigError, CredentialsError) as exc:
-        outcome.error = str(exc)
+        _fail_unfinished(store, outcome, settings, exc, send + poll)
+        outcome.elapsed_s = time.monotonic() - started
         return outcome
     ctx = _Context(
         settings, store, client, request_log, outcome, progress, stop.sleeper(sleep), state, stop
@@ -893,10 +945,11 @@ def _execute_job(
         )
     except ConnectionFailed as exc:
         outcome.error = f"{exc} — the results are kept on disk"
-    except OctaneHTTPError as exc:
-        outcome.error = str(exc)
     except OctaneError as exc:
-        outcome.error = str(exc)
+        if is_permanent(exc):
+            _fail_unfinished(store, outcome, settings, exc, send + poll)
+        else:
+            outcome.error = str(exc)
     finally:
         _flush_log(ctx)
         if ctx.budget is not None:
@@ -921,6 +974,36 @@ def _exit_line(outcome: JobOutcome) -> str:
         "pytest-octane: Ctrl-C again: stopped at once; to finish the upload later run: "
         f"{outcome.resume_command()} (and {outcome.retry_command()} for slices that failed)"
     )
+
+
+def _fail_unfinished(
+    store: TaskStore,
+    outcome: JobOutcome,
+    settings: Settings,
+    exc: OctaneError,
+    indexes: Sequence[int],
+) -> None:
+    """A permanent error: mark this run's unfinished slices Failed and say what to fix.
+
+    A resume would only repeat the error; marked ``Failed``, the slices are re-uploaded by
+    ``retry`` once the cause is fixed (a recorded task id is looked up first, never lost).
+    """
+    job_id = outcome.job.job_id
+    outcome.error = str(exc)
+    outcome.fix = what_to_fix(
+        exc,
+        space=settings.space or outcome.job.space_id,
+        workspace=settings.workspace or outcome.job.workspace_id,
+        server=settings.url or outcome.job.server,
+    )
+    job = store.get_job(job_id)
+    for index in indexes:
+        if job.slice(index).status is not SliceStatus.SUCCESS:
+            store.update_slice(job_id, index, status=SliceStatus.FAILED, last_error=str(exc))
+    job = store.get_job(job_id)
+    if job.status is not SliceStatus.RUNNING:
+        store.finish_job(job_id, _now())
+    outcome.job = store.get_job(job_id)
 
 
 def upload_session(
@@ -964,5 +1047,7 @@ def upload_session(
 
 
 def settings_for_job(settings: Settings, job: JobRecord) -> Settings:
-    """Settings to finish an old job: its own server, space and workspace win."""
-    return replace(settings, url=job.server, space=job.space_id, workspace=job.workspace_id)
+    """Settings to finish an old job: its own server, space and workspace win (as last
+    corrected by ``retry --space/--workspace/--url``, see ``overrides``)."""
+    where = recorded_connection(job)
+    return replace(settings, url=where.url, space=where.space, workspace=where.workspace)

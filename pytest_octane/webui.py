@@ -821,6 +821,9 @@ def run(args: argparse.Namespace) -> int:
             f"it could re-upload; pass --token SECRET (or set {TOKEN_ENV}) or use --host 127.0.0.1"
         )
     try:
+        from pytest_octane.overrides import refuse_connection_flags
+
+        refuse_connection_flags(args)
         cli.settings_from_args(args)  # a bad setting fails now, not at the first click
         store: TaskStore = cli.open_task_store(args)
     except ConfigError as exc:

@@ -19,25 +19,32 @@ __all__ = ["configure_parser", "load_stories", "run"]
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     """Add the simulator's options to ``parser`` (the lead's ``simulator`` subcommand)."""
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
-    parser.add_argument("--port", type=int, default=8080, help="port (0 = any free port)")
+
+    def option(flag: str, text: str, **kw: Any) -> None:
+        parser.add_argument(flag, help=f"{text} (default: %(default)s)", **kw)
+
+    option("--host", "address to listen on", default="127.0.0.1")
+    option("--port", "port, 0 = any free port", type=int, default=8080)
     parser.add_argument(
         "--stories",
         metavar="FILE",
-        help='JSON stories: [{"key": "QZ-1", "id": 2001}, ...] or {"QZ-1": 2001, ...}',
+        help='JSON stories: [{"key": "QZ-1", "id": 2001}, ...] or {"QZ-1": 2001, ...} '
+        "(default: none)",
     )
-    parser.add_argument("--jira-field", default="jira_key_udf", help="story field with the key")
-    parser.add_argument("--queue-limit", type=int, default=50, help="tasks queued+running")
-    parser.add_argument("--processing-ms", type=int, default=500, help="time per upload task")
-    parser.add_argument(
-        "--processing-workers", type=int, default=1, help="upload tasks processed at once"
-    )
-    parser.add_argument("--space-id", type=int, default=1001)
-    parser.add_argument("--workspace-id", type=int, default=1002)
-    parser.add_argument("--client-id", default="sim-client")
-    parser.add_argument("--client-secret", default="sim-secret")
-    parser.add_argument(
-        "--idle-timeout", type=float, default=None, metavar="S", help="session idle timeout"
+    option("--jira-field", "story field with the key", default="jira_key_udf")
+    option("--queue-limit", "tasks queued+running", type=int, default=50)
+    option("--processing-ms", "time per upload task", type=int, default=500)
+    option("--processing-workers", "upload tasks processed at once", type=int, default=1)
+    option("--space-id", "the shared space it serves", type=int, default=1001)
+    option("--workspace-id", "the workspace it serves", type=int, default=1002)
+    option("--client-id", "API key client id it accepts", default="sim-client")
+    option("--client-secret", "API key secret it accepts (a local fake)", default="sim-secret")
+    option(
+        "--idle-timeout",
+        "session idle timeout in seconds, none = never",
+        type=float,
+        default=None,
+        metavar="S",
     )
     parser.add_argument(
         "--forbid-delete",
@@ -131,8 +138,12 @@ def run(args: argparse.Namespace) -> int:
     def on_term(signum: int, frame: FrameType | None) -> None:
         stop.set()
 
+    # SIGINT too, explicitly: a process started with SIGINT ignored (a background job of a
+    # non-interactive shell, some CI runners) never gets Python's KeyboardInterrupt handler,
+    # so Ctrl-C / kill -INT would leave the simulator running forever.
     in_main = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, on_term) if in_main else None
+    signals = (signal.SIGTERM, signal.SIGINT)
+    previous = {sig: signal.signal(sig, on_term) for sig in signals} if in_main else {}
     try:
         print(_banner(sim, len(stories)), flush=True)
         while not stop.wait(0.5):
@@ -140,8 +151,8 @@ def run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         pass
     finally:
-        if in_main:
-            signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         sim.stop()
     print("Octane simulator stopped.", flush=True)
     return 0

@@ -9,6 +9,7 @@ import json
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from cli_harness import Octane
@@ -110,6 +111,8 @@ def test_pytest_job_shows_in_jobs_status_and_logs_without_secrets(octane: Octane
 
 
 def test_jobs_of_an_empty_store_say_so(octane: Octane) -> None:
+    if "://" not in octane.store_location:
+        Path(octane.store_location).mkdir(parents=True)  # a missing folder is an error
     listed = octane.cli("jobs", f"--task-store={octane.store_location}")
     assert listed.code == 0
     assert listed.out.strip() == f"no jobs in {octane.store_location}"

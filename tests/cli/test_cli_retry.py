@@ -127,20 +127,42 @@ def test_a_retry_that_fails_again_is_sent_as_a_new_payload_next_time(
     octane.assert_every_run_once(TESTS)
 
 
-def test_retry_of_a_slice_whose_post_was_refused(octane: Octane, junit_xml: Path) -> None:
-    """A 500 on the POST leaves a Failed slice without task id; retry sends it (once)."""
+def test_a_500_on_the_post_leaves_the_slice_resumable(octane: Octane, junit_xml: Path) -> None:
+    """A 5xx is transient: the slice stays Running without task id; resume sends it (once)."""
     octane.sim.faults.fail_next("POST */test-results", 500)
     done = octane.upload(junit_xml, args=["--slice-size=4", "--max-parallel=1"])
     assert done.code == 1, done.text
     job = octane.only_job()
-    (index,) = failed_indexes(job)
+    assert not failed_indexes(job)
+    (index,) = [s.index for s in job.slices if s.status is SliceStatus.RUNNING]
     assert job.slice(index).task_id is None
     assert "500" in (job.slice(index).last_error or "")
     posts = octane.posts()
 
-    retried = octane.cli(*printed_command(done.out, "re-upload")[1:])
-    assert retried.code == 0, retried.text
+    resumed = octane.cli(*printed_command(done.out, "finish")[1:])
+    assert resumed.code == 0, resumed.text
     assert octane.posts() - posts == 1
+    assert octane.only_job().slice(index).status is SliceStatus.SUCCESS
+    octane.assert_every_run_once(TESTS)
+
+
+def test_a_400_on_the_post_fails_the_slice_and_retry_sends_it(
+    octane: Octane, junit_xml: Path
+) -> None:
+    """A 400 is permanent: the slice is Failed with the error, the summary says retry."""
+    octane.sim.faults.fail_next("POST */test-results", 400)
+    done = octane.upload(junit_xml, args=["--slice-size=4", "--max-parallel=1"])
+    assert done.code == 1, done.text
+    job = octane.only_job()
+    (index,) = failed_indexes(job)
+    assert "400" in (job.slice(index).last_error or "")
+    assert job.finished_at is not None
+    assert "to fix: Octane rejected the request" in done.out
+
+    retried = octane.cli(
+        *printed_command(done.out, "re-upload the failed slices after the fix")[1:]
+    )
+    assert retried.code == 0, retried.text
     assert octane.only_job().slice(index).status is SliceStatus.SUCCESS
     octane.assert_every_run_once(TESTS)
 

@@ -16,7 +16,11 @@ def drive(state: UploadState) -> None:
     for index in (1, 2, 3):
         state.slice_begins()
         state.slice_sent(index, 100 + index)
-    state.waited("queue_full", 10.0)
+    state.waited(
+        "queue_full",
+        10.0,
+        "POST test-results (slice 3): HTTP 503 testbox.queue_full; retry 1 in 10 s",
+    )
     state.slice_ends(1, True, "task 101 success")
     state.slice_ends(2, False, "task 102 failed")
     state.slice_ends(3, True, "task 103 success")
@@ -38,7 +42,7 @@ def test_a_ci_log_gets_one_line_per_event_that_matters() -> None:
     state.listen(TerminalProgress(write_line=lines.append, rewrite=None, verbosity=0))
     drive(state)
     assert lines == [
-        "octane: Octane's queue is full; trying again in 10.0 s (0/3)",
+        "octane: POST test-results (slice 3): HTTP 503 testbox.queue_full; retry 1 in 10 s",
         "octane: slice 1: task 101 success (1/3)",
         "octane: slice 2: task 102 failed (2/3)",
         "octane: slice 3: task 103 success (3/3)",
@@ -96,5 +100,24 @@ def test_the_final_block_and_the_quiet_line(
     )
     sim.faults.fail_next_tasks(1)
     quiet = pytester.runpytest(*args(sim, tmp_path), "-q")
-    quiet.stdout.fnmatch_lines(["octane: job *: 2/3 slices uploaded; run: pytest-octane retry *"])
+    quiet.stdout.fnmatch_lines(
+        ["octane: job *: 2/3 slices uploaded: slice *: *; run: pytest-octane retry *"]
+    )
     assert "- octane -" not in quiet.stdout.str()
+
+
+def test_a_retry_line_names_the_request_the_cause_and_the_retry(
+    pytester: pytest.Pytester, sim: Simulator, tmp_path: Path
+) -> None:
+    pytester.makepyfile("def test_one():\n    pass\n")
+    sim.faults.fail_next("POST */test-results", 503, count=2, error_code="testbox.queue_full")
+    sim.faults.fail_next("GET */test-results/*", 502, count=1)
+    result = pytester.runpytest(*args(sim, tmp_path), "--octane-queue-full-retry=0.1")
+    result.stdout.fnmatch_lines(
+        [
+            "octane: POST test-results (slice 1): HTTP 503 testbox.queue_full; retry 1 in 0.1 s",
+            "octane: POST test-results (slice 1): HTTP 503 testbox.queue_full; retry 2 in 0.1 s",
+            "octane: GET test-results/*: HTTP 502 *; retry 1 in * s",
+        ]
+    )
+    assert "trying again" not in result.stdout.str()

@@ -158,7 +158,7 @@ def checks(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> s
     if request.param == "structural":
         monkeypatch.setattr(schema, "find_xsd", lambda: None)
     elif schema.find_xsd() is None:
-        pytest.skip("octaneResultSchema.xsd not found (../shared/octane or $OCTANE_XSD)")
+        pytest.skip(schema.XSD_MISSING)
     return str(request.param)
 
 
@@ -173,3 +173,7 @@ def test_validator_accepts_a_minimal_document(validate_xml, checks: str) -> None
         b"<?xml version='1.0' encoding='UTF-8'?><test_result><test_runs><test_run name='a'"
         b" duration='0' status='Planned' started='0'/></test_runs></test_result>"
     )
+
+
+def test_the_xsd_skip_reason_says_where_to_get_the_file() -> None:
+    assert "test-results/xsd" in schema.XSD_MISSING and "OCTANE_XSD=" in schema.XSD_MISSING

@@ -532,7 +532,9 @@ def test_bad_credentials_fail_before_anything_is_written(
             f"--octane-credentials-path={path}",
         ]  # fmt: skip
         if front == "pytest":
-            code, out, err = _pytest_front_end(pytester, args)
+            # only --octane-strict stops before the tests (test_plugin_credentials.py has
+            # the default: the tests run and the results wait for the credentials)
+            code, out, err = _pytest_front_end(pytester, [*args, "--octane-strict"])
             expected = pytest.ExitCode.USAGE_ERROR
         else:
             code, out, err = _cli_front_end(args, tmp, capsys)
@@ -564,7 +566,10 @@ def test_unreadable_credentials_file(bad_inputs, tmp_path: Path, front: str) -> 
             if front == "pytest":
                 import sys
 
-                argv = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args]
+                argv = [
+                    sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--octane-strict",
+                    *args,
+                ]  # fmt: skip
                 expected = int(pytest.ExitCode.USAGE_ERROR)
             else:
                 argv = bad_inputs.cli_argv(["upload", str(DATA / "junit_ok.xml"), *args])

@@ -131,13 +131,13 @@ def test_queue_smaller_than_our_parallelism(harness) -> None:
     )
 
 
-def test_queue_full_past_the_deadline_then_retry(harness) -> None:
+def test_queue_full_past_the_deadline_then_resume(harness) -> None:
     sim = harness.simulator()
     sim.faults.fail_next("POST */test-results", 503, count=10_000, error_code="testbox.queue_full")
     work = harness.work("queue-deadline")
     first = harness.pytest(sim, sim.url, work, "queue-deadline", "--octane-queue-full-deadline=0.5")
     command = first.follow_up()
-    assert command is not None and command[1] == "retry", first.describe()
+    assert command is not None and command[1] == "resume", first.describe()
     sim.faults.clear()
     follow = harness.follow(command, sim)
     harness.check(
@@ -187,7 +187,7 @@ def test_answers_slower_than_the_read_timeout(harness) -> None:
     harness.check("answers slower than the read timeout", sim, work, "slow", first=first)
 
 
-def test_answers_slower_than_the_read_timeout_every_time_then_retry(harness) -> None:
+def test_answers_slower_than_the_read_timeout_every_time_then_resume(harness) -> None:
     sim = harness.simulator()
     sim.faults.add_latency("POST */test-results", SLOW_POST_MS)
     work = harness.work("slow-always")
@@ -195,7 +195,7 @@ def test_answers_slower_than_the_read_timeout_every_time_then_retry(harness) -> 
         sim, sim.url, work, "slow-always", "--octane-read-timeout=0.3", "--octane-slice-size=100"
     )
     command = first.follow_up()
-    assert command is not None and command[1] == "retry", first.describe()
+    assert command is not None and command[1] == "resume", first.describe()
     sim.faults.clear()
     _wait_for_late_posts(harness, sim, work)
     follow = harness.follow(command, sim)
@@ -283,7 +283,7 @@ def _outcome_for(job_id: str, store: str) -> JobOutcome:
     return JobOutcome(job=job, store_location=store)
 
 
-def test_status_poll_answered_500_then_retry(harness) -> None:
+def test_status_poll_answered_500_then_resume(harness) -> None:
     sim = harness.simulator()
     harness.trigger(
         sim, "GET */test-results/*", 3, lambda: sim.faults.fail_next("GET */test-results/*", 500)
@@ -291,7 +291,7 @@ def test_status_poll_answered_500_then_retry(harness) -> None:
     work = harness.work("poll-500")
     first = harness.pytest(sim, sim.url, work, "poll-500")
     command = first.follow_up()
-    assert command is not None and command[1] == "retry", first.describe()
+    assert command is not None and command[1] == "resume", first.describe()
     follow = harness.follow(command, sim)
     harness.check(
         "one status poll answered HTTP 500", sim, work, "poll-500", first=first, follow_up=follow

@@ -91,14 +91,20 @@ def _read_until(process: subprocess.Popen[bytes], marker: str, seconds: float) -
     return data.decode()
 
 
-def test_run_serves_until_interrupted(tmp_path: Path) -> None:
+#: What a background job of a non-interactive shell inherits: SIGINT ignored. Python then
+#: installs no KeyboardInterrupt handler, which is how this test once hung in a fresh clone.
+IGNORING_SIGINT = "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+
+
+@pytest.mark.parametrize("inherited", ["default", "sigint-ignored"])
+def test_run_serves_until_interrupted(tmp_path: Path, inherited: str) -> None:
     stories = tmp_path / "stories.json"
     stories.write_text(json.dumps({"QZ-1": 2001, "QZ-2": 2002}))
     process = subprocess.Popen(
         [
             sys.executable,
             "-c",
-            RUNNER,
+            (IGNORING_SIGINT if inherited == "sigint-ignored" else "") + RUNNER,
             "--port",
             "0",
             "--stories",

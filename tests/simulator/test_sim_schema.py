@@ -228,7 +228,7 @@ def real_xsd(monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.delenv("OCTANE_XSD", raising=False)
     found = schema.find_xsd()
     if found is None:
-        pytest.skip("octaneResultSchema.xsd is not beside the repository (set OCTANE_XSD)")
+        pytest.skip(schema.XSD_MISSING)
     return found
 
 

@@ -229,7 +229,8 @@ def test_nothing_found_names_every_source_and_what_to_do(tmp_path: Path) -> None
     assert message == (
         "no Octane credentials for shared space 1001: tried hook pytest_octane_credentials "
         "(no answer); environment variables OCTANE_CLIENT_ID/OCTANE_CLIENT_SECRET and "
-        f"OCTANE_USER/OCTANE_PASSWORD (not set); file {path} (missing). Set OCTANE_CLIENT_ID "
+        "OCTANE_USER/OCTANE_PASSWORD (not set); credentials_command (not set); "
+        f"file {path} (missing). Set OCTANE_CLIENT_ID "
         "and OCTANE_CLIENT_SECRET (or OCTANE_USER and OCTANE_PASSWORD), or write "
         '{"client_id": "...", "client_secret": "..."} to the credentials file, or point '
         "credentials_path (credentialsPath) at the right file"
