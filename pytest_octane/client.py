@@ -48,6 +48,7 @@ from pytest_octane.errors import (
     OctaneError,
     OctaneHTTPError,
     QueueFullError,
+    SessionRefused,
 )
 from pytest_octane.model import RequestLogEntry
 from pytest_octane.redact import HIDDEN as _HIDDEN
@@ -707,10 +708,17 @@ class OctaneClient:
         with self._lock:
             if self._generation == generation:  # no other thread has signed in meanwhile
                 self._sign_in_locked()
+            generation = self._generation
         response = self._exchange(method, url, **kwargs)
+        with self._lock:
+            raced = self._generation != generation
+        if response.status_code == 401 and raced:
+            # Another thread signed in while the replay was on its way (a sign-in starts a new
+            # session): the replay carried the old cookie. Send it once more with the new one.
+            response = self._exchange(method, url, **kwargs)
         if response.status_code == 401:
             error = self._error_for(method, url, response)
-            raise AuthError(
+            raise SessionRefused(
                 f"Octane answered {method} {_no_query(url)} with 401 even after a fresh sign-in "
                 f"with the credentials from {self._credentials.source}"
                 f"{_code_suffix(error.error_code)}: check the credentials path and that the "

@@ -9,6 +9,7 @@
      ├── StoreError           the task store cannot be read or written
      ├── OctaneHTTPError      Octane answered with an error (status, url, error_code, correlation)
      │    ├── AuthError       401 even after signing in again
+     │    │    └── SessionRefused  401 right after a successful sign-in (resumable)
      │    ├── QueueFullError  503 testbox.queue_full / testbox.request_limit
      │    └── NotOctaneError  the answer was not Octane's JSON (wrong URL, proxy page)
      ├── ConnectionFailed     the server could not be reached at all
@@ -81,6 +82,14 @@ class OctaneHTTPError(OctaneError):
 
 class AuthError(OctaneHTTPError):
     """Octane refused the credentials (401 after one fresh sign-in)."""
+
+
+class SessionRefused(AuthError):
+    """A request answered 401 although the sign-in just before it succeeded.
+
+    The credentials were accepted, so this is session trouble (an expiry or a concurrent
+    sign-in racing the request), not something the user must fix: a ``resume`` can succeed.
+    """
 
 
 class QueueFullError(OctaneHTTPError):

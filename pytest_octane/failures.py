@@ -20,6 +20,7 @@ from pytest_octane.errors import (
     OctaneError,
     OctaneHTTPError,
     PollTimeout,
+    SessionRefused,
 )
 from pytest_octane.retry import is_queue_full, is_transient
 
@@ -33,7 +34,7 @@ _TRANSIENT_4XX = frozenset({408, 429})
 
 def classify(exc: BaseException) -> Kind:
     """``transient`` when trying again later can succeed unchanged, else ``permanent``."""
-    if isinstance(exc, (ConnectionFailed, PollTimeout)) or is_queue_full(exc):
+    if isinstance(exc, (ConnectionFailed, PollTimeout, SessionRefused)) or is_queue_full(exc):
         return "transient"
     if isinstance(exc, (ConfigError, CredentialsError, AuthError, NotOctaneError)):
         return "permanent"

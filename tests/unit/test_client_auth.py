@@ -14,7 +14,8 @@ import responses
 
 from pytest_octane.client import OctaneClient
 from pytest_octane.credentials import Credentials
-from pytest_octane.errors import AuthError, NotOctaneError, OctaneHTTPError
+from pytest_octane.errors import AuthError, NotOctaneError, OctaneHTTPError, SessionRefused
+from pytest_octane.failures import classify
 from pytest_octane.retry import RetryPolicy
 
 SERVER = "http://127.0.0.1:8080"
@@ -157,6 +158,52 @@ def test_a_second_401_is_an_auth_error_naming_the_source(rsps: responses.Request
         f"from {SOURCE} VALIDATION_TOKEN_EXPIRED_GLOBAL_TIME_OUT: check the credentials path "
         "and that the account may use shared space 1001 workspace 1002"
     )
+
+
+def test_a_second_401_after_a_good_sign_in_is_resumable_session_trouble(
+    rsps: responses.RequestsMock,
+) -> None:
+    """The sign-in just succeeded, so the credentials are fine: a resume may succeed."""
+    signed_in(rsps)
+    rsps.get(TASK, status=401, json={"error_code": "VALIDATION_TOKEN_EXPIRED_IDLE_TIME_OUT"})
+    with pytest.raises(SessionRefused) as info:
+        make_client().get_task(7)
+    assert classify(info.value) == "transient"
+
+
+def test_a_refused_sign_in_is_permanent(rsps: responses.RequestsMock) -> None:
+    rsps.post(SIGN_IN, status=401, json={"error_code": "AUTHENTICATION_FAILED"})
+    with pytest.raises(AuthError) as info:
+        make_client().get_task(7)
+    assert not isinstance(info.value, SessionRefused)
+    assert classify(info.value) == "permanent"
+
+
+def test_a_replay_that_raced_another_threads_sign_in_is_sent_once_more(
+    rsps: responses.RequestsMock,
+) -> None:
+    """Thread B's replay left with the cookie of a session that thread C's sign-in replaced
+    meanwhile (every sign-in starts a new session); B sends it once more, signing in no more."""
+    client = make_client()
+    signed_in(rsps, cookie="first")
+    signed_in(rsps, cookie="second")
+    signed_in(rsps, cookie="third")
+    answers = iter([401, "race", 200])
+
+    def task(request: requests.PreparedRequest) -> tuple[int, dict[str, str], str]:
+        answer = next(answers)
+        if answer == "race":  # another thread signs in while this replay is on its way
+            with client._lock:
+                client._sign_in_locked()
+            answer = 401
+        body = TASK_JSON if answer == 200 else {"error_code": "VALIDATION_TOKEN_EXPIRED"}
+        return int(answer), {}, json.dumps(body)
+
+    rsps.add_callback(responses.GET, TASK, callback=task)
+    assert client.get_task(7).status == "queued"
+    # the racing sign-in is recorded before the replay it overtook has its answer
+    assert [c.request.url for c in rsps.calls] == [SIGN_IN, TASK, SIGN_IN, SIGN_IN, TASK, TASK]
+    assert cookie_header(rsps.calls[-1]) == "LWSSO_COOKIE_KEY=third; OCTANE_USER=key_id"
 
 
 @pytest.mark.parametrize("status", [401, 403])
