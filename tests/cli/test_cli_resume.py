@@ -32,8 +32,6 @@ def half_sent(octane: Octane) -> JobRecord | None:
     return None
 
 
-@pytest.mark.octane_simulator(processing_ms=60)
-@pytest.mark.parametrize("backend", BACKENDS, indirect=True)
 def posted_results(octane: Octane, job_id: str, *, since: float) -> list[RequestLogEntry]:
     """The test-results POSTs the job's request log holds from ``since`` on."""
     opened = octane.open_store()
@@ -44,6 +42,8 @@ def posted_results(octane: Octane, job_id: str, *, since: float) -> list[Request
     return [e for e in log if e.time >= since and e.method == "POST" and "test-results" in e.url]
 
 
+@pytest.mark.octane_simulator(processing_ms=60)
+@pytest.mark.parametrize("backend", BACKENDS, indirect=True)
 def test_resume_finishes_a_killed_upload_with_every_run_once(octane: Octane) -> None:
     suite = octane.write_suite(params=TESTS - 3)
     process = octane.start_pytest(
