@@ -12,7 +12,7 @@ import re
 import zlib
 from typing import Any
 
-from pytest_octane.schema import validate
+from pytest_octane.octane.schema import validate
 from pytest_octane.simulator.entities import (
     COLLECTIONS,
     create_entities,

@@ -16,7 +16,7 @@ from typing import Any
 from lxml import etree
 
 from pytest_octane.errors import InputError
-from pytest_octane.schema import parse
+from pytest_octane.octane.schema import parse
 from pytest_octane.simulator.gherkin import store_gherkin_run
 from pytest_octane.simulator.query import Ref
 from pytest_octane.simulator.state import Entity, SimState, Task

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from pytest_octane.collect import MAX_NAME, cut_name, split_nodeid
+from pytest_octane.plugin.collect import MAX_NAME, cut_name, split_nodeid
 
 
 @pytest.mark.parametrize(

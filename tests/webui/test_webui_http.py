@@ -18,7 +18,7 @@ from webui_harness import World, csrf_of, slice_statuses
 
 from pytest_octane import cli
 from pytest_octane.model import JobRecord, RequestLogEntry, SliceRecord, SliceStatus
-from pytest_octane.webui import (
+from pytest_octane.web.server import (
     BODY_CHARS,
     LOG_ROWS,
     RETRY_BUTTON,

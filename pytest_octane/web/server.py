@@ -43,10 +43,10 @@ from pytest_octane import cli
 from pytest_octane.errors import ConfigError, OctaneError, StoreError
 from pytest_octane.model import JobRecord, RequestLogEntry, SliceRecord, SliceStatus
 from pytest_octane.store import DamagedJob, TaskStore
-from pytest_octane.webaccess import check_token, local_path, same_origin
+from pytest_octane.web.access import check_token, local_path, same_origin
 
 if TYPE_CHECKING:
-    from pytest_octane.uploader import JobOutcome
+    from pytest_octane.job.engine import JobOutcome
 
 __all__ = [
     "DEFAULT_PORT",
@@ -102,7 +102,7 @@ def retry_failed_slices(
     top (``cli.job_settings``), so a re-upload from the page and one from a terminal send
     the same bytes.  Raises StoreError for an unknown job, ConfigError for a bad setting.
     """
-    from pytest_octane.uploader import execute_job
+    from pytest_octane.job.engine import execute_job
 
     job = store.get_job(job_id)
     settings = cli.job_settings(args, job)
@@ -301,7 +301,7 @@ def _request_rows(entries: Sequence[RequestLogEntry]) -> str:
 
 
 def _commands(job: JobRecord, location: str) -> tuple[str, str]:
-    from pytest_octane.uploader import JobOutcome
+    from pytest_octane.job.engine import JobOutcome
 
     outcome = JobOutcome(job=job, store_location=location)
     return outcome.retry_command(), outcome.resume_command()
@@ -821,7 +821,7 @@ def run(args: argparse.Namespace) -> int:
             f"it could re-upload; pass --token SECRET (or set {TOKEN_ENV}) or use --host 127.0.0.1"
         )
     try:
-        from pytest_octane.overrides import refuse_connection_flags
+        from pytest_octane.job.overrides import refuse_connection_flags
 
         refuse_connection_flags(args)
         cli.settings_from_args(args)  # a bad setting fails now, not at the first click

@@ -27,7 +27,6 @@ from typing import Any
 
 from lxml import etree
 
-from pytest_octane.client import OctaneClient, quote_query_value
 from pytest_octane.errors import (
     ConfigError,
     CredentialsError,
@@ -35,11 +34,12 @@ from pytest_octane.errors import (
     OctaneError,
     StoreError,
 )
+from pytest_octane.job.module_tree import drop_duplicate, product_area
+from pytest_octane.job.spool import read_keys
 from pytest_octane.model import JobRecord, RequestLogEntry, SliceStatus
-from pytest_octane.module_tree import drop_duplicate, product_area
-from pytest_octane.schema import safe_parser
+from pytest_octane.octane.client import OctaneClient, quote_query_value
+from pytest_octane.octane.schema import safe_parser
 from pytest_octane.settings import MAX_SLICE_SIZE, Settings, parse_jira_key
-from pytest_octane.spool import read_keys
 from pytest_octane.store import TaskStore
 
 __all__ = [
@@ -643,8 +643,8 @@ class _Requests:
 def run_delink(args: argparse.Namespace) -> int:
     """``pytest-octane delink``: 0 done, 1 Octane or store failure, 2 usage/configuration."""
     from pytest_octane.cli import settings_from_args
+    from pytest_octane.job.engine import make_client, map_jira_keys, settings_for_job
     from pytest_octane.store import open_store
-    from pytest_octane.uploader import make_client, map_jira_keys, settings_for_job
 
     def fail(code: int, exc: BaseException) -> int:
         if getattr(args, "debug", False):

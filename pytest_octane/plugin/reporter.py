@@ -19,19 +19,19 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_octane.ci import write_github_step_summary
-from pytest_octane.collect import ResultCollector
 from pytest_octane.errors import OctaneError
-from pytest_octane.gherkin_xml import plan_slices
 from pytest_octane.model import TestRun
-from pytest_octane.octane_xml import header_from_settings, write_document, write_slices
-from pytest_octane.progress import TerminalProgress, UploadState
+from pytest_octane.octane.gherkin_xml import plan_slices
+from pytest_octane.octane.results_xml import header_from_settings, write_document, write_slices
+from pytest_octane.plugin.collect import ResultCollector
+from pytest_octane.plugin.progress import TerminalProgress, UploadState
 from pytest_octane.settings import Settings
+from pytest_octane.settings.ci import write_github_step_summary
 
 log = logging.getLogger("pytest_octane")
 
 if TYPE_CHECKING:
-    from pytest_octane.uploader import JobOutcome
+    from pytest_octane.job.engine import JobOutcome
 
 
 class OctaneReporter:
@@ -155,7 +155,7 @@ class OctaneReporter:
         )
 
     def _upload(self, runs: list[TestRun]) -> None:
-        from pytest_octane.uploader import upload_session
+        from pytest_octane.job.engine import upload_session
 
         settings = self.settings
         hook = self.config.hook

@@ -420,7 +420,7 @@ def find_xsd() -> Path | None:
     configured = os.environ.get(_XSD_ENV, "").strip()
     if configured:
         return Path(configured)
-    candidate = Path(__file__).resolve().parent.parent.parent / _XSD_BESIDE_REPO
+    candidate = Path(__file__).resolve().parents[3] / _XSD_BESIDE_REPO
     return candidate if candidate.is_file() else None
 
 

@@ -27,10 +27,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from pytest_octane import coord, module_tree, suites
-from pytest_octane.budget import QueueBudget, pool_name
-from pytest_octane.client import OctaneClient, quote_query_value
-from pytest_octane.credentials import Credentials, resolve_credentials
 from pytest_octane.errors import (
     ConfigError,
     ConnectionFailed,
@@ -40,18 +36,22 @@ from pytest_octane.errors import (
     PollTimeout,
     StoreError,
 )
-from pytest_octane.failures import is_permanent, what_to_fix
-from pytest_octane.interrupt import StopFlag, UploadInterrupted, ctrl_c, wait_all
+from pytest_octane.job import coord, module_tree, suites
+from pytest_octane.job.budget import QueueBudget, pool_name
+from pytest_octane.job.interrupt import StopFlag, UploadInterrupted, ctrl_c, wait_all
+from pytest_octane.job.overrides import recorded_connection
+from pytest_octane.job.spool import SpooledRun, read_spooled_runs, upload_payload, write_spool
 from pytest_octane.model import JobRecord, RequestLogEntry, SliceRecord, SliceStatus, TestRun
-from pytest_octane.octane_xml import RunRefs, header_from_settings
-from pytest_octane.overrides import recorded_connection
-from pytest_octane.progress import UploadState
-from pytest_octane.retry import RetryPolicy
+from pytest_octane.octane.client import OctaneClient, quote_query_value
+from pytest_octane.octane.credentials import Credentials, resolve_credentials
+from pytest_octane.octane.failures import is_permanent, what_to_fix
+from pytest_octane.octane.results_xml import RunRefs, header_from_settings
+from pytest_octane.octane.retry import RetryPolicy
+from pytest_octane.plugin.progress import UploadState
 from pytest_octane.settings import Settings, require_connection
-from pytest_octane.spool import SpooledRun, read_spooled_runs, upload_payload, write_spool
 from pytest_octane.store import TaskStore, open_store
 
-log = logging.getLogger("pytest_octane.uploader")
+log = logging.getLogger("pytest_octane.job.engine")
 
 Progress = Callable[[str], None]
 CredentialsHook = Callable[[], Credentials | Mapping[str, str] | None]

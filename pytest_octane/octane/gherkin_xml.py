@@ -57,7 +57,7 @@ def plan_slices(runs: Sequence[TestRun], size: int) -> list[Sequence[TestRun]]:
 
 
 def _clean(text: str, limit: int | None = None) -> str:
-    from pytest_octane.octane_xml import clean
+    from pytest_octane.octane.results_xml import clean
 
     cleaned = clean(text)
     return cleaned if limit is None else cleaned[:limit]
@@ -105,7 +105,7 @@ def _background(scenarios: Sequence[GherkinScenario]) -> list[GherkinStep]:
 
 def gherkin_run_element(feature: Sequence[TestRun], max_trace: int) -> etree._Element:
     """One ``<gherkin_test_run>`` for the scenarios of one feature file."""
-    from pytest_octane.octane_xml import cut_trace
+    from pytest_octane.octane.results_xml import cut_trace
 
     scenarios = [run.gherkin for run in feature if run.gherkin is not None]
     head = scenarios[0]

@@ -17,11 +17,11 @@ from typing import IO, Any
 
 from lxml import etree
 
-from pytest_octane.collect import cut_name
 from pytest_octane.errors import InputError
-from pytest_octane.gherkin_xml import gherkin_elements, plan_slices
 from pytest_octane.model import BuildContext, RunError, RunStatus, TestRun
-from pytest_octane.schema import safe_parser
+from pytest_octane.octane.gherkin_xml import gherkin_elements, plan_slices
+from pytest_octane.octane.schema import safe_parser
+from pytest_octane.plugin.collect import cut_name
 from pytest_octane.settings import Settings
 
 _INVALID_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")

@@ -833,7 +833,7 @@ def _derive_from_url(values: dict[str, Any], sources: dict[str, str]) -> None:
     url = values.get("url")
     if not url:
         return
-    from pytest_octane.client import parse_octane_url  # only when a URL is configured
+    from pytest_octane.octane.client import parse_octane_url  # only when a URL is configured
 
     try:
         server, space, workspace = parse_octane_url(url)

@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from pytest_octane.client import OctaneClient
 from pytest_octane.errors import NotOctaneError, OctaneError, OctaneHTTPError
+from pytest_octane.octane.client import OctaneClient
 
 __all__ = ["ROOT_LOGICAL_NAME", "SystemRoot", "drop_duplicate", "find_system_root", "product_area"]
 

@@ -3,7 +3,7 @@
 Everything that talks HTTP to Octane goes through :class:`OctaneClient`, so the rules live
 in one place: lazy sign-in without stale cookies, one re-sign-in on 401, the session cookie
 refreshed from any answer, Octane's error JSON mapped to :mod:`pytest_octane.errors`,
-transient trouble retried per :class:`~pytest_octane.retry.RetryPolicy`, and no secret in
+transient trouble retried per :class:`~pytest_octane.octane.retry.RetryPolicy`, and no secret in
 any log line, log entry or exception.
 """
 
@@ -32,14 +32,6 @@ import requests
 import urllib3
 
 from pytest_octane import __version__
-from pytest_octane.bounded import (
-    ERROR_BODY_LIMIT,
-    JSON_BODY_LIMIT,
-    AnswerTooSlow,
-    read_body,
-    size_text,
-)
-from pytest_octane.credentials import Credentials
 from pytest_octane.errors import (
     AuthError,
     ConfigError,
@@ -51,9 +43,22 @@ from pytest_octane.errors import (
     SessionRefused,
 )
 from pytest_octane.model import RequestLogEntry
-from pytest_octane.redact import HIDDEN as _HIDDEN
-from pytest_octane.redact import redact
-from pytest_octane.retry import QUEUE_FULL_CODES, TRANSIENT_STATUSES, RetryPolicy, call_with_retry
+from pytest_octane.octane.bounded import (
+    ERROR_BODY_LIMIT,
+    JSON_BODY_LIMIT,
+    AnswerTooSlow,
+    read_body,
+    size_text,
+)
+from pytest_octane.octane.credentials import Credentials
+from pytest_octane.octane.redact import HIDDEN as _HIDDEN
+from pytest_octane.octane.redact import redact
+from pytest_octane.octane.retry import (
+    QUEUE_FULL_CODES,
+    TRANSIENT_STATUSES,
+    RetryPolicy,
+    call_with_retry,
+)
 
 __all__ = [
     "AUTH_COOKIES",
@@ -66,7 +71,7 @@ __all__ = [
     "quote_query_value",
 ]
 
-logger = logging.getLogger("pytest_octane.client")
+logger = logging.getLogger("pytest_octane.octane.client")
 
 SESSION_COOKIE = "LWSSO_COOKIE_KEY"
 AUTH_COOKIES = (SESSION_COOKIE, "OCTANE_USER")
@@ -240,7 +245,7 @@ class OctaneClient:
         self._credentials = credentials
         self._client_type = _check_client_type(client_type)
         self._timeout = _check_timeout(timeout)
-        # a whole request (connect, answer, body) may take this long: see pytest_octane.bounded
+        # a whole request (connect, answer, body) may take this long: see octane/bounded.py
         self._deadline_s = self._timeout[0] + 2 * self._timeout[1]
         self._verify = _check_verify(verify)
         if self._verify is False and root.lower().startswith("https:"):

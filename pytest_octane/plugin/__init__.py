@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from pytest_octane.collect import JIRA_ATTR
 from pytest_octane.errors import ConfigError, CredentialsError
+from pytest_octane.plugin.collect import JIRA_ATTR
 from pytest_octane.settings import JIRA_KEY_RE, OPTIONS, OptionSpec, Settings, resolve_settings
 
 
@@ -71,7 +71,7 @@ def _is_enabled(config: pytest.Config) -> bool:
 def settings_from_config(config: pytest.Config) -> Settings:
     cli = {spec.name: config.getoption(f"octane_{spec.name}") for spec in OPTIONS if spec.flag}
     ini = {spec.name: config.getini(spec.ini) for spec in OPTIONS if spec.ini}
-    from pytest_octane.ci import ci_defaults, detect_ci
+    from pytest_octane.settings.ci import ci_defaults, detect_ci
 
     ini_name = config.inipath.name if config.inipath else "ini file"
     info = detect_ci(os.environ)
@@ -107,7 +107,7 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     jira_keys = JiraKeys()
     config.pluginmanager.register(jira_keys, "octane-jira-keys")
-    from pytest_octane.reporter import OctaneReporter
+    from pytest_octane.plugin.reporter import OctaneReporter
 
     reporter = OctaneReporter(config, settings, dry_run=dry_run, jira_keys=jira_keys.by_nodeid)
     config.stash[OctaneReporter.stash_key] = reporter
@@ -116,7 +116,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def _register_bdd(config: pytest.Config, settings: Settings) -> None:
     """With pytest-bdd installed, scenarios carry their feature and steps on their reports."""
-    from pytest_octane.bdd import BddCollector, bdd_installed
+    from pytest_octane.plugin.bdd import BddCollector, bdd_installed
 
     if bdd_installed(config):
         collector = BddCollector(config.rootpath, settings.jira_tag_pattern)
@@ -149,7 +149,7 @@ def check_upload_ready(config: pytest.Config, settings: Settings) -> None:
     their results are spooled, and the summary prints the command that uploads them once the
     credentials exist (a missing CI secret must not cost the whole test run).
     """
-    from pytest_octane.credentials import resolve_credentials
+    from pytest_octane.octane.credentials import resolve_credentials
     from pytest_octane.settings import require_connection
 
     _, space, _ = require_connection(settings)
@@ -168,7 +168,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     reporter = config.pluginmanager.get_plugin("octane-reporter")
     if reporter is None:
         return  # never imported the reporter (and lxml): the plugin costs nothing when off
-    from pytest_octane.reporter import OctaneReporter
+    from pytest_octane.plugin.reporter import OctaneReporter
 
     if OctaneReporter.stash_key in config.stash:
         del config.stash[OctaneReporter.stash_key]

@@ -25,7 +25,7 @@ __all__ = [
     "write_github_step_summary",
 ]
 
-log = logging.getLogger("pytest_octane.ci")
+log = logging.getLogger("pytest_octane.settings.ci")
 
 #: Octane's limit for every attribute of ``<build>`` (XSD: 1 to 255 characters).
 MAX_VALUE = 255

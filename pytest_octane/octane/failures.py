@@ -22,7 +22,7 @@ from pytest_octane.errors import (
     PollTimeout,
     SessionRefused,
 )
-from pytest_octane.retry import is_queue_full, is_transient
+from pytest_octane.octane.retry import is_queue_full, is_transient
 
 __all__ = ["Kind", "classify", "is_permanent", "what_to_fix"]
 

@@ -8,7 +8,7 @@ from lxml import etree
 
 from pytest_octane.errors import InputError
 from pytest_octane.model import RunError, RunStatus, TestRun
-from pytest_octane.octane_xml import parse_xml_file, read_junit
+from pytest_octane.octane.results_xml import parse_xml_file, read_junit
 
 _STATUSES = {status.value: status for status in RunStatus}
 

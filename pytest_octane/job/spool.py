@@ -15,10 +15,10 @@ from pathlib import Path
 from lxml import etree
 
 from pytest_octane.errors import InputError
-from pytest_octane.gherkin_xml import feature_keys, features_of, plan_slices
 from pytest_octane.model import TestRun
-from pytest_octane.octane_xml import ResultHeader, RunRefs, SliceFile, write_slices
-from pytest_octane.schema import safe_parser
+from pytest_octane.octane.gherkin_xml import feature_keys, features_of, plan_slices
+from pytest_octane.octane.results_xml import ResultHeader, RunRefs, SliceFile, write_slices
+from pytest_octane.octane.schema import safe_parser
 
 #: Per-run children that come before ``backlog_items`` in the XSD's sequence.
 _BEFORE_REFS = {"suite_ref", "program_ref", "release_ref", "release", "milestone_ref"}

@@ -213,7 +213,7 @@ def resolve_credentials(
     )
 
     if command:
-        from pytest_octane.credentials_command import run_credentials_command
+        from pytest_octane.octane.credentials_command import run_credentials_command
 
         answer = run_credentials_command(command, space_id)
         return Credentials.from_mapping(answer, source=f"credentials_command {command!r}")

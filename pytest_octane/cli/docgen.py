@@ -1,6 +1,6 @@
 """Generate ``docs/configuration.md`` from the option table, so the reference cannot drift.
 
-Run ``python -m pytest_octane.docgen > docs/configuration.md`` after changing
+Run ``python -m pytest_octane.cli.docgen > docs/configuration.md`` after changing
 ``settings.OPTIONS`` or the CLI; ``tests/ci/test_ci_docs.py`` fails until you do.
 """
 
@@ -11,12 +11,12 @@ import sys
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from pytest_octane.ci import CI_OPTION_NAMES
 from pytest_octane.settings import OPTIONS, OptionSpec
+from pytest_octane.settings.ci import CI_OPTION_NAMES
 
 __all__ = ["GROUPS", "REGENERATE", "main", "render_configuration_reference"]
 
-REGENERATE = "python -m pytest_octane.docgen > docs/configuration.md"
+REGENERATE = "python -m pytest_octane.cli.docgen > docs/configuration.md"
 
 #: Section title and introduction of each option group, in the order they are shown.
 GROUPS: dict[str, tuple[str, str]] = {
@@ -35,7 +35,7 @@ GROUPS: dict[str, tuple[str, str]] = {
 }
 
 _HEADER = f"""\
-<!-- Generated from pytest_octane/settings.py by `{REGENERATE}`; do not edit. -->
+<!-- Generated from pytest_octane/settings/ by `{REGENERATE}`; do not edit. -->
 
 # Configuration reference
 
@@ -201,7 +201,7 @@ def render_configuration_reference(options: Sequence[OptionSpec] = OPTIONS) -> s
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m pytest_octane.docgen",
+        prog="python -m pytest_octane.cli.docgen",
         description=f"Print the configuration reference (Markdown). Usage: {REGENERATE}",
     )
     parser.parse_args(argv)

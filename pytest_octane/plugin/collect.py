@@ -19,8 +19,8 @@ from typing import Any
 
 import pytest
 
-from pytest_octane.bdd import BDD_ATTR, scenario_of
 from pytest_octane.model import RunError, RunStatus, TestRun
+from pytest_octane.plugin.bdd import BDD_ATTR, scenario_of
 
 #: Report attribute set on xdist workers (see ``ReportEnricher``); a plain list of strings
 #: survives xdist's serialisation.

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 from pytest_octane import __version__
-from pytest_octane.ci import ci_defaults, detect_ci
 from pytest_octane.errors import (
     ConfigError,
     CredentialsError,
@@ -36,6 +35,7 @@ from pytest_octane.settings import (
     Settings,
     resolve_settings,
 )
+from pytest_octane.settings.ci import ci_defaults, detect_ci
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a reader that went away
@@ -168,7 +168,7 @@ def _get_job(store: Any, job_id: str) -> JobRecord:
 
 def _read_inputs(files: Sequence[str], settings: Settings) -> list[TestRun]:
     """Every run of the given JUnit/Octane XML files, in order."""
-    from pytest_octane.inputs import read_results_file
+    from pytest_octane.octane.inputs import read_results_file
 
     started = settings.started or int(time.time() * 1000)
     module = settings.module or ""
@@ -180,7 +180,7 @@ def _read_inputs(files: Sequence[str], settings: Settings) -> list[TestRun]:
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
-    from pytest_octane.octane_xml import header_from_settings, write_slices
+    from pytest_octane.octane.results_xml import header_from_settings, write_slices
 
     settings = replace(settings_from_args(args), from_pytest=False)  # any tool's files
     runs = _read_inputs(args.files, settings)
@@ -209,7 +209,7 @@ def _print_outcome(outcome: Any) -> int:
 
 
 def cmd_upload(args: argparse.Namespace) -> int:
-    from pytest_octane.uploader import upload_session
+    from pytest_octane.job.engine import upload_session
 
     settings = replace(settings_from_args(args), from_pytest=False)  # any tool's files
     runs = _read_inputs(args.files, settings)
@@ -222,7 +222,7 @@ def cmd_upload(args: argparse.Namespace) -> int:
 
 def _check_credentials(settings: Settings) -> None:
     """Fail with exit code 2 before a job is recorded, not with an unfinished job (1)."""
-    from pytest_octane.credentials import resolve_credentials
+    from pytest_octane.octane.credentials import resolve_credentials
     from pytest_octane.settings import require_connection
 
     _, space, _ = require_connection(settings)
@@ -338,7 +338,7 @@ def job_settings(args: argparse.Namespace, job: JobRecord, *, store: Any = None)
     ``--url``/``--space``/``--workspace`` given here replace the recorded ones (said on
     stdout, and kept in the job's history when ``store`` is given).
     """
-    from pytest_octane.overrides import apply_overrides, recorded_connection
+    from pytest_octane.job.overrides import apply_overrides, recorded_connection
 
     space_given = getattr(args, "octane_space", None) is not None
     space = args.octane_space if space_given else recorded_connection(job).space
@@ -348,7 +348,7 @@ def job_settings(args: argparse.Namespace, job: JobRecord, *, store: Any = None)
 
 
 def _finish_job(args: argparse.Namespace, mode: str) -> int:
-    from pytest_octane.uploader import execute_job
+    from pytest_octane.job.engine import execute_job
 
     only_slice: int | None = getattr(args, "slice", None)
     store = open_task_store(args)
@@ -470,7 +470,7 @@ def build_parser() -> argparse.ArgumentParser:
         add_settings_arguments(p, groups=["connection", "upload"])
         p.set_defaults(func=func)
 
-    from pytest_octane.suites import configure_delink_parser
+    from pytest_octane.job.suites import configure_delink_parser
 
     p = sub.add_parser(
         "delink", help="remove a job's JIRA stories from exactly that job's automated runs"
@@ -489,7 +489,7 @@ def build_parser() -> argparse.ArgumentParser:
     configure_parser(p)
     p.set_defaults(func=cmd_simulator)
 
-    from pytest_octane.webui import configure_parser as configure_serve_parser
+    from pytest_octane.web.server import configure_parser as configure_serve_parser
 
     p = sub.add_parser("serve", help="the jobs page: jobs, slices, errors, re-upload button")
     configure_serve_parser(p)
