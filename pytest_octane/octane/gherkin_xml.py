@@ -14,6 +14,7 @@ from collections.abc import Iterator, Sequence
 from lxml import etree
 
 from pytest_octane.model import GherkinScenario, GherkinStep, RunStatus, TestRun
+from pytest_octane.octane.xml_text import clean, cut_trace
 
 #: Octane's own feature-file tag linking a feature to its Gherkin test (``@TID1311REV0.2.0``).
 _OCTANE_TID = re.compile(r"TID\d+REV[\w.]*")
@@ -57,8 +58,6 @@ def plan_slices(runs: Sequence[TestRun], size: int) -> list[Sequence[TestRun]]:
 
 
 def _clean(text: str, limit: int | None = None) -> str:
-    from pytest_octane.octane.results_xml import clean
-
     cleaned = clean(text)
     return cleaned if limit is None else cleaned[:limit]
 
@@ -105,8 +104,6 @@ def _background(scenarios: Sequence[GherkinScenario]) -> list[GherkinStep]:
 
 def gherkin_run_element(feature: Sequence[TestRun], max_trace: int) -> etree._Element:
     """One ``<gherkin_test_run>`` for the scenarios of one feature file."""
-    from pytest_octane.octane.results_xml import cut_trace
-
     scenarios = [run.gherkin for run in feature if run.gherkin is not None]
     head = scenarios[0]
     status = feature_status([run.status for run in feature])

@@ -18,36 +18,13 @@ from typing import IO, Any
 from lxml import etree
 
 from pytest_octane.errors import InputError
-from pytest_octane.model import BuildContext, RunError, RunStatus, TestRun
+from pytest_octane.model import BuildContext, RunError, RunStatus, TestRun, cut_name
 from pytest_octane.octane.gherkin_xml import gherkin_elements, plan_slices
 from pytest_octane.octane.schema import safe_parser
-from pytest_octane.plugin.collect import cut_name
+from pytest_octane.octane.xml_text import clean, clean_limited, cut_trace
 from pytest_octane.settings import Settings
 
-_INVALID_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 _MESSAGE_LIMIT = 4000
-
-
-def clean(text: str) -> str:
-    """Replace characters XML 1.0 cannot carry (NUL, control characters, lone surrogates)."""
-    return _INVALID_XML.sub("\ufffd", text)
-
-
-def clean_limited(text: str, limit: int = 255) -> str:
-    return clean(text)[:limit]
-
-
-def cut_trace(trace: str, limit: int) -> str:
-    """Keep the head and tail of a long trace with a visible marker between them."""
-    if len(trace) <= limit:
-        return trace
-    head = limit * 2 // 3
-    tail = limit - head
-    dropped = len(trace) - head - tail
-    return (
-        f"{trace[:head]}\n\n[... pytest-octane cut {dropped} of {len(trace)} characters "
-        f"(--octane-max-trace={limit}) ...]\n\n{trace[-tail:]}"
-    )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

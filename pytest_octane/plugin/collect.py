@@ -9,7 +9,6 @@ only the final attempt counts.  Per report the work is O(1) and touches no files
 from __future__ import annotations
 
 import functools
-import hashlib
 import os
 import re
 import time
@@ -19,22 +18,12 @@ from typing import Any
 
 import pytest
 
-from pytest_octane.model import RunError, RunStatus, TestRun
+from pytest_octane.model import RunError, RunStatus, TestRun, cut_name
 from pytest_octane.plugin.bdd import BDD_ATTR, scenario_of
 
 #: Report attribute set on xdist workers (see ``ReportEnricher``); a plain list of strings
 #: survives xdist's serialisation.
 JIRA_ATTR = "octane_jira_keys"
-
-MAX_NAME = 255
-
-
-def cut_name(value: str, limit: int = MAX_NAME) -> str:
-    """Cut ``value`` to ``limit`` characters with a hash suffix, so long names never collide."""
-    if len(value) <= limit:
-        return value
-    digest = hashlib.sha1(value.encode("utf-8", "surrogatepass")).hexdigest()[:10]
-    return f"{value[: limit - 12]}~~{digest}"
 
 
 def split_nodeid(nodeid: str) -> tuple[str, str, str]:
