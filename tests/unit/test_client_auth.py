@@ -193,8 +193,8 @@ def test_a_replay_that_raced_another_threads_sign_in_is_sent_once_more(
     def task(request: requests.PreparedRequest) -> tuple[int, dict[str, str], str]:
         answer = next(answers)
         if answer == "race":  # another thread signs in while this replay is on its way
-            with client._lock:
-                client._sign_in_locked()
+            with client._http._lock:
+                client._http._sign_in_locked()
             answer = 401
         body = TASK_JSON if answer == 200 else {"error_code": "VALIDATION_TOKEN_EXPIRED"}
         return int(answer), {}, json.dumps(body)
