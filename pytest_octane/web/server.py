@@ -1,9 +1,8 @@
-"""``pytest-octane serve``: the jobs page.
+"""The jobs page's HTTP server (``JobsServer``), which ``pytest-octane serve`` starts.
 
 It shows the task store's jobs, their slices, errors, history and request logs, and has a
 "Re-upload failed slices" button that does what ``pytest-octane retry JOB`` does.  The
-HTML is rendered on the server with the standard library; every value from the store is
-escaped, because error texts and request logs hold whatever Octane or a proxy answered.
+pages are in ``render``, the requests in ``handler``, the rules below in ``access``.
 
 Access rules: without ``--token`` the page listens on loopback only and answers only to
 loopback host names (a DNS-rebinding page cannot reach it).  With a token every request
