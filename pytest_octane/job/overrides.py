@@ -8,12 +8,10 @@ recorded value it overrides, and records the change in the job's history so that
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from pytest_octane.errors import ConfigError
 from pytest_octane.model import JobRecord
 from pytest_octane.settings import Settings
 
@@ -22,7 +20,6 @@ __all__ = [
     "Connection",
     "apply_overrides",
     "recorded_connection",
-    "refuse_connection_flags",
 ]
 
 CONNECTION_EVENT = "connection"
@@ -87,14 +84,3 @@ def apply_overrides(
     if notes and record is not None:
         record({"event": CONNECTION_EVENT, **wanted})
     return replace(settings, **wanted)
-
-
-def refuse_connection_flags(args: argparse.Namespace) -> None:
-    """``serve`` handles many jobs: one server/space/workspace for all of them is a trap."""
-    given = [flag for name, flag, _ in _FIELDS if getattr(args, f"octane_{name}", None)]
-    if given:
-        raise ConfigError(
-            f"serve does not take {'/'.join(given)}: each job is re-uploaded to its recorded "
-            "server, shared space and workspace; correct one job with "
-            "'pytest-octane retry JOB --space ID --workspace ID --url URL'"
-        )

@@ -14,9 +14,6 @@ task store alone.
 
 from __future__ import annotations
 
-import argparse
-import os
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -29,17 +26,14 @@ from lxml import etree
 
 from pytest_octane.errors import (
     ConfigError,
-    CredentialsError,
     InputError,
-    OctaneError,
-    StoreError,
 )
 from pytest_octane.job.module_tree import drop_duplicate, product_area
 from pytest_octane.job.spool import read_keys
-from pytest_octane.model import JobRecord, RequestLogEntry, SliceStatus
+from pytest_octane.model import JobRecord, SliceStatus
 from pytest_octane.octane.client import OctaneClient, quote_query_value
 from pytest_octane.octane.schema import safe_parser
-from pytest_octane.settings import MAX_SLICE_SIZE, Settings, parse_jira_key
+from pytest_octane.settings import MAX_SLICE_SIZE, Settings
 from pytest_octane.store import TaskStore
 
 __all__ = [
@@ -49,7 +43,6 @@ __all__ = [
     "CoverageResult",
     "DelinkResult",
     "JobSuite",
-    "configure_delink_parser",
     "coverage_pending",
     "creation_lock",
     "delink_job",
@@ -60,7 +53,6 @@ __all__ = [
     "link_job_runs",
     "recorded_suite_id",
     "resolve_suite",
-    "run_delink",
     "split_suite_path",
     "spooled_tests",
     "taking_turns",
@@ -604,99 +596,3 @@ def delink_job(
     }
     store.add_history(job.job_id, event)
     return DelinkResult(event=event, unmapped_keys=unmapped)
-
-
-# ---------------------------------------------------------------- the delink command
-
-
-def configure_delink_parser(parser: argparse.ArgumentParser) -> None:
-    """Arguments of ``pytest-octane delink JOB [--jira KEY]`` (the lead wires the subcommand)."""
-    from pytest_octane.cli import (  # cli may import this module
-        add_settings_arguments,
-        add_task_store_argument,
-    )
-
-    parser.add_argument("job", help="the job whose runs lose the story")
-    parser.add_argument(
-        "--jira",
-        dest="delink_jira",
-        action="append",
-        metavar="KEY",
-        help="JIRA key of the story to remove (repeatable; default: the job's --octane-jira "
-        "stories)",
-    )
-    add_task_store_argument(parser)
-    add_settings_arguments(parser, groups=["connection"])
-    parser.set_defaults(func=run_delink)
-
-
-class _Requests:
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.entries: list[RequestLogEntry] = []
-
-    def __call__(self, entry: RequestLogEntry) -> None:
-        with self._lock:
-            self.entries.append(entry)
-
-
-def run_delink(args: argparse.Namespace) -> int:
-    """``pytest-octane delink``: 0 done, 1 Octane or store failure, 2 usage/configuration."""
-    from pytest_octane.cli import settings_from_args
-    from pytest_octane.job.engine import make_client, map_jira_keys, settings_for_job
-    from pytest_octane.store import open_store
-
-    def fail(code: int, exc: BaseException) -> int:
-        if getattr(args, "debug", False):
-            raise exc
-        print(f"pytest-octane: error: {exc}", file=sys.stderr)
-        return code
-
-    location = (
-        getattr(args, "octane_task_store", None)
-        or os.environ.get("OCTANE_TASK_STORE")
-        or "octane_task_logs"
-    )
-    try:
-        keys = tuple(parse_jira_key(k, "option --jira") for k in args.delink_jira or ())
-        store = open_store(location)
-    except (ConfigError, StoreError) as exc:
-        return fail(2, exc)
-    requests = _Requests()
-    try:
-        try:
-            job = store.get_job(args.job)
-        except StoreError:
-            if any(j.job_id == args.job for j in store.list_jobs()):
-                raise
-            raise ConfigError(
-                f"job {args.job!r} is not in the task store '{store.location}'; "
-                "'pytest-octane jobs --task-store LOCATION' lists the jobs there"
-            ) from None
-        plan = JobSuite.of(job)
-        settings = settings_for_job(settings_from_args(args, space=str(job.space_id)), job)
-        client = make_client(settings, on_request=requests)
-        field = plan.jira_field if plan else settings.jira_field
-        with client:
-            result = delink_job(
-                client,
-                store,
-                job,
-                keys,
-                batch_size=settings.slice_size,
-                map_keys=lambda missing: map_jira_keys(client, field, missing),
-            )
-    except (ConfigError, CredentialsError, InputError) as exc:
-        return fail(2, exc)
-    except OctaneError as exc:
-        return fail(1, exc)
-    finally:
-        if requests.entries:
-            try:
-                store.append_requests(args.job, requests.entries)
-            except StoreError:
-                pass  # the request log is a diagnosis aid; the delink itself is recorded
-        store.close()
-    for line in result.summary_lines():
-        print(line)
-    return 0

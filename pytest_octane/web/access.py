@@ -1,15 +1,28 @@
-"""Small access rules of the jobs page: token strength, same-origin checks, safe redirects.
+"""Access rules of the jobs page: loopback names, token strength and cookies, same-origin
+checks, safe redirects.
 
-Kept apart from ``webui`` (pages and the server) so each rule is easy to read and test.
+Kept apart from the pages, the handler and the server so each rule is easy to read and test.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import ipaddress
 from urllib.parse import quote, unquote, urlsplit
 
 from pytest_octane.errors import ConfigError
 
-__all__ = ["MIN_TOKEN_CHARS", "check_token", "local_path", "same_origin"]
+__all__ = [
+    "MIN_TOKEN_CHARS",
+    "check_token",
+    "cookie_value",
+    "cookies",
+    "is_loopback",
+    "local_path",
+    "same",
+    "same_origin",
+]
 
 #: A token is the only thing between the network and the re-upload button.
 MIN_TOKEN_CHARS = 16
@@ -57,3 +70,33 @@ def local_path(path: str) -> str:
     while segments and not segments[0]:
         segments.pop(0)
     return "/" + "/".join(quote(unquote(segment), safe="") for segment in segments)
+
+
+def is_loopback(host: str) -> bool:
+    """``localhost`` or a loopback address literal; any other name needs a token."""
+    name = host.strip().strip("[]").lower()
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def cookie_value(token: str) -> str:
+    """What the cookie holds: a digest of the token, so the token itself is never stored."""
+    return hashlib.sha256(b"pytest-octane serve\0" + token.encode("utf-8")).hexdigest()
+
+
+def same(given: str, expected: str) -> bool:
+    return hmac.compare_digest(given.encode("utf-8"), expected.encode("utf-8"))
+
+
+def cookies(header: str | None) -> dict[str, str]:
+    """Cookie header parsed leniently (``http.cookies`` drops every cookie after a bad one)."""
+    found: dict[str, str] = {}
+    for part in (header or "").split(";"):
+        name, sep, value = part.strip().partition("=")
+        if sep and name:
+            found.setdefault(name, value.strip().strip('"'))
+    return found

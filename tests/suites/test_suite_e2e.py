@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from suite_support import SettingsFor, make_runs, per_test_ids, story_id
 
+from pytest_octane.cli.delink import configure_delink_parser, run_delink
 from pytest_octane.job.engine import JobOutcome, upload_session
-from pytest_octane.job.suites import configure_delink_parser, run_delink
 from pytest_octane.model import JobRecord
 from pytest_octane.simulator import Simulator
 from pytest_octane.store import open_store
