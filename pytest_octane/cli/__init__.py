@@ -314,23 +314,6 @@ def cmd_status(args: argparse.Namespace) -> int:
     return EXIT_OK if job.status is SliceStatus.SUCCESS else EXIT_FAILED
 
 
-def _recorded_settings(args: argparse.Namespace, job: JobRecord) -> dict[str, Any]:
-    """The job's own upload settings for every option this command line does not give.
-
-    A re-upload must send what the first upload sent (skip-errors, application modules,
-    JIRA field...): otherwise runs lose their links, and a re-sent slice whose answer was
-    lost no longer matches Octane's copy byte for byte, so it is stored twice.
-    """
-    recorded: dict[str, Any] = {}
-    for name, value in job.settings.items():
-        if name in ("url", "workspace") or name not in OPTIONS_BY_NAME or value is None:
-            continue
-        if getattr(args, f"octane_{name}", None) not in (None, False):
-            continue  # given on this command line: it wins
-        recorded[name] = ("true" if value else "false") if isinstance(value, bool) else value
-    return recorded
-
-
 def job_settings(args: argparse.Namespace, job: JobRecord, *, store: Any = None) -> Settings:
     """Settings to retry or resume ``job``: its server, space and recorded options, with
     this command line's options on top (also what the jobs page's button uses).
@@ -338,11 +321,12 @@ def job_settings(args: argparse.Namespace, job: JobRecord, *, store: Any = None)
     ``--url``/``--space``/``--workspace`` given here replace the recorded ones (said on
     stdout, and kept in the job's history when ``store`` is given).
     """
-    from pytest_octane.job.overrides import apply_overrides, recorded_connection
+    from pytest_octane.job.recorded import apply_overrides, recorded_connection, recorded_options
 
     space_given = getattr(args, "octane_space", None) is not None
     space = args.octane_space if space_given else recorded_connection(job).space
-    settings = settings_from_args(args, space=str(space), **_recorded_settings(args, job))
+    given = lambda name: getattr(args, f"octane_{name}", None) not in (None, False)  # noqa: E731
+    settings = settings_from_args(args, space=str(space), **recorded_options(job, given))
     record = (lambda event: store.add_history(job.job_id, event)) if store is not None else None
     return apply_overrides(settings, job, space_given=space_given, record=record, say=print)
 

@@ -1,97 +1,21 @@
-"""Which server, shared space and workspace a later ``retry``/``resume`` sends a job to.
+"""``serve`` refuses connection flags: each job goes to its recorded server, space and workspace.
 
-A job records where it was uploaded.  When that was wrong (a shared space that does not
-exist, an old URL), ``retry JOB --space ID`` sends it to the corrected place, says which
-recorded value it overrides, and records the change in the job's history so that a later
-``resume`` or the jobs page keep using it.
+What a job records and how ``retry --space/--workspace/--url`` corrects it is in ``recorded``.
 """
 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
-from dataclasses import dataclass, replace
-from typing import Any
 
 from pytest_octane.errors import ConfigError
-from pytest_octane.model import JobRecord
-from pytest_octane.settings import Settings
+from pytest_octane.job.recorded import CONNECTION_FIELDS
 
-__all__ = [
-    "CONNECTION_EVENT",
-    "Connection",
-    "apply_overrides",
-    "recorded_connection",
-    "refuse_connection_flags",
-]
-
-CONNECTION_EVENT = "connection"
-
-#: (setting, the CLI flag, what it is called in messages)
-_FIELDS = (
-    ("url", "--url", "server"),
-    ("space", "--space", "shared space"),
-    ("workspace", "--workspace", "workspace"),
-)
-
-
-@dataclass(frozen=True, slots=True)
-class Connection:
-    url: str
-    space: int
-    workspace: int
-
-
-def recorded_connection(job: JobRecord) -> Connection:
-    """The job's own connection, with the last override from its history on top."""
-    current = Connection(job.server, job.space_id, job.workspace_id)
-    for event in job.history:
-        if event.get("event") == CONNECTION_EVENT:
-            current = Connection(
-                str(event.get("url") or current.url),
-                int(event.get("space") or current.space),
-                int(event.get("workspace") or current.workspace),
-            )
-    return current
-
-
-def _given_on_command_line(settings: Settings, name: str) -> bool:
-    return settings.where(name).startswith("option ")
-
-
-def apply_overrides(
-    settings: Settings,
-    job: JobRecord,
-    *,
-    space_given: bool,
-    record: Callable[[dict[str, Any]], None] | None,
-    say: Callable[[str], None],
-) -> Settings:
-    """``settings`` aimed at the job's recorded connection, or at what the command line gives.
-
-    ``space_given``: whether ``--space`` was on the command line (the caller fills the space
-    in from the job otherwise).  ``record`` stores the change in the job's history.
-    """
-    recorded = recorded_connection(job)
-    wanted: dict[str, Any] = {}
-    notes: list[str] = []
-    for name, flag, label in _FIELDS:
-        old = getattr(recorded, name)
-        given = space_given if name == "space" else _given_on_command_line(settings, name)
-        new = getattr(settings, name) if given else old
-        wanted[name] = new
-        if given and new != old:
-            notes.append(f"using {flag} {new} instead of the job's recorded {label} {old}")
-    for note in notes:
-        say(f"job {job.job_id}: {note}")
-    if notes and record is not None:
-        record({"event": CONNECTION_EVENT, **wanted})
-    return replace(settings, **wanted)
+__all__ = ["refuse_connection_flags"]
 
 
 def refuse_connection_flags(args: argparse.Namespace) -> None:
     """``serve`` handles many jobs: one server/space/workspace for all of them is a trap."""
-    given = [flag for name, flag, _ in _FIELDS if getattr(args, f"octane_{name}", None)]
+    given = [flag for name, flag, _ in CONNECTION_FIELDS if getattr(args, f"octane_{name}", None)]
     if given:
         raise ConfigError(
             f"serve does not take {'/'.join(given)}: each job is re-uploaded to its recorded "

@@ -20,7 +20,6 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,6 +33,7 @@ from pytest_octane.errors import (
     OctaneError,
     StoreError,
 )
+from pytest_octane.job.coord import Guard, creation_lock, taking_turns
 from pytest_octane.job.module_tree import drop_duplicate, product_area
 from pytest_octane.job.spool import read_keys
 from pytest_octane.model import JobRecord, RequestLogEntry, SliceStatus
@@ -78,29 +78,8 @@ _QUERY_ITEMS = 200
 
 EnsureModule = Callable[[str, int | None], int]
 Warn = Callable[[str], None]
-#: Factory of the lock held around one entity's get-or-create (``coord.creation_guard``).
-Guard = Callable[[], AbstractContextManager[object]]
 #: A test as Octane identifies it: (module/component, package, class, name).
 Identity = tuple[str, str, str, str]
-
-
-_CREATION_LOCKS: dict[str, threading.Lock] = {}
-_CREATION_LOCKS_GUARD = threading.Lock()
-
-
-def creation_lock(client: OctaneClient) -> threading.Lock:
-    """One lock per workspace for get-or-create in this process.
-
-    Uploads in threads of one process then create a module or suite exactly once; uploads
-    in different processes still meet in the query-create-query rule.
-    """
-    with _CREATION_LOCKS_GUARD:
-        return _CREATION_LOCKS.setdefault(client.base_url, threading.Lock())
-
-
-def taking_turns(client: OctaneClient, guard: Guard | None) -> AbstractContextManager[object]:
-    """The lock around one get-or-create: the store's ``guard`` if given, else this process's."""
-    return guard() if guard is not None else creation_lock(client)
 
 
 def _now() -> float:

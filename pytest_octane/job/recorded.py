@@ -1,0 +1,114 @@
+"""The one place that turns a recorded job back into settings: its connection and its options.
+
+A job records where it was uploaded and with which options.  When the place was wrong (a shared
+space that does not exist, an old URL), ``retry JOB --space ID`` sends it to the corrected place,
+says which recorded value it overrides, and records the change in the job's history so that a
+later ``resume`` or the jobs page keep using it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+from pytest_octane.model import JobRecord
+from pytest_octane.settings import OPTIONS_BY_NAME, Settings
+
+__all__ = [
+    "CONNECTION_EVENT",
+    "CONNECTION_FIELDS",
+    "Connection",
+    "apply_overrides",
+    "recorded_connection",
+    "recorded_options",
+    "settings_for_job",
+]
+
+CONNECTION_EVENT = "connection"
+
+#: (setting, the CLI flag, what it is called in messages)
+CONNECTION_FIELDS = (
+    ("url", "--url", "server"),
+    ("space", "--space", "shared space"),
+    ("workspace", "--workspace", "workspace"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Connection:
+    url: str
+    space: int
+    workspace: int
+
+
+def recorded_connection(job: JobRecord) -> Connection:
+    """The job's own connection, with the last override from its history on top."""
+    current = Connection(job.server, job.space_id, job.workspace_id)
+    for event in job.history:
+        if event.get("event") == CONNECTION_EVENT:
+            current = Connection(
+                str(event.get("url") or current.url),
+                int(event.get("space") or current.space),
+                int(event.get("workspace") or current.workspace),
+            )
+    return current
+
+
+def _given_on_command_line(settings: Settings, name: str) -> bool:
+    return settings.where(name).startswith("option ")
+
+
+def apply_overrides(
+    settings: Settings,
+    job: JobRecord,
+    *,
+    space_given: bool,
+    record: Callable[[dict[str, Any]], None] | None,
+    say: Callable[[str], None],
+) -> Settings:
+    """``settings`` aimed at the job's recorded connection, or at what the command line gives.
+
+    ``space_given``: whether ``--space`` was on the command line (the caller fills the space
+    in from the job otherwise).  ``record`` stores the change in the job's history.
+    """
+    recorded = recorded_connection(job)
+    wanted: dict[str, Any] = {}
+    notes: list[str] = []
+    for name, flag, label in CONNECTION_FIELDS:
+        old = getattr(recorded, name)
+        given = space_given if name == "space" else _given_on_command_line(settings, name)
+        new = getattr(settings, name) if given else old
+        wanted[name] = new
+        if given and new != old:
+            notes.append(f"using {flag} {new} instead of the job's recorded {label} {old}")
+    for note in notes:
+        say(f"job {job.job_id}: {note}")
+    if notes and record is not None:
+        record({"event": CONNECTION_EVENT, **wanted})
+    return replace(settings, **wanted)
+
+
+def recorded_options(job: JobRecord, given: Callable[[str], bool]) -> dict[str, Any]:
+    """The job's own upload settings for every option the command line does not give.
+
+    A re-upload must send what the first upload sent (skip-errors, application modules,
+    JIRA field...): otherwise runs lose their links, and a re-sent slice whose answer was
+    lost no longer matches Octane's copy byte for byte, so it is stored twice.
+    ``given(name)``: whether this command line gives option ``name`` (it then wins).
+    """
+    recorded: dict[str, Any] = {}
+    for name, value in job.settings.items():
+        if name in ("url", "workspace") or name not in OPTIONS_BY_NAME or value is None:
+            continue
+        if given(name):
+            continue  # given on this command line: it wins
+        recorded[name] = ("true" if value else "false") if isinstance(value, bool) else value
+    return recorded
+
+
+def settings_for_job(settings: Settings, job: JobRecord) -> Settings:
+    """Settings to finish an old job: its own server, space and workspace win (as last
+    corrected by ``retry --space/--workspace/--url``, see ``overrides``)."""
+    where = recorded_connection(job)
+    return replace(settings, url=where.url, space=where.space, workspace=where.workspace)
