@@ -27,12 +27,12 @@ from pytest_octane.errors import (
     OctaneError,
     StoreError,
 )
-from pytest_octane.job import coord, suites
+from pytest_octane.job import coord
 from pytest_octane.job.budget import QueueBudget, pool_name
 from pytest_octane.job.events import Progress, UploadState
 from pytest_octane.job.interrupt import StopFlag, UploadInterrupted, ctrl_c
 from pytest_octane.job.outcome import JobOutcome
-from pytest_octane.job.recorded import settings_for_job
+from pytest_octane.job.recorded import coverage_pending, external_run_id_for, settings_for_job
 from pytest_octane.job.run.context import (
     CredentialsHook,
     JobContext,
@@ -88,7 +88,7 @@ def prepare_job(
     header_settings = settings
     if settings.suite or settings.suite_id is not None:
         # one suite run per job: every slice (and any later retry) carries the same run id
-        run_id = suites.external_run_id_for(settings, job_id)
+        run_id = external_run_id_for(settings, job_id)
         recorded["external_run_id"] = run_id
         header_settings = replace(header_settings, external_run_id=run_id)
     try:
@@ -203,7 +203,7 @@ def _execute_job(
                 send.append(record.index)
         elif record.status is SliceStatus.RUNNING:
             (poll if record.task_id is not None else send).append(record.index)
-    link_pending = suites.coverage_pending(job, settings.update_auto_runs)
+    link_pending = coverage_pending(job, settings.update_auto_runs)
     if not send and not poll and not link_pending:
         outcome.job = store.get_job(job.job_id)
         return outcome

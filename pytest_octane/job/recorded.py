@@ -12,20 +12,30 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from pytest_octane.model import JobRecord
+from pytest_octane.model import JobRecord, SliceStatus
 from pytest_octane.settings import OPTIONS_BY_NAME, Settings
 
 __all__ = [
     "CONNECTION_EVENT",
     "CONNECTION_FIELDS",
+    "COVERAGE_EVENT",
+    "DELINK_EVENT",
+    "SUITE_EVENT",
     "Connection",
+    "JobSuite",
     "apply_overrides",
+    "coverage_pending",
+    "external_run_id_for",
     "recorded_connection",
     "recorded_options",
+    "recorded_suite_id",
     "settings_for_job",
 ]
 
 CONNECTION_EVENT = "connection"
+SUITE_EVENT = "suite"
+COVERAGE_EVENT = "coverage"
+DELINK_EVENT = "delink"
 
 #: (setting, the CLI flag, what it is called in messages)
 CONNECTION_FIELDS = (
@@ -112,3 +122,69 @@ def settings_for_job(settings: Settings, job: JobRecord) -> Settings:
     corrected by ``retry --space/--workspace/--url``, see ``overrides``)."""
     where = recorded_connection(job)
     return replace(settings, url=where.url, space=where.space, workspace=where.workspace)
+
+
+# ---------------------------------------------------------------- what the job recorded
+
+
+def external_run_id_for(settings: Settings, job_id: str) -> str:
+    """The suite run's name: the user's, else the CI build id, else the job id."""
+    return settings.external_run_id or settings.build_id or job_id
+
+
+@dataclass(frozen=True, slots=True)
+class JobSuite:
+    """The suite part of a job, read back from its record (the settings it was spooled with)."""
+
+    path: str | None
+    suite_id: int | None
+    external_run_id: str
+    jira_keys: tuple[str, ...]
+    update_auto_runs: bool
+    root_module: str | None
+    jira_field: str
+
+    @classmethod
+    def of(cls, job: JobRecord) -> JobSuite | None:
+        """None when the job has no suite (then it has no suite run to link or delink)."""
+        recorded = job.settings
+        path = recorded.get("suite") or None
+        suite_id = recorded.get("suite_id")
+        if not path and suite_id is None:
+            return None
+        return cls(
+            path=str(path) if path else None,
+            suite_id=int(suite_id) if suite_id is not None else None,
+            external_run_id=str(recorded.get("external_run_id") or job.job_id),
+            jira_keys=tuple(str(k) for k in recorded.get("jira") or ()),
+            update_auto_runs=bool(recorded.get("update_auto_runs")),
+            root_module=recorded.get("root_module") or None,
+            jira_field=str(recorded.get("jira_field") or "jira_key_udf"),
+        )
+
+    def links_runs(self, update_auto_runs: bool = False) -> bool:
+        """Whether the coverage step has anything to link for this job."""
+        return bool(self.jira_keys) or self.update_auto_runs or update_auto_runs
+
+
+def recorded_suite_id(job: JobRecord) -> int | None:
+    """The suite id the job's slices carry: the explicit one, else the one resolved earlier."""
+    if job.settings.get("suite_id") is not None:
+        return int(job.settings["suite_id"])
+    for event in reversed(job.history):
+        if event.get("event") == SUITE_EVENT and event.get("suite_id") is not None:
+            return int(event["suite_id"])
+    return None
+
+
+def coverage_pending(job: JobRecord, update_auto_runs: bool = False) -> bool:
+    """True when every slice succeeded but the runs are not (completely) linked yet."""
+    plan = JobSuite.of(job)
+    if plan is None or not plan.links_runs(update_auto_runs) or not job.slices:
+        return False
+    if job.status is not SliceStatus.SUCCESS:
+        return False
+    for event in reversed(job.history):
+        if event.get("event") == COVERAGE_EVENT:
+            return not event.get("complete", False)
+    return True

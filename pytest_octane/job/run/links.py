@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 
-from pytest_octane.job import suites
+from pytest_octane.job import coverage, recorded, suites
 from pytest_octane.job.module_tree import module_name_of
 from pytest_octane.job.run.context import JobContext, flush_log, guard, module_resolver
 from pytest_octane.job.run.stories import lookup_stories
@@ -23,10 +23,10 @@ def _now() -> float:
 def resolve_job_suite(ctx: JobContext) -> None:
     """Find or create the job's suite (once per job: the id goes into its history)."""
     job = ctx.outcome.job
-    plan = suites.JobSuite.of(job)
+    plan = recorded.JobSuite.of(job)
     if plan is None or plan.path is None:
         return  # no suite, or an explicit suite id already in the spooled header
-    suite_id = suites.recorded_suite_id(job)
+    suite_id = recorded.recorded_suite_id(job)
     if suite_id is None:
         suite_id, module_ids = suites.resolve_suite(
             ctx.client,
@@ -41,7 +41,7 @@ def resolve_job_suite(ctx: JobContext) -> None:
             job.job_id,
             {
                 "time": _now(),
-                "event": suites.SUITE_EVENT,
+                "event": recorded.SUITE_EVENT,
                 "path": plan.path,
                 "suite_id": suite_id,
                 "module_ids": module_ids,
@@ -58,7 +58,7 @@ def references(
     """Look up story ids and module ids for every run of the slices to send."""
     settings = ctx.settings
     all_runs = [run for runs in runs_by_slice.values() for run in runs]
-    plan = suites.JobSuite.of(ctx.outcome.job)
+    plan = recorded.JobSuite.of(ctx.outcome.job)
     # job-level keys are looked up now too (one query), but linked only to runs, afterwards
     keys = {key for run in all_runs for key in run.jira_keys} | set(plan.jira_keys if plan else ())
     stories = lookup_stories(ctx, keys) if keys else {}
@@ -89,28 +89,28 @@ def link_runs(ctx: JobContext) -> None:
     """After every slice succeeded: link the suite run's runs to the job's stories."""
     job = ctx.store.get_job(ctx.outcome.job.job_id)
     ctx.outcome.job = job
-    plan = suites.JobSuite.of(job)
+    plan = recorded.JobSuite.of(job)
     if plan is None or not plan.links_runs(ctx.settings.update_auto_runs):
         return
     if job.status is not SliceStatus.SUCCESS:
         ctx.progress("runs are linked to their stories once every slice succeeded")
         return
-    suite_id = suites.recorded_suite_id(job)
+    suite_id = recorded.recorded_suite_id(job)
     if suite_id is None:
         resolve_job_suite(ctx)
         assert ctx.suite_ref is not None
         suite_id = ctx.suite_ref[0]
     job_stories = lookup_stories(ctx, plan.jira_keys)
-    test_stories: dict[suites.Identity, set[int]] = {}
+    test_stories: dict[coverage.Identity, set[int]] = {}
     if plan.update_auto_runs or ctx.settings.update_auto_runs:
-        spooled = suites.spooled_tests(job)
+        spooled = coverage.spooled_tests(job)
         stories = lookup_stories(ctx, {key for _, keys in spooled for key in keys})
         for identity, keys in spooled:
             ids = {i for key in keys for i in stories.get(key, [])}
             if ids:
                 test_stories.setdefault(identity, set()).update(ids)
     try:
-        result = suites.link_job_runs(
+        result = coverage.link_job_runs(
             ctx.client,
             job,
             suite_id,
