@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_octane.errors import ConfigError, StoreError
-from pytest_octane.job.reupload import given_options, settings_from_options
+from pytest_octane.job.recorded import given_options, settings_from_options
 from pytest_octane.model import JobRecord
 from pytest_octane.settings import OPTIONS, OptionSpec, Settings
 

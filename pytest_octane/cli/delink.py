@@ -19,7 +19,8 @@ from pytest_octane.errors import (
     OctaneError,
     StoreError,
 )
-from pytest_octane.job.suites import JobSuite, delink_job
+from pytest_octane.job.coverage import delink_job
+from pytest_octane.job.recorded import JobSuite
 from pytest_octane.model import RequestLogEntry
 from pytest_octane.settings import parse_jira_key
 
@@ -54,7 +55,9 @@ class _Requests:
 
 def run_delink(args: argparse.Namespace) -> int:
     """``pytest-octane delink``: 0 done, 1 Octane or store failure, 2 usage/configuration."""
-    from pytest_octane.job.engine import make_client, map_jira_keys, settings_for_job
+    from pytest_octane.job.recorded import settings_for_job
+    from pytest_octane.job.run.context import make_client
+    from pytest_octane.job.run.stories import map_jira_keys
     from pytest_octane.store import open_store
 
     def fail(code: int, exc: BaseException) -> int:

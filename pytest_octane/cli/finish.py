@@ -12,7 +12,7 @@ from pytest_octane.cli.common import (
     open_task_store,
     print_outcome,
 )
-from pytest_octane.job import reupload
+from pytest_octane.job import recorded
 from pytest_octane.model import JobRecord, SliceStatus
 from pytest_octane.settings import Settings
 
@@ -24,7 +24,7 @@ def job_settings(args: argparse.Namespace, job: JobRecord, *, store: Any = None)
     ``--url``/``--space``/``--workspace`` given here replace the recorded ones (said on
     stdout, and kept in the job's history when ``store`` is given).
     """
-    return reupload.job_settings(reupload.given_options(args), job, store=store, say=print)
+    return recorded.job_settings(recorded.given_options(args), job, store=store, say=print)
 
 
 def _finish_job(args: argparse.Namespace, mode: str) -> int:

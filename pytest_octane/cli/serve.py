@@ -18,7 +18,7 @@ from pytest_octane.cli.common import (
     settings_from_args,
 )
 from pytest_octane.errors import ConfigError
-from pytest_octane.job.overrides import _FIELDS
+from pytest_octane.job.recorded import CONNECTION_FIELDS
 from pytest_octane.store import TaskStore
 from pytest_octane.web.access import check_token, is_loopback
 from pytest_octane.web.server import DEFAULT_PORT, TOKEN_ENV, JobsServer
@@ -53,7 +53,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 def refuse_connection_flags(args: argparse.Namespace) -> None:
     """``serve`` handles many jobs: one server/space/workspace for all of them is a trap."""
-    given = [flag for name, flag, _ in _FIELDS if getattr(args, f"octane_{name}", None)]
+    given = [flag for name, flag, _ in CONNECTION_FIELDS if getattr(args, f"octane_{name}", None)]
     if given:
         raise ConfigError(
             f"serve does not take {'/'.join(given)}: each job is re-uploaded to its recorded "

@@ -13,15 +13,27 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 
+from pytest_octane.octane.client import OctaneClient
 from pytest_octane.store import TaskStore
 from pytest_octane.store.locks import LockBusy
 
-__all__ = ["CreationGuard", "JobBusy", "creation_guard", "job_lock", "job_lock_name"]
+__all__ = [
+    "CreationGuard",
+    "Guard",
+    "JobBusy",
+    "creation_guard",
+    "creation_lock",
+    "job_lock",
+    "job_lock_name",
+    "taking_turns",
+]
 
 #: How long a job waits for another job's get-or-create of one module or suite.
 CREATION_WAIT_S = 120.0
 
 CreationGuard = Callable[[], AbstractContextManager[None]]
+#: Factory of the lock held around one entity's get-or-create (``coord.creation_guard``).
+Guard = Callable[[], AbstractContextManager[object]]
 
 
 class JobBusy(Exception):
@@ -71,3 +83,22 @@ _LOCAL_GUARD = threading.Lock()
 def _local_lock(name: str) -> threading.Lock:
     with _LOCAL_GUARD:
         return _LOCAL_LOCKS.setdefault(name, threading.Lock())
+
+
+_CREATION_LOCKS: dict[str, threading.Lock] = {}
+_CREATION_LOCKS_GUARD = threading.Lock()
+
+
+def creation_lock(client: OctaneClient) -> threading.Lock:
+    """One lock per workspace for get-or-create in this process.
+
+    Uploads in threads of one process then create a module or suite exactly once; uploads
+    in different processes still meet in the query-create-query rule.
+    """
+    with _CREATION_LOCKS_GUARD:
+        return _CREATION_LOCKS.setdefault(client.base_url, threading.Lock())
+
+
+def taking_turns(client: OctaneClient, guard: Guard | None) -> AbstractContextManager[object]:
+    """The lock around one get-or-create: the store's ``guard`` if given, else this process's."""
+    return guard() if guard is not None else creation_lock(client)

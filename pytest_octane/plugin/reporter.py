@@ -20,11 +20,12 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from pytest_octane.errors import OctaneError
+from pytest_octane.job.events import UploadState
 from pytest_octane.model import TestRun
 from pytest_octane.octane.gherkin_xml import plan_slices
 from pytest_octane.octane.results_xml import header_from_settings, write_document, write_slices
 from pytest_octane.plugin.collect import ResultCollector
-from pytest_octane.plugin.progress import TerminalProgress, UploadState
+from pytest_octane.plugin.progress import TerminalProgress
 from pytest_octane.settings import Settings
 from pytest_octane.settings.ci import write_github_step_summary
 

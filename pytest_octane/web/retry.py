@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from pytest_octane.job.reupload import given_options, job_settings
+from pytest_octane.job.recorded import given_options, job_settings
 from pytest_octane.store import TaskStore
 
 if TYPE_CHECKING:
@@ -27,7 +27,7 @@ def retry_failed_slices(
     """Re-send the job's Failed slices exactly as ``pytest-octane retry JOB`` would.
 
     The job's recorded settings are used, with the options ``serve`` was started with on
-    top (``job.reupload.job_settings``), so a re-upload from the page and one from a terminal send
+    top (``job.recorded.job_settings``), so a re-upload from the page and one from a terminal send
     the same bytes.  Raises StoreError for an unknown job, ConfigError for a bad setting.
     """
     from pytest_octane.job.engine import execute_job

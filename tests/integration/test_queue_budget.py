@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from pytest_octane.job.engine import upload_session
-from pytest_octane.plugin.progress import UploadState
+from pytest_octane.job.events import UploadState
 from pytest_octane.settings import OPTIONS, resolve_settings
 from pytest_octane.simulator import Simulator
 from pytest_octane.store import open_store

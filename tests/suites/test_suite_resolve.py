@@ -10,7 +10,8 @@ from lxml import etree
 from suite_support import SettingsFor, race_creations
 
 from pytest_octane.errors import ConfigError
-from pytest_octane.job.engine import ModuleResolver, make_client
+from pytest_octane.job.engine import make_client
+from pytest_octane.job.module_tree import ModuleResolver
 from pytest_octane.job.suites import (
     get_or_create_suite,
     resolve_suite,
