@@ -31,7 +31,7 @@ _WORKER = r"""
 import json, os, sys, time
 from pytest_octane.model import RunStatus, TestRun
 from pytest_octane.settings import resolve_settings
-from pytest_octane.uploader import upload_session
+from pytest_octane.job.engine import upload_session
 
 cli, go, name, runs = json.loads(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4])
 deadline = time.monotonic() + 120

@@ -19,10 +19,10 @@ from typing import Any
 
 from bench_common import Row, fmt_s
 
+from pytest_octane.job.engine import KEYS_PER_QUERY, upload_session
 from pytest_octane.model import RunStatus, TestRun
 from pytest_octane.settings import Settings
 from pytest_octane.simulator import RequestRecord, Simulator
-from pytest_octane.uploader import KEYS_PER_QUERY, upload_session
 
 _POST = re.compile(r"/test-results$")
 _POLL = re.compile(r"/test-results/\d+$")

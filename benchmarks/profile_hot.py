@@ -26,18 +26,21 @@ from bench_overhead import make_suite
 #: The plugin's hook methods: (file suffix, function name) -> label.
 HOOKS = {
     (
-        "pytest_octane/reporter.py",
+        "pytest_octane/plugin/reporter.py",
         "pytest_runtest_logreport",
     ): "per phase: OctaneReporter.logreport",
     (
-        "pytest_octane/reporter.py",
+        "pytest_octane/plugin/reporter.py",
         "pytest_collectreport",
     ): "per module: OctaneReporter.collectreport",
     (
-        "pytest_octane/plugin.py",
+        "pytest_octane/plugin/__init__.py",
         "pytest_collection_modifyitems",
     ): "once: JiraKeys.modifyitems",
-    ("pytest_octane/reporter.py", "pytest_sessionfinish"): "once: OctaneReporter.sessionfinish",
+    (
+        "pytest_octane/plugin/reporter.py",
+        "pytest_sessionfinish",
+    ): "once: OctaneReporter.sessionfinish",
 }
 
 
@@ -100,7 +103,7 @@ def profile_hooks(tests: int, top: int) -> str:
 def profile_writer(runs: int, top: int) -> str:
     from bench_xml import HEADER, SLICE_SIZE, make_runs, story_refs
 
-    from pytest_octane.octane_xml import write_slices
+    from pytest_octane.octane.results_xml import write_slices
 
     data = make_runs(runs)
     refs = story_refs()

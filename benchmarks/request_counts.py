@@ -12,10 +12,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from pytest_octane.job.engine import upload_session
 from pytest_octane.model import RunStatus, TestRun
 from pytest_octane.settings import resolve_settings
 from pytest_octane.simulator import Simulator
-from pytest_octane.uploader import upload_session
 
 N_KEYS = 40
 

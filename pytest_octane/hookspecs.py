@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from pytest_octane.credentials import Credentials
     from pytest_octane.model import JobRecord, TestRun
+    from pytest_octane.octane.credentials import Credentials
     from pytest_octane.settings import Settings
 
 

@@ -7,6 +7,7 @@ the plugin produces.
 from __future__ import annotations
 
 import enum
+import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -166,3 +167,15 @@ class RequestLogEntry:
 
 def _fields(obj: Any) -> dict[str, Any]:
     return {name: getattr(obj, name) for name in obj.__dataclass_fields__}
+
+
+#: Octane's limit on a test's package, class and name (XSD ``name`` attributes).
+MAX_NAME = 255
+
+
+def cut_name(value: str, limit: int = MAX_NAME) -> str:
+    """Cut ``value`` to ``limit`` characters with a hash suffix, so long names never collide."""
+    if len(value) <= limit:
+        return value
+    digest = hashlib.sha1(value.encode("utf-8", "surrogatepass")).hexdigest()[:10]
+    return f"{value[: limit - 12]}~~{digest}"

@@ -12,15 +12,12 @@ import re
 import zlib
 from typing import Any
 
-from pytest_octane.schema import validate
-from pytest_octane.simulator.entities import (
-    COLLECTIONS,
+from pytest_octane.octane.schema import validate
+from pytest_octane.simulator.entities import COLLECTIONS, get_entity, list_entities, render
+from pytest_octane.simulator.entity_writes import (
     create_entities,
     data_items,
     delete_entity,
-    get_entity,
-    list_entities,
-    render,
     update_entities,
 )
 from pytest_octane.simulator.protocol import (

@@ -7,17 +7,27 @@ default.  Control requests are neither logged nor counted, and faults never appl
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
+from pytest_octane.simulator.faults import Faults
 from pytest_octane.simulator.protocol import ApiError, Request, Response, error_response
 from pytest_octane.simulator.protocol import json_response as _json
 
-if TYPE_CHECKING:
-    from pytest_octane.simulator.server import Simulator
-
-__all__ = ["CONTROL_PREFIX", "handle_control"]
+__all__ = ["CONTROL_PREFIX", "Controllable", "handle_control"]
 
 CONTROL_PREFIX = "/__simulator__/"
+
+
+class Controllable(Protocol):
+    """What the control endpoint drives: the Simulator's faults, seeding and snapshot."""
+
+    faults: Faults
+
+    def snapshot(self) -> dict[str, Any]: ...
+    def add_story(self, key: str, *, id: int | None = None, name: str | None = None) -> int: ...
+    def add_application_module(self, name: str, parent_id: int | None = None) -> int: ...
+    def add_test_suite(self, name: str, *, product_area_id: int | None = None) -> int: ...
+    def add_release(self, name: str, *, id: int | None = None) -> int: ...
 
 
 def _body(request: Request) -> dict[str, Any]:
@@ -46,7 +56,7 @@ def _required_str(data: dict[str, Any], key: str) -> str:
     return value
 
 
-def _dispatch(sim: Simulator, request: Request) -> Response:
+def _dispatch(sim: Controllable, request: Request) -> Response:
     name = request.path[len(CONTROL_PREFIX) :].strip("/")
     method = request.method
     if name == "state" and method == "GET":
@@ -88,7 +98,7 @@ def _dispatch(sim: Simulator, request: Request) -> Response:
     )
 
 
-def handle_control(sim: Simulator, request: Request) -> Response:
+def handle_control(sim: Controllable, request: Request) -> Response:
     try:
         return _dispatch(sim, request)
     except ApiError as error:

@@ -7,21 +7,19 @@ with ``skip-errors=true`` the task ends ``warning`` and the runs are stored with
 
 from __future__ import annotations
 
-import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from lxml import etree
 
 from pytest_octane.errors import InputError
-from pytest_octane.schema import parse
+from pytest_octane.octane.schema import parse
 from pytest_octane.simulator.gherkin import store_gherkin_run
 from pytest_octane.simulator.query import Ref
 from pytest_octane.simulator.state import Entity, SimState, Task
 
-__all__ = ["TaskWorker", "ingest"]
+__all__ = ["ingest"]
 
 _DEFAULT_RELEASE = "_default_"
 
@@ -348,59 +346,3 @@ def ingest(state: SimState, task: Task) -> tuple[str, str | None]:
             f"{len(plans)} runs were stored without them."
         )
     return "success", None
-
-
-class TaskWorker:
-    """One background thread: queued -> running -> (after processing_ms) a final status."""
-
-    def __init__(
-        self,
-        state: SimState,
-        take_forced_failure: Callable[[], str | None],
-    ) -> None:
-        self._state = state
-        self._take_forced_failure = take_forced_failure
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="octane-sim-worker", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        with self._state.changed:
-            self._state.changed.notify_all()
-        if self._thread.is_alive():
-            self._thread.join(timeout=5)
-
-    def _next(self) -> Task | None:
-        state = self._state
-        with state.changed:
-            while not self._stop.is_set():
-                queued = [t for t in state.tasks.values() if t.status == "queued"]
-                if queued:
-                    task = min(queued, key=lambda t: t.id)
-                    state.set_task_status(task, "running")
-                    return task
-                state.changed.wait()
-        return None
-
-    def _loop(self) -> None:
-        state = self._state
-        while True:
-            task = self._next()
-            if task is None:
-                return
-            if self._stop.wait(state.config.processing_ms / 1000):
-                return
-            with state.lock:
-                forced = self._take_forced_failure()
-                if forced is not None:
-                    state.set_task_status(task, "failed", forced)
-                    continue
-                try:
-                    status, details = ingest(state, task)
-                except Exception as exc:  # a simulator bug must not kill the worker
-                    state.counters.internal_errors += 1
-                    status, details = "failed", f"simulator internal error: {exc!r}"
-                state.set_task_status(task, status, details)

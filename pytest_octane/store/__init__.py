@@ -6,12 +6,12 @@ the CLI accept exactly the same spellings and fail with the same one-line errors
 
 from __future__ import annotations
 
-import re
 from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
 from pytest_octane.errors import StoreError
 from pytest_octane.store.base import DamagedJob, JobListing, TaskStore
+from pytest_octane.store.location import _SCHEME, describe_location
 
 __all__ = [
     "DEFAULT_LOCATION",
@@ -28,33 +28,7 @@ DEFAULT_LOCATION = "octane_task_logs"
 _SQLITE_SCHEMES = frozenset({"sqlite", "sqlite+pysqlite"})
 _POSTGRES_SCHEMES = frozenset({"postgresql", "postgres", "postgresql+psycopg"})
 _FILE_SCHEMES = frozenset({"file"})
-_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
-_QUERY_SECRET = re.compile(r"(?i)(^|&)(password|passwd|pwd|sslpassword)=[^&]*")
 _SUPPORTED = "a folder path, sqlite:///path.db or postgresql+psycopg://user@host:port/db"
-
-
-def describe_location(location: str) -> str:
-    """Return ``location`` fit for messages and reprs: any password replaced by ``***``."""
-    if not _SCHEME.match(location):
-        return location
-    try:
-        parts = urlsplit(location)
-        _ = parts.port  # raises ValueError for a mangled authority
-    except ValueError:
-        # Unparsable: hide the whole user-info part rather than guess where a password ends.
-        return re.sub(r"://[^/?#]*@", "://***@", location, count=1)
-    netloc = parts.netloc
-    if "@" in netloc:
-        userinfo, _, hostport = netloc.rpartition("@")
-        if ":" in userinfo:
-            netloc = f"{userinfo.split(':', 1)[0]}:***@{hostport}"
-    query = _QUERY_SECRET.sub(r"\1\2=***", parts.query)
-    masked = f"{parts.scheme}://{netloc}{parts.path}"
-    if query:
-        masked += f"?{query}"
-    if parts.fragment:
-        masked += f"#{parts.fragment}"
-    return masked
 
 
 def open_store(location: str) -> TaskStore:

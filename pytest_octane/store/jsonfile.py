@@ -3,8 +3,8 @@
 Every read-modify-write of a job happens under an exclusive lock on ``{job_id}.lock`` and
 ends with an atomic replace, so readers (which take no lock, and so also work on a
 read-only copy of the folder) always see a whole file. The record <-> plain-dict codec
-lives here too because it *is* the JSON format; the SQL store reuses it for its JSON
-columns and for the same validation of job ids and slice changes.
+(``store/codec.py``) is the JSON format; the SQL store reuses it for its JSON columns and
+for the same validation of job ids and slice changes.
 """
 
 from __future__ import annotations
@@ -12,18 +12,30 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
 import sys
 import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
 from pytest_octane.errors import StoreError
-from pytest_octane.model import JobRecord, RequestLogEntry, SliceRecord, SliceStatus
+from pytest_octane.model import JobRecord, RequestLogEntry, SliceRecord
 from pytest_octane.store.base import DamagedJob, JobListing
+from pytest_octane.store.codec import (
+    _JOB_ID,
+    FORMAT_VERSION,
+    _job_from_dict,
+    _job_to_dict,
+    check_job_id,
+    check_slice_index,
+    entry_from_dict,
+    entry_to_dict,
+    new_slices,
+    slice_changes,
+    slice_from_dict,
+    slice_to_dict,
+)
 from pytest_octane.store.locks import FileLocks, LocksDelegate
 
 __all__ = [
@@ -39,182 +51,8 @@ __all__ = [
     "slice_to_dict",
 ]
 
-#: Version of the job file layout; a file with a higher one was written by newer code.
-FORMAT_VERSION = 1
 
-_JOB_ID = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$")
 _LOCK_ATTEMPTS = 60  # Windows only: msvcrt retries each attempt for ~10 s itself.
-
-# Field -> accepted types for update_slice; bool is excluded from ints on purpose below.
-_SLICE_TYPES: dict[str, tuple[type, ...]] = {
-    "path": (str,),
-    "run_count": (int,),
-    "status": (str,),
-    "task_id": (int, type(None)),
-    "attempts": (int,),
-    "last_error": (str, type(None)),
-    "server_status": (str, type(None)),
-    "error_details": (str, type(None)),
-    "created_at": (int, float),
-    "updated_at": (int, float),
-}
-
-
-# ---- codec shared with the SQL store ----
-
-
-def check_job_id(job_id: object) -> str:
-    """Reject ids that could escape the folder or clash with our own temp and lock files."""
-    if not isinstance(job_id, str) or not _JOB_ID.match(job_id):
-        raise StoreError(
-            f"invalid job id {job_id!r}: use 1-128 characters from A-Z a-z 0-9 . _ -, "
-            "not starting with '.'"
-        )
-    return job_id
-
-
-def check_slice_index(index: object) -> int:
-    if isinstance(index, bool) or not isinstance(index, int):
-        raise StoreError(f"slice index must be an integer, not {index!r}")
-    return index
-
-
-def slice_changes(changes: Mapping[str, Any]) -> dict[str, Any]:
-    """Validate ``update_slice`` keyword arguments; return them with ``status`` as a string."""
-    unknown = sorted(set(changes) - set(_SLICE_TYPES))
-    if unknown:
-        raise StoreError(
-            f"cannot change slice field(s) {', '.join(unknown)}: "
-            f"allowed are {', '.join(sorted(_SLICE_TYPES))}"
-        )
-    clean: dict[str, Any] = {}
-    for name, value in changes.items():
-        allowed = _SLICE_TYPES[name]
-        if not _accepts(value, allowed):
-            raise StoreError(
-                f"slice field {name} cannot be {value!r}: "
-                f"expected {' or '.join(t.__name__ for t in allowed)}"
-            )
-        if name == "status":
-            clean[name] = _status(value).value
-        elif name in ("created_at", "updated_at"):
-            clean[name] = float(value)
-        else:
-            clean[name] = value
-    return clean
-
-
-def new_slices(job: JobRecord, now: float) -> list[SliceRecord]:
-    """The slices of a job being created, sorted, with unset (0.0) timestamps set to now."""
-    seen: set[int] = set()
-    result: list[SliceRecord] = []
-    for record in sorted(job.slices, key=lambda s: s.index):
-        if record.index in seen:
-            raise StoreError(f"job {job.job_id} has slice index {record.index} twice")
-        seen.add(record.index)
-        data = slice_to_dict(record)
-        data["created_at"] = record.created_at or now
-        data["updated_at"] = record.updated_at or now
-        result.append(slice_from_dict(data))
-    return result
-
-
-def slice_to_dict(record: SliceRecord) -> dict[str, Any]:
-    data = {name: getattr(record, name) for name in _SLICE_TYPES}
-    data["index"] = record.index
-    data["status"] = _status(record.status).value
-    return data
-
-
-def slice_from_dict(data: Mapping[str, Any]) -> SliceRecord:
-    return SliceRecord(
-        index=int(data["index"]),
-        path=str(data["path"]),
-        run_count=int(data["run_count"]),
-        status=_status(data["status"]),
-        task_id=None if data.get("task_id") is None else int(data["task_id"]),
-        attempts=int(data.get("attempts", 0)),
-        last_error=data.get("last_error"),
-        server_status=data.get("server_status"),
-        error_details=data.get("error_details"),
-        created_at=float(data.get("created_at", 0.0)),
-        updated_at=float(data.get("updated_at", 0.0)),
-    )
-
-
-def entry_to_dict(entry: RequestLogEntry) -> dict[str, Any]:
-    return {f.name: getattr(entry, f.name) for f in fields(RequestLogEntry)}
-
-
-def printable(text: str) -> str:
-    """``text`` that can be printed and written as UTF-8: a lone surrogate (from a JSON
-    ``\\ud800`` escape in a stored log) becomes U+FFFD instead of a crash."""
-    return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
-
-
-def _opt_text(value: object) -> str | None:
-    return None if value is None else printable(str(value))
-
-
-def entry_from_dict(data: Mapping[str, Any]) -> RequestLogEntry:
-    return RequestLogEntry(
-        time=float(data["time"]),
-        method=printable(str(data["method"])),
-        url=printable(str(data["url"])),
-        status=None if data.get("status") is None else int(data["status"]),
-        duration_ms=int(data["duration_ms"]),
-        correlation_id=printable(str(data["correlation_id"])),
-        error=_opt_text(data.get("error")),
-        body=_opt_text(data.get("body")),
-    )
-
-
-def _status(value: object) -> SliceStatus:
-    if isinstance(value, str):
-        try:
-            return SliceStatus(value)
-        except ValueError:
-            pass
-    allowed = ", ".join(s.value for s in SliceStatus)
-    raise StoreError(f"invalid slice status {value!r}: use one of {allowed}")
-
-
-def _accepts(value: object, allowed: tuple[type, ...]) -> bool:
-    # bool is an int subclass, but attempts=True is a bug, not a count.
-    return not isinstance(value, bool) and isinstance(value, allowed)
-
-
-def _job_to_dict(job: JobRecord, slices: Sequence[SliceRecord]) -> dict[str, Any]:
-    return {
-        "format": FORMAT_VERSION,
-        "job_id": job.job_id,
-        "space_id": job.space_id,
-        "workspace_id": job.workspace_id,
-        "server": job.server,
-        "created_at": job.created_at,
-        "finished_at": job.finished_at,
-        "build": dict(job.build),
-        "settings": dict(job.settings),
-        "slices": [slice_to_dict(s) for s in slices],
-        "history": [dict(event) for event in job.history],
-    }
-
-
-def _job_from_dict(data: Mapping[str, Any]) -> JobRecord:
-    slices = sorted((slice_from_dict(s) for s in data["slices"]), key=lambda s: s.index)
-    finished = data.get("finished_at")
-    return JobRecord(
-        job_id=str(data["job_id"]),
-        space_id=int(data["space_id"]),
-        workspace_id=int(data["workspace_id"]),
-        server=str(data["server"]),
-        created_at=float(data["created_at"]),
-        build={str(k): str(v) for k, v in data.get("build", {}).items()},
-        settings=dict(data.get("settings", {})),
-        finished_at=None if finished is None else float(finished),
-        slices=tuple(slices),
-        history=tuple(dict(event) for event in data.get("history", [])),
-    )
 
 
 # ---- locking (stdlib only) ----

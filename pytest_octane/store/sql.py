@@ -17,28 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
-    BigInteger,
-    Column,
-    Double,
-    ForeignKey,
-    Index,
-    Integer,
-    MetaData,
-    PrimaryKeyConstraint,
-    String,
-    Table,
-    Text,
-    create_engine,
-    event,
     func,
     insert,
-    inspect,
     select,
     update,
 )
-from sqlalchemy.engine import Connection, Engine, Row, make_url
+from sqlalchemy.engine import Connection, Row
 from sqlalchemy.exc import (
-    ArgumentError,
     DBAPIError,
     IntegrityError,
     OperationalError,
@@ -48,9 +33,8 @@ from sqlalchemy.exc import (
 
 from pytest_octane.errors import StoreError
 from pytest_octane.model import JobRecord, RequestLogEntry, SliceRecord
-from pytest_octane.store import describe_location
 from pytest_octane.store.base import DamagedJob, JobListing
-from pytest_octane.store.jsonfile import (
+from pytest_octane.store.codec import (
     check_job_id,
     check_slice_index,
     entry_from_dict,
@@ -60,80 +44,22 @@ from pytest_octane.store.jsonfile import (
     slice_from_dict,
     slice_to_dict,
 )
+from pytest_octane.store.location import describe_location
 from pytest_octane.store.locks import FileLocks, Locks, LocksDelegate
+from pytest_octane.store.sql_schema import (
+    _PG_SCHEMA_LOCK,
+    _SCHEMA_ATTEMPTS,
+    SCHEMA_VERSION,
+    _stored_version,
+    create_store_engine,
+    jobs_table,
+    metadata,
+    request_log_table,
+    schema_version_table,
+    tasks_table,
+)
 
 __all__ = ["SCHEMA_VERSION", "SqlStore", "metadata"]
-
-#: Version of the tables below; a database with a higher one was set up by newer code.
-SCHEMA_VERSION = 1
-
-_SQLITE_BUSY_TIMEOUT_S = 30.0
-_PG_CONNECT_TIMEOUT_S = 10
-# pg_advisory_xact_lock key ("octane" in ASCII) serializing table creation across processes.
-_PG_SCHEMA_LOCK = 0x6F6374616E65
-_SCHEMA_ATTEMPTS = 3
-_JOB_ID = String(128)
-
-metadata = MetaData()
-
-jobs_table = Table(
-    "octane_upload_jobs",
-    metadata,
-    Column("job_id", _JOB_ID, primary_key=True),
-    Column("space_id", BigInteger, nullable=False),
-    Column("workspace_id", BigInteger, nullable=False),
-    Column("server", Text, nullable=False),
-    Column("created_at", Double, nullable=False),
-    Column("finished_at", Double, nullable=True),
-    Column("build", Text, nullable=False),  # JSON object
-    Column("settings", Text, nullable=False),  # JSON object
-    Column("history", Text, nullable=False),  # JSON array
-    Index("ix_octane_upload_jobs_created_at", "created_at"),
-)
-
-tasks_table = Table(
-    "octane_upload_tasks",
-    metadata,
-    Column("job_id", _JOB_ID, ForeignKey("octane_upload_jobs.job_id"), nullable=False),
-    Column("slice_index", Integer, nullable=False),
-    Column("path", Text, nullable=False),
-    Column("run_count", Integer, nullable=False),
-    Column("task_id", BigInteger, nullable=True),
-    Column("status", String(16), nullable=False),
-    Column("attempts", Integer, nullable=False),
-    Column("last_error", Text, nullable=True),
-    Column("server_status", Text, nullable=True),
-    Column("error_details", Text, nullable=True),
-    Column("created_at", Double, nullable=False),
-    Column("updated_at", Double, nullable=False),
-    PrimaryKeyConstraint("job_id", "slice_index", name="pk_octane_upload_tasks"),
-)
-
-request_log_table = Table(
-    "octane_request_log",
-    metadata,
-    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
-    Column("job_id", _JOB_ID, ForeignKey("octane_upload_jobs.job_id"), nullable=False),
-    Column("time", Double, nullable=False),
-    Column("method", String(16), nullable=False),
-    Column("url", Text, nullable=False),
-    Column("status", Integer, nullable=True),
-    Column("duration_ms", Integer, nullable=False),
-    Column("correlation_id", Text, nullable=False),
-    Column("error", Text, nullable=True),
-    Column("body", Text, nullable=True),
-    Index("ix_octane_request_log_job_id", "job_id", "id"),
-)
-
-schema_version_table = Table(
-    "octane_schema_version",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=False),  # always 1: one row
-    Column("version", Integer, nullable=False),
-)
-
-_SQLITE_DRIVERS = frozenset({"sqlite", "sqlite+pysqlite"})
-_POSTGRES_DRIVERS = frozenset({"postgresql", "postgres", "postgresql+psycopg"})
 
 
 class SqlStore(LocksDelegate):
@@ -141,7 +67,7 @@ class SqlStore(LocksDelegate):
 
     def __init__(self, url: str) -> None:
         self.location = describe_location(url)
-        self._engine = self._create_engine(url)
+        self._engine = create_store_engine(url, self.location)
         read_options: dict[str, Any] = {"octane_read": True}
         if self._engine.dialect.name == "postgresql":
             # get_job/list_jobs read several tables: see them as of one instant.
@@ -307,50 +233,6 @@ class SqlStore(LocksDelegate):
         database = Path(self._engine.url.database or "")
         return FileLocks(database.with_name(f"{database.name}.locks"), self.location)
 
-    def _create_engine(self, url_text: str) -> Engine:
-        try:
-            url = make_url(url_text)
-        except ArgumentError:
-            raise StoreError(
-                f"the task store '{self.location}' is not a database URL: use "
-                "sqlite:///path.db or postgresql+psycopg://user@host:port/db"
-            ) from None
-        driver = url.drivername.lower()
-        if driver in _SQLITE_DRIVERS:
-            database = url.database or ""
-            if database in ("", ":memory:") or database.startswith("file:"):
-                raise StoreError(
-                    f"the task store '{self.location}' names no database file: "
-                    "use sqlite:///path/to/tasks.db"
-                )
-            try:
-                Path(database).parent.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise StoreError(
-                    f"cannot create the folder of the task store '{self.location}' "
-                    f"({exc.strerror}): choose a writable path"
-                ) from None
-            engine = create_engine(
-                url.set(drivername="sqlite+pysqlite"),
-                connect_args={"timeout": _SQLITE_BUSY_TIMEOUT_S},
-            )
-            event.listen(engine, "connect", _sqlite_connect)
-            event.listen(engine, "begin", _sqlite_begin)
-            return engine
-        if driver in _POSTGRES_DRIVERS:
-            connect_args: dict[str, Any] = {}
-            if "connect_timeout" not in url.query:
-                connect_args["connect_timeout"] = _PG_CONNECT_TIMEOUT_S
-            return create_engine(
-                url.set(drivername="postgresql+psycopg"),
-                pool_pre_ping=True,
-                connect_args=connect_args,
-            )
-        raise StoreError(
-            f"the task store '{self.location}' uses the unsupported driver '{driver}': "
-            "use sqlite:///path.db or postgresql+psycopg://user@host:port/db"
-        )
-
     def _ensure_schema(self) -> None:
         """Create the tables once; concurrent first uses wait for (or re-check after) each other."""
         for attempt in range(1, _SCHEMA_ATTEMPTS + 1):
@@ -486,43 +368,8 @@ def _as_dict(row: Row[Any]) -> dict[str, Any]:
     return {str(key): value for key, value in row._mapping.items()}
 
 
-def _stored_version(conn: Connection) -> int | None:
-    if not inspect(conn).has_table(schema_version_table.name):
-        return None
-    version = conn.execute(select(func.max(schema_version_table.c.version))).scalar()
-    return None if version is None else int(version)
-
-
 def _dumps(value: object) -> str:
     try:
         return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
     except (TypeError, ValueError) as exc:
         raise StoreError(f"cannot store a value that is not plain JSON data: {exc}") from None
-
-
-def _lenient_text(raw: bytes) -> str:
-    return raw.decode("utf-8", "replace")
-
-
-def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
-    # Let _sqlite_begin issue BEGIN itself (pysqlite would defer it to the first write).
-    dbapi_connection.isolation_level = None
-    # A TEXT value that is not UTF-8 (written by another tool) is read with U+FFFD, not a crash
-    dbapi_connection.text_factory = _lenient_text
-    cursor = dbapi_connection.cursor()
-    try:
-        cursor.execute(f"PRAGMA busy_timeout = {int(_SQLITE_BUSY_TIMEOUT_S * 1000)}")
-        mode = cursor.execute("PRAGMA journal_mode").fetchone()[0]
-        if str(mode).lower() != "wal":
-            cursor.execute("PRAGMA journal_mode = WAL")
-        cursor.execute("PRAGMA synchronous = NORMAL")
-        cursor.execute("PRAGMA foreign_keys = ON")
-    finally:
-        cursor.close()
-
-
-def _sqlite_begin(conn: Connection) -> None:
-    # Writers take the write lock up front: a deferred transaction that reads and then
-    # writes fails at once with SQLITE_BUSY when another process committed meanwhile.
-    read_only = bool(conn.get_execution_options().get("octane_read"))
-    conn.exec_driver_sql("BEGIN DEFERRED" if read_only else "BEGIN IMMEDIATE")

@@ -7,8 +7,8 @@ from dataclasses import FrozenInstanceError, fields
 
 import pytest
 
-from pytest_octane.ci import MAX_VALUE, CiInfo, ci_defaults, detect_ci
 from pytest_octane.settings import OPTIONS_BY_NAME, resolve_settings
+from pytest_octane.settings.ci import MAX_VALUE, CiInfo, ci_defaults, detect_ci
 
 GITHUB = {
     "CI": "true",
@@ -187,7 +187,7 @@ def test_a_ci_missing_an_id_gives_no_partial_build_context(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     environ = {k: v for k, v in GITHUB.items() if k != "GITHUB_RUN_ID"}
-    with caplog.at_level(logging.WARNING, logger="pytest_octane.ci"):
+    with caplog.at_level(logging.WARNING, logger="pytest_octane.settings.ci"):
         assert detect_ci(environ) is None
     assert caplog.messages == [
         "GitHub Actions detected, but GITHUB_RUN_ID is not set; no build context is sent "

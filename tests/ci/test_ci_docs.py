@@ -13,7 +13,12 @@ from pathlib import Path
 import pytest
 
 from pytest_octane.cli import build_parser
-from pytest_octane.docgen import GROUPS, REGENERATE, render_configuration_reference, tool_commands
+from pytest_octane.cli.docgen import (
+    GROUPS,
+    REGENERATE,
+    render_configuration_reference,
+    tool_commands,
+)
 from pytest_octane.settings import OPTIONS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -118,7 +123,7 @@ def test_configuration_reference_is_up_to_date() -> None:
 
 def test_the_regenerate_command_prints_the_reference() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "pytest_octane.docgen"],
+        [sys.executable, "-m", "pytest_octane.cli.docgen"],
         capture_output=True,
         text=True,
         check=True,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_octane.ci import write_github_step_summary
+from pytest_octane.settings.ci import write_github_step_summary
 
 LINES = [
     "job 20240501-100000-ab12cd34: 8 runs in 2 slice(s) to shared space 1001, workspace 1002",
@@ -81,7 +81,7 @@ def test_an_unwritable_summary_file_is_a_warning_not_an_error(
     tmp_path: Path, kind: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     target = tmp_path / "no" / "such" / "file.md" if kind == "missing-folder" else tmp_path
-    with caplog.at_level(logging.WARNING, logger="pytest_octane.ci"):
+    with caplog.at_level(logging.WARNING, logger="pytest_octane.settings.ci"):
         result = write_github_step_summary({"GITHUB_STEP_SUMMARY": str(target)}, LINES, "T")
     assert result is None
     assert len(caplog.records) == 1

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from cli_harness import Octane, lines_without_traceback
 
+from pytest_octane.job.spool import keys_path
 from pytest_octane.model import SliceStatus
-from pytest_octane.spool import keys_path
 
 STORIES = [{"id": 701, "name": "Login", "jira_key_udf": "QZ-1"}]
 LINKED_SUITE = """
@@ -79,9 +79,9 @@ def test_a_damaged_keys_file_is_an_error_naming_it(
     tmp_path: Path, content: bytes, reason: str
 ) -> None:
     from pytest_octane.errors import InputError
+    from pytest_octane.job.spool import read_spooled_runs, write_spool
     from pytest_octane.model import RunStatus, TestRun
-    from pytest_octane.octane_xml import ResultHeader
-    from pytest_octane.spool import read_spooled_runs, write_spool
+    from pytest_octane.octane.results_xml import ResultHeader
 
     runs = [
         TestRun(

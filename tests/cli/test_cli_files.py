@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from cli_harness import Octane, lines_without_traceback
 
-from pytest_octane import schema
 from pytest_octane.model import SliceStatus
+from pytest_octane.octane import schema
 
 SECRET_FILE_TEXT = "xxe-must-never-be-read"
 

@@ -14,7 +14,7 @@ import sys
 import pytest
 from cli_harness import SUBPROCESS_TIMEOUT, Octane, lines_without_traceback
 
-from pytest_octane.coord import job_lock_name
+from pytest_octane.job.coord import job_lock_name
 from pytest_octane.model import SliceStatus
 
 BACKENDS = ["json", "sqlite", "postgresql"]

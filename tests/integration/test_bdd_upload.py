@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-import pytest_octane.uploader  # noqa: F401  (see test_plugin_upload.py)
+import pytest_octane.job.engine  # noqa: F401  (see test_plugin_upload.py)
 from pytest_octane.simulator import Simulator
 from tests.bdd_suite import OUTCOMES, make_bdd_suite
 

@@ -10,7 +10,7 @@ import pytest
 
 # Imported here so pytester's in-process runs reuse these modules instead of importing
 # fresh copies (a fresh http.cookiejar next to an old requests breaks requests' cookie jar).
-import pytest_octane.uploader  # noqa: F401
+import pytest_octane.job.engine  # noqa: F401
 from pytest_octane.simulator import Simulator
 
 SUITE = """

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-import pytest_octane.uploader  # noqa: F401  (see test_plugin_upload.py)
-from pytest_octane.progress import TerminalProgress, UploadState
+import pytest_octane.job.engine  # noqa: F401  (see test_plugin_upload.py)
+from pytest_octane.job.events import UploadState
+from pytest_octane.plugin.progress import TerminalProgress
 from pytest_octane.simulator import Simulator
 
 

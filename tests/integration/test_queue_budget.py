@@ -20,12 +20,12 @@ from typing import Any
 
 import pytest
 
-from pytest_octane.progress import UploadState
+from pytest_octane.job.engine import upload_session
+from pytest_octane.job.events import UploadState
 from pytest_octane.settings import OPTIONS, resolve_settings
 from pytest_octane.simulator import Simulator
 from pytest_octane.store import open_store
 from pytest_octane.store.locks import LockHolder, lease_alive
-from pytest_octane.uploader import upload_session
 
 WAIT_S = 180.0
 RUNNERS = 4
@@ -35,7 +35,7 @@ _WORKER = r"""
 import json, os, sys, time
 from pytest_octane.model import RunStatus, TestRun
 from pytest_octane.settings import OPTIONS, resolve_settings
-from pytest_octane.uploader import upload_session
+from pytest_octane.job.engine import upload_session
 
 cli, go, name, runs = json.loads(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4])
 deadline = time.monotonic() + 60
@@ -136,7 +136,7 @@ def test_without_a_budget_the_same_runners_meet_a_full_queue(
 
 _HOG = r"""
 import sys, time
-from pytest_octane.budget import pool_name
+from pytest_octane.job.budget import pool_name
 from pytest_octane.store import open_store
 store = open_store(sys.argv[1])
 pool = pool_name(sys.argv[2], int(sys.argv[3]))
@@ -158,7 +158,7 @@ def test_slots_of_a_killed_runner_do_not_block_the_others(sim: Simulator, tmp_pa
         time.sleep(0.02)
     store = open_store(location)
     try:
-        from pytest_octane.budget import pool_name
+        from pytest_octane.job.budget import pool_name
 
         assert store.take_slot(pool_name(sim.url, sim.space_id), 6, 600.0) is None  # all taken
     finally:

@@ -14,11 +14,11 @@ from typing import Any
 
 import pytest
 
+from pytest_octane.job.engine import JobOutcome, upload_session
 from pytest_octane.model import RunStatus, SliceStatus, TestRun
 from pytest_octane.settings import Settings, resolve_settings
 from pytest_octane.simulator import Simulator
 from pytest_octane.store import open_store
-from pytest_octane.uploader import JobOutcome, upload_session
 
 N_KEYS = 40
 STORIES = [{"id": 9000 + i, "name": f"story {i}", "jira_key_udf": f"QZ-{i}"} for i in range(N_KEYS)]

@@ -2,9 +2,9 @@
 
 ``run_and_parse`` runs pytest (through pytester) with ``--octane-dry-run=DIR``, validates every
 slice it writes and checks the one invariant every run must keep: one Octane run per test item
-pytest reported.  ``validate_xml`` is the schema check itself (``pytest_octane.schema``: the real
-XSD when ``../shared/octane/`` or ``$OCTANE_XSD`` has it, structural checks always) plus what our
-writer promises beyond the XSD.
+pytest reported.  ``validate_xml`` is the schema check itself
+(``pytest_octane.octane.schema``: the real XSD when ``../shared/octane/`` or ``$OCTANE_XSD``
+has it, structural checks always) plus what our writer promises beyond the XSD.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from typing import Protocol
 import pytest
 from lxml import etree
 
-from pytest_octane import schema
+from pytest_octane.octane import schema
 
 #: Outcomes of pytest's summary line that stand for one test item each.
 ITEM_OUTCOMES = ("passed", "failed", "skipped", "xfailed", "xpassed", "errors")

@@ -6,7 +6,8 @@ import re
 
 import pytest
 
-from pytest_octane.collect import MAX_NAME, cut_name, split_nodeid
+from pytest_octane.model import MAX_NAME, cut_name
+from pytest_octane.plugin.collect import split_nodeid
 
 
 @pytest.mark.parametrize(

@@ -6,9 +6,9 @@ import io
 
 import pytest
 
-from pytest_octane.gherkin_xml import feature_status, plan_slices
 from pytest_octane.model import GherkinScenario, GherkinStep, RunStatus, TestRun
-from pytest_octane.octane_xml import ResultHeader, write_document
+from pytest_octane.octane.gherkin_xml import feature_status, plan_slices
+from pytest_octane.octane.results_xml import ResultHeader, write_document
 
 
 def _run(name: str, feature: str = "", keys: tuple[str, ...] = (), **kw: object) -> TestRun:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_octane.octane_xml import clean, cut_trace
+from pytest_octane.octane.xml_text import clean, cut_trace
 
 REPLACEMENT = "\ufffd"
 RTL = "\u202e\u05e9\u05dc\u05d5\u05dd"  # right-to-left override, then Hebrew

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from pytest_octane import schema
 from pytest_octane.model import BuildContext, RunError, RunStatus, TestRun
-from pytest_octane.octane_xml import ResultHeader, RunRefs, write_document, write_slices
+from pytest_octane.octane import schema
+from pytest_octane.octane.results_xml import ResultHeader, RunRefs, write_document, write_slices
 
 
 def _run(index: int, **changes: object) -> TestRun:

@@ -29,8 +29,8 @@ from typing import Any
 import pytest
 from lxml import etree
 
-from pytest_octane import schema
 from pytest_octane.model import SliceStatus
+from pytest_octane.octane import schema
 from pytest_octane.simulator import Simulator
 from pytest_octane.store import open_store
 
@@ -591,7 +591,7 @@ def chmod_tree(path: Path, mode: int) -> None:
 
 
 def xsd_problems(xml: bytes) -> list[str]:
-    """pytest_octane.schema's checks plus lxml's own XSD validation when the XSD is here."""
+    """pytest_octane.octane.schema's checks plus lxml's own XSD validation when the XSD is here."""
     problems = list(schema.validate(xml))
     if XSD_PATH.is_file():
         xsd = etree.XMLSchema(etree.parse(str(XSD_PATH)))

@@ -18,7 +18,7 @@ import pytest
 
 # Imported before any in-process pytester run: pytester drops modules first imported inside
 # an inline run, and a second copy of requests/http.cookiejar breaks the client.
-import pytest_octane.uploader  # noqa: F401
+import pytest_octane.job.engine  # noqa: F401
 from pytest_octane import cli
 from pytest_octane.simulator import Simulator
 
@@ -154,7 +154,7 @@ def test_hostile_strings_give_valid_xml(pytester: pytest.Pytester, bad_inputs, c
     text = result.stdout.str() + result.stderr.str()
     documents = [p.read_bytes() for p in sorted(out.glob("slice-*.xml"))]
     problems = [p for d in documents for p in bad_inputs.xsd_problems(d)]
-    from pytest_octane import schema
+    from pytest_octane.octane import schema
 
     runs = [r for d in documents if not problems for r in schema.parse(d).iter("test_run")]
     names = [str(r.get("name")) for r in runs]

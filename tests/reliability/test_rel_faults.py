@@ -22,8 +22,8 @@ from pathlib import Path
 
 import pytest
 
+from pytest_octane.job.engine import JobOutcome
 from pytest_octane.model import JobRecord, SliceStatus
-from pytest_octane.uploader import JobOutcome
 
 SLOW_POST_MS = 1200
 posix_only = pytest.mark.skipif(

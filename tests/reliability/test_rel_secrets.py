@@ -201,7 +201,7 @@ def _runs(count: int) -> list[TestRun]:
 def test_no_secret_in_exception_texts_or_log_records(
     tmp_path: Path, monkeypatch, every_exception, debug_logs, make_trigger
 ) -> None:
-    from pytest_octane import uploader
+    from pytest_octane.job import engine as uploader
 
     secret = f"rel-secret-{uuid.uuid4().hex}"
     wrong = f"rel-wrong-{uuid.uuid4().hex}"

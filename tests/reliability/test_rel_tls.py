@@ -20,7 +20,7 @@ import pytest
 
 # Imported before any in-process pytester run: pytester drops modules first imported inside
 # an inline run, and a second copy of requests/http.cookiejar breaks the client.
-import pytest_octane.uploader  # noqa: F401
+import pytest_octane.job.engine  # noqa: F401
 from pytest_octane.simulator import Simulator
 
 trustme = pytest.importorskip("trustme")

@@ -1,4 +1,4 @@
-"""pytest_octane.schema: structural checks written from the XSD, plus lxml's XSD when found."""
+"""pytest_octane.octane.schema: structural checks from the XSD, plus lxml's XSD when found."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_octane import schema
+from pytest_octane.octane import schema
 
 VALID = b"""<?xml version="1.0" encoding="UTF-8"?>
 <test_result>
@@ -188,7 +188,7 @@ def test_find_xsd_prefers_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_p
 def test_find_xsd_looks_beside_the_repository(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("OCTANE_XSD", raising=False)
     found = schema.find_xsd()
-    beside = Path(schema.__file__).resolve().parents[2] / "shared/octane/octaneResultSchema.xsd"
+    beside = Path(schema.__file__).resolve().parents[3] / "shared/octane/octaneResultSchema.xsd"
     assert found == (beside if beside.is_file() else None)
 
 
@@ -219,7 +219,7 @@ def _project_files(root: Path) -> list[Path]:
 
 
 def test_the_repository_carries_no_copy_of_the_xsd() -> None:
-    root = Path(schema.__file__).resolve().parents[1]
+    root = Path(schema.__file__).resolve().parents[2]
     assert not [p for p in _project_files(root) if p.suffix == ".xsd"]
 
 

@@ -18,7 +18,7 @@ from pytest_octane import cli
 from pytest_octane.errors import StoreError
 from pytest_octane.model import JobRecord
 from pytest_octane.store import TaskStore, open_store
-from pytest_octane.webui import JobsServer
+from pytest_octane.web.server import JobsServer
 
 NewJob = Callable[..., JobRecord]
 

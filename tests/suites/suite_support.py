@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from pytest_octane.client import OctaneClient
 from pytest_octane.model import RunStatus, TestRun
+from pytest_octane.octane.client import OctaneClient
 from pytest_octane.settings import Settings
 
 #: The ``settings_for`` fixture: raw command-line values in, resolved Settings out.

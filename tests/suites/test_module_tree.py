@@ -10,10 +10,11 @@ from typing import Any
 import pytest
 from suite_support import SettingsFor, make_runs, race_creations
 
-from pytest_octane.client import OctaneClient
+from pytest_octane.job.engine import make_client, upload_session
+from pytest_octane.job.module_tree import ModuleResolver
+from pytest_octane.job.suites import get_or_create_suite, resolve_suite
+from pytest_octane.octane.client import OctaneClient
 from pytest_octane.simulator import Simulator
-from pytest_octane.suites import get_or_create_suite, resolve_suite
-from pytest_octane.uploader import ModuleResolver, make_client, upload_session
 
 
 @pytest.fixture

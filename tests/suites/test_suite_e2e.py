@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 from suite_support import SettingsFor, make_runs, per_test_ids, story_id
 
+from pytest_octane.cli.delink import configure_delink_parser, run_delink
+from pytest_octane.job.engine import JobOutcome, upload_session
 from pytest_octane.model import JobRecord
 from pytest_octane.simulator import Simulator
 from pytest_octane.store import open_store
-from pytest_octane.suites import configure_delink_parser, run_delink
-from pytest_octane.uploader import JobOutcome, upload_session
 
 QZ1 = story_id("QZ-1")
 SUITE_PATH = {"suite": "Team/Area/Nightly", "jira": ["QZ-1"], "update_auto_runs": True}
@@ -227,7 +227,7 @@ def test_an_explicit_suite_id_gets_coverage_too(
 def test_failed_linking_is_finished_by_resume(
     sim: Simulator, settings_for: SettingsFor, tmp_path: Path
 ) -> None:
-    from pytest_octane.uploader import execute_job
+    from pytest_octane.job.engine import execute_job
 
     runs = make_runs(40)
     sim.faults.fail_next("PUT */automated_runs", 400, error_code="platform.invalid_value")
@@ -253,7 +253,7 @@ def test_coverage_adds_per_test_stories_the_runs_lack(
     sim: Simulator, settings_for: SettingsFor, tmp_path: Path
 ) -> None:
     """If Octane linked only the tests at ingest, updateAutoRuns links the runs itself."""
-    from pytest_octane.uploader import execute_job, make_client
+    from pytest_octane.job.engine import execute_job, make_client
 
     runs = make_runs(120)
     outcome = upload_session(settings_for(suite="Team/Nightly"), runs)  # no linking asked

@@ -9,17 +9,18 @@ import pytest
 from lxml import etree
 from suite_support import SettingsFor, race_creations
 
-from pytest_octane.client import OctaneClient
 from pytest_octane.errors import ConfigError
-from pytest_octane.schema import validate
-from pytest_octane.simulator import Simulator
-from pytest_octane.suites import (
+from pytest_octane.job.engine import make_client
+from pytest_octane.job.module_tree import ModuleResolver
+from pytest_octane.job.suites import (
     get_or_create_suite,
     resolve_suite,
     split_suite_path,
     with_suite_ref,
 )
-from pytest_octane.uploader import ModuleResolver, make_client
+from pytest_octane.octane.client import OctaneClient
+from pytest_octane.octane.schema import validate
+from pytest_octane.simulator import Simulator
 
 
 @pytest.fixture

@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 from suite_support import SettingsFor, make_runs
 
+from pytest_octane.job.engine import upload_session
 from pytest_octane.simulator import Simulator
-from pytest_octane.uploader import upload_session
 
 RUNS = 600
 WAIT_S = 120.0
@@ -30,7 +30,7 @@ import json, os, sys, time
 sys.path.insert(0, sys.argv[1])
 from suite_support import make_runs
 from pytest_octane.settings import resolve_settings
-from pytest_octane.uploader import upload_session
+from pytest_octane.job.engine import upload_session
 
 cli = json.loads(sys.argv[2])
 go = sys.argv[3]

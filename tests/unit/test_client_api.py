@@ -13,11 +13,11 @@ import pytest
 import requests
 import responses
 
-from pytest_octane.client import OctaneClient, TaskState, quote_query_value
-from pytest_octane.credentials import Credentials
 from pytest_octane.errors import ConfigError, ConnectionFailed, NotOctaneError, OctaneHTTPError
 from pytest_octane.model import RequestLogEntry
-from pytest_octane.retry import RetryPolicy
+from pytest_octane.octane.client import OctaneClient, TaskState, quote_query_value
+from pytest_octane.octane.credentials import Credentials
+from pytest_octane.octane.retry import RetryPolicy
 
 SERVER = "https://octane.example.com"
 BASE = f"{SERVER}/api/shared_spaces/1001/workspaces/1002"
@@ -268,7 +268,7 @@ def test_an_unknown_optional_field_is_dropped_once_and_said_in_the_debug_log(
         rsps.get(f"{BASE}/tests", status=400, json=refused)
         rsps.get(f"{BASE}/tests", json={"total_count": 1, "data": [{"id": "5", "name": "a"}]})
     client = make_client(sleeps)
-    with caplog.at_level(logging.DEBUG, logger="pytest_octane.client"):
+    with caplog.at_level(logging.DEBUG, logger="pytest_octane.octane.client"):
         for _ in range(2):
             found = client.get_entities("tests", fields=["id"], optional_fields=["colour"])
             assert found == [{"id": "5", "name": "a"}]

@@ -12,11 +12,11 @@ import pytest
 import requests
 import responses
 
-from pytest_octane.client import OctaneClient
-from pytest_octane.credentials import Credentials
 from pytest_octane.errors import AuthError, NotOctaneError, OctaneHTTPError, SessionRefused
-from pytest_octane.failures import classify
-from pytest_octane.retry import RetryPolicy
+from pytest_octane.octane.client import OctaneClient
+from pytest_octane.octane.credentials import Credentials
+from pytest_octane.octane.failures import classify
+from pytest_octane.octane.retry import RetryPolicy
 
 SERVER = "http://127.0.0.1:8080"
 BASE = f"{SERVER}/api/shared_spaces/1001/workspaces/1002"
@@ -193,8 +193,8 @@ def test_a_replay_that_raced_another_threads_sign_in_is_sent_once_more(
     def task(request: requests.PreparedRequest) -> tuple[int, dict[str, str], str]:
         answer = next(answers)
         if answer == "race":  # another thread signs in while this replay is on its way
-            with client._lock:
-                client._sign_in_locked()
+            with client._http._lock:
+                client._http._sign_in_locked()
             answer = 401
         body = TASK_JSON if answer == 200 else {"error_code": "VALIDATION_TOKEN_EXPIRED"}
         return int(answer), {}, json.dumps(body)
@@ -282,7 +282,7 @@ def test_failed_sign_out_in_close_only_warns(
     rsps.post(SIGN_OUT, status=500, json={"error_code": "x", "description": "nope"})
     client = make_client()
     client.sign_in()
-    with caplog.at_level(logging.WARNING, logger="pytest_octane.client"):
+    with caplog.at_level(logging.WARNING, logger="pytest_octane.octane.client"):
         client.close()
     assert "signing out of Octane at http://127.0.0.1:8080 failed" in caplog.text
 

@@ -12,10 +12,10 @@ import pytest
 import responses
 
 import pytest_octane
-from pytest_octane.client import InsecureConnectionWarning, OctaneClient
-from pytest_octane.credentials import Credentials
 from pytest_octane.errors import ConfigError
-from pytest_octane.retry import RetryPolicy
+from pytest_octane.octane.client import InsecureConnectionWarning, OctaneClient
+from pytest_octane.octane.credentials import Credentials
+from pytest_octane.octane.retry import RetryPolicy
 
 SERVER = "https://octane.example.com"
 BASE = f"{SERVER}/api/shared_spaces/1001/workspaces/1002"

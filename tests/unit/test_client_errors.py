@@ -13,8 +13,6 @@ import pytest
 import requests
 import responses
 
-from pytest_octane.client import OctaneClient
-from pytest_octane.credentials import Credentials
 from pytest_octane.errors import (
     ConfigError,
     ConnectionFailed,
@@ -23,7 +21,9 @@ from pytest_octane.errors import (
     QueueFullError,
 )
 from pytest_octane.model import RequestLogEntry
-from pytest_octane.retry import RetryPolicy
+from pytest_octane.octane.client import OctaneClient
+from pytest_octane.octane.credentials import Credentials
+from pytest_octane.octane.retry import RetryPolicy
 
 SERVER = "https://octane.example.com"
 BASE = f"{SERVER}/api/shared_spaces/1001/workspaces/1002"
@@ -123,7 +123,7 @@ def test_queue_full_is_retried_every_ten_seconds_until_accepted(
     for _ in range(3):
         rsps.post(RESULTS, status=503, json=queue_full(code))
     rsps.post(RESULTS, status=202, json=ACCEPTED)
-    with caplog.at_level(logging.INFO, logger="pytest_octane.client"):
+    with caplog.at_level(logging.INFO, logger="pytest_octane.octane.client"):
         accepted = make_client(sleeps).post_test_results(XML)
     assert accepted.id == 55
     assert sleeps == [10.0, 10.0, 10.0]
@@ -339,7 +339,7 @@ def test_failing_request_callback_does_not_lose_the_answer(
     def broken(entry: RequestLogEntry) -> None:
         raise OSError("disk full")
 
-    with caplog.at_level(logging.WARNING, logger="pytest_octane.client"):
+    with caplog.at_level(logging.WARNING, logger="pytest_octane.octane.client"):
         assert make_client(sleeps, on_request=broken).post_test_results(XML).id == 55
     assert "the on_request callback failed" in caplog.text
 

@@ -14,8 +14,6 @@ import pytest
 import requests
 import responses
 
-from pytest_octane.client import OctaneClient
-from pytest_octane.credentials import Credentials
 from pytest_octane.errors import (
     AuthError,
     ConnectionFailed,
@@ -24,7 +22,9 @@ from pytest_octane.errors import (
     OctaneHTTPError,
 )
 from pytest_octane.model import RequestLogEntry
-from pytest_octane.retry import RetryPolicy
+from pytest_octane.octane.client import OctaneClient
+from pytest_octane.octane.credentials import Credentials
+from pytest_octane.octane.retry import RetryPolicy
 
 SERVER = "https://octane.example.com"
 BASE = f"{SERVER}/api/shared_spaces/1001/workspaces/1002"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_octane.client import parse_octane_url, quote_query_value
 from pytest_octane.errors import ConfigError
+from pytest_octane.octane.client import parse_octane_url, quote_query_value
 
 
 @pytest.mark.parametrize(

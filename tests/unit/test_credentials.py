@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from pytest_octane.credentials import Credentials, Secret, resolve_credentials
 from pytest_octane.errors import CredentialsError
+from pytest_octane.octane.credentials import Credentials, Secret, resolve_credentials
 
 SECRET = "s3cr3t-Value-42"
 API_ENV = {"OCTANE_CLIENT_ID": "key_id", "OCTANE_CLIENT_SECRET": SECRET}

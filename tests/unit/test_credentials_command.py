@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from pytest_octane.credentials import resolve_credentials
-from pytest_octane.credentials_command import run_credentials_command
 from pytest_octane.errors import CredentialsError
+from pytest_octane.octane.credentials import resolve_credentials
+from pytest_octane.octane.credentials_command import run_credentials_command
 
 SECRET = "s3cr3t-value-never-shown"
 

@@ -9,7 +9,7 @@ from urllib.parse import quote, quote_plus
 
 import pytest
 
-from pytest_octane.redact import HIDDEN, redact
+from pytest_octane.octane.redact import HIDDEN, redact
 
 SECRET = "s3cr+t/Value&'\"-9"
 

@@ -15,7 +15,7 @@ from pytest_octane.errors import (
     OctaneHTTPError,
     QueueFullError,
 )
-from pytest_octane.retry import RetryPolicy, call_with_retry, is_queue_full, is_transient
+from pytest_octane.octane.retry import RetryPolicy, call_with_retry, is_queue_full, is_transient
 
 URL = "https://octane.example.com/api/shared_spaces/1/workspaces/2/test-results"
 log = logging.getLogger("test.retry")

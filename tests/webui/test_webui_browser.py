@@ -21,7 +21,7 @@ import pytest
 from webui_harness import World, in_ci
 
 from pytest_octane.model import SliceStatus
-from pytest_octane.webui import RETRY_BUTTON
+from pytest_octane.web.render import RETRY_BUTTON
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")

@@ -19,8 +19,8 @@ from webui_harness import World
 from pytest_octane import cli
 from pytest_octane.errors import ConfigError
 from pytest_octane.model import SliceStatus
-from pytest_octane.webaccess import local_path, same_origin
-from pytest_octane.webui import TOKEN_ENV, JobsServer
+from pytest_octane.web.access import local_path, same_origin
+from pytest_octane.web.server import TOKEN_ENV, JobsServer
 
 TIMEOUT = 30  # bounds a hang only
 TOKEN = "hardening-token-7d2c0e91b4a6"

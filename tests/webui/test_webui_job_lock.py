@@ -9,7 +9,7 @@ import socket
 import requests
 from webui_harness import World, csrf_of, slice_statuses
 
-from pytest_octane.coord import job_lock_name
+from pytest_octane.job.coord import job_lock_name
 from pytest_octane.model import SliceStatus
 
 TIMEOUT = 30  # bounds a hang only

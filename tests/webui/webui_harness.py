@@ -17,7 +17,7 @@ from pytest_octane import cli
 from pytest_octane.model import JobRecord, SliceStatus
 from pytest_octane.simulator import Simulator
 from pytest_octane.store import TaskStore, open_store
-from pytest_octane.webui import JobsServer
+from pytest_octane.web.server import JobsServer
 
 #: Four test cases: with --slice-size=2 a job of two slices.
 JUNIT = """<?xml version="1.0" encoding="utf-8"?>

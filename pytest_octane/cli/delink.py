@@ -1,0 +1,116 @@
+"""The ``delink`` verb: take a job's JIRA stories back off exactly that job's automated runs."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import threading
+
+from pytest_octane.cli.common import (
+    add_settings_arguments,
+    add_task_store_argument,
+    settings_from_args,
+)
+from pytest_octane.errors import (
+    ConfigError,
+    CredentialsError,
+    InputError,
+    OctaneError,
+    StoreError,
+)
+from pytest_octane.job.coverage import delink_job
+from pytest_octane.job.recorded import JobSuite
+from pytest_octane.model import RequestLogEntry
+from pytest_octane.settings import parse_jira_key
+
+__all__ = ["configure_delink_parser", "run_delink"]
+
+
+def configure_delink_parser(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``pytest-octane delink JOB [--jira KEY]`` (the lead wires the subcommand)."""
+    parser.add_argument("job", help="the job whose runs lose the story")
+    parser.add_argument(
+        "--jira",
+        dest="delink_jira",
+        action="append",
+        metavar="KEY",
+        help="JIRA key of the story to remove (repeatable; default: the job's --octane-jira "
+        "stories)",
+    )
+    add_task_store_argument(parser)
+    add_settings_arguments(parser, groups=["connection"])
+    parser.set_defaults(func=run_delink)
+
+
+class _Requests:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.entries: list[RequestLogEntry] = []
+
+    def __call__(self, entry: RequestLogEntry) -> None:
+        with self._lock:
+            self.entries.append(entry)
+
+
+def run_delink(args: argparse.Namespace) -> int:
+    """``pytest-octane delink``: 0 done, 1 Octane or store failure, 2 usage/configuration."""
+    from pytest_octane.job.recorded import settings_for_job
+    from pytest_octane.job.run.context import make_client
+    from pytest_octane.job.run.stories import map_jira_keys
+    from pytest_octane.store import open_store
+
+    def fail(code: int, exc: BaseException) -> int:
+        if getattr(args, "debug", False):
+            raise exc
+        print(f"pytest-octane: error: {exc}", file=sys.stderr)
+        return code
+
+    location = (
+        getattr(args, "octane_task_store", None)
+        or os.environ.get("OCTANE_TASK_STORE")
+        or "octane_task_logs"
+    )
+    try:
+        keys = tuple(parse_jira_key(k, "option --jira") for k in args.delink_jira or ())
+        store = open_store(location)
+    except (ConfigError, StoreError) as exc:
+        return fail(2, exc)
+    requests = _Requests()
+    try:
+        try:
+            job = store.get_job(args.job)
+        except StoreError:
+            if any(j.job_id == args.job for j in store.list_jobs()):
+                raise
+            raise ConfigError(
+                f"job {args.job!r} is not in the task store '{store.location}'; "
+                "'pytest-octane jobs --task-store LOCATION' lists the jobs there"
+            ) from None
+        plan = JobSuite.of(job)
+        settings = settings_for_job(settings_from_args(args, space=str(job.space_id)), job)
+        client = make_client(settings, on_request=requests)
+        field = plan.jira_field if plan else settings.jira_field
+        with client:
+            result = delink_job(
+                client,
+                store,
+                job,
+                keys,
+                batch_size=settings.slice_size,
+                map_keys=lambda missing: map_jira_keys(client, field, missing),
+            )
+    except (ConfigError, CredentialsError, InputError) as exc:
+        return fail(2, exc)
+    except OctaneError as exc:
+        return fail(1, exc)
+    finally:
+        if requests.entries:
+            try:
+                store.append_requests(args.job, requests.entries)
+            except StoreError:
+                pass  # the request log is a diagnosis aid; the delink itself is recorded
+        store.close()
+    for line in result.summary_lines():
+        print(line)
+    return 0

@@ -1,0 +1,69 @@
+"""The verbs that take result files: ``convert`` (to Octane XML slices) and ``upload``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+
+from pytest_octane.cli.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    UsageError,
+    check_credentials,
+    print_outcome,
+    settings_from_args,
+)
+from pytest_octane.model import TestRun
+from pytest_octane.settings import Settings
+
+
+def _read_inputs(files: Sequence[str], settings: Settings) -> list[TestRun]:
+    """Every run of the given JUnit/Octane XML files, in order."""
+    from pytest_octane.octane.inputs import read_results_file
+
+    started = settings.started or int(time.time() * 1000)
+    module = settings.module or ""
+    return [
+        run
+        for path in files
+        for run in read_results_file(Path(path), started_ms=started, module=module)
+    ]
+
+
+def cmd_convert(args: argparse.Namespace) -> int:
+    from pytest_octane.octane.results_xml import header_from_settings, write_slices
+
+    settings = replace(settings_from_args(args), from_pytest=False)  # any tool's files
+    runs = _read_inputs(args.files, settings)
+    out = Path(args.output)
+    try:
+        files = write_slices(
+            out,
+            header_from_settings(settings),
+            runs,
+            slice_size=settings.slice_size,
+            max_trace=settings.max_trace,
+        )
+    except OSError as exc:
+        raise UsageError(
+            f"cannot write the slices to {str(out)!r} ({exc.strerror}: {exc.filename}); "
+            "pick a writable -o DIR"
+        ) from None
+    print(f"{len(runs)} test runs in {len(files)} slice(s) written to {out}")
+    return EXIT_OK
+
+
+def cmd_upload(args: argparse.Namespace) -> int:
+    from pytest_octane.job.engine import upload_session
+
+    settings = replace(settings_from_args(args), from_pytest=False)  # any tool's files
+    runs = _read_inputs(args.files, settings)
+    if not runs:
+        print("no test runs in the given files; nothing to upload", file=sys.stderr)
+        return EXIT_FAILED
+    check_credentials(settings)
+    return print_outcome(upload_session(settings, runs, progress=print))

@@ -1,0 +1,1 @@
+"""job: see docs/architecture.md."""

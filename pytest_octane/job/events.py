@@ -1,0 +1,103 @@
+"""How a job reports progress: free-form lines and the counters of its slices, for any front end."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+__all__ = ["Progress", "UploadListener", "UploadState"]
+
+#: Receives free-form progress lines ("mapped 3 of 4 JIRA keys ...").
+Progress = Callable[[str], None]
+
+
+@dataclass(slots=True)
+class UploadState:
+    """Counters of one job's upload, updated from the upload threads."""
+
+    total: int = 0
+    done: int = 0
+    failed: int = 0
+    in_flight: int = 0
+    queue_full_waits: int = 0
+    retries: int = 0
+    waiting_for_slot: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+    _listeners: list[Callable[[UploadState, str, bool], None]] = field(
+        default_factory=list, repr=False, compare=False
+    )
+
+    def listen(self, listener: Callable[[UploadState, str, bool], None]) -> None:
+        self._listeners.append(listener)
+
+    @property
+    def has_listeners(self) -> bool:
+        return bool(self._listeners)
+
+    def _changed(self, event: str, notable: bool) -> None:
+        for listener in self._listeners:
+            listener(self, event, notable)
+
+    def started(self, total: int) -> None:
+        with self._lock:
+            self.total = total
+
+    def slice_sent(self, index: int, task_id: int) -> None:
+        self._changed(f"slice {index}: sent, task {task_id}", False)
+
+    def slice_begins(self) -> None:
+        with self._lock:
+            self.in_flight += 1
+        self._changed("", False)
+
+    def slice_ends(self, index: int, ok: bool, detail: str) -> None:
+        with self._lock:
+            self.in_flight -= 1
+            if ok:
+                self.done += 1
+            else:
+                self.failed += 1
+        self._changed(f"slice {index}: {detail}", True)
+
+    def waited(self, kind: str, seconds: float, line: str = "") -> None:
+        """A request is retried; ``line`` names the request, the cause and the retry."""
+        with self._lock:
+            if kind == "queue_full":
+                self.queue_full_waits += 1
+            else:
+                self.retries += 1
+        if not line:
+            what = "Octane's queue is full" if kind == "queue_full" else "a request failed"
+            line = f"{what}; trying again in {seconds:.1f} s"
+        self._changed(line, True)
+
+    def slot_wait(self, index: int, budget: int, waiting: bool) -> None:
+        """A slice waits for (``waiting``) or got a slot of the shared queue budget."""
+        with self._lock:
+            self.waiting_for_slot += 1 if waiting else -1
+        if waiting:
+            self._changed(
+                f"slice {index}: waiting for a queue slot (all {budget} of the shared "
+                "queue budget are taken by jobs sharing the task store)",
+                True,
+            )
+        else:
+            self._changed("", False)
+
+    def line(self) -> str:
+        parts = [f"{self.done + self.failed}/{self.total} slices done"]
+        if self.failed:
+            parts.append(f"{self.failed} failed")
+        parts.append(f"{self.in_flight} in flight")
+        if self.waiting_for_slot:
+            parts.append(f"{self.waiting_for_slot} waiting for a queue slot")
+        if self.queue_full_waits:
+            parts.append(f"{self.queue_full_waits} queue-full waits")
+        if self.retries:
+            parts.append(f"{self.retries} retries")
+        return "octane: " + ", ".join(parts)
+
+
+#: Called on every change: (the state, the event line, whether it is worth a line of its own).
+UploadListener = Callable[[UploadState, str, bool], None]

@@ -1,0 +1,125 @@
+"""A job's references in Octane: its suite, each run's stories and module, and run coverage."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+
+from pytest_octane.job import coverage, recorded, suites
+from pytest_octane.job.module_tree import module_name_of
+from pytest_octane.job.run.context import JobContext, flush_log, guard, module_resolver
+from pytest_octane.job.run.stories import lookup_stories
+from pytest_octane.job.spool import SpooledRun
+from pytest_octane.model import SliceStatus
+from pytest_octane.octane.results_xml import RunRefs
+
+__all__ = ["link_runs", "references", "resolve_job_suite"]
+
+
+def _now() -> float:
+    return time.time()
+
+
+def resolve_job_suite(ctx: JobContext) -> None:
+    """Find or create the job's suite (once per job: the id goes into its history)."""
+    job = ctx.outcome.job
+    plan = recorded.JobSuite.of(job)
+    if plan is None or plan.path is None:
+        return  # no suite, or an explicit suite id already in the spooled header
+    suite_id = recorded.recorded_suite_id(job)
+    if suite_id is None:
+        suite_id, module_ids = suites.resolve_suite(
+            ctx.client,
+            module_resolver(ctx).ensure,
+            plan.root_module,
+            plan.path,
+            ctx.outcome.warnings.append,
+            system_root=module_resolver(ctx).system_root,
+            guard=guard(ctx),
+        )
+        ctx.store.add_history(
+            job.job_id,
+            {
+                "time": _now(),
+                "event": recorded.SUITE_EVENT,
+                "path": plan.path,
+                "suite_id": suite_id,
+                "module_ids": module_ids,
+                "external_run_id": plan.external_run_id,
+            },
+        )
+        ctx.progress(f"suite {plan.path!r}: test suite {suite_id}, run {plan.external_run_id!r}")
+    ctx.suite_ref = (suite_id, plan.external_run_id)
+
+
+def references(
+    ctx: JobContext, runs_by_slice: Mapping[int, list[SpooledRun]]
+) -> dict[int, list[RunRefs]]:
+    """Look up story ids and module ids for every run of the slices to send."""
+    settings = ctx.settings
+    all_runs = [run for runs in runs_by_slice.values() for run in runs]
+    plan = recorded.JobSuite.of(ctx.outcome.job)
+    # job-level keys are looked up now too (one query), but linked only to runs, afterwards
+    keys = {key for run in all_runs for key in run.jira_keys} | set(plan.jira_keys if plan else ())
+    stories = lookup_stories(ctx, keys) if keys else {}
+    modules: dict[str, int] = {}
+    if settings.root_module and settings.module_mode != "off":
+        resolver = module_resolver(ctx)
+        root = resolver.ensure(settings.root_module, None)
+        for name in sorted(
+            {n for run in all_runs if (n := module_name_of(run, settings.module_mode))}
+        ):
+            modules[name] = resolver.ensure(name, root)
+    refs: dict[int, list[RunRefs]] = {}
+    for index, runs in runs_by_slice.items():
+        refs[index] = []
+        for run in runs:
+            story_ids = sorted({i for key in run.jira_keys for i in stories.get(key, [])})
+            module = module_name_of(run, settings.module_mode) if modules else None
+            refs[index].append(
+                RunRefs(
+                    backlog_item_ids=tuple(story_ids),
+                    product_area_ids=(modules[module],) if module in modules else (),
+                )
+            )
+    return refs
+
+
+def link_runs(ctx: JobContext) -> None:
+    """After every slice succeeded: link the suite run's runs to the job's stories."""
+    job = ctx.store.get_job(ctx.outcome.job.job_id)
+    ctx.outcome.job = job
+    plan = recorded.JobSuite.of(job)
+    if plan is None or not plan.links_runs(ctx.settings.update_auto_runs):
+        return
+    if job.status is not SliceStatus.SUCCESS:
+        ctx.progress("runs are linked to their stories once every slice succeeded")
+        return
+    suite_id = recorded.recorded_suite_id(job)
+    if suite_id is None:
+        resolve_job_suite(ctx)
+        assert ctx.suite_ref is not None
+        suite_id = ctx.suite_ref[0]
+    job_stories = lookup_stories(ctx, plan.jira_keys)
+    test_stories: dict[coverage.Identity, set[int]] = {}
+    if plan.update_auto_runs or ctx.settings.update_auto_runs:
+        spooled = coverage.spooled_tests(job)
+        stories = lookup_stories(ctx, {key for _, keys in spooled for key in keys})
+        for identity, keys in spooled:
+            ids = {i for key in keys for i in stories.get(key, [])}
+            if ids:
+                test_stories.setdefault(identity, set()).update(ids)
+    try:
+        result = coverage.link_job_runs(
+            ctx.client,
+            job,
+            suite_id,
+            job_stories,
+            test_stories,
+            batch_size=ctx.settings.slice_size,
+            warn=ctx.outcome.warnings.append,
+        )
+    finally:
+        flush_log(ctx)
+    ctx.store.add_history(job.job_id, result.event)
+    ctx.progress(result.summary())

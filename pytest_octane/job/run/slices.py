@@ -1,0 +1,243 @@
+"""Send, poll and finish the slices of one job run, and adopt tasks recorded earlier."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager
+from pathlib import Path
+
+from pytest_octane.errors import InputError, OctaneError, PollTimeout
+from pytest_octane.job import suites
+from pytest_octane.job.interrupt import UploadInterrupted, wait_all
+from pytest_octane.job.run.context import JobContext, flush_log, update_slice
+from pytest_octane.job.run.links import references, resolve_job_suite
+from pytest_octane.job.spool import SpooledRun, read_spooled_runs, upload_payload
+from pytest_octane.model import SliceRecord, SliceStatus
+from pytest_octane.octane.failures import is_permanent, what_to_fix
+from pytest_octane.octane.results_xml import RunRefs
+
+__all__ = ["STOPPING", "run_slices"]
+
+STOPPING = (
+    "pytest-octane: Ctrl-C: sending no more slices; waiting for the requests in flight "
+    "(at most {:g} s each); press Ctrl-C again to stop at once"
+)
+
+
+def _poll(ctx: JobContext, index: int, task_id: int, *, fresh: bool) -> tuple[str, str | None]:
+    """Poll one task until it is final.
+
+    A worker keeps its upload slot until its task is final, so a late poll delays the next
+    upload: a fresh task is first polled after the job's typical processing time, then
+    every 10 % of the time waited so far, never more often than P/20 s (Octane asks for at
+    most 20 requests a second) and never less often than every 10 s.
+    """
+    started = time.monotonic()
+    deadline = started + ctx.settings.poll_timeout
+    floor = max(ctx.settings.max_parallel / 20.0, 0.05)
+    if fresh:
+        ctx.sleep(ctx.typical_task_s())
+    while True:
+        state = ctx.client.get_task(task_id)
+        if state.is_final:
+            if fresh:
+                ctx.task_took(time.monotonic() - started)
+            return state.status.strip().lower(), state.error_details
+        interval = min(max(floor, 0.1 * (time.monotonic() - started)), 10.0)
+        if time.monotonic() + interval > deadline:
+            raise PollTimeout(
+                f"task {task_id} of slice {index} is still {state.status.strip()!r} after "
+                f"{ctx.settings.poll_timeout:.0f} s; run 'pytest-octane resume' later",
+                task_id=task_id,
+            )
+        ctx.sleep(interval)
+
+
+def _payload(ctx: JobContext, path: Path, refs: list[RunRefs], attempt: int) -> bytes:
+    payload = upload_payload(path, refs, attempt=attempt)
+    if ctx.suite_ref is not None:
+        payload = suites.with_suite_ref(payload, *ctx.suite_ref)
+    return payload
+
+
+def _next_attempt(record: SliceRecord) -> int:
+    """Which payload to send: the bytes sent last time, unless their task is known to have failed.
+
+    Re-sending the last bytes is safe (Octane answers with the task it already has) and is
+    the only way to learn of a slice whose answer was lost; after a known failure, Octane
+    would hand back that failed task, so the attempt number changes the bytes.
+    """
+    if record.attempts == 0:
+        return 1
+    if (record.server_status or "").strip().lower() == "failed":
+        return record.attempts + 1
+    return record.attempts
+
+
+def _adopt_recorded_task(ctx: JobContext, record: SliceRecord) -> tuple[bool, str] | None:
+    """A Failed slice whose task outcome is unknown: ask Octane before sending it again."""
+    if record.task_id is None or record.server_status is not None:
+        return None
+    try:
+        ok, detail = _finish_task(ctx, record.index, record.task_id)
+    except UploadInterrupted:
+        raise
+    except OctaneError:
+        return None  # still unknown: re-sending the same bytes finds the task if it exists
+    return (ok, detail) if ok else None
+
+
+def _send_slice(ctx: JobContext, index: int, refs: list[RunRefs], attempt: int) -> None:
+    job = ctx.outcome.job
+    record = job.slice(index)
+    ctx.state.slice_begins()
+    ok, detail = False, "not sent"
+    try:
+        ctx.stop.check()
+        adopted = _adopt_recorded_task(ctx, record) if record.status is SliceStatus.FAILED else None
+        if adopted is not None:
+            ok, detail = adopted
+            return
+        if record.status is SliceStatus.FAILED:
+            attempt = _next_attempt(ctx.store.get_job(job.job_id).slice(index))
+        ctx.stop.check()
+        payload = _payload(ctx, Path(record.path), refs, attempt)
+        with _queue_slot(ctx, index):
+            accepted = ctx.client.post_test_results(
+                payload, skip_errors=ctx.settings.skip_errors, label=f"slice {index}"
+            )
+            if accepted.from_older_push and accepted.status.strip().lower() == "failed":
+                # Octane returned an earlier failed task for identical bytes: send a new payload
+                payload = _payload(ctx, Path(record.path), refs, attempt + 1)
+                attempt += 1
+                accepted = ctx.client.post_test_results(
+                    payload, skip_errors=ctx.settings.skip_errors, label=f"slice {index}"
+                )
+            update_slice(
+                ctx, index, task_id=accepted.id, attempts=attempt, status=SliceStatus.RUNNING
+            )
+            ctx.state.slice_sent(index, accepted.id)
+            ok, detail = _finish_task(ctx, index, accepted.id, fresh=True)
+    except UploadInterrupted:
+        # Nothing is decided: a task id (if any) is recorded, 'resume' polls or sends it.
+        detail = "interrupted (Ctrl-C)"
+    except PollTimeout as exc:
+        # Octane has the slice; it is only slow. Keep it Running with its task id so that
+        # 'resume' polls it instead of sending it again.
+        update_slice(ctx, index, last_error=str(exc))
+        detail = str(exc)
+    except OctaneError as exc:
+        if is_permanent(exc):
+            update_slice(
+                ctx, index, status=SliceStatus.FAILED, last_error=str(exc), attempts=attempt
+            )
+            detail = f"failed: {exc}"
+            if ctx.outcome.fix is None:
+                job = ctx.outcome.job
+                ctx.outcome.fix = what_to_fix(
+                    exc,
+                    space=ctx.settings.space or job.space_id,
+                    workspace=ctx.settings.workspace or job.workspace_id,
+                    server=ctx.settings.url or job.server,
+                )
+        else:
+            # transient: leave the slice as it was (unsent slices stay Running), so that
+            # 'resume' (or 'retry' for a Failed one) sends it again
+            update_slice(ctx, index, last_error=str(exc), attempts=attempt)
+            detail = f"not sent: {exc}"
+    finally:
+        flush_log(ctx)
+        ctx.state.slice_ends(index, ok, detail)
+
+
+def _queue_slot(ctx: JobContext, index: int) -> AbstractContextManager[None]:
+    """One slot of the shared queue budget from before the POST until the task ends."""
+    budget = ctx.budget
+    if budget is None:
+        return contextlib.nullcontext()
+    return budget.slot(lambda waiting: ctx.state.slot_wait(index, budget.limit, waiting))
+
+
+def _finish_task(
+    ctx: JobContext, index: int, task_id: int, *, fresh: bool = False
+) -> tuple[bool, str]:
+    """Poll the task to its end and record it; return (succeeded, what happened)."""
+    status, details = _poll(ctx, index, task_id, fresh=fresh)
+    if status in ("success", "warning"):
+        update_slice(
+            ctx,
+            index,
+            status=SliceStatus.SUCCESS,
+            server_status=status,
+            error_details=details,
+            last_error=None,
+        )
+        if status == "warning" and details:
+            ctx.outcome.warnings.append(f"slice {index}: Octane warned: {details}")
+    else:
+        update_slice(
+            ctx,
+            index,
+            status=SliceStatus.FAILED,
+            server_status=status,
+            error_details=details,
+            last_error=f"Octane task {task_id} ended {status!r}",
+        )
+    ok = status in ("success", "warning")
+    return ok, f"task {task_id} {status}" + (f": {details}" if details and not ok else "")
+
+
+def run_slices(ctx: JobContext, send: Sequence[int], poll: Sequence[int]) -> None:
+    """Send slices ``send`` and finish polling slices ``poll`` (which have task ids)."""
+    job_id = ctx.outcome.job.job_id
+    job = ctx.store.get_job(job_id)
+    ctx.outcome.job = job
+    ctx.state.started(len(send) + len(poll))
+    runs_by_slice = _readable_slices(ctx, send)
+    send = [i for i in send if i in runs_by_slice]
+    if send:
+        resolve_job_suite(ctx)
+    refs = references(ctx, runs_by_slice) if send else {}
+    ctx.stop.check()
+    with ThreadPoolExecutor(
+        max_workers=ctx.settings.max_parallel, thread_name_prefix="octane-upload"
+    ) as pool:
+        futures = [
+            pool.submit(_send_slice, ctx, i, refs[i], _next_attempt(job.slice(i))) for i in send
+        ]
+        for index in poll:
+            task_id = job.slice(index).task_id
+            assert task_id is not None
+            futures.append(pool.submit(_guarded_finish, ctx, index, task_id))
+        wait_all(futures, ctx.stop, lambda: ctx.progress(STOPPING.format(ctx.client.deadline_s)))
+
+
+def _readable_slices(ctx: JobContext, send: Sequence[int]) -> dict[int, list[SpooledRun]]:
+    """The spooled runs of each slice to send. A slice whose files cannot be read is marked
+    Failed with the reason (naming the file) and left out, so it does not stop the others."""
+    readable: dict[int, list[SpooledRun]] = {}
+    for index in send:
+        try:
+            readable[index] = read_spooled_runs(Path(ctx.outcome.job.slice(index).path))
+        except InputError as exc:
+            reason = {"last_error": str(exc), "error_details": None}  # this, not the last task
+            update_slice(ctx, index, status=SliceStatus.FAILED, **reason)
+            ctx.state.slice_begins()
+            ctx.state.slice_ends(index, False, f"not sent: {exc}")
+    return readable
+
+
+def _guarded_finish(ctx: JobContext, index: int, task_id: int) -> None:
+    ctx.state.slice_begins()
+    ok, detail = False, "still unfinished"
+    try:
+        ok, detail = _finish_task(ctx, index, task_id)
+    except OctaneError as exc:
+        detail = f"still unfinished: {exc}"
+        update_slice(ctx, index, last_error=str(exc))
+    finally:
+        flush_log(ctx)
+        ctx.state.slice_ends(index, ok, detail)

@@ -1,0 +1,172 @@
+"""The job's spool on disk: results written before the first request, so nothing is lost.
+
+Each slice is kept as ``slice-NNNN.xml`` (valid Octane XML without story or module ids, which
+need the network) plus ``slice-NNNN.keys.json`` (the JIRA keys of each run, in order).  Just
+before a slice is sent, :func:`upload_payload` adds the ids that were looked up.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from lxml import etree
+
+from pytest_octane.errors import InputError
+from pytest_octane.model import TestRun
+from pytest_octane.octane.gherkin_xml import feature_keys, features_of, plan_slices
+from pytest_octane.octane.results_xml import ResultHeader, RunRefs, SliceFile, write_slices
+from pytest_octane.octane.schema import safe_parser
+
+#: Per-run children that come before ``backlog_items`` in the XSD's sequence.
+_BEFORE_REFS = {"suite_ref", "program_ref", "release_ref", "release", "milestone_ref"}
+
+
+@dataclass(frozen=True, slots=True)
+class SpooledRun:
+    """What the uploader needs to know of one run in a spooled slice."""
+
+    package: str
+    klass: str
+    jira_keys: tuple[str, ...]
+
+
+def keys_path(slice_path: Path) -> Path:
+    return slice_path.with_name(slice_path.stem + ".keys.json")
+
+
+def write_spool(
+    folder: Path,
+    header: ResultHeader,
+    runs: Sequence[TestRun],
+    *,
+    slice_size: int,
+    max_trace: int,
+) -> list[SliceFile]:
+    """Write the slices and their JIRA-key sidecars (one entry per ``test_run`` or
+    ``gherkin_test_run`` element, in order); return the slice files."""
+    files = write_slices(folder, header, runs, slice_size=slice_size, max_trace=max_trace)
+    for file, chunk in zip(files, plan_slices(runs, slice_size), strict=True):
+        if any(run.gherkin is not None for run in chunk):
+            keys = [list(feature_keys(feature)) for feature in features_of(chunk)]
+        else:
+            keys = [list(run.jira_keys) for run in chunk]
+        keys_path(file.path).write_text(json.dumps(keys), encoding="utf-8")
+    return files
+
+
+def read_spooled_runs(slice_path: Path) -> list[SpooledRun]:
+    """Identity and JIRA keys of every run of a spooled slice, in document order."""
+    runs = _run_elements(_parse(slice_path))
+    keys = read_keys(slice_path, len(runs))
+    return [
+        SpooledRun(
+            package=run.get("package") or "",
+            klass=run.get("class") or "",
+            jira_keys=keys[i],
+        )
+        for i, run in enumerate(runs)
+    ]
+
+
+def read_keys(slice_path: Path, run_count: int) -> list[tuple[str, ...]]:
+    """The JIRA keys of each of the slice's ``run_count`` runs, from its sidecar.
+
+    The keys are nowhere else (the XML has no story ids before the upload), so a missing or
+    damaged sidecar is an error naming it: sending the slice anyway would silently drop the
+    runs' story links.
+    """
+    sidecar = keys_path(slice_path)
+    fix = f"restore it (one list of JIRA keys per run of {slice_path.name}) or re-run the tests"
+    try:
+        keys = json.loads(sidecar.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(f"the JIRA keys file {sidecar} is missing: {fix}") from None
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else f"not JSON: {exc}"
+        raise InputError(f"the JIRA keys file {sidecar} cannot be read ({reason}): {fix}") from None
+    if not isinstance(keys, list) or not all(
+        isinstance(run, list) and all(isinstance(key, str) for key in run) for run in keys
+    ):
+        raise InputError(f"the JIRA keys file {sidecar} is not a list of key lists: {fix}")
+    if len(keys) != run_count:
+        raise InputError(
+            f"the JIRA keys file {sidecar} has {len(keys)} entries for {run_count} runs: {fix}"
+        )
+    return [tuple(run) for run in keys]
+
+
+def upload_payload(slice_path: Path, refs: Sequence[RunRefs], *, attempt: int = 1) -> bytes:
+    """The bytes to POST: the spooled slice with each run's story and module ids added.
+
+    Octane answers an identical payload with the original task (``fromOlderPush``), even
+    when that task failed; a comment naming the attempt makes a re-upload a new payload
+    without changing what it means.
+    """
+    root = _parse(slice_path)
+    runs = _run_elements(root)
+    if len(runs) != len(refs):
+        raise InputError(f"{slice_path}: {len(runs)} runs but {len(refs)} reference sets")
+    if runs and runs[0].tag == "gherkin_test_run":
+        _link_document(root, sorted({i for ref in refs for i in ref.backlog_item_ids}))
+        runs, refs = [], []
+    for run, ref in zip(runs, refs, strict=True):
+        position = sum(1 for child in run if child.tag in _BEFORE_REFS)
+        for tag, child_tag, ids in (
+            ("product_areas", "product_area_ref", ref.product_area_ids),
+            ("backlog_items", "backlog_item_ref", ref.backlog_item_ids),
+        ):
+            if not ids:
+                continue
+            existing = run.find(tag)
+            if existing is None:
+                existing = etree.Element(tag)
+                run.insert(position, existing)
+            have = {el.get("id") for el in existing}
+            for ref_id in ids:
+                if str(ref_id) not in have:
+                    etree.SubElement(existing, child_tag, id=str(ref_id))
+        # backlog_items must precede product_areas: re-order if both were added
+        backlog, areas = run.find("backlog_items"), run.find("product_areas")
+        if backlog is not None and areas is not None and run.index(backlog) > run.index(areas):
+            run.remove(backlog)
+            run.insert(run.index(areas), backlog)
+    if attempt > 1:
+        root.append(etree.Comment(f" pytest-octane re-upload, attempt {attempt} "))
+    return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8", standalone=True))
+
+
+def _run_elements(root: etree._Element) -> list[etree._Element]:
+    """The document's runs: its ``test_run`` elements or its ``gherkin_test_run`` elements."""
+    runs = root.findall("test_runs/test_run")
+    return runs or root.findall("test_runs/gherkin_test_run")
+
+
+def _link_document(root: etree._Element, story_ids: Sequence[int]) -> None:
+    """Gherkin runs have no per-run ``backlog_items``: link the document (its features share
+    their keys, see gherkin_xml.plan_slices).  Product areas are left off for Gherkin runs."""
+    if not story_ids:
+        return
+    existing = root.find("backlog_items")
+    if existing is None:
+        existing = etree.Element("backlog_items")
+        before = ("product_areas", "test_fields", "environment", "test_runs")
+        anchor = next(el for el in root if el.tag in before)
+        anchor.addprevious(existing)
+    have = {el.get("id") for el in existing}
+    for ref_id in story_ids:
+        if str(ref_id) not in have:
+            etree.SubElement(existing, "backlog_item_ref", id=str(ref_id))
+
+
+def _parse(path: Path) -> etree._Element:
+    try:
+        return etree.parse(str(path), safe_parser()).getroot()
+    except OSError as exc:
+        raise InputError(
+            f"spooled slice {path} cannot be read ({exc}); was the spool folder removed?"
+        ) from None
+    except etree.XMLSyntaxError as exc:
+        raise InputError(f"spooled slice {path} is not well-formed XML ({exc.msg})") from None

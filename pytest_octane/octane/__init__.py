@@ -1,0 +1,1 @@
+"""octane: see docs/architecture.md."""

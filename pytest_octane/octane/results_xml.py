@@ -1,0 +1,362 @@
+"""Octane's test-results XML: a streaming writer, and a safe reader of JUnit XML.
+
+The writer follows ``octaneResultSchema.xsd`` exactly (element order, enumerations, the
+255-character limits) and streams with ``lxml.etree.xmlfile`` so 100,000 runs are never one
+tree in memory.  Characters XML 1.0 forbids are replaced, never a crash.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import re
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from lxml import etree
+
+from pytest_octane.errors import InputError
+from pytest_octane.model import BuildContext, RunError, RunStatus, TestRun, cut_name
+from pytest_octane.octane.gherkin_xml import gherkin_elements, plan_slices
+from pytest_octane.octane.schema import safe_parser
+from pytest_octane.octane.xml_text import clean, clean_limited, cut_trace
+from pytest_octane.settings import Settings
+
+_MESSAGE_LIMIT = 4000
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ResultHeader:
+    """What a whole document says about its runs (the XSD's global elements)."""
+
+    build: BuildContext | None = None
+    suite_id: int | None = None
+    external_run_id: str | None = None
+    program_id: int | None = None
+    release: int | str | None = None
+    milestone_id: int | None = None
+    backlog_item_ids: tuple[int, ...] = ()
+    product_area_ids: tuple[int, ...] = ()
+    test_fields: tuple[tuple[str, str], ...] = ()
+    taxonomies: tuple[tuple[str, str], ...] = ()
+
+
+def build_context_of(settings: Settings) -> BuildContext | None:
+    if not (settings.build_server_id and settings.build_job_id and settings.build_id):
+        return None
+    return BuildContext(
+        server_id=settings.build_server_id,
+        job_id=settings.build_job_id,
+        build_id=settings.build_id,
+        job_name=settings.build_job_name,
+        build_name=settings.build_name,
+    )
+
+
+def header_from_settings(settings: Settings, *, suite_id: int | None = None) -> ResultHeader:
+    """The document-level elements the user configured."""
+    return ResultHeader(
+        build=build_context_of(settings),
+        suite_id=suite_id if suite_id is not None else settings.suite_id,
+        external_run_id=settings.external_run_id,
+        program_id=settings.program,
+        release=settings.release,
+        milestone_id=settings.milestone,
+        backlog_item_ids=settings.backlog_item,
+        product_area_ids=settings.product_area,
+        test_fields=settings.effective_test_fields,
+        taxonomies=settings.tag,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class RunRefs:
+    """Octane ids one run links to beyond the document's: its stories and its module."""
+
+    backlog_item_ids: tuple[int, ...] = ()
+    product_area_ids: tuple[int, ...] = ()
+
+
+RefsFor = Callable[[TestRun], RunRefs]
+
+
+@dataclass(frozen=True, slots=True)
+class SliceFile:
+    """One written slice: its 1-based index, file and number of runs."""
+
+    index: int
+    path: Path
+    run_count: int
+
+
+def _refs_element(tag: str, child: str, ids: Iterable[int]) -> etree._Element:
+    parent = etree.Element(tag)
+    for ref in ids:
+        etree.SubElement(parent, child, id=str(ref))
+    return parent
+
+
+def _release_element(release: int | str) -> etree._Element:
+    if isinstance(release, int):
+        return etree.Element("release_ref", id=str(release))
+    return etree.Element("release", name=clean_limited(release))
+
+
+def _header_elements(header: ResultHeader) -> Iterator[etree._Element]:
+    if header.build is not None:
+        yield etree.Element(
+            "build", {k: clean_limited(v) for k, v in header.build.as_dict().items()}
+        )
+    if header.suite_id is not None:
+        suite = etree.Element("suite_ref", id=str(header.suite_id))
+        if header.external_run_id:
+            suite.set("external_run_id", clean_limited(header.external_run_id))
+        yield suite
+    if header.program_id is not None:
+        yield etree.Element("program_ref", id=str(header.program_id))
+    if header.release is not None:
+        yield _release_element(header.release)
+    if header.milestone_id is not None:
+        yield etree.Element("milestone_ref", id=str(header.milestone_id))
+    if header.backlog_item_ids:
+        yield _refs_element("backlog_items", "backlog_item_ref", header.backlog_item_ids)
+    if header.product_area_ids:
+        yield _refs_element("product_areas", "product_area_ref", header.product_area_ids)
+    if header.test_fields:
+        fields = etree.Element("test_fields")
+        for kind, value in header.test_fields:
+            etree.SubElement(fields, "test_field", type=kind, value=clean_limited(value))
+        yield fields
+    if header.taxonomies:
+        env = etree.Element("environment")
+        for kind, value in header.taxonomies:
+            etree.SubElement(env, "taxonomy", type=clean_limited(kind), value=clean_limited(value))
+        yield env
+
+
+def run_element(run: TestRun, refs: RunRefs | None, max_trace: int) -> etree._Element:
+    attrib = {}
+    if run.module:
+        attrib["module"] = clean_limited(run.module)
+    if run.package:
+        attrib["package"] = clean_limited(run.package)
+    if run.klass:
+        attrib["class"] = clean_limited(run.klass)
+    attrib["name"] = clean_limited(run.name) or "unnamed"
+    attrib["duration"] = str(max(0, run.duration_ms))
+    attrib["status"] = run.status.value
+    attrib["started"] = str(max(0, run.started_ms))
+    element = etree.Element("test_run", attrib)
+    if refs is not None:
+        if refs.backlog_item_ids:
+            element.append(
+                _refs_element("backlog_items", "backlog_item_ref", refs.backlog_item_ids)
+            )
+        if refs.product_area_ids:
+            element.append(
+                _refs_element("product_areas", "product_area_ref", refs.product_area_ids)
+            )
+    if run.error is not None:
+        error = etree.SubElement(
+            element,
+            "error",
+            type=clean(run.error.type)[:_MESSAGE_LIMIT],
+            message=clean(run.error.message)[:_MESSAGE_LIMIT],
+        )
+        error.text = clean(cut_trace(run.error.trace, max_trace))
+    if run.description:
+        etree.SubElement(element, "description").text = clean(cut_trace(run.description, max_trace))
+    return element
+
+
+def write_document(
+    target: IO[bytes] | str | Path,
+    header: ResultHeader,
+    runs: Iterable[TestRun],
+    *,
+    refs: RefsFor | None = None,
+    max_trace: int = 20000,
+) -> int:
+    """Stream one ``<test_result>`` document; return the number of runs written.
+
+    Runs that are pytest-bdd scenarios are written as one ``<gherkin_test_run>`` per feature
+    (the slicing in gherkin_xml keeps them apart from plain runs, as the XSD requires).
+    """
+    iterator = iter(runs)
+    first = next(iterator, None)
+    count = 0
+    elements: Iterable[etree._Element]
+    if first is not None and first.gherkin is not None:
+        scenarios = [first, *iterator]
+        _one_kind(scenarios, gherkin=True)
+        count = len(scenarios)
+        elements = gherkin_elements(scenarios, max_trace)
+    else:
+
+        def plain() -> Iterator[etree._Element]:
+            nonlocal count
+            for run in itertools.chain([first] if first else [], iterator):
+                _one_kind([run], gherkin=False)
+                count += 1
+                yield run_element(run, refs(run) if refs else None, max_trace)
+
+        elements = plain()
+    out: Any = str(target) if isinstance(target, Path) else target
+    with etree.xmlfile(out, encoding="UTF-8") as xf:
+        xf.write_declaration(standalone=True)
+        with xf.element("test_result"):
+            for element in _header_elements(header):
+                xf.write(element)
+            with xf.element("test_runs"):
+                for element in elements:
+                    xf.write(element)
+    return count
+
+
+def _one_kind(runs: Iterable[TestRun], *, gherkin: bool) -> None:
+    if any((run.gherkin is not None) != gherkin for run in runs):
+        raise ValueError("a slice holds either plain runs or pytest-bdd scenarios, not both")
+
+
+def slice_path(folder: Path, index: int) -> Path:
+    return folder / f"slice-{index:04d}.xml"
+
+
+def write_slices(
+    folder: Path,
+    header: ResultHeader,
+    runs: Sequence[TestRun],
+    *,
+    slice_size: int,
+    refs: RefsFor | None = None,
+    max_trace: int = 20000,
+) -> list[SliceFile]:
+    """Write ``slice-0001.xml``, ... with at most ``slice_size`` runs each (none for no runs);
+    see ``plan_slices`` for how pytest-bdd scenarios are sliced."""
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for index, chunk in enumerate(plan_slices(runs, slice_size), start=1):
+        path = slice_path(folder, index)
+        tmp = path.with_suffix(".xml.tmp")
+        with open(tmp, "wb") as fh:
+            count = write_document(fh, header, chunk, refs=refs, max_trace=max_trace)
+        tmp.replace(path)
+        written.append(SliceFile(index, path, count))
+    return written
+
+
+# ---------------------------------------------------------------- reading input files
+
+
+def parse_xml_file(path: Path) -> etree._ElementTree:
+    """Parse without entity expansion, DTDs or network (XXE and billion-laughs safe)."""
+    if not path.is_file():
+        raise InputError(f"{path}: no such file; check the path")
+    try:
+        tree = etree.parse(str(path), safe_parser())
+    except etree.XMLSyntaxError as exc:
+        # lxml's message already ends with the position; keep only its first clause
+        reason = re.sub(r"(, line \d+)+(, column \d+)?$", "", str(exc.msg)).strip()
+        hint = (
+            "is the file complete (was the run that wrote it interrupted)?"
+            if "end of data" in reason.lower()
+            else "give a JUnit or Octane XML results file"
+        )
+        raise InputError(
+            f"{path}: not well-formed XML at line {exc.lineno}: {reason}; {hint}"
+        ) from None
+    except OSError as exc:
+        if "encoding" in str(exc).lower():
+            raise InputError(
+                f"{path}: has bytes that are not valid in its declared encoding; save it as "
+                "UTF-8 (or fix the encoding in its <?xml ...?> declaration)"
+            ) from None
+        raise InputError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    docinfo: Any = tree.docinfo
+    if docinfo.doctype:
+        raise InputError(
+            f"{path}: has a DOCTYPE declaration; results files with DTDs or entities are "
+            "refused for safety — remove the DOCTYPE line"
+        )
+    return tree
+
+
+def _seconds_to_ms(raw: str | None, where: str) -> int:
+    if not raw:
+        return 0
+    try:
+        return max(0, round(float(raw.replace(",", "")) * 1000))
+    except ValueError:
+        raise InputError(f"{where}: time={raw!r} is not a number of seconds") from None
+
+
+def _timestamp_ms(raw: str | None) -> int | None:
+    if not raw:
+        return None
+    try:
+        stamp = dt.datetime.fromisoformat(raw)
+    except ValueError:
+        return None
+    if stamp.tzinfo is None:
+        stamp = stamp.replace(tzinfo=dt.UTC)
+    return int(stamp.timestamp() * 1000)
+
+
+def read_junit(path: Path, *, started_ms: int, module: str = "") -> list[TestRun]:
+    """Convert a JUnit XML file the way octane-collection-tool does.
+
+    ``classname`` splits into package (before the last dot) and class; ``time`` seconds
+    become milliseconds; failure/error -> Failed with message and trace; skipped -> Skipped.
+    """
+    root = parse_xml_file(path).getroot()
+    if root.tag not in ("testsuites", "testsuite"):
+        raise InputError(
+            f"{path}: root element <{root.tag}> is not JUnit's <testsuites> or <testsuite>"
+        )
+    runs: list[TestRun] = []
+    suites = [root] if root.tag == "testsuite" else list(root.iter("testsuite"))
+    for suite in suites:
+        suite_started = _timestamp_ms(suite.get("timestamp")) or started_ms
+        offset = 0
+        for case in suite.findall("testcase"):
+            where = f"{path}: testcase line {case.sourceline}"
+            name = case.get("name")
+            if not name:
+                raise InputError(f"{where}: has no name attribute")
+            classname = case.get("classname") or ""
+            package, _, klass = classname.rpartition(".")
+            duration = _seconds_to_ms(case.get("time"), where)
+            status = RunStatus.PASSED
+            error: RunError | None = None
+            description = None
+            for child in case:
+                if child.tag in ("failure", "error"):
+                    status = RunStatus.FAILED
+                    error = RunError(
+                        type=child.get("type") or child.tag,
+                        message=child.get("message") or "",
+                        trace=child.text or "",
+                    )
+                    break
+                if child.tag == "skipped":
+                    status = RunStatus.SKIPPED
+                    description = child.get("message") or child.text or None
+            nodeid = f"{classname}::{name}" if classname else name
+            runs.append(
+                TestRun(
+                    nodeid=nodeid,
+                    module=module,
+                    package=cut_name(package),
+                    klass=cut_name(klass),
+                    name=cut_name(name),
+                    status=status,
+                    duration_ms=duration,
+                    started_ms=suite_started + offset,
+                    error=error,
+                    description=description,
+                )
+            )
+            offset += duration
+    return runs

@@ -1,0 +1,249 @@
+"""Turn pytest's reports into one ``TestRun`` per test item.
+
+Setup, call and teardown reports of one item are merged when its teardown report arrives;
+under pytest-xdist reports of different items interleave, so state is keyed by
+``(nodeid, worker)``.  An attempt that pytest-rerunfailures marks ``rerun`` is dropped, so
+only the final attempt counts.  Per report the work is O(1) and touches no files.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from pytest_octane.model import RunError, RunStatus, TestRun, cut_name
+from pytest_octane.plugin.bdd import BDD_ATTR, scenario_of
+
+#: Report attribute set on xdist workers (see ``ReportEnricher``); a plain list of strings
+#: survives xdist's serialisation.
+JIRA_ATTR = "octane_jira_keys"
+
+
+def split_nodeid(nodeid: str) -> tuple[str, str, str]:
+    """(package, class, name) the way pytest's junitxml and Octane's collection tool name tests.
+
+    ``tests/unit/test_x.py::TestA::test_b[1]`` -> ``("tests.unit.test_x", "TestA", "test_b[1]")``;
+    ``tests/test_x.py::test_b`` -> ``("tests", "test_x", "test_b")``.  Uploads of the same
+    suite through ``--junitxml`` and octane-collection-tool land on the same Octane tests.
+    """
+    path, bracket, params = nodeid.partition("[")
+    prefix, sep, name = path.rpartition("::")
+    if not sep:  # a bare path (collection errors): the file is the class
+        prefix, name = path, path
+    package, klass = _package_and_class(prefix)
+    return package, klass, cut_name(name + bracket + params)
+
+
+@functools.lru_cache(maxsize=4096)
+def _package_and_class(prefix: str) -> tuple[str, str]:
+    """``tests/test_x.py::TestA`` -> (``tests.test_x``, ``TestA``); shared by a file's tests."""
+    file_part, *classes = prefix.split("::")
+    file_part = file_part.removesuffix(".py")
+    file_part = file_part.replace(os.sep, ".").replace("/", ".").strip(".")
+    package, _, klass = ".".join([file_part, *classes]).rpartition(".")
+    return cut_name(package), cut_name(klass)
+
+
+def _longrepr_text(report: pytest.TestReport | pytest.CollectReport) -> str:
+    text = getattr(report, "longreprtext", None)
+    if text is None:
+        text = str(report.longrepr or "")
+    return str(text)
+
+
+def _crash_message(report: pytest.TestReport | pytest.CollectReport) -> str:
+    crash = getattr(report.longrepr, "reprcrash", None)
+    if crash is not None:
+        return str(crash.message)
+    if isinstance(report.longrepr, tuple) and len(report.longrepr) == 3:
+        return str(report.longrepr[2])
+    text = _longrepr_text(report).strip().splitlines()
+    return text[-1] if text else ""
+
+
+def _skip_reason(report: pytest.TestReport) -> str:
+    if hasattr(report, "wasxfail"):
+        reason = str(report.wasxfail)
+        return f"xfail: {reason}" if reason else "xfail"
+    message = _crash_message(report)
+    return message.removeprefix("Skipped: ")
+
+
+def exception_type(report: pytest.TestReport | pytest.CollectReport) -> str | None:
+    """The exception's type name as pytest printed it (``file.py:12: KeyError``).
+
+    Read from the report itself, so it also works for reports that came from xdist workers
+    and needs no per-test hook.
+    """
+    traceback = getattr(report.longrepr, "reprtraceback", None)
+    entries = getattr(traceback, "reprentries", None)
+    if entries:
+        location = getattr(entries[-1], "reprfileloc", None)
+        message = str(getattr(location, "message", "") or "")
+        if _TYPE_NAME.fullmatch(message):
+            return message
+    crash = getattr(report.longrepr, "reprcrash", None)
+    if crash is not None:
+        match = _TYPE_PREFIX.match(str(crash.message))
+        if match:
+            return match.group(1)
+    return None
+
+
+_TYPE_NAME = re.compile(r"[A-Za-z_][\w.]*")
+_TYPE_PREFIX = re.compile(r"([A-Za-z_][\w.]*): ")
+
+
+def _error_of(report: pytest.TestReport | pytest.CollectReport, default_type: str) -> RunError:
+    message = _crash_message(report)
+    exc_type = exception_type(report) or default_type
+    first = message.splitlines()[0] if message else ""
+    prefix = f"{exc_type}: "
+    if first.startswith(prefix):
+        message = message[len(prefix) :]
+    return RunError(type=str(exc_type), message=message, trace=_longrepr_text(report))
+
+
+_EXC_LINE = re.compile(r"(?:E\s+)?([A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt)):\s?(.*)")
+
+
+def _collect_error_of(report: pytest.CollectReport) -> RunError:
+    """A collection error's longrepr is often plain text (``E   ModuleNotFoundError: ...``):
+    take the exception type and message from its crash line."""
+    error = _error_of(report, "CollectionError")
+    match = _EXC_LINE.fullmatch(error.message.strip())
+    if match and error.type == "CollectionError":
+        return RunError(type=match.group(1), message=match.group(2), trace=error.trace)
+    return error
+
+
+@dataclass(slots=True)
+class _Pending:
+    """What is known of one item while its reports arrive."""
+
+    started: float = 0.0
+    duration: float = 0.0
+    status: RunStatus = RunStatus.PASSED
+    error: RunError | None = None
+    description: str | None = None
+    jira_keys: tuple[str, ...] = ()
+    rerun: bool = False
+    bdd: dict[str, Any] | None = None  # a pytest-bdd scenario's data (see bdd.py)
+
+
+class ResultCollector:
+    """Collects ``TestRun`` objects in the order their items finish."""
+
+    def __init__(
+        self,
+        *,
+        module: str | None = None,
+        jira_keys: Mapping[str, tuple[str, ...]] | None = None,
+    ) -> None:
+        self.runs: list[TestRun] = []
+        self._pending: dict[tuple[str, Any], _Pending] = {}
+        self._module = module or ""
+        # keys read at collection in this process; xdist workers' keys come on the reports
+        self._jira_keys: Mapping[str, tuple[str, ...]] = {} if jira_keys is None else jira_keys
+        self._feature_texts: dict[str, str] = {}  # one copy of each feature file's text
+
+    def add_report(self, report: pytest.TestReport) -> None:
+        nodeid = report.nodeid  # a property that builds a new string on each read
+        key = (nodeid, getattr(report, "node", None))
+        pending = self._pending.get(key)
+        if pending is None:
+            pending = self._pending[key] = _Pending(started=report.start)
+        outcome: str = report.outcome  # pytest-rerunfailures adds "rerun"
+        if outcome == "rerun":
+            pending.rerun = True
+        else:
+            self._merge(pending, report)
+        if report.when == "teardown":
+            del self._pending[key]
+            if not pending.rerun:
+                self.runs.append(self._finish(nodeid, pending))
+
+    def add_collect_report(self, report: pytest.CollectReport) -> None:
+        """A module that failed to import or collect becomes one failed run; a module skipped
+        as a whole (``pytest.importorskip`` or ``pytest.skip(allow_module_level=True)``) one
+        skipped run -- the same testcases pytest's ``--junitxml`` writes."""
+        if report.passed:
+            return
+        path = report.nodeid or "<session>"
+        package, klass, _ = split_nodeid(path + "::x")
+        if report.failed:
+            status = RunStatus.FAILED
+            error: RunError | None = _collect_error_of(report)
+            description = "collection error"
+        else:
+            status = RunStatus.SKIPPED
+            error = None
+            description = _crash_message(report).removeprefix("Skipped: ")
+        # A CollectReport carries no start time or duration (pytest only times test phases).
+        started = getattr(report, "start", None) or time.time()
+        self.runs.append(
+            TestRun(
+                nodeid=path,
+                module=self._module,
+                package=package,
+                klass=klass,
+                name=cut_name(os.path.basename(path.split("::")[0]) or path),
+                status=status,
+                duration_ms=round(getattr(report, "duration", 0.0) * 1000),
+                started_ms=int(started * 1000),
+                error=error,
+                description=description,
+            )
+        )
+
+    def _merge(self, pending: _Pending, report: pytest.TestReport) -> None:
+        if report.when == "setup" or not pending.started:
+            pending.started = report.start
+        pending.duration += report.duration
+        keys = getattr(report, JIRA_ATTR, None)
+        if keys:
+            pending.jira_keys = tuple(keys)
+        bdd = getattr(report, BDD_ATTR, None)
+        if bdd:
+            pending.bdd = bdd
+        if pending.status is RunStatus.FAILED:
+            return  # the first failure (setup or call) tells the story; teardown adds nothing
+        if report.failed:
+            pending.status = RunStatus.FAILED
+            default = "TeardownError" if report.when == "teardown" else "Failed"
+            pending.error = _error_of(report, default)
+            if report.when != "call":
+                pending.description = f"error in {report.when}"
+        elif report.skipped:
+            pending.status = RunStatus.SKIPPED
+            pending.description = _skip_reason(report)
+
+    def _finish(self, nodeid: str, pending: _Pending) -> TestRun:
+        package, klass, name = split_nodeid(nodeid)
+        keys = pending.jira_keys or self._jira_keys.get(nodeid, ())
+        gherkin = None
+        if pending.bdd is not None:
+            gherkin = scenario_of(pending.bdd, self._feature_texts)
+            tag_keys = [str(k) for k in pending.bdd.get("jira_keys", ())]
+            keys = tuple(dict.fromkeys([*keys, *tag_keys]))
+        return TestRun(
+            nodeid=nodeid,
+            module=self._module,
+            package=package,
+            klass=klass,
+            name=name,
+            status=pending.status,
+            duration_ms=round(pending.duration * 1000),
+            started_ms=int(pending.started * 1000),
+            error=pending.error,
+            description=pending.description,
+            jira_keys=keys,
+            gherkin=gherkin,
+        )

@@ -1,0 +1,227 @@
+"""The session-level plugin object: collects runs, then writes (dry run) or uploads them.
+
+It is the plugin's error boundary: an upload problem becomes a terminal warning and a
+re-upload command, never a crash, and it changes the exit code only with ``--octane-strict``.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import time
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from pytest_octane.errors import OctaneError
+from pytest_octane.job.events import UploadState
+from pytest_octane.model import TestRun
+from pytest_octane.octane.gherkin_xml import plan_slices
+from pytest_octane.octane.results_xml import header_from_settings, write_document, write_slices
+from pytest_octane.plugin.collect import ResultCollector
+from pytest_octane.plugin.progress import TerminalProgress
+from pytest_octane.settings import Settings
+from pytest_octane.settings.ci import write_github_step_summary
+
+log = logging.getLogger("pytest_octane")
+
+if TYPE_CHECKING:
+    from pytest_octane.job.engine import JobOutcome
+
+
+class OctaneReporter:
+    """Registered once per session on the controller (never on xdist workers)."""
+
+    stash_key = pytest.StashKey["OctaneReporter"]()
+
+    def __init__(
+        self,
+        config: pytest.Config,
+        settings: Settings,
+        *,
+        dry_run: str | None,
+        jira_keys: Mapping[str, tuple[str, ...]],
+    ) -> None:
+        self.config = config
+        self.settings = settings
+        self.dry_run = dry_run
+        self.collector = ResultCollector(module=settings.module, jira_keys=jira_keys)
+        self.session_started_ms = int(time.time() * 1000)
+        self.summary_lines: list[str] = []
+        self.outcome: JobOutcome | None = None
+        self.failed = False
+        self.printed_xml: str | None = None
+        #: why the upload counts as failed, for the line --octane-strict prints
+        self.reasons: list[str] = []
+        self.strict_line: str | None = None
+
+    # -- collecting
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        self.collector.add_report(report)
+
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        self.collector.add_collect_report(report)
+
+    # -- finishing
+
+    def final_runs(self) -> list[TestRun]:
+        runs = self.collector.runs
+        hook = self.config.hook.pytest_octane_modify_run
+        if hook.get_hookimpls():
+            runs = [hook(run=run) or run for run in runs]
+        if self.settings.started is not None:
+            runs = [replace(run, started_ms=self.settings.started) for run in runs]
+        return runs
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        if session.exitstatus == pytest.ExitCode.USAGE_ERROR:
+            return  # the run never started: there is nothing to write or send
+        runs = self.final_runs()
+        try:
+            if self.dry_run is not None:
+                self._dry_run(runs)
+            else:
+                self._upload(runs)
+        except OctaneError as exc:
+            self.failed = True
+            self.reasons.append("the upload failed")
+            self.summary_lines.append(f"upload failed: {exc}")
+        except Exception as exc:  # the plugin's error boundary: never crash the test session
+            self.failed = True
+            self.reasons.append("pytest-octane failed unexpectedly")
+            log.exception("pytest-octane failed unexpectedly")
+            self.summary_lines.append(
+                f"pytest-octane failed unexpectedly: {type(exc).__name__}: {exc} "
+                "(the spooled slices, if any, are kept; please report this)"
+            )
+        if self.failed and self.settings.strict and session.exitstatus == 0:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+            self.strict_line = "--octane-strict changed the exit code from 0 to 1: " + "; ".join(
+                self.reasons or ["the upload failed"]
+            )
+        if self.outcome is not None and self.outcome.interrupted:
+            session.exitstatus = pytest.ExitCode.INTERRUPTED  # Ctrl-C, as pytest reports it
+
+    def _dry_run(self, runs: list[TestRun]) -> None:
+        header = header_from_settings(self.settings)
+        slices = plan_slices(runs, self.settings.slice_size)
+        n_slices = len(slices)
+        if self.dry_run == "-":
+            if not runs:
+                self.summary_lines.append("dry run: 0 test runs, nothing would be uploaded")
+                return
+            buffer = io.BytesIO()
+            write_document(buffer, header, slices[0], max_trace=self.settings.max_trace)
+            self.printed_xml = buffer.getvalue().decode("utf-8")
+            self.summary_lines.append(
+                f"dry run: {len(runs)} test runs in {n_slices} slice(s); printed slice 1 of "
+                f"{n_slices} (use --octane-dry-run=DIR to write them all)"
+            )
+            return
+        folder = Path(self.dry_run or ".")
+        if not runs:
+            self.summary_lines.append("dry run: 0 test runs, nothing would be uploaded")
+            return
+        try:
+            files = write_slices(
+                folder,
+                header,
+                runs,
+                slice_size=self.settings.slice_size,
+                max_trace=self.settings.max_trace,
+            )
+            keys = {run.nodeid: list(run.jira_keys) for run in runs if run.jira_keys}
+            (folder / "jira-keys.json").write_text(
+                json.dumps(keys, indent=2) + "\n", encoding="utf-8"
+            )
+        except OSError as exc:
+            self.failed = True
+            self.reasons.append("the dry run could not write its files")
+            self.summary_lines.append(
+                f"dry run: cannot write to {str(folder)!r}: {exc.strerror}; "
+                "pick a writable --octane-dry-run=DIR"
+            )
+            return
+        self.summary_lines.append(
+            f"dry run: {len(runs)} test runs in {len(files)} slice(s) written to {folder}"
+            + (f" (JIRA keys of {len(keys)} runs in jira-keys.json)" if keys else "")
+        )
+
+    def _upload(self, runs: list[TestRun]) -> None:
+        from pytest_octane.job.engine import upload_session
+
+        settings = self.settings
+        hook = self.config.hook
+
+        def credentials_hook() -> Any:
+            return hook.pytest_octane_credentials(space_id=settings.space, settings=settings)
+
+        terminal = self.config.pluginmanager.get_plugin("terminalreporter")
+        display = TerminalProgress(
+            write_line=terminal.write_line if terminal else lambda line: None,
+            rewrite=terminal.rewrite if terminal and terminal.isatty else None,
+            verbosity=self.config.option.verbose if terminal else -1,
+        )
+        state = UploadState()
+        state.listen(display)
+        try:
+            self.outcome = upload_session(
+                settings, runs, hook=credentials_hook, progress=display.text, state=state
+            )
+        finally:
+            display.close()
+        self.reasons.extend(_failure_reasons(self.outcome, strict=self.settings.strict))
+        self.failed = bool(self.reasons)
+        counts = Counter(run.status.value for run in runs)
+        self.summary_lines.append(
+            "runs: " + ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+        )
+        self.summary_lines.extend(self.outcome.summary_lines())
+        write_github_step_summary(os.environ, self.outcome.summary_lines(), "Octane upload")
+        self.config.hook.pytest_octane_upload_finished(job=self.outcome.job)
+
+    def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
+        if self.config.option.verbose < 0 and self.outcome is not None:
+            # -q: one line, and the command to fix it when something failed
+            line = self.outcome.one_line()
+            terminalreporter.write_line(f"octane: {line}", red=self.failed)
+            if self.strict_line:
+                terminalreporter.write_line(f"octane: {self.strict_line}", red=True)
+            return
+        if self.printed_xml is not None:
+            terminalreporter.write_sep("-", "octane dry run: slice 1")
+            terminalreporter.write(self.printed_xml + "\n")
+        if not self.summary_lines:
+            return
+        terminalreporter.write_sep("-", "octane", red=self.failed, green=not self.failed)
+        for line in self.summary_lines:
+            terminalreporter.write_line(line)
+        if self.strict_line:
+            terminalreporter.write_line(self.strict_line, red=True)
+
+
+def _failure_reasons(outcome: JobOutcome, *, strict: bool) -> list[str]:
+    """Why this job counts as a failed upload (JIRA keys without a story only when strict)."""
+    from pytest_octane.model import SliceStatus
+
+    reasons: list[str] = []
+    slices = outcome.job.slices
+    failed = sum(1 for s in slices if s.status is SliceStatus.FAILED)
+    unfinished = sum(1 for s in slices if s.status is SliceStatus.RUNNING)
+    if failed:
+        reasons.append(f"{failed} of {len(slices)} slice(s) failed")
+    if unfinished:
+        reasons.append(f"{unfinished} of {len(slices)} slice(s) unfinished")
+    if outcome.error and not (failed or unfinished):
+        reasons.append(f"the upload failed: {outcome.error}")
+    if strict and outcome.unmapped_keys:
+        reasons.append("JIRA keys with no Octane story: " + ", ".join(outcome.unmapped_keys))
+    return reasons

@@ -1,0 +1,265 @@
+"""The option table ``OPTIONS``, the single description of every setting: connection, upload."""
+
+from __future__ import annotations
+
+from pytest_octane.settings.parsers import (
+    DEFAULT_CREDENTIALS_PATH,
+    JIRA_KEY_RE,
+    MAX_SLICE_SIZE,
+    MAX_WRITE_BATCH,
+    _float_in,
+    _int_in,
+    parse_bool,
+    parse_module_mode,
+    parse_pattern,
+    parse_str,
+    parse_url,
+    parse_verify,
+)
+from pytest_octane.settings.result_options import RESULT_OPTIONS
+from pytest_octane.settings.spec import OptionSpec, _opt
+
+OPTIONS: tuple[OptionSpec, ...] = (
+    # -- selection and connection
+    _opt("space", "Octane shared space id; turns the upload on.", _int_in(1), metavar="ID"),
+    _opt(
+        "config",
+        "JSON spaces file mapping shared space ids to their settings.",
+        parse_str,
+        metavar="PATH",
+    ),
+    _opt(
+        "url",
+        "Octane server root (or the seed's .../shared_spaces/S/workspaces/W URL).",
+        parse_url,
+        spaces_key="url",
+        metavar="URL",
+    ),
+    _opt("workspace", "Octane workspace id.", _int_in(1), spaces_key="workspaceId", metavar="ID"),
+    _opt(
+        "credentials_path",
+        "Credentials file path template; {space_id} is replaced.",
+        parse_str,
+        spaces_key="credentialsPath",
+        default=DEFAULT_CREDENTIALS_PATH,
+        metavar="TEMPLATE",
+    ),
+    _opt(
+        "credentials_command",
+        "Command printing the credentials as JSON (a secret store's CLI; no shell; "
+        "{space_id} is replaced).",
+        parse_str,
+        spaces_key="credentialsCommand",
+        metavar="COMMAND",
+    ),
+    _opt(
+        "verify_ssl",
+        "Verify TLS certificates: true, false, or a CA bundle path.",
+        parse_verify,
+        spaces_key="verifySSL",
+        default=True,
+        metavar="BOOL|PATH",
+    ),
+    _opt(
+        "proxy",
+        "Proxy URL for Octane requests (default: the environment's).",
+        parse_url,
+        spaces_key="proxy",
+        metavar="URL",
+    ),
+    _opt(
+        "client_type",
+        "HPECLIENTTYPE header value.",
+        parse_str,
+        spaces_key="clientType",
+        default="PYTEST_OCTANE",
+        metavar="NAME",
+    ),
+    _opt(
+        "connect_timeout",
+        "Seconds to wait for a connection.",
+        _float_in(0.1),
+        spaces_key="connectTimeout",
+        default=20.0,
+        metavar="S",
+    ),
+    _opt(
+        "read_timeout",
+        "Seconds to wait for the next bytes of an answer; a whole request (connect, answer, "
+        "body) may take the connect timeout plus twice this.",
+        _float_in(0.1),
+        spaces_key="readTimeout",
+        default=120.0,
+        metavar="S",
+    ),
+    # -- upload behaviour
+    _opt(
+        "slice_size",
+        f"Test runs per uploaded document (1 to {MAX_SLICE_SIZE}).",
+        _int_in(1, MAX_SLICE_SIZE),
+        spaces_key="autoRunsSliceSize",
+        default=MAX_SLICE_SIZE,
+        metavar="N",
+        group="upload",
+    ),
+    _opt(
+        "max_parallel",
+        "Uploads in flight at once.",
+        _int_in(1, 50),
+        spaces_key="maxParallelUploads",
+        default=5,
+        metavar="N",
+        group="upload",
+    ),
+    _opt(
+        "queue_budget",
+        "Octane tasks queued or running at once for all jobs that share the task store and "
+        "the shared space (default: no shared budget).",
+        _int_in(1, 1000),
+        spaces_key="queueBudget",
+        metavar="N",
+        group="upload",
+    ),
+    _opt(
+        "queue_full_retry",
+        "Seconds between tries while Octane's queue is full.",
+        _float_in(0.0),
+        spaces_key="queueFullRetrySeconds",
+        default=10.0,
+        metavar="S",
+        group="upload",
+    ),
+    _opt(
+        "queue_full_deadline",
+        "Give up waiting for a full queue after this many seconds.",
+        _float_in(0.0),
+        spaces_key="queueFullDeadlineSeconds",
+        default=1800.0,
+        metavar="S",
+        group="upload",
+    ),
+    _opt(
+        "backoff",
+        "First wait in seconds after a transient error (502/503/504/429, connection); "
+        "it doubles with jitter on each try.",
+        _float_in(0.0),
+        spaces_key="backoffSeconds",
+        default=1.0,
+        metavar="S",
+        group="upload",
+    ),
+    _opt(
+        "poll_timeout",
+        "Seconds to wait for Octane to process one slice.",
+        _float_in(0.0),
+        spaces_key="pollTimeoutSeconds",
+        default=900.0,
+        metavar="S",
+        group="upload",
+    ),
+    _opt(
+        "skip_errors",
+        "Let Octane skip references to missing entities (skip-errors=true).",
+        parse_bool,
+        spaces_key="skipErrors",
+        default=False,
+        is_switch=True,
+        group="upload",
+    ),
+    _opt(
+        "compress",
+        "Send uploads gzip-compressed (Content-Encoding: application/gzip); a server that "
+        "refuses them gets plain XML for the rest of the job.",
+        parse_bool,
+        spaces_key="compressUploads",
+        default=False,
+        is_switch=True,
+        group="upload",
+    ),
+    _opt(
+        "write_batch",
+        f"Entities per POST/PUT call (1 to {MAX_WRITE_BATCH}, as the CI SDK).",
+        _int_in(1, MAX_WRITE_BATCH),
+        spaces_key="entityWriteBatchSize",
+        default=MAX_WRITE_BATCH,
+        metavar="N",
+        group="upload",
+    ),
+    _opt(
+        "strict",
+        "Fail the pytest run when the upload fails or JIRA keys are unmapped.",
+        parse_bool,
+        default=False,
+        is_switch=True,
+        group="upload",
+    ),
+    _opt(
+        "task_store",
+        "Where jobs are tracked: a folder, sqlite:///file.db or postgresql://...",
+        parse_str,
+        spaces_key="taskStore",
+        default="octane_task_logs",
+        metavar="LOCATION",
+        group="upload",
+    ),
+    _opt(
+        "spool_dir",
+        "Folder where each job's slices are kept until Octane has them.",
+        parse_str,
+        spaces_key="spoolDir",
+        default="octane_task_logs",
+        metavar="DIR",
+        group="upload",
+    ),
+    _opt(
+        "update_auto_runs",
+        "After all slices succeed, link the job's automated runs to the job-level and per-test "
+        "stories (covered_content, appended); needs a suite.",
+        parse_bool,
+        spaces_key="updateAutoRuns",
+        default=False,
+        is_switch=True,
+        group="upload",
+    ),
+    _opt(
+        "jira_field",
+        "Story field holding the JIRA key.",
+        parse_str,
+        spaces_key="jiraKeyField",
+        default="jira_key_udf",
+        metavar="FIELD",
+        group="upload",
+    ),
+    _opt(
+        "jira_tag_pattern",
+        "Regular expression a whole pytest-bdd feature or scenario tag must match to be taken "
+        "as a JIRA key (empty: tags are never keys).",
+        parse_pattern,
+        default=JIRA_KEY_RE.pattern,
+        metavar="REGEX",
+        group="upload",
+    ),
+    _opt(
+        "root_module",
+        "Root application module the test modules go under.",
+        parse_str,
+        spaces_key="rootApplicationModuleName",
+        metavar="NAME",
+        group="upload",
+    ),
+    _opt(
+        "module_mode",
+        "One application module per test module, per package, or off.",
+        parse_module_mode,
+        spaces_key="applicationModuleMode",
+        default="module",
+        metavar="off|module|package",
+        group="upload",
+    ),
+    *RESULT_OPTIONS,
+)
+
+OPTIONS_BY_NAME = {spec.name: spec for spec in OPTIONS}
+
+#: Keys a spaces-file entry may have (the seed's names).
+SPACES_KEYS = {spec.spaces_key: spec for spec in OPTIONS if spec.spaces_key}
