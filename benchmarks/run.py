@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 
 from bench_common import REPO, Row, machine, now_text, render_table
 
-BENCHMARKS = ("startup", "overhead", "xml", "upload", "requests", "budget")
+BENCHMARKS = ("startup", "overhead", "xml", "upload", "requests", "budget", "stream")
 DOCS = REPO / "docs" / "performance.md"
 START, END = "<!-- benchmarks:start -->", "<!-- benchmarks:end -->"
 
@@ -75,6 +75,12 @@ def run(
                 budget = run_budget(quick=quick, log=log)
                 rows += budget.rows
                 detail += budget.detail
+            elif name == "stream":
+                from bench_stream import run_stream
+
+                streamed = run_stream(quick=quick, log=log)
+                rows += streamed.rows
+                detail += streamed.detail
         except Exception as exc:  # one broken benchmark must not hide the others' numbers
             rows.append(
                 Row(f"{name}: did not complete", f"{type(exc).__name__}: {exc}", "runs", False)

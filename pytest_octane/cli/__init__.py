@@ -73,6 +73,8 @@ when an upload fails unless --octane-strict is given)
 
 FILES_HELP = "JUnit XML (pytest --junitxml, other tools) or Octane test_result XML files"
 JOB_HELP = "job id, as 'pytest-octane jobs' lists them (e.g. 20261125-101500-ab12cd34)"
+#: Settings of the pytest session only (the CLI uploads finished results)
+PLUGIN_ONLY = ("stream",)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -100,7 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("upload", help="upload JUnit or Octane XML files as one job")
     p.add_argument("files", nargs="+", metavar="FILE", help=FILES_HELP)
-    add_settings_arguments(p, groups=["connection", "upload", "results"])
+    add_settings_arguments(p, groups=["connection", "upload", "results"], skip=PLUGIN_ONLY)
     p.set_defaults(func=cmd_upload)
 
     p = sub.add_parser("jobs", help="list upload jobs")
@@ -122,7 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("job", help=JOB_HELP)
         if name == "retry":
             p.add_argument("--slice", type=int, metavar="N", help="only this slice")
-        add_settings_arguments(p, groups=["connection", "upload"])
+        add_settings_arguments(p, groups=["connection", "upload"], skip=PLUGIN_ONLY)
         p.set_defaults(func=func)
 
     p = sub.add_parser(

@@ -309,21 +309,15 @@ def _fail_unfinished(
     outcome.job = store.get_job(job_id)
 
 
-def upload_session(
-    settings: Settings,
-    runs: Sequence[TestRun],
-    *,
-    hook: CredentialsHook | None = None,
-    progress: Progress | None = None,
-    state: UploadState | None = None,
-) -> JobOutcome:
-    """The plugin's entry point: spool, record, upload and report one pytest session."""
-    job_id = new_job_id()
-    warning = None
+def open_job(
+    settings: Settings, runs: Sequence[TestRun], job_id: str
+) -> tuple[Settings, TaskStore, JobRecord, str | None]:
+    """Open the task store, spool ``runs`` and record the job; on a store error, fall back to
+    a private temporary folder (returned settings name it) with a warning saying where."""
     try:
         store = open_store(settings.task_store)
         try:
-            job = prepare_job(settings, runs, store, job_id=job_id)
+            return settings, store, prepare_job(settings, runs, store, job_id=job_id), None
         except BaseException:
             store.close()
             raise
@@ -336,7 +330,19 @@ def upload_session(
         )
         warning = f"{exc} — this job is kept in {fallback} instead"
         store = open_store(settings.task_store)
-        job = prepare_job(settings, runs, store, job_id=job_id)
+        return settings, store, prepare_job(settings, runs, store, job_id=job_id), warning
+
+
+def upload_session(
+    settings: Settings,
+    runs: Sequence[TestRun],
+    *,
+    hook: CredentialsHook | None = None,
+    progress: Progress | None = None,
+    state: UploadState | None = None,
+) -> JobOutcome:
+    """The plugin's entry point: spool, record, upload and report one pytest session."""
+    settings, store, job, warning = open_job(settings, runs, new_job_id())
     try:
         if not job.slices:
             outcome = JobOutcome(job=job, store_location=store.location)

@@ -44,10 +44,13 @@ def write_spool(
     *,
     slice_size: int,
     max_trace: int,
+    first_index: int = 1,
 ) -> list[SliceFile]:
     """Write the slices and their JIRA-key sidecars (one entry per ``test_run`` or
     ``gherkin_test_run`` element, in order); return the slice files."""
-    files = write_slices(folder, header, runs, slice_size=slice_size, max_trace=max_trace)
+    files = write_slices(
+        folder, header, runs, slice_size=slice_size, max_trace=max_trace, first_index=first_index
+    )
     for file, chunk in zip(files, plan_slices(runs, slice_size), strict=True):
         if any(run.gherkin is not None for run in chunk):
             keys = [list(feature_keys(feature)) for feature in features_of(chunk)]

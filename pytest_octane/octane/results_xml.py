@@ -232,12 +232,13 @@ def write_slices(
     slice_size: int,
     refs: RefsFor | None = None,
     max_trace: int = 20000,
+    first_index: int = 1,
 ) -> list[SliceFile]:
-    """Write ``slice-0001.xml``, ... with at most ``slice_size`` runs each (none for no runs);
-    see ``plan_slices`` for how pytest-bdd scenarios are sliced."""
+    """Write ``slice-0001.xml``, ... (from ``first_index``) with at most ``slice_size`` runs
+    each (none for no runs); see ``plan_slices`` for how pytest-bdd scenarios are sliced."""
     folder.mkdir(parents=True, exist_ok=True)
     written = []
-    for index, chunk in enumerate(plan_slices(runs, slice_size), start=1):
+    for index, chunk in enumerate(plan_slices(runs, slice_size), start=first_index):
         path = slice_path(folder, index)
         tmp = path.with_suffix(".xml.tmp")
         with open(tmp, "wb") as fh:

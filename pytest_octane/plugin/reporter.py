@@ -33,6 +33,7 @@ log = logging.getLogger("pytest_octane")
 
 if TYPE_CHECKING:
     from pytest_octane.job.engine import JobOutcome
+    from pytest_octane.job.stream import SliceStream
 
 
 class OctaneReporter:
@@ -60,19 +61,72 @@ class OctaneReporter:
         #: why the upload counts as failed, for the line --octane-strict prints
         self.reasons: list[str] = []
         self.strict_line: str | None = None
+        #: --octane-stream=on: the uploader thread, and how many collected runs it was given
+        self.stream: SliceStream | None = None
+        self.streamed: list[TestRun] = []
+        self._held = False  # a pytest-bdd run was seen: the rest is sent at session end
+        self._display: TerminalProgress | None = None
 
     # -- collecting
 
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        if self.dry_run is not None or not self.settings.stream:
+            return
+        from pytest_octane.job.stream import SliceStream
+
+        state = UploadState()
+        state.listen(self._on_state)
+        self.stream = SliceStream(
+            self.settings, hook=self._credentials, progress=self._on_text, state=state
+        )
+        self.stream.start()
+
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         self.collector.add_report(report)
+        if self.stream is not None and report.when == "teardown":
+            self._hand_over()
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         self.collector.add_collect_report(report)
+        if self.stream is not None:
+            self._hand_over()
+
+    def _hand_over(self) -> None:
+        """Give each full slice of final runs to the uploader (plain runs only: the slices
+        of pytest-bdd runs keep a feature's scenarios together, so those wait for the end)."""
+        assert self.stream is not None
+        size = self.settings.slice_size
+        runs = self.collector.runs
+        while not self._held and len(runs) - len(self.streamed) >= size:
+            done = len(self.streamed)
+            chunk = self.final_runs(runs[done : done + size])
+            if any(run.gherkin is not None for run in chunk):
+                self._held = True
+                return
+            self.streamed.extend(chunk)
+            self.stream.put(chunk)
+
+    def _on_state(self, state: UploadState, event: str, notable: bool) -> None:
+        if self._display is not None:
+            self._display(state, event, notable)
+        elif event and notable:
+            log.info("%s", event)
+
+    def _on_text(self, line: str) -> None:
+        if self._display is not None:
+            self._display.text(line)
+        else:
+            log.info("%s", line)
+
+    def _credentials(self) -> Any:
+        hook = self.config.hook
+        return hook.pytest_octane_credentials(space_id=self.settings.space, settings=self.settings)
 
     # -- finishing
 
-    def final_runs(self) -> list[TestRun]:
-        runs = self.collector.runs
+    def final_runs(self, runs: list[TestRun] | None = None) -> list[TestRun]:
+        if runs is None:
+            runs = self.collector.runs[len(self.streamed) :]
         hook = self.config.hook.pytest_octane_modify_run
         if hook.get_hookimpls():
             runs = [hook(run=run) or run for run in runs]
@@ -109,6 +163,12 @@ class OctaneReporter:
             )
         if self.outcome is not None and self.outcome.interrupted:
             session.exitstatus = pytest.ExitCode.INTERRUPTED  # Ctrl-C, as pytest reports it
+
+    def pytest_unconfigure(self) -> None:
+        if self.stream is not None and not self.stream.finishing:
+            # the session never reached its end (an internal error): stop the uploader
+            self.stream.stop.set()
+            self.stream.finish([])
 
     def _dry_run(self, runs: list[TestRun]) -> None:
         header = header_from_settings(self.settings)
@@ -173,9 +233,16 @@ class OctaneReporter:
         state = UploadState()
         state.listen(display)
         try:
-            self.outcome = upload_session(
-                settings, runs, hook=credentials_hook, progress=display.text, state=state
-            )
+            if self.stream is not None:
+                self._display = display
+                state = self.stream.state
+                display(state, "", False)
+                self.outcome = self.stream.finish(runs)
+                runs = self.streamed + runs
+            else:
+                self.outcome = upload_session(
+                    settings, runs, hook=credentials_hook, progress=display.text, state=state
+                )
         finally:
             display.close()
         self.reasons.extend(_failure_reasons(self.outcome, strict=self.settings.strict))

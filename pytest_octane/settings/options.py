@@ -121,6 +121,16 @@ OPTIONS: tuple[OptionSpec, ...] = (
         group="upload",
     ),
     _opt(
+        "stream",
+        "Upload each slice while the tests run, as soon as its results are final (on), or "
+        "everything at the end of the session (off). pytest-bdd runs are sent at the end.",
+        parse_bool,
+        spaces_key="streamUploads",
+        default=False,
+        metavar="on|off",
+        group="upload",
+    ),
+    _opt(
         "queue_full_retry",
         "Seconds between tries while Octane's queue is full.",
         _float_in(0.0),

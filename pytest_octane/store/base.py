@@ -55,6 +55,13 @@ class TaskStore(Protocol):
     def scan_jobs(self) -> JobListing:
         """All readable jobs, newest first, and one entry per job that cannot be read."""
 
+    def add_slices(self, job_id: str, slices: Sequence[SliceRecord]) -> None:
+        """Add new slices (``Running``, no task id) to an existing job, in one atomic change.
+
+        Used by streaming uploads: a slice is recorded as soon as it is spooled. An index the
+        job already has is refused (StoreError) and nothing is added.
+        """
+
     def update_slice(self, job_id: str, index: int, **changes: Any) -> SliceRecord:
         """Change fields of one slice (``updated_at`` is set to now); return the new record."""
 

@@ -16,6 +16,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -146,6 +147,15 @@ class JsonFileStore(LocksDelegate):
                 damaged.append(DamagedJob(job_id, str(exc)))
         jobs.sort(key=lambda j: (-j.created_at, j.job_id))
         return JobListing(jobs, damaged)
+
+    def add_slices(self, job_id: str, slices: Sequence[SliceRecord]) -> None:
+        check_job_id(job_id)
+        with self._locked(job_id):
+            data = self._read_job(job_id)
+            job = self._decode(self._job_path(job_id), data)
+            added = new_slices(replace(job, slices=job.slices + tuple(slices)), time.time())
+            data["slices"] = [slice_to_dict(s) for s in added]
+            self._write_job(job_id, data)
 
     def update_slice(self, job_id: str, index: int, **changes: Any) -> SliceRecord:
         check_job_id(job_id)

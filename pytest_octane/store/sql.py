@@ -153,6 +153,28 @@ class SqlStore(LocksDelegate):
                 damaged.append(DamagedJob(str(r.job_id), str(exc)))
         return JobListing(jobs, damaged)
 
+    def add_slices(self, job_id: str, slices: Sequence[SliceRecord]) -> None:
+        check_job_id(job_id)
+        with self._write(f"add slices to job {job_id}") as conn:
+            self._require_job(conn, job_id)
+            have = conn.execute(
+                select(tasks_table.c.slice_index).where(tasks_table.c.job_id == job_id)
+            )
+            probe = JobRecord(
+                job_id=job_id,
+                space_id=0,
+                workspace_id=0,
+                server="",
+                created_at=0.0,
+                slices=tuple(slices),
+            )
+            taken = {row[0] for row in have} & {s.index for s in slices}
+            if taken:
+                raise StoreError(f"job {job_id} has slice index {min(taken)} twice")
+            rows = [_slice_row(job_id, s) for s in new_slices(probe, time.time())]
+            if rows:
+                conn.execute(insert(tasks_table), rows)
+
     def update_slice(self, job_id: str, index: int, **changes: Any) -> SliceRecord:
         check_job_id(job_id)
         check_slice_index(index)

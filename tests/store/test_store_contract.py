@@ -295,3 +295,44 @@ def test_records_are_the_frozen_model_types(store: TaskStore, new_job: NewJob) -
     assert all(type(s) is SliceRecord for s in job.slices)
     with pytest.raises(dataclasses.FrozenInstanceError):
         job.slices[0].attempts = 3  # type: ignore[misc]
+
+
+def test_add_slices_records_new_running_slices_of_an_existing_job(
+    store: TaskStore, new_job: NewJob
+) -> None:
+    store.create_job(new_job("job-1", slices=1))
+    before = time.time()
+    store.add_slices(
+        "job-1",
+        [
+            SliceRecord(index=2, path="s/2.xml", run_count=5),
+            SliceRecord(index=1, path="s/1.xml", run_count=4),
+        ],
+    )
+    got = store.get_job("job-1")
+    assert [(s.index, s.path, s.run_count) for s in got.slices] == [
+        (0, "slices/job-1/0.xml", 10),
+        (1, "s/1.xml", 4),
+        (2, "s/2.xml", 5),
+    ]
+    assert all(s.status is SliceStatus.RUNNING and s.task_id is None for s in got.slices)
+    assert before <= got.slices[2].created_at <= time.time()
+    store.update_slice("job-1", 2, status=SliceStatus.SUCCESS, task_id=7)
+    assert store.get_job("job-1").slice(2).task_id == 7
+
+
+def test_add_slices_refuses_a_taken_index_and_an_unknown_job(
+    store: TaskStore, new_job: NewJob
+) -> None:
+    store.create_job(new_job("job-1", slices=2))
+    with pytest.raises(StoreError, match="twice"):
+        store.add_slices(
+            "job-1",
+            [
+                SliceRecord(index=5, path="a.xml", run_count=1),
+                SliceRecord(index=1, path="b.xml", run_count=1),
+            ],
+        )
+    assert [s.index for s in store.get_job("job-1").slices] == [0, 1]
+    with pytest.raises(StoreError):
+        store.add_slices("nope", [SliceRecord(index=0, path="a.xml", run_count=1)])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from pathlib import Path
 
@@ -19,7 +19,7 @@ from pytest_octane.model import SliceRecord, SliceStatus
 from pytest_octane.octane.failures import is_permanent, what_to_fix
 from pytest_octane.octane.results_xml import RunRefs
 
-__all__ = ["STOPPING", "run_slices"]
+__all__ = ["STOPPING", "run_slices", "submit_slices"]
 
 STOPPING = (
     "pytest-octane: Ctrl-C: sending no more slices; waiting for the requests in flight "
@@ -213,6 +213,26 @@ def run_slices(ctx: JobContext, send: Sequence[int], poll: Sequence[int]) -> Non
             assert task_id is not None
             futures.append(pool.submit(_guarded_finish, ctx, index, task_id))
         wait_all(futures, ctx.stop, lambda: ctx.progress(STOPPING.format(ctx.client.deadline_s)))
+
+
+def submit_slices(
+    ctx: JobContext, pool: ThreadPoolExecutor, send: Sequence[int], *, first: bool
+) -> list[Future[None]]:
+    """Streaming: look up the references of slices ``send`` (just spooled) and queue them on
+    ``pool``, whose ``maxParallelUploads`` workers keep their slot until the task is final."""
+    job = ctx.store.get_job(ctx.outcome.job.job_id)
+    ctx.outcome.job = job
+    ctx.state.started(len(job.slices))
+    runs_by_slice = _readable_slices(ctx, send)
+    if not runs_by_slice:
+        return []
+    if first:
+        resolve_job_suite(ctx)
+    refs = references(ctx, runs_by_slice)
+    return [
+        pool.submit(_send_slice, ctx, i, refs[i], _next_attempt(job.slice(i)))
+        for i in runs_by_slice
+    ]
 
 
 def _readable_slices(ctx: JobContext, send: Sequence[int]) -> dict[int, list[SpooledRun]]:

@@ -1,0 +1,191 @@
+"""``--octane-stream=on``: slices are sent while the tests run, and a killed or interrupted
+session leaves every spooled slice for ``resume``, with every run in Octane once."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import textwrap
+from pathlib import Path
+
+import pytest
+from cli_harness import Octane, wait_until
+
+from pytest_octane.model import SliceStatus
+
+SLOW_SUITE = """
+import time
+
+import pytest
+
+
+@pytest.mark.parametrize("n", range({tests}))
+def test_slow(n):
+    time.sleep({sleep})
+    if n == {tests} - 1:
+        with open("last-test-ended", "w") as fh:
+            fh.write(repr(time.time()))
+"""
+
+RERUN_SUITE = """
+import pytest
+
+ATTEMPTS = {{}}
+
+
+@pytest.mark.parametrize("n", range({tests}))
+def test_flaky(n):
+    ATTEMPTS[n] = ATTEMPTS.get(n, 0) + 1
+    assert n % 7 or ATTEMPTS[n] > 1, "fails once"
+"""
+
+
+def write(octane: Octane, text: str) -> Path:
+    folder = octane.root / "suite"
+    folder.mkdir(exist_ok=True)
+    (folder / "test_stream.py").write_text(textwrap.dedent(text))
+    return folder
+
+
+def result_posts(octane: Octane) -> list[float]:
+    return [
+        r.time
+        for r in octane.sim.request_log
+        if r.method == "POST" and r.path.endswith("/test-results")
+    ]
+
+
+@pytest.mark.octane_simulator(processing_ms=50)
+@pytest.mark.parametrize("backend", ["json", "sqlite", "postgresql"], indirect=True)
+def test_slices_are_sent_while_the_tests_run(octane: Octane) -> None:
+    suite = write(octane, SLOW_SUITE.format(tests=400, sleep=0.005))
+    done = octane.run_pytest(
+        suite, "--octane-stream=on", "--octane-slice-size=50", "--octane-max-parallel=2"
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    last_test_ended = float((suite / "last-test-ended").read_text())
+    posts = result_posts(octane)
+    assert len(posts) == 8
+    assert min(posts) < last_test_ended, "no slice was sent before the last test ended"
+    job = octane.only_job()
+    assert job.status is SliceStatus.SUCCESS and job.finished_at is not None
+    assert [s.index for s in job.slices] == list(range(1, 9))
+    assert octane.sim.counters["max_in_flight"] <= 2
+    octane.assert_every_run_once(400)
+    assert "runs: 400 Passed" in done.stdout
+
+
+@pytest.mark.octane_simulator(processing_ms=30)
+@pytest.mark.parametrize("args", [("-n", "2"), ("-p", "no:xdist", "--reruns", "1")])
+def test_xdist_and_reruns_stream_each_final_run_once(octane: Octane, args: tuple[str]) -> None:
+    suite = write(octane, RERUN_SUITE.format(tests=120))
+    extra = ("--reruns", "1") if args[0] == "-n" else ()
+    done = octane.run_pytest(suite, "--octane-stream=on", "--octane-slice-size=25", *args, *extra)
+    assert done.returncode == 0, done.stdout + done.stderr
+    job = octane.only_job()
+    assert job.status is SliceStatus.SUCCESS
+    assert sum(s.run_count for s in job.slices) == 120
+    octane.assert_every_run_once(120)
+    assert all(r["status"] == "Passed" for r in octane.sim.runs())
+
+
+def _started(octane: Octane, tests: int) -> subprocess.Popen[bytes]:
+    suite = write(octane, SLOW_SUITE.format(tests=tests, sleep=0.01))
+    return octane.start_pytest(
+        suite,
+        "--octane-stream=on",
+        "--octane-slice-size=50",
+        "--octane-max-parallel=2",
+        "-p",
+        "no:xdist",
+    )
+
+
+def _some_slice_sent(octane: Octane) -> bool:
+    jobs = octane.jobs()
+    return bool(jobs) and any(s.task_id is not None for s in jobs[0].slices)
+
+
+@pytest.mark.octane_simulator(processing_ms=50)
+@pytest.mark.parametrize("backend", ["json", "sqlite"], indirect=True)
+def test_a_session_killed_mid_run_leaves_every_spooled_slice_for_resume(octane: Octane) -> None:
+    process = _started(octane, tests=3000)
+    try:
+        wait_until(lambda: _some_slice_sent(octane), timeout=60, what="a streamed slice")
+        os.kill(process.pid, signal.SIGKILL)
+        assert process.wait(timeout=30) == -signal.SIGKILL
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    octane.sim.wait_for_tasks()
+    job = octane.only_job()
+    assert job.finished_at is None
+    spooled = sum(s.run_count for s in job.slices)
+    assert 0 < spooled < 3000, "the kill did not land while the tests ran"
+    resumed = octane.cli("resume", job.job_id, f"--task-store={octane.store_location}")
+    assert resumed.code == 0, resumed.text
+    assert octane.only_job().status is SliceStatus.SUCCESS
+    octane.assert_every_run_once(spooled)
+
+
+@pytest.mark.octane_simulator(processing_ms=50)
+def test_ctrl_c_mid_run_uploads_what_ran_and_resume_has_nothing_left(octane: Octane) -> None:
+    process = _started(octane, tests=3000)
+    try:
+        wait_until(lambda: _some_slice_sent(octane), timeout=60, what="a streamed slice")
+        os.killpg(process.pid, signal.SIGINT)
+        assert process.wait(timeout=60) == 2  # pytest's "interrupted"
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    job = octane.only_job()
+    ran = sum(s.run_count for s in job.slices)
+    assert 0 < ran < 3000
+    if job.status is not SliceStatus.SUCCESS:
+        resumed = octane.cli("resume", job.job_id, f"--task-store={octane.store_location}")
+        assert resumed.code == 0, resumed.text
+    assert octane.only_job().status is SliceStatus.SUCCESS
+    octane.sim.wait_for_tasks()
+    octane.assert_every_run_once(ran)
+
+
+STOP_SUITE = """
+import pytest
+
+
+@pytest.mark.parametrize("n", range(100))
+def test_until(n):
+    assert n != 60, "stops the session with -x"
+"""
+
+
+@pytest.mark.parametrize("broken", [False, True], ids=["dash-x", "collection-error"])
+def test_x_and_a_collection_error_still_upload_what_ran(octane: Octane, broken: bool) -> None:
+    suite = write(octane, STOP_SUITE)
+    if broken:
+        (suite / "test_broken.py").write_text("def test_(:\n")
+    done = octane.run_pytest(suite, "--octane-stream=on", "--octane-slice-size=25", "-x")
+    assert done.returncode in (1, 2), done.stdout + done.stderr
+    job = octane.only_job()
+    assert job.status is SliceStatus.SUCCESS, done.stdout
+    expected = 1 if broken else 61  # the collection error's run; or 60 passed, 1 failed
+    assert sum(s.run_count for s in job.slices) == expected
+    octane.assert_every_run_once(expected)
+
+
+def test_stream_is_off_by_default_and_on_from_every_source() -> None:
+    from pytest_octane.settings import OPTIONS, resolve_settings
+
+    assert resolve_settings(cli={}, environ={}, ini={}).stream is False
+    assert resolve_settings(cli={"stream": "on"}, environ={}, ini={}).stream is True
+    assert resolve_settings(cli={}, environ={"OCTANE_STREAM": "on"}, ini={}).stream is True
+    assert resolve_settings(cli={}, environ={}, ini={"stream": "true"}).stream is True
+    [spec] = [o for o in OPTIONS if o.name == "stream"]
+    assert (spec.flag, spec.ini, spec.spaces_key) == (
+        "--octane-stream",
+        "octane_stream",
+        "streamUploads",
+    )
