@@ -91,19 +91,7 @@ def prepare_job(
         run_id = external_run_id_for(settings, job_id)
         recorded["external_run_id"] = run_id
         header_settings = replace(header_settings, external_run_id=run_id)
-    try:
-        files = write_spool(
-            folder,
-            header_from_settings(header_settings),
-            runs,
-            slice_size=settings.slice_size,
-            max_trace=settings.max_trace,
-        )
-    except OSError as exc:
-        raise StoreError(
-            f"cannot write the spool folder {str(folder)!r} ({exc.strerror or exc}); "
-            "set --octane-spool-dir to a writable folder"
-        ) from None
+    slices = spool_records(settings, folder, runs, header_settings)
     now = _now()
     job = JobRecord(
         job_id=job_id,
@@ -113,19 +101,46 @@ def prepare_job(
         created_at=now,
         build={k: v for k, v in _build_dict(settings).items() if v},
         settings=recorded,
-        slices=tuple(
-            SliceRecord(
-                index=f.index,
-                path=str(f.path.resolve()),
-                run_count=f.run_count,
-                created_at=now,
-                updated_at=now,
-            )
-            for f in files
-        ),
+        slices=tuple(slices),
     )
     store.create_job(job)
     return job
+
+
+def spool_records(
+    settings: Settings,
+    folder: Path,
+    runs: Sequence[TestRun],
+    header_settings: Settings,
+    *,
+    first_index: int = 1,
+) -> list[SliceRecord]:
+    """Write ``runs`` as slices under ``folder`` (before any request) and their store records."""
+    try:
+        files = write_spool(
+            folder,
+            header_from_settings(header_settings),
+            runs,
+            slice_size=settings.slice_size,
+            max_trace=settings.max_trace,
+            first_index=first_index,
+        )
+    except OSError as exc:
+        raise StoreError(
+            f"cannot write the spool folder {str(folder)!r} ({exc.strerror or exc}); "
+            "set --octane-spool-dir to a writable folder"
+        ) from None
+    now = _now()
+    return [
+        SliceRecord(
+            index=f.index,
+            path=str(f.path.resolve()),
+            run_count=f.run_count,
+            created_at=now,
+            updated_at=now,
+        )
+        for f in files
+    ]
 
 
 def _build_dict(settings: Settings) -> dict[str, str | None]:
@@ -227,13 +242,7 @@ def _execute_job(
     ctx = JobContext(
         settings, store, client, request_log, outcome, progress, stop.sleeper(sleep), state, stop
     )
-    if settings.queue_budget is not None:
-        ctx.budget = QueueBudget(
-            store,
-            pool_name(job.server, job.space_id),
-            settings.queue_budget,
-            deadline_s=settings.queue_full_deadline,
-        )
+    attach_budget(ctx, job)
     if mode != "upload":
         store.add_history(job.job_id, {"time": _now(), "event": mode, "slices": send + poll})
     try:
@@ -247,26 +256,58 @@ def _execute_job(
                     f"the runs were uploaded but not linked to their stories: {exc}; "
                     f"run '{outcome.resume_command()}' to link them"
                 ) from exc
-    except UploadInterrupted:
+    except OctaneError as exc:
+        note_failure(ctx, exc, lambda: send + poll)
+    finally:
+        close_run(ctx)
+    return settle(ctx, job.job_id, started)
+
+
+def attach_budget(ctx: JobContext, job: JobRecord) -> None:
+    """Give the run its slots of the shared queue budget, when one is set."""
+    settings = ctx.settings
+    if settings.queue_budget is not None:
+        ctx.budget = QueueBudget(
+            ctx.store,
+            pool_name(job.server, job.space_id),
+            settings.queue_budget,
+            deadline_s=settings.queue_full_deadline,
+        )
+
+
+def note_failure(
+    ctx: JobContext, exc: OctaneError, unfinished: Callable[[], Sequence[int]]
+) -> None:
+    """What stopped a run, in its outcome: a permanent error fails the ``unfinished`` slices
+    (with what to fix); Ctrl-C and transient trouble leave them resumable."""
+    outcome = ctx.outcome
+    if isinstance(exc, UploadInterrupted):
         outcome.interrupted = True
         outcome.error = (
             "interrupted (Ctrl-C): no more slices were sent; every slice's state is recorded"
         )
-    except ConnectionFailed as exc:
+    elif isinstance(exc, ConnectionFailed):
         outcome.error = f"{exc} — the results are kept on disk"
-    except OctaneError as exc:
-        if is_permanent(exc):
-            _fail_unfinished(store, outcome, settings, exc, send + poll)
-        else:
-            outcome.error = str(exc)
-    finally:
-        flush_log(ctx)
-        if ctx.budget is not None:
-            ctx.budget.close()
-    job = store.get_job(job.job_id)
+    elif is_permanent(exc):
+        _fail_unfinished(ctx.store, outcome, ctx.settings, exc, unfinished())
+    else:
+        outcome.error = str(exc)
+
+
+def close_run(ctx: JobContext) -> None:
+    """Write the request log and give back the run's queue slots."""
+    flush_log(ctx)
+    if ctx.budget is not None:
+        ctx.budget.close()
+
+
+def settle(ctx: JobContext, job_id: str, started: float) -> JobOutcome:
+    """The outcome with the job as stored; a job with nothing left Running is finished."""
+    store, outcome = ctx.store, ctx.outcome
+    job = store.get_job(job_id)
     if job.status is not SliceStatus.RUNNING:
-        store.finish_job(job.job_id, _now())
-        job = store.get_job(job.job_id)
+        store.finish_job(job_id, _now())
+        job = store.get_job(job_id)
     outcome.job = job
     outcome.elapsed_s = time.monotonic() - started
     return outcome

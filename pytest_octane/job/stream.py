@@ -22,30 +22,33 @@ from pathlib import Path
 
 from pytest_octane.errors import (
     ConfigError,
-    ConnectionFailed,
     CredentialsError,
     OctaneError,
-    StoreError,
 )
 from pytest_octane.job import coord
-from pytest_octane.job.budget import QueueBudget, pool_name
-from pytest_octane.job.engine import _exit_line, _fail_unfinished, new_job_id, open_job
+from pytest_octane.job.engine import (
+    _exit_line,
+    _fail_unfinished,
+    attach_budget,
+    close_run,
+    new_job_id,
+    note_failure,
+    open_job,
+    settle,
+    spool_records,
+)
 from pytest_octane.job.events import Progress, UploadState
-from pytest_octane.job.interrupt import StopFlag, UploadInterrupted, ctrl_c, wait_all
+from pytest_octane.job.interrupt import StopFlag, ctrl_c, wait_all
 from pytest_octane.job.outcome import JobOutcome
 from pytest_octane.job.run.context import (
     CredentialsHook,
     JobContext,
     RequestLog,
-    flush_log,
     make_client,
 )
 from pytest_octane.job.run.links import link_runs
 from pytest_octane.job.run.slices import STOPPING, submit_slices
-from pytest_octane.job.spool import write_spool
-from pytest_octane.model import JobRecord, SliceRecord, SliceStatus, TestRun
-from pytest_octane.octane.failures import is_permanent
-from pytest_octane.octane.results_xml import header_from_settings
+from pytest_octane.model import JobRecord, TestRun
 from pytest_octane.settings import Settings
 from pytest_octane.store import TaskStore
 
@@ -151,31 +154,13 @@ class SliceStream:
         run_id = job.settings.get("external_run_id")
         header_settings = replace(self.settings, external_run_id=run_id) if run_id else None
         folder = Path(self.settings.spool_dir) / job.job_id
-        try:
-            files = write_spool(
-                folder,
-                header_from_settings(header_settings or self.settings),
-                runs,
-                slice_size=self.settings.slice_size,
-                max_trace=self.settings.max_trace,
-                first_index=first_index,
-            )
-        except OSError as exc:
-            raise StoreError(
-                f"cannot write the spool folder {str(folder)!r} ({exc.strerror or exc}); "
-                "set --octane-spool-dir to a writable folder"
-            ) from None
-        now = time.time()
-        records = [
-            SliceRecord(
-                index=f.index,
-                path=str(f.path.resolve()),
-                run_count=f.run_count,
-                created_at=now,
-                updated_at=now,
-            )
-            for f in files
-        ]
+        records = spool_records(
+            self.settings,
+            folder,
+            runs,
+            header_settings or self.settings,
+            first_index=first_index,
+        )
         store.add_slices(job.job_id, records)
         return [r.index for r in records]
 
@@ -215,13 +200,7 @@ class SliceStream:
             state,
             self.stop,
         )
-        if settings.queue_budget is not None:
-            ctx.budget = QueueBudget(
-                store,
-                pool_name(job.server, job.space_id),
-                settings.queue_budget,
-                deadline_s=settings.queue_full_deadline,
-            )
+        attach_budget(ctx, job)
         futures: list[Future[None]] = []
         try:
             with (
@@ -238,30 +217,11 @@ class SliceStream:
                     raise error
                 self.stop.check()
                 link_runs(ctx)
-        except UploadInterrupted:
-            outcome.interrupted = True
-            outcome.error = (
-                "interrupted (Ctrl-C): no more slices were sent; every slice's state is recorded"
-            )
-        except ConnectionFailed as exc:
-            outcome.error = f"{exc} — the results are kept on disk"
         except OctaneError as exc:
-            if is_permanent(exc):
-                indexes = [s.index for s in store.get_job(job.job_id).slices]
-                _fail_unfinished(store, outcome, settings, exc, indexes)
-            else:
-                outcome.error = str(exc)
+            note_failure(ctx, exc, lambda: [s.index for s in store.get_job(job.job_id).slices])
         finally:
-            flush_log(ctx)
-            if ctx.budget is not None:
-                ctx.budget.close()
-        job = store.get_job(job.job_id)
-        if job.status is not SliceStatus.RUNNING:
-            store.finish_job(job.job_id, time.time())
-            job = store.get_job(job.job_id)
-        outcome.job = job
-        outcome.elapsed_s = time.monotonic() - started
-        return outcome
+            close_run(ctx)
+        return settle(ctx, job.job_id, started)
 
     def _send_all(
         self,

@@ -96,6 +96,9 @@ def test_two_jobs_at_once_sharing_a_store_create_each_module_and_suite_once(
     for proc, (out, err) in zip(procs, results, strict=True):
         assert proc.returncode == 0, err[-3000:]
         assert json.loads(out.strip().splitlines()[-1])["ok"], out
+        # each job used the shared store (a job whose store failed to open goes on in a private
+        # temporary one, where it cannot take the shared lock)
+        assert "this job is kept in" not in out, out
 
     names = collections.Counter((m["name"], m["parent_id"]) for m in sim.application_modules())
     assert sorted(n for n, _ in names) == ["A", "Automated", "B"]
