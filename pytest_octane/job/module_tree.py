@@ -10,17 +10,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from pytest_octane.errors import NotOctaneError, OctaneError, OctaneHTTPError
 from pytest_octane.job.coord import Guard, taking_turns
-from pytest_octane.job.spool import SpooledRun
 from pytest_octane.octane.client import OctaneClient, quote_query_value
 
 __all__ = [
     "ROOT_LOGICAL_NAME",
     "Guard",
     "ModuleResolver",
+    "Placed",
     "SystemRoot",
     "drop_duplicate",
     "find_system_root",
@@ -177,7 +177,18 @@ class ModuleResolver:
         return ids[0]
 
 
-def module_name_of(run: SpooledRun, mode: str) -> str | None:
+class Placed(Protocol):
+    """Where a run sits in the test tree (a spooled run, or a collected test)."""
+
+    @property
+    def package(self) -> str: ...
+    @property
+    def klass(self) -> str: ...
+    @property
+    def jira_keys(self) -> tuple[str, ...]: ...
+
+
+def module_name_of(run: Placed, mode: str) -> str | None:
     """The application module a run belongs to: its test module or its package."""
     if mode == "off":
         return None

@@ -22,8 +22,10 @@ class TerminalProgress:
         write_line: Callable[[str], None],
         rewrite: Callable[[str], None] | None,
         verbosity: int,
+        flush: Callable[[], None] = lambda: None,
     ) -> None:
         self._write_line = write_line
+        self._flush = flush  # a CI log shows each line as it happens, not at exit
         self._rewrite = rewrite  # None when the terminal is not a TTY
         self._verbosity = verbosity
         self._lock = threading.Lock()
@@ -43,6 +45,7 @@ class TerminalProgress:
                 # the count belongs to slice events; a retry line says its own attempt
                 count = f" ({state.done + state.failed}/{state.total})"
                 self._write_line(f"octane: {event}" + (count if event.startswith("slice") else ""))
+                self._flush()
 
     def text(self, line: str) -> None:
         """A free-form line from the uploader (mapping, suites, coverage)."""
@@ -52,6 +55,7 @@ class TerminalProgress:
             if self._rewrite is not None and self._dirty:
                 self._rewrite("")
             self._write_line(f"octane: {line}")
+            self._flush()
 
     def close(self) -> None:
         with self._lock:

@@ -24,7 +24,7 @@ from pytest_octane.job.events import UploadState
 from pytest_octane.model import TestRun
 from pytest_octane.octane.gherkin_xml import plan_slices
 from pytest_octane.octane.results_xml import header_from_settings, write_document, write_slices
-from pytest_octane.plugin.collect import ResultCollector
+from pytest_octane.plugin.collect import ResultCollector, split_nodeid
 from pytest_octane.plugin.progress import TerminalProgress
 from pytest_octane.settings import Settings
 from pytest_octane.settings.ci import write_github_step_summary
@@ -52,6 +52,7 @@ class OctaneReporter:
         self.config = config
         self.settings = settings
         self.dry_run = dry_run
+        self.jira_keys = jira_keys
         self.collector = ResultCollector(module=settings.module, jira_keys=jira_keys)
         self.session_started_ms = int(time.time() * 1000)
         self.summary_lines: list[str] = []
@@ -70,8 +71,8 @@ class OctaneReporter:
     # -- collecting
 
     def pytest_sessionstart(self, session: pytest.Session) -> None:
-        if self.dry_run is not None or not self.settings.stream:
-            return
+        if self.dry_run is not None or not self.settings.stream or self.config.option.collectonly:
+            return  # streaming needs a session that runs tests and uploads them
         from pytest_octane.job.stream import SliceStream
 
         state = UploadState()
@@ -80,6 +81,20 @@ class OctaneReporter:
             self.settings, hook=self._credentials, progress=self._on_text, state=state
         )
         self.stream.start()
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtestloop(self, session: pytest.Session) -> None:
+        """Collection is over: the uploader signs in and looks up what the tests need."""
+        if self.stream is None:
+            return
+        from pytest_octane.job.spool import SpooledRun
+        from pytest_octane.job.stream import Collected
+
+        placed: dict[SpooledRun, None] = {}
+        for item in session.items:
+            package, klass, _ = split_nodeid(item.nodeid)
+            placed[SpooledRun(package, klass, self.jira_keys.get(item.nodeid, ()))] = None
+        self.stream.expect(Collected(tuple(placed)))
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         self.collector.add_report(report)
@@ -166,9 +181,7 @@ class OctaneReporter:
 
     def pytest_unconfigure(self) -> None:
         if self.stream is not None and not self.stream.finishing:
-            # the session never reached its end (an internal error): stop the uploader
-            self.stream.stop.set()
-            self.stream.finish([])
+            self.stream.abandon()  # the session never reached its end (a usage/internal error)
 
     def _dry_run(self, runs: list[TestRun]) -> None:
         header = header_from_settings(self.settings)
@@ -229,6 +242,7 @@ class OctaneReporter:
             write_line=terminal.write_line if terminal else lambda line: None,
             rewrite=terminal.rewrite if terminal and terminal.isatty else None,
             verbosity=self.config.option.verbose if terminal else -1,
+            flush=terminal.flush if terminal else lambda: None,
         )
         state = UploadState()
         state.listen(display)

@@ -126,7 +126,7 @@ OPTIONS: tuple[OptionSpec, ...] = (
         "everything at the end of the session (off). pytest-bdd runs are sent at the end.",
         parse_bool,
         spaces_key="streamUploads",
-        default=False,
+        default=True,
         metavar="on|off",
         group="upload",
     ),

@@ -41,7 +41,7 @@ class Settings:
     slice_size: int = MAX_SLICE_SIZE
     max_parallel: int = 5
     queue_budget: int | None = None
-    stream: bool = False
+    stream: bool = True
     queue_full_retry: float = 10.0
     queue_full_deadline: float = 1800.0
     backoff: float = 1.0

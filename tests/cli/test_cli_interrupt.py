@@ -1,7 +1,8 @@
 """Ctrl-C during the upload phase of a real pytest process (issue 17 point 4).
 
 The simulator processes each task slowly, so the upload is surely under way when SIGINT
-arrives (after the first slice reached it). Every wait is bounded.
+arrives: after the tests are over (the uploader says so) and the first slice reached it.
+Ctrl-C while the tests still run is pytest's own; see test_cli_stream. Every wait is bounded.
 """
 
 from __future__ import annotations
@@ -11,11 +12,14 @@ import re
 import shlex
 import signal
 import subprocess
+import threading
 import time
+from typing import IO
 
 import pytest
 from cli_harness import SUBPROCESS_TIMEOUT, Octane, wait_until
 
+from pytest_octane.job.stream import FINISHING
 from pytest_octane.model import SliceStatus
 from pytest_octane.simulator.faults import FaultAction
 
@@ -23,18 +27,51 @@ TESTS = 10  # write_suite(params=7)
 FLAGS = ("--octane-slice-size=1", "--octane-max-parallel=2", "--octane-poll-timeout=60")
 
 
-def start(octane: Octane) -> subprocess.Popen[bytes]:
-    return octane.start_pytest(octane.write_suite(params=7), *FLAGS, output=subprocess.PIPE)
+class Session:
+    """A pytest process whose output is read as it comes, so a test can wait for a line."""
 
+    def __init__(self, octane: Octane) -> None:
+        self.process = octane.start_pytest(
+            octane.write_suite(params=7), *FLAGS, output=subprocess.PIPE
+        )
+        self.out: list[str] = []
+        self.err: list[str] = []
+        self.readers = [
+            threading.Thread(target=self._read, args=(pipe, into), daemon=True)
+            for pipe, into in ((self.process.stdout, self.out), (self.process.stderr, self.err))
+        ]
+        for reader in self.readers:
+            reader.start()
 
-def finish(process: subprocess.Popen[bytes]) -> tuple[int, str]:
-    try:
-        out, err = process.communicate(timeout=SUBPROCESS_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        out, err = process.communicate()
-        raise AssertionError(f"pytest did not stop after Ctrl-C:\n{out!r}\n{err!r}") from None
-    return process.returncode, (out + err).decode("utf-8", "replace")
+    @staticmethod
+    def _read(pipe: IO[bytes] | None, into: list[str]) -> None:
+        assert pipe is not None
+        for line in pipe:
+            into.append(line.decode("utf-8", "replace"))
+
+    def wait_for_upload_phase(self) -> None:
+        """Until the tests are over and the upload goes on (Ctrl-C then stops sending)."""
+        wait_until(
+            lambda: any(FINISHING in line for line in self.out) or self.process.poll() is not None,
+            timeout=SUBPROCESS_TIMEOUT,
+            what="the end of the tests",
+        )
+        assert self.process.poll() is None, "pytest ended before the upload phase"
+
+    def finish(self) -> tuple[int, str]:
+        try:
+            self.process.wait(timeout=SUBPROCESS_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            raise AssertionError(f"pytest did not stop after Ctrl-C:\n{self.text}") from None
+        for reader in self.readers:
+            reader.join(timeout=10)
+        return self.process.returncode, self.text
+
+    @property
+    def text(self) -> str:
+        return "".join(self.out) + "".join(self.err)
 
 
 def resume(octane: Octane, output: str) -> None:
@@ -54,10 +91,11 @@ def assert_consistent(octane: Octane) -> None:
 
 @pytest.mark.octane_simulator(processing_ms=1500)
 def test_first_ctrl_c_stops_sending_and_prints_the_resume_command(octane: Octane) -> None:
-    process = start(octane)
+    session = Session(octane)
+    session.wait_for_upload_phase()
     wait_until(lambda: octane.posts() >= 1, timeout=SUBPROCESS_TIMEOUT, what="the first upload")
-    os.kill(process.pid, signal.SIGINT)
-    code, text = finish(process)
+    os.kill(session.process.pid, signal.SIGINT)
+    code, text = session.finish()
     assert "Traceback" not in text and "KeyboardInterrupt" not in text, text
     assert code == pytest.ExitCode.INTERRUPTED, text
     assert "Ctrl-C: sending no more slices" in text
@@ -79,16 +117,17 @@ def test_second_ctrl_c_exits_at_once_and_the_store_stays_resumable(octane: Octan
         return on_request(method, path)
 
     octane.sim.faults.on_request = noting  # type: ignore[method-assign]
-    process = start(octane)
+    session = Session(octane)
+    session.wait_for_upload_phase()
     wait_until(
         lambda: any(re.fullmatch(r"GET .*/test-results/\d+", r) for r in arrived),
         timeout=SUBPROCESS_TIMEOUT,
         what="a status poll in flight",
     )
-    os.kill(process.pid, signal.SIGINT)
+    os.kill(session.process.pid, signal.SIGINT)
     time.sleep(0.3)  # not a timing assertion: only lets the first one be handled first
-    os.kill(process.pid, signal.SIGINT)
-    code, text = finish(process)
+    os.kill(session.process.pid, signal.SIGINT)
+    code, text = session.finish()
     assert code == 130, text
     assert "Traceback" not in text and "KeyboardInterrupt" not in text, text
     assert "Ctrl-C again: stopped at once; to finish the upload later run:" in text

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import textwrap
 from pathlib import Path
+from urllib.parse import unquote
 
 import pytest
 from cli_harness import Octane, wait_until
@@ -176,16 +177,88 @@ def test_x_and_a_collection_error_still_upload_what_ran(octane: Octane, broken: 
     octane.assert_every_run_once(expected)
 
 
-def test_stream_is_off_by_default_and_on_from_every_source() -> None:
+def test_stream_is_on_by_default_and_off_from_every_source() -> None:
     from pytest_octane.settings import OPTIONS, resolve_settings
 
-    assert resolve_settings(cli={}, environ={}, ini={}).stream is False
-    assert resolve_settings(cli={"stream": "on"}, environ={}, ini={}).stream is True
-    assert resolve_settings(cli={}, environ={"OCTANE_STREAM": "on"}, ini={}).stream is True
-    assert resolve_settings(cli={}, environ={}, ini={"stream": "true"}).stream is True
+    assert resolve_settings(cli={}, environ={}, ini={}).stream is True
+    assert resolve_settings(cli={"stream": "off"}, environ={}, ini={}).stream is False
+    assert resolve_settings(cli={}, environ={"OCTANE_STREAM": "off"}, ini={}).stream is False
+    assert resolve_settings(cli={}, environ={}, ini={"stream": "false"}).stream is False
     [spec] = [o for o in OPTIONS if o.name == "stream"]
     assert (spec.flag, spec.ini, spec.spaces_key) == (
         "--octane-stream",
         "octane_stream",
         "streamUploads",
     )
+
+
+FIRST_FILE = """
+import pytest
+
+pytestmark = pytest.mark.jira("LA-1")
+
+
+@pytest.mark.parametrize("n", range(30))
+def test_first(n):
+    if n == {stop_at}:
+        pytest.exit("enough for today", returncode=0)
+"""
+
+SECOND_FILE = """
+import pytest
+
+pytestmark = pytest.mark.jira("{key}")
+
+
+@pytest.mark.parametrize("n", range(30))
+def test_second(n):
+    pass
+"""
+
+
+def _look_ahead_suite(octane: Octane, *, stop_at: int, second_key: str) -> Path:
+    folder = octane.root / "suite"
+    folder.mkdir(exist_ok=True)
+    (folder / "test_a_first.py").write_text(textwrap.dedent(FIRST_FILE.format(stop_at=stop_at)))
+    (folder / "test_b_second.py").write_text(textwrap.dedent(SECOND_FILE.format(key=second_key)))
+    return folder
+
+
+def test_collected_tests_stories_and_modules_are_ready_before_the_first_slice(
+    octane: Octane,
+) -> None:
+    octane.sim.add_story("LA-1")
+    octane.sim.add_story("LA-2")
+    suite = _look_ahead_suite(octane, stop_at=-1, second_key="LA-2")
+    done = octane.run_pytest(
+        suite, "--octane-slice-size=25", "--octane-root-module=Look Ahead", "-p", "no:xdist"
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    log = octane.sim.request_log
+    first_post = next(
+        i for i, r in enumerate(log) if r.method == "POST" and r.path.endswith("/test-results")
+    )
+    before = log[:first_post]
+    # the second file's tests end in the second and third slices: without the look-ahead
+    # its key and its module would wait for the second slice
+    assert any(r.path.endswith("/stories") and "LA-2" in unquote(r.query) for r in before)
+    assert sum(r.method == "POST" and r.path.endswith("/application_modules") for r in before)
+    assert not any(r.path.endswith("/stories") for r in log[first_post:])
+    octane.assert_every_run_once(60)
+    assert len({tuple(r["product_areas"]) for r in octane.sim.runs()}) == 2  # one per file
+
+
+@pytest.mark.parametrize("strict", [False, True], ids=["plain", "strict"])
+def test_keys_of_tests_that_never_ran_are_not_unmapped(octane: Octane, strict: bool) -> None:
+    octane.sim.add_story("LA-1")
+    suite = _look_ahead_suite(octane, stop_at=10, second_key="LA-404")
+    args = ["--octane-strict"] if strict else []
+    done = octane.run_pytest(suite, "--octane-slice-size=25", "-p", "no:xdist", *args)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "LA-404" not in done.stdout.split("octane ---")[-1]  # looked up, never reported
+    assert "no Octane story" not in done.stdout
+    job = octane.only_job()
+    assert job.status is SliceStatus.SUCCESS
+    ran = sum(s.run_count for s in job.slices)
+    assert ran == 10
+    octane.assert_every_run_once(ran)

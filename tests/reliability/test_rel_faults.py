@@ -121,10 +121,11 @@ def test_queue_full_for_longer_than_all_slices_take(harness) -> None:
 
 
 def test_queue_smaller_than_our_parallelism(harness) -> None:
-    """Other uploaders leave room for two tasks; we run four uploads at once."""
+    """Other uploaders leave room for two tasks; we run four uploads at once (sent after
+    the tests, so all four surely start together: streamed slices may trickle out)."""
     sim = harness.simulator(queue_limit=2, processing_ms=100)
     work = harness.work("queue-small")
-    first = harness.pytest(sim, sim.url, work, "queue-small")
+    first = harness.pytest(sim, sim.url, work, "queue-small", "--octane-stream=off")
     assert sim.counters["queue_full_rejections"] >= 1, sim.counters
     harness.check(
         "Octane queue (2) smaller than our parallelism (4)", sim, work, "queue-small", first=first
@@ -247,13 +248,16 @@ def test_task_ends_failed_then_retry(harness) -> None:
 
 
 @posix_only
-def test_pytest_killed_mid_upload_then_resume(harness) -> None:
+@pytest.mark.parametrize("stream", ["off", "on"])
+def test_pytest_killed_mid_upload_then_resume(harness, stream: str) -> None:
     sim = harness.simulator(processing_ms=300)
-    work = harness.work("killed")
-    argv = harness.pytest_argv(sim.url, work, "killed")
+    work = harness.work(f"killed-{stream}")
+    argv = harness.pytest_argv(sim.url, work, f"killed-{stream}", f"--octane-stream={stream}")
     procs: list[subprocess.Popen[str]] = []
-    # Killed while Octane receives the 5th slice: that upload is processed, its task id never
-    # recorded; four earlier slices have task ids but are unfinished; seven are unsent.
+    # Killed while Octane receives the 5th slice. Off: after the tests, that upload is
+    # processed, its task id never recorded; four earlier slices have task ids but are
+    # unfinished; seven are unsent. On: while the tests still run, so what must arrive is
+    # every slice recorded by then (a test that never ended has no result to lose).
     trigger = harness.trigger(
         sim, "POST */test-results", 5, lambda: procs[0].send_signal(signal.SIGKILL)
     )
@@ -269,12 +273,21 @@ def test_pytest_killed_mid_upload_then_resume(harness) -> None:
     proc.communicate(timeout=120)
     assert trigger.fired.is_set() and proc.returncode == -signal.SIGKILL
     job_id = harness.job_id(work)
+    expected = harness.recorded_runs(work) if stream == "on" else None
+    if expected is not None:
+        assert len(expected) >= 5 * 25  # the five slices Octane was sent, at least
     command = shlex.split(
         _outcome_for(job_id, str(work / "store")).resume_command()
     )  # what the summary would have printed
     follow = harness.follow(command, sim)
     harness.check(
-        "pytest killed mid-upload (SIGKILL)", sim, work, "killed", first=None, follow_up=follow
+        f"pytest killed mid-upload (SIGKILL, stream {stream})",
+        sim,
+        work,
+        f"killed-{stream}",
+        first=None,
+        follow_up=follow,
+        expected=expected,
     )
 
 

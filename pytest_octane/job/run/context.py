@@ -113,9 +113,11 @@ class JobContext:
     modules: ModuleResolver | None = None
     #: (suite id, external run id) added to every payload when the job has a suite path
     suite_ref: tuple[int, str] | None = None
-    #: story ids per JIRA key looked up so far, and every key looked up (found or not)
+    #: story ids per JIRA key looked up so far, every key looked up (found or not), and
+    #: the keys of the runs sent (the summary's unmapped keys are among these)
     stories: dict[str, list[int]] = field(default_factory=dict)
     queried_keys: set[str] = field(default_factory=set)
+    linked_keys: set[str] = field(default_factory=set)
     #: how long this job's tasks took from upload to final state (seconds)
     task_times: list[float] = field(default_factory=list)
     #: slots shared with every job of this task store and shared space (--octane-queue-budget)

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from pytest_octane.job import coverage, recorded, suites
-from pytest_octane.job.module_tree import module_name_of
+from pytest_octane.job.module_tree import Placed, module_name_of
 from pytest_octane.job.run.context import JobContext, flush_log, guard, module_resolver
 from pytest_octane.job.run.stories import lookup_stories
 from pytest_octane.job.spool import SpooledRun
 from pytest_octane.model import SliceStatus
 from pytest_octane.octane.results_xml import RunRefs
 
-__all__ = ["link_runs", "references", "resolve_job_suite"]
+__all__ = ["link_runs", "look_ahead", "references", "resolve_job_suite"]
 
 
 def _now() -> float:
@@ -57,19 +57,7 @@ def references(
 ) -> dict[int, list[RunRefs]]:
     """Look up story ids and module ids for every run of the slices to send."""
     settings = ctx.settings
-    all_runs = [run for runs in runs_by_slice.values() for run in runs]
-    plan = recorded.JobSuite.of(ctx.outcome.job)
-    # job-level keys are looked up now too (one query), but linked only to runs, afterwards
-    keys = {key for run in all_runs for key in run.jira_keys} | set(plan.jira_keys if plan else ())
-    stories = lookup_stories(ctx, keys) if keys else {}
-    modules: dict[str, int] = {}
-    if settings.root_module and settings.module_mode != "off":
-        resolver = module_resolver(ctx)
-        root = resolver.ensure(settings.root_module, None)
-        for name in sorted(
-            {n for run in all_runs if (n := module_name_of(run, settings.module_mode))}
-        ):
-            modules[name] = resolver.ensure(name, root)
+    stories, modules = _look_up(ctx, [run for runs in runs_by_slice.values() for run in runs])
     refs: dict[int, list[RunRefs]] = {}
     for index, runs in runs_by_slice.items():
         refs[index] = []
@@ -83,6 +71,37 @@ def references(
                 )
             )
     return refs
+
+
+def look_ahead(ctx: JobContext, expected: Sequence[Placed]) -> None:
+    """Streaming, at the end of collection: sign in, look up the collected tests' stories,
+    make their modules and the job's suite while the first tests run, so the first slice
+    is sent the moment it is full."""
+    if not ctx.client.signed_in:
+        ctx.client.sign_in()
+    _look_up(ctx, expected, ahead=True)
+    resolve_job_suite(ctx)
+
+
+def _look_up(
+    ctx: JobContext, runs: Sequence[Placed], *, ahead: bool = False
+) -> tuple[dict[str, list[int]], dict[str, int]]:
+    """Story ids per JIRA key and module ids per module name of ``runs`` (each once per job
+    run: later calls are answered from what was looked up or made before)."""
+    settings = ctx.settings
+    plan = recorded.JobSuite.of(ctx.outcome.job)
+    # job-level keys are looked up now too (one query), but linked only to runs, afterwards
+    keys = {key for run in runs for key in run.jira_keys} | set(plan.jira_keys if plan else ())
+    stories = lookup_stories(ctx, keys, ahead=ahead) if keys else {}
+    modules: dict[str, int] = {}
+    if settings.root_module and settings.module_mode != "off":
+        names = {n for run in runs if (n := module_name_of(run, settings.module_mode))}
+        if names or not ahead:
+            resolver = module_resolver(ctx)
+            root = resolver.ensure(settings.root_module, None)
+            for name in sorted(names):
+                modules[name] = resolver.ensure(name, root)
+    return stories, modules
 
 
 def link_runs(ctx: JobContext) -> None:

@@ -27,6 +27,7 @@ from pytest_octane.octane.client.state import (
     MAX_WRITE_BATCH,
     SESSION_COOKIE,
     InsecureConnectionWarning,
+    ignore_unverified_request_warnings,
 )
 from pytest_octane.octane.client.urls import parse_octane_url
 from pytest_octane.octane.credentials import Credentials
@@ -43,6 +44,7 @@ __all__ = [
     "OctaneClient",
     "TaskAccepted",
     "TaskState",
+    "ignore_unverified_request_warnings",
     "parse_octane_url",
     "quote_query_value",
 ]

@@ -70,6 +70,20 @@ class InsecureConnectionWarning(UserWarning):
     """TLS certificate verification was switched off for an Octane client."""
 
 
+def ignore_unverified_request_warnings(root: str) -> None:
+    """Silence urllib3's warning on every request to ``root``: the client warned once.
+
+    A filter added inside a test's ``catch_warnings`` ends with the test, so a client made
+    while tests run (streaming) calls this again from outside one.
+    """
+    host = re.escape(urlsplit(root).hostname or "")
+    warnings.filterwarnings(
+        "ignore",
+        message=f"Unverified HTTPS request is being made to host '{host}'",
+        category=urllib3.exceptions.InsecureRequestWarning,
+    )
+
+
 class SessionState:
     """The checked configuration and the shared state of one session: cookies, locks, secrets."""
 
@@ -121,13 +135,7 @@ class SessionState:
                 InsecureConnectionWarning,
                 stacklevel=4,  # past HttpSession and OctaneClient: the caller
             )
-            # ...and only this one: urllib3 would add its own warning to every request
-            host = re.escape(urlsplit(root).hostname or "")
-            warnings.filterwarnings(
-                "ignore",
-                message=f"Unverified HTTPS request is being made to host '{host}'",
-                category=urllib3.exceptions.InsecureRequestWarning,
-            )
+            ignore_unverified_request_warnings(root)  # ...and only this one
         self._proxies = dict(proxies) if proxies is not None else None
         self._retry = retry if retry is not None else RetryPolicy()
         self._on_request = on_request
