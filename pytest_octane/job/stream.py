@@ -105,6 +105,7 @@ class SliceStream:
         self._crash: BaseException | None = None
         self._warning: str | None = None
         self._ended = False  # the uploader took finish()'s end marker
+        self._handed_over = False  # put() was called: slices may still be on their way
         self.finishing = False
         self._job: JobRecord | None = None  # for the exit line of a second Ctrl-C
         self._store_location = ""
@@ -142,6 +143,7 @@ class SliceStream:
 
     def put(self, runs: Sequence[TestRun]) -> None:
         """Hand over one full slice of final results (never blocks)."""
+        self._handed_over = True
         self._queue.put(list(runs))
 
     def abandon(self) -> None:
@@ -164,7 +166,7 @@ class SliceStream:
             return _exit_line(JobOutcome(job=self._job, store_location=self._store_location))
 
         with ctrl_c(self.stop, exit_line):
-            if self._thread.is_alive():
+            if self._thread.is_alive() and (rest or self._handed_over):
                 self.progress(FINISHING)
             while self._thread.is_alive():  # bounded: the uploader's requests have deadlines
                 self._thread.join(_TICK_S)

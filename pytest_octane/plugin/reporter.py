@@ -87,6 +87,8 @@ class OctaneReporter:
         """Collection is over: the uploader signs in and looks up what the tests need."""
         if self.stream is None:
             return
+        if not session.items and not session.config.pluginmanager.has_plugin("dsession"):
+            return  # nothing will run (an xdist controller collects nothing, yet tests run)
         from pytest_octane.job.spool import SpooledRun
         from pytest_octane.job.stream import Collected
 
@@ -263,7 +265,8 @@ class OctaneReporter:
         self.failed = bool(self.reasons)
         counts = Counter(run.status.value for run in runs)
         self.summary_lines.append(
-            "runs: " + ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+            "runs: "
+            + (", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "none")
         )
         self.summary_lines.extend(self.outcome.summary_lines())
         write_github_step_summary(os.environ, self.outcome.summary_lines(), "Octane upload")

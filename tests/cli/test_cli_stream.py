@@ -262,3 +262,13 @@ def test_keys_of_tests_that_never_ran_are_not_unmapped(octane: Octane, strict: b
     ran = sum(s.run_count for s in job.slices)
     assert ran == 10
     octane.assert_every_run_once(ran)
+
+
+@pytest.mark.parametrize("stream", ["on", "off"])
+def test_a_session_with_no_test_sends_nothing(octane: Octane, stream: str) -> None:
+    suite = write(octane, "def helper():\n    pass\n")
+    done = octane.run_pytest(suite, f"--octane-stream={stream}")
+    assert done.returncode == pytest.ExitCode.NO_TESTS_COLLECTED, done.stdout + done.stderr
+    assert "runs: none" in done.stdout
+    assert "finishing the upload" not in done.stdout
+    assert octane.sim.request_log == []
