@@ -272,3 +272,26 @@ def test_a_session_with_no_test_sends_nothing(octane: Octane, stream: str) -> No
     assert "runs: none" in done.stdout
     assert "finishing the upload" not in done.stdout
     assert octane.sim.request_log == []
+
+
+@pytest.mark.octane_simulator(idle_timeout_s=0.3)
+def test_a_session_that_idles_out_after_the_look_ahead_signs_in_again(octane: Octane) -> None:
+    # the first slice takes longer than Octane's idle timeout to fill: the sign-in made at the
+    # end of collection has expired when it is sent (VALIDATION_TOKEN_EXPIRED_IDLE_TIME_OUT)
+    octane.sim.add_story("LA-1")
+    suite = write(octane, SLOW_SUITE.format(tests=20, sleep=0.05))
+    (suite / "conftest.py").write_text(
+        "import pytest\n\n\ndef pytest_collection_modifyitems(items):\n"
+        "    for item in items:\n        item.add_marker(pytest.mark.jira('LA-1'))\n"
+    )
+    done = octane.run_pytest(suite, "--octane-slice-size=10", "-p", "no:xdist")
+    assert done.returncode == 0, done.stdout + done.stderr
+    log = octane.sim.request_log
+    first_post = next(
+        i for i, r in enumerate(log) if r.method == "POST" and r.path.endswith("/test-results")
+    )
+    assert any(r.path.endswith("/stories") for r in log[:first_post])  # looked up ahead
+    assert sum(r.path.endswith("/sign_in") for r in log) >= 2
+    assert any(r.status == 401 for r in log)
+    assert octane.only_job().status is SliceStatus.SUCCESS
+    octane.assert_every_run_once(20)
