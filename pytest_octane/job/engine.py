@@ -15,7 +15,6 @@ from __future__ import annotations
 import logging
 import tempfile
 import time
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -31,6 +30,7 @@ from pytest_octane.job import coord
 from pytest_octane.job.budget import QueueBudget, pool_name
 from pytest_octane.job.events import Progress, UploadState
 from pytest_octane.job.interrupt import StopFlag, UploadInterrupted, ctrl_c
+from pytest_octane.job.journal import new_job_id
 from pytest_octane.job.outcome import JobOutcome
 from pytest_octane.job.recorded import coverage_pending, external_run_id_for, settings_for_job
 from pytest_octane.job.run.context import (
@@ -43,10 +43,9 @@ from pytest_octane.job.run.context import (
 from pytest_octane.job.run.links import link_runs
 from pytest_octane.job.run.slices import run_slices
 from pytest_octane.job.run.stories import map_jira_keys
-from pytest_octane.job.spool import write_spool
-from pytest_octane.model import JobRecord, SliceRecord, SliceStatus, TestRun
+from pytest_octane.job.spool import JOURNAL_KEY, spool_records
+from pytest_octane.model import JobRecord, SliceStatus, TestRun
 from pytest_octane.octane.failures import is_permanent, what_to_fix
-from pytest_octane.octane.results_xml import header_from_settings
 from pytest_octane.settings import Settings, require_connection
 from pytest_octane.store import TaskStore, open_store
 
@@ -64,10 +63,6 @@ __all__ = [
 log = logging.getLogger("pytest_octane.job.engine")
 
 
-def new_job_id() -> str:
-    return time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:8]
-
-
 def _now() -> float:
     return time.time()
 
@@ -79,12 +74,16 @@ def prepare_job(
     *,
     spool_root: Path | None = None,
     job_id: str | None = None,
+    journal: Path | None = None,
 ) -> JobRecord:
-    """Write the spool and record the job, before any network request."""
+    """Write the spool and record the job, before any network request (``journal``: where
+    the job's results are journaled, recorded so that ``resume`` finishes from it)."""
     server, space, workspace = require_connection(settings)
     job_id = job_id or new_job_id()
     folder = (spool_root or Path(settings.spool_dir)) / job_id
     recorded = settings.summary()
+    if journal is not None:
+        recorded[JOURNAL_KEY] = str(journal.resolve())
     header_settings = settings
     if settings.suite or settings.suite_id is not None:
         # one suite run per job: every slice (and any later retry) carries the same run id
@@ -105,42 +104,6 @@ def prepare_job(
     )
     store.create_job(job)
     return job
-
-
-def spool_records(
-    settings: Settings,
-    folder: Path,
-    runs: Sequence[TestRun],
-    header_settings: Settings,
-    *,
-    first_index: int = 1,
-) -> list[SliceRecord]:
-    """Write ``runs`` as slices under ``folder`` (before any request) and their store records."""
-    try:
-        files = write_spool(
-            folder,
-            header_from_settings(header_settings),
-            runs,
-            slice_size=settings.slice_size,
-            max_trace=settings.max_trace,
-            first_index=first_index,
-        )
-    except OSError as exc:
-        raise StoreError(
-            f"cannot write the spool folder {str(folder)!r} ({exc.strerror or exc}); "
-            "set --octane-spool-dir to a writable folder"
-        ) from None
-    now = _now()
-    return [
-        SliceRecord(
-            index=f.index,
-            path=str(f.path.resolve()),
-            run_count=f.run_count,
-            created_at=now,
-            updated_at=now,
-        )
-        for f in files
-    ]
 
 
 def _build_dict(settings: Settings) -> dict[str, str | None]:
@@ -351,14 +314,18 @@ def _fail_unfinished(
 
 
 def open_job(
-    settings: Settings, runs: Sequence[TestRun], job_id: str
+    settings: Settings, runs: Sequence[TestRun], job_id: str, *, journal: Path | None = None
 ) -> tuple[Settings, TaskStore, JobRecord, str | None]:
     """Open the task store, spool ``runs`` and record the job; on a store error, fall back to
     a private temporary folder (returned settings name it) with a warning saying where."""
+
+    def prepare(settings: Settings, store: TaskStore) -> JobRecord:
+        return prepare_job(settings, runs, store, job_id=job_id, journal=journal)
+
     try:
         store = open_store(settings.task_store)
         try:
-            return settings, store, prepare_job(settings, runs, store, job_id=job_id), None
+            return settings, store, prepare(settings, store), None
         except BaseException:
             store.close()
             raise
@@ -371,7 +338,7 @@ def open_job(
         )
         warning = f"{exc} — this job is kept in {fallback} instead"
         store = open_store(settings.task_store)
-        return settings, store, prepare_job(settings, runs, store, job_id=job_id), warning
+        return settings, store, prepare(settings, store), warning
 
 
 def upload_session(

@@ -19,7 +19,7 @@ from typing import IO
 import pytest
 from cli_harness import SUBPROCESS_TIMEOUT, Octane, wait_until
 
-from pytest_octane.job.stream import FINISHING
+from pytest_octane.job.events import FINISHING
 from pytest_octane.model import SliceStatus
 from pytest_octane.simulator.faults import FaultAction
 

@@ -1,0 +1,271 @@
+"""One pytest session's upload, in the uploader process: it follows the job's journal.
+
+The pytest process journals each final result (``job/journal.py``) and tells the uploader,
+through its :class:`Inbox`, where collection ended (the look-ahead: sign in, look up the
+collected tests' stories, make their modules and the job's suite), when the journal's end
+mark is written, and about Ctrl-C.  :class:`SessionUpload` records the job first (so that
+``resume`` finds it whatever happens next), then reads the journal as it grows, cuts each
+slice (``job/run/journaled.py``), spools and records it before any request and queues it on
+the pool of ``maxParallelUploads`` workers.  With ``--octane-stream=off`` it cuts nothing
+before the end mark.  When the pipe closes without the end mark, pytest died: every
+journaled result is still cut, recorded and sent, and the job's history says so.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+
+from pytest_octane.errors import CredentialsError, OctaneError
+from pytest_octane.job import coord
+from pytest_octane.job.engine import (
+    _fail_unfinished,
+    attach_budget,
+    close_run,
+    note_failure,
+    open_job,
+    settle,
+)
+from pytest_octane.job.events import Progress, UploadState
+from pytest_octane.job.interrupt import StopFlag, wait_all
+from pytest_octane.job.journal import JournalReader
+from pytest_octane.job.outcome import JobOutcome
+from pytest_octane.job.run.context import JobContext, RequestLog, make_client
+from pytest_octane.job.run.failover import FailoverStore
+from pytest_octane.job.run.journaled import INTERRUPTED_EVENT, record_journal_slices
+from pytest_octane.job.run.links import link_runs, look_ahead
+from pytest_octane.job.run.slices import STOPPING, submit_slices
+from pytest_octane.job.spool import SpooledRun
+from pytest_octane.model import TestRun
+from pytest_octane.octane.client import OctaneClient
+from pytest_octane.octane.credentials import Credentials
+from pytest_octane.settings import Settings
+
+__all__ = ["Inbox", "SessionUpload"]
+
+log = logging.getLogger("pytest_octane.job.session")
+
+#: how often the journal is read again while nothing else happens
+FOLLOW_S = 0.1
+
+
+class Inbox:
+    """What the pytest process said so far (filled by the uploader's pipe reader)."""
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self.collected: tuple[SpooledRun, ...] | None = None
+        self.ended = False  # the journal's end mark is written
+        self.closed = False  # the pipe closed: pytest is gone
+        self.stop = StopFlag()
+
+    def _set(self, change: Callable[[], None]) -> None:
+        with self._changed:
+            change()
+            self._changed.notify_all()
+
+    def expect(self, tests: Sequence[SpooledRun]) -> None:
+        def change() -> None:
+            self.collected = tuple(tests)
+
+        self._set(change)
+
+    def end(self) -> None:
+        self._set(lambda: setattr(self, "ended", True))
+
+    def close(self) -> None:
+        self._set(lambda: setattr(self, "closed", True))
+
+    def stop_sending(self) -> None:
+        self._set(self.stop.set)
+
+    def wait(self, seconds: float) -> None:
+        with self._changed:
+            if not (self.ended or self.closed):
+                self._changed.wait(seconds)
+
+
+class SessionUpload:
+    """The upload of one journaled pytest session; :meth:`run` returns its outcome."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        job_id: str,
+        journal: Path,
+        inbox: Inbox,
+        *,
+        credentials: Credentials | None,
+        credentials_error: str | None = None,
+        progress: Progress | None = None,
+        state: UploadState | None = None,
+        on_ready: Callable[[str, str | None], None] = lambda location, warning: None,
+    ) -> None:
+        self.settings = settings
+        self.job_id = job_id
+        self.journal = journal
+        self.inbox = inbox
+        self.stop = inbox.stop
+        self.credentials = credentials
+        self.credentials_error = credentials_error
+        self.progress: Progress = progress or (lambda line: log.info("%s", line))
+        self.state = state or UploadState()
+        self.on_ready = on_ready
+        self._reader = JournalReader(journal)
+        self._runs: list[TestRun] = []
+        self._interrupted = False  # the pipe closed before the end mark
+
+    def run(self) -> JobOutcome:
+        settings, primary, job, warning = open_job(
+            self.settings, [], self.job_id, journal=self.journal
+        )
+        self.settings = settings
+        store = FailoverStore(primary, job)
+        self.on_ready(store.location, warning)
+        try:
+            with coord.job_lock(store, job.job_id):
+                outcome = self._upload(store)
+        finally:
+            store.close()
+        if warning:
+            outcome.warnings.insert(0, warning)
+        return outcome
+
+    def _upload(self, store: FailoverStore) -> JobOutcome:
+        started = time.monotonic()
+        job = store.get_job(self.job_id)
+        outcome = JobOutcome(job=job, store_location=store.location)
+        state = self.state
+        if not state.has_listeners:
+            state.listen(lambda _s, event, notable: self.progress(event) if notable else None)
+        request_log = RequestLog()
+        client: OctaneClient | None = None
+        error: OctaneError | None = None
+        if self.credentials is not None:
+            try:
+                client = make_client(
+                    self.settings,
+                    credentials=self.credentials,
+                    on_request=request_log,
+                    on_wait=state.waited,
+                    sleep=self.stop.sleeper(time.sleep),
+                )
+            except OctaneError as exc:
+                error = exc
+        else:
+            error = CredentialsError(self.credentials_error or "no credentials were given")
+        if client is None:
+            # record every slice all the same: the summary says how to send them later
+            assert error is not None
+            self._follow(store, None)
+            indexes = [s.index for s in store.get_job(self.job_id).slices]
+            _fail_unfinished(store, outcome, self.settings, error, indexes)
+            return self._settled(store, outcome, started)
+        ctx = JobContext(
+            self.settings,
+            store,
+            client,
+            request_log,
+            outcome,
+            self.progress,
+            self.stop.sleeper(time.sleep),
+            state,
+            self.stop,
+        )
+        attach_budget(ctx, job)
+        futures: list[Future[None]] = []
+        try:
+            with (
+                client,
+                ThreadPoolExecutor(
+                    max_workers=self.settings.max_parallel, thread_name_prefix="octane-upload"
+                ) as pool,
+            ):
+                error = self._follow(store, (ctx, pool, futures))
+                wait_all(
+                    futures, self.stop, lambda: ctx.progress(STOPPING.format(client.deadline_s))
+                )
+                if error is not None:
+                    raise error
+                self.stop.check()
+                link_runs(ctx)
+        except OctaneError as exc:
+            note_failure(ctx, exc, lambda: [s.index for s in store.get_job(self.job_id).slices])
+        finally:
+            close_run(ctx)
+        settled = settle(ctx, self.job_id, started)
+        return self._settled(store, settled, started)
+
+    def _settled(self, store: FailoverStore, outcome: JobOutcome, started: float) -> JobOutcome:
+        if self._interrupted:
+            store.add_history(
+                self.job_id,
+                {
+                    "time": time.time(),
+                    "event": INTERRUPTED_EVENT,
+                    "runs": len(self._runs),
+                    "why": "pytest ended without the journal's end mark",
+                },
+            )
+            outcome.warnings.append(
+                f"pytest ended before the end of its session: the {len(self._runs)} results "
+                "it journaled were uploaded"
+            )
+        if store.failed_over:
+            store.write_back()
+        outcome.job = store.get_job(self.job_id)
+        outcome.store_location = store.location
+        outcome.moved = store.moved
+        outcome.elapsed_s = time.monotonic() - started
+        return outcome
+
+    def _follow(
+        self,
+        store: FailoverStore,
+        sending: tuple[JobContext, ThreadPoolExecutor, list[Future[None]]] | None,
+    ) -> OctaneError | None:
+        """Read the journal until its end (or pytest's), recording every slice it holds and,
+        while nothing stopped the sending, queueing them; the first error stops the sending
+        (later slices are still recorded, for ``resume``)."""
+        error: OctaneError | None = None
+        first, looked_ahead, cut_at = True, False, -1
+        inbox = self.inbox
+        while True:
+            closed, told_ended = inbox.closed, inbox.ended
+            if sending is not None and not looked_ahead and inbox.collected is not None:
+                looked_ahead = True
+                if not self._runs and error is None and not self.stop.is_set:
+                    try:
+                        look_ahead(sending[0], inbox.collected)
+                    except OctaneError as exc:
+                        error = exc
+            self._runs.extend(self._reader.read())
+            journal = self._reader.journal
+            final = closed or told_ended or (journal is not None and journal.ended)
+            if final and not (journal is not None and journal.ended):
+                self._reader.finish()  # pytest is gone: a line it was writing is left out
+                self._interrupted = not told_ended
+            if final or (self.settings.stream and len(self._runs) != cut_at):
+                cut_at = len(self._runs)
+                indexes = record_journal_slices(
+                    self.settings,
+                    store,
+                    store.get_job(self.job_id),
+                    self._runs,
+                    ended=final,
+                    folder=self.journal.parent,
+                )
+                if indexes and sending is not None and error is None and not self.stop.is_set:
+                    ctx, pool, futures = sending
+                    try:
+                        futures.extend(submit_slices(ctx, pool, indexes, first=first))
+                        first = False
+                    except OctaneError as exc:
+                        error = exc
+            if final:
+                return error
+            inbox.wait(FOLLOW_S)
