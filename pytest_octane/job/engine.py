@@ -40,6 +40,7 @@ from pytest_octane.job.run.context import (
     flush_log,
     make_client,
 )
+from pytest_octane.job.run.journaled import catch_up
 from pytest_octane.job.run.links import link_runs
 from pytest_octane.job.run.slices import run_slices
 from pytest_octane.job.run.stories import map_jira_keys
@@ -169,6 +170,12 @@ def _execute_job(
     started = time.monotonic()
     outcome = JobOutcome(job=job, store_location=store.location)
     progress = progress or (lambda line: log.info("%s", line))
+    if mode == "resume":  # slices the job's journal holds but its dead uploader never cut
+        added, note = catch_up(settings, store, job)
+        if note:
+            progress(f"job {job.job_id}: {note}")
+        if added:
+            job = store.get_job(job.job_id)
     send: list[int] = []
     poll: list[int] = []
     for record in job.slices:

@@ -13,7 +13,9 @@ from urllib.parse import unquote
 import pytest
 from cli_harness import Octane, wait_until
 
-from pytest_octane.model import SliceStatus
+from pytest_octane.job.journal import read_journal
+from pytest_octane.job.run.journaled import INTERRUPTED_EVENT, journal_of
+from pytest_octane.model import JobRecord, SliceStatus
 
 SLOW_SUITE = """
 import time
@@ -108,27 +110,64 @@ def _some_slice_sent(octane: Octane) -> bool:
     return bool(jobs) and any(s.task_id is not None for s in jobs[0].slices)
 
 
-@pytest.mark.octane_simulator(processing_ms=50)
-@pytest.mark.parametrize("backend", ["json", "sqlite"], indirect=True)
-def test_a_session_killed_mid_run_leaves_every_spooled_slice_for_resume(octane: Octane) -> None:
+def _journaled(octane: Octane, job: JobRecord) -> int:
+    """How many results the job's journal holds (every test that finished)."""
+    path = journal_of(job)
+    assert path is not None, job.settings
+    return len(read_journal(path).runs)
+
+
+def _killed_mid_run(octane: Octane, *, group: bool) -> JobRecord:
+    """SIGKILL pytest (``group``: and its uploader) once a streamed slice was sent."""
     process = _started(octane, tests=3000)
     try:
         wait_until(lambda: _some_slice_sent(octane), timeout=60, what="a streamed slice")
-        os.kill(process.pid, signal.SIGKILL)
+        if group:
+            os.killpg(process.pid, signal.SIGKILL)  # a CI cancel: pytest and its uploader
+        else:
+            os.kill(process.pid, signal.SIGKILL)  # the OOM killer, a timeout's os._exit
         assert process.wait(timeout=30) == -signal.SIGKILL
     finally:
         if process.poll() is None:
-            process.kill()
+            os.killpg(process.pid, signal.SIGKILL)
             process.wait()
-    octane.sim.wait_for_tasks()
+    return octane.only_job()
+
+
+@pytest.mark.octane_simulator(processing_ms=50)
+@pytest.mark.parametrize("backend", ["json", "sqlite"], indirect=True)
+def test_a_session_killed_mid_run_is_uploaded_by_its_uploader(octane: Octane) -> None:
+    _killed_mid_run(octane, group=False)
+    # no command afterwards: the uploader saw pytest go and sends every journaled result
+    wait_until(
+        lambda: octane.only_job().finished_at is not None, timeout=120, what="the uploader's end"
+    )
     job = octane.only_job()
+    journaled = _journaled(octane, job)
+    assert 0 < journaled < 3000, "the kill did not land while the tests ran"
+    assert job.status is SliceStatus.SUCCESS
+    assert sum(s.run_count for s in job.slices) == journaled
+    [interrupted] = [e for e in job.history if e["event"] == INTERRUPTED_EVENT]
+    assert interrupted["runs"] == journaled
+    octane.sim.wait_for_tasks()
+    octane.assert_every_run_once(journaled)
+
+
+@pytest.mark.octane_simulator(processing_ms=50)
+@pytest.mark.parametrize("backend", ["json", "sqlite"], indirect=True)
+def test_a_session_group_killed_mid_run_is_finished_by_resume(octane: Octane) -> None:
+    job = _killed_mid_run(octane, group=True)
+    octane.sim.wait_for_tasks()
     assert job.finished_at is None
     spooled = sum(s.run_count for s in job.slices)
-    assert 0 < spooled < 3000, "the kill did not land while the tests ran"
+    journaled = _journaled(octane, job)
+    assert 0 < spooled <= journaled < 3000, "the kill did not land while the tests ran"
     resumed = octane.cli("resume", job.job_id, f"--task-store={octane.store_location}")
     assert resumed.code == 0, resumed.text
-    assert octane.only_job().status is SliceStatus.SUCCESS
-    octane.assert_every_run_once(spooled)
+    after = octane.only_job()
+    assert after.status is SliceStatus.SUCCESS
+    assert sum(s.run_count for s in after.slices) == journaled
+    octane.assert_every_run_once(journaled)
 
 
 @pytest.mark.octane_simulator(processing_ms=50)

@@ -202,15 +202,6 @@ class SessionUpload:
 
     def _settled(self, store: FailoverStore, outcome: JobOutcome, started: float) -> JobOutcome:
         if self._interrupted:
-            store.add_history(
-                self.job_id,
-                {
-                    "time": time.time(),
-                    "event": INTERRUPTED_EVENT,
-                    "runs": len(self._runs),
-                    "why": "pytest ended without the journal's end mark",
-                },
-            )
             outcome.warnings.append(
                 f"pytest ended before the end of its session: the {len(self._runs)} results "
                 "it journaled were uploaded"
@@ -249,6 +240,16 @@ class SessionUpload:
             if final and not (journal is not None and journal.ended):
                 self._reader.finish()  # pytest is gone: a line it was writing is left out
                 self._interrupted = not told_ended
+                if self._interrupted:
+                    store.add_history(
+                        self.job_id,
+                        {
+                            "time": time.time(),
+                            "event": INTERRUPTED_EVENT,
+                            "runs": len(self._runs),
+                            "why": "pytest ended without the journal's end mark",
+                        },
+                    )
             if final or (self.settings.stream and len(self._runs) != cut_at):
                 cut_at = len(self._runs)
                 indexes = record_journal_slices(
