@@ -47,6 +47,7 @@ from pytest_octane.job.run.stories import map_jira_keys
 from pytest_octane.job.spool import JOURNAL_KEY, spool_records
 from pytest_octane.model import JobRecord, SliceStatus, TestRun
 from pytest_octane.octane.failures import is_permanent, what_to_fix
+from pytest_octane.octane.results_xml import header_from_settings
 from pytest_octane.settings import Settings, require_connection
 from pytest_octane.store import TaskStore, open_store
 
@@ -91,7 +92,13 @@ def prepare_job(
         run_id = external_run_id_for(settings, job_id)
         recorded["external_run_id"] = run_id
         header_settings = replace(header_settings, external_run_id=run_id)
-    slices = spool_records(settings, folder, runs, header_settings)
+    slices = spool_records(
+        folder,
+        runs,
+        header_from_settings(header_settings),
+        slice_size=settings.slice_size,
+        max_trace=settings.max_trace,
+    )
     now = _now()
     job = JobRecord(
         job_id=job_id,
@@ -171,7 +178,7 @@ def _execute_job(
     outcome = JobOutcome(job=job, store_location=store.location)
     progress = progress or (lambda line: log.info("%s", line))
     if mode == "resume":  # slices the job's journal holds but its dead uploader never cut
-        added, note = catch_up(settings, store, job)
+        added, note = catch_up(store, job)
         if note:
             progress(f"job {job.job_id}: {note}")
         if added:

@@ -9,7 +9,10 @@ journal, not memory, is where results live until Octane has them.
 Format (version 1), one JSON document per line:
 
 * the header, first: ``{"journal": "pytest-octane", "version": 1, "job": JOB_ID, "pid": N,
-  "host": NAME}`` (the writing pytest process, so ``resume`` does not cut a growing journal);
+  "host": NAME, "slices": {"size": N, "max_trace": N}, "header": {...}}``: the writing
+  pytest process (so ``resume`` does not cut a growing journal), and how its slices are
+  written (the document header: build, release, fields...), so that whoever cuts them writes
+  the same bytes;
 * a result: ``{"run": {...}}``, a generic serialisation of :class:`model.TestRun` (every
   field, nested records included), so a field added to ``TestRun`` travels without a change
   here; a reader fills fields missing from an older record with their defaults and refuses a
@@ -36,6 +39,8 @@ from typing import Any
 
 from pytest_octane.errors import InputError
 from pytest_octane.model import TestRun
+from pytest_octane.octane.results_xml import ResultHeader
+from pytest_octane.settings.parsers import MAX_SLICE_SIZE
 
 __all__ = [
     "JOURNAL_NAME",
@@ -163,19 +168,29 @@ def run_line(run: TestRun) -> bytes:
 class JournalWriter:
     """Appends to one job's journal; each call is one unbuffered write."""
 
-    def __init__(self, path: Path, job_id: str) -> None:
+    def __init__(
+        self,
+        path: Path,
+        job_id: str,
+        *,
+        header: ResultHeader | None = None,
+        slice_size: int = MAX_SLICE_SIZE,
+        max_trace: int = 20000,
+    ) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
         self._fd: int | None = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         self.count = 0
-        header = {
+        first = {
             "journal": _MAGIC,
             "version": VERSION,
             "job": job_id,
             "pid": os.getpid(),
             "host": socket.gethostname(),
+            "slices": {"size": slice_size, "max_trace": max_trace},
+            "header": encode(header or ResultHeader()),
         }
-        self._write((json.dumps(header) + "\n").encode("utf-8"))
+        self._write((json.dumps(first) + "\n").encode("utf-8"))
 
     def add(self, run: TestRun) -> None:
         """Journal one final result: written (not fsynced) before this returns."""
@@ -221,6 +236,10 @@ class Journal:
     #: the writing pytest process, on host ``host``
     pid: int | None = None
     host: str | None = None
+    #: how its slices are written: the session's document header, slice size and trace limit
+    header: ResultHeader = field(default_factory=ResultHeader)
+    slice_size: int = MAX_SLICE_SIZE
+    max_trace: int = 20000
 
     @property
     def ended(self) -> bool:
@@ -286,10 +305,19 @@ class JournalReader:
                     f"pytest-octane reads up to {VERSION}: finish the job with a newer one"
                 )
             pid = record.get("pid")
+            slices = record.get("slices") or {}
+            try:
+                header = decode(ResultHeader, record.get("header") or {})
+                size, max_trace = int(slices["size"]), int(slices["max_trace"])
+            except (TypeError, ValueError, KeyError) as exc:
+                raise InputError(f"the journal {where} is a damaged header: {exc}") from None
             self.journal = Journal(
                 job_id=str(record.get("job") or ""),
                 pid=pid if isinstance(pid, int) else None,
                 host=str(record.get("host") or "") or None,
+                header=header,
+                slice_size=size,
+                max_trace=max_trace,
             )
             return
         if self.journal.ended:

@@ -22,11 +22,9 @@ from pytest_octane.octane.results_xml import (
     ResultHeader,
     RunRefs,
     SliceFile,
-    header_from_settings,
     write_slices,
 )
 from pytest_octane.octane.schema import safe_parser
-from pytest_octane.settings import Settings
 
 #: the job setting that names the job's journal (see job/journal.py)
 JOURNAL_KEY = "journal"
@@ -72,21 +70,22 @@ def write_spool(
 
 
 def spool_records(
-    settings: Settings,
     folder: Path,
     runs: Sequence[TestRun],
-    header_settings: Settings,
+    header: ResultHeader,
     *,
+    slice_size: int,
+    max_trace: int,
     first_index: int = 1,
 ) -> list[SliceRecord]:
     """Write ``runs`` as slices under ``folder`` (before any request) and their store records."""
     try:
         files = write_spool(
             folder,
-            header_from_settings(header_settings),
+            header,
             runs,
-            slice_size=settings.slice_size,
-            max_trace=settings.max_trace,
+            slice_size=slice_size,
+            max_trace=max_trace,
             first_index=first_index,
         )
     except OSError as exc:

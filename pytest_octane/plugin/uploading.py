@@ -34,6 +34,7 @@ from pytest_octane.job.run import pipe
 from pytest_octane.job.spool import SpooledRun
 from pytest_octane.model import JobRecord, TestRun
 from pytest_octane.octane.credentials import Credentials, resolve_credentials
+from pytest_octane.octane.results_xml import header_from_settings
 from pytest_octane.settings import Settings, require_connection
 
 __all__ = ["UploaderProcess"]
@@ -114,8 +115,19 @@ class UploaderProcess:
 
     def _open_journal(self) -> JournalWriter:
         folder = Path(self.settings.spool_dir) / self.job_id
+        settings = self.settings
+
+        def journal(path: Path) -> JournalWriter:
+            return JournalWriter(
+                path,
+                self.job_id,
+                header=header_from_settings(settings),
+                slice_size=settings.slice_size,
+                max_trace=settings.max_trace,
+            )
+
         try:
-            return JournalWriter(folder / JOURNAL_NAME, self.job_id)
+            return journal(folder / JOURNAL_NAME)
         except OSError as exc:
             # never lose results because the spool folder is unusable: a private one instead
             private = Path(tempfile.mkdtemp(prefix=f"pytest-octane-{self.job_id}-"))
@@ -123,7 +135,7 @@ class UploaderProcess:
                 f"cannot write the spool folder {str(folder)!r} ({exc.strerror or exc}); "
                 f"this job's results are kept in {private} instead"
             )
-            return JournalWriter(private / JOURNAL_NAME, self.job_id)
+            return journal(private / JOURNAL_NAME)
 
     def expect(self, tests: Sequence[SpooledRun]) -> None:
         """The end of collection: hand over the tests for the look-ahead, and wait until the

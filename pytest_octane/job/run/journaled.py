@@ -12,15 +12,13 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
 from pytest_octane.errors import InputError
 from pytest_octane.job.journal import Journal, read_journal
 from pytest_octane.job.spool import JOURNAL_KEY, cut_slices, spool_records
-from pytest_octane.model import JobRecord, TestRun
-from pytest_octane.settings import Settings
+from pytest_octane.model import JobRecord
 from pytest_octane.store import TaskStore
 
 __all__ = ["INTERRUPTED_EVENT", "catch_up", "journal_of", "record_journal_slices"]
@@ -36,30 +34,35 @@ def journal_of(job: JobRecord) -> Path | None:
 
 
 def record_journal_slices(
-    settings: Settings,
-    store: TaskStore,
-    job: JobRecord,
-    runs: Sequence[TestRun],
-    *,
-    ended: bool,
-    folder: Path,
+    store: TaskStore, job: JobRecord, journal: Journal, *, ended: bool, folder: Path
 ) -> list[int]:
-    """Write and record the slices of ``runs`` the job does not have yet; their indexes.
+    """Write and record the slices of the journal's results the job does not have yet;
+    return their indexes.  They are written as the journal's header says (document header,
+    slice size, trace limit), whoever writes them.
 
     ``ended``: the journal is complete (its end mark, or its writer is gone), so the last
     partial slice and the held pytest-bdd runs are cut too.
     """
-    planned = cut_slices(runs, settings.slice_size, ended=ended)
+    planned = cut_slices(journal.runs, journal.slice_size, ended=ended)
     have = {record.index for record in job.slices}
     missing = [(index, chunk) for index, chunk in enumerate(planned, 1) if index not in have]
     if not missing:
         return []
+    header = journal.header
     run_id = job.settings.get("external_run_id")
-    header_settings = replace(settings, external_run_id=run_id) if run_id else settings
+    if run_id:  # the job's suite run (see engine.prepare_job)
+        header = replace(header, external_run_id=str(run_id))
     records = [
         record
         for index, chunk in missing
-        for record in spool_records(settings, folder, chunk, header_settings, first_index=index)
+        for record in spool_records(
+            folder,
+            chunk,
+            header,
+            slice_size=journal.slice_size,
+            max_trace=journal.max_trace,
+            first_index=index,
+        )
     ]
     store.add_slices(job.job_id, records)
     return [record.index for record in records]
@@ -78,7 +81,7 @@ def writer_alive(journal: Journal) -> bool:
     return True
 
 
-def catch_up(settings: Settings, store: TaskStore, job: JobRecord) -> tuple[list[int], str | None]:
+def catch_up(store: TaskStore, job: JobRecord) -> tuple[list[int], str | None]:
     """Before ``resume`` finishes a job: record the slices its journal holds that the store
     lacks (its uploader died before it recorded them).  Returns their indexes and a line to
     say (a journal that cannot be read, or that is still being written)."""
@@ -96,9 +99,7 @@ def catch_up(settings: Settings, store: TaskStore, job: JobRecord) -> tuple[list
             f"pytest (pid {journal.pid}) is still writing the journal of job {job.job_id}; "
             "resume it after that session ended"
         )
-    indexes = record_journal_slices(
-        settings, store, job, journal.runs, ended=True, folder=path.parent
-    )
+    indexes = record_journal_slices(store, job, journal, ended=True, folder=path.parent)
     note = None
     if indexes:
         runs = sum(store.get_job(job.job_id).slice(i).run_count for i in indexes)

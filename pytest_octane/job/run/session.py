@@ -40,7 +40,6 @@ from pytest_octane.job.run.journaled import INTERRUPTED_EVENT, record_journal_sl
 from pytest_octane.job.run.links import link_runs, look_ahead
 from pytest_octane.job.run.slices import STOPPING, submit_slices
 from pytest_octane.job.spool import SpooledRun
-from pytest_octane.model import TestRun
 from pytest_octane.octane.client import OctaneClient
 from pytest_octane.octane.credentials import Credentials
 from pytest_octane.settings import Settings
@@ -116,7 +115,6 @@ class SessionUpload:
         self.state = state or UploadState()
         self.on_ready = on_ready
         self._reader = JournalReader(journal)
-        self._runs: list[TestRun] = []
         self._interrupted = False  # the pipe closed before the end mark
 
     def run(self) -> JobOutcome:
@@ -200,10 +198,15 @@ class SessionUpload:
         settled = settle(ctx, self.job_id, started)
         return self._settled(store, settled, started)
 
+    @property
+    def _journaled(self) -> int:
+        journal = self._reader.journal
+        return len(journal.runs) if journal is not None else 0
+
     def _settled(self, store: FailoverStore, outcome: JobOutcome, started: float) -> JobOutcome:
         if self._interrupted:
             outcome.warnings.append(
-                f"pytest ended before the end of its session: the {len(self._runs)} results "
+                f"pytest ended before the end of its session: the {self._journaled} results "
                 "it journaled were uploaded"
             )
         if store.failed_over:
@@ -229,12 +232,12 @@ class SessionUpload:
             closed, told_ended = inbox.closed, inbox.ended
             if sending is not None and not looked_ahead and inbox.collected is not None:
                 looked_ahead = True
-                if not self._runs and error is None and not self.stop.is_set:
+                if not self._journaled and error is None and not self.stop.is_set:
                     try:
                         look_ahead(sending[0], inbox.collected)
                     except OctaneError as exc:
                         error = exc
-            self._runs.extend(self._reader.read())
+            self._reader.read()
             journal = self._reader.journal
             final = closed or told_ended or (journal is not None and journal.ended)
             if final and not (journal is not None and journal.ended):
@@ -246,19 +249,23 @@ class SessionUpload:
                         {
                             "time": time.time(),
                             "event": INTERRUPTED_EVENT,
-                            "runs": len(self._runs),
+                            "runs": self._journaled,
                             "why": "pytest ended without the journal's end mark",
                         },
                     )
-            if final or (self.settings.stream and len(self._runs) != cut_at):
-                cut_at = len(self._runs)
-                indexes = record_journal_slices(
-                    self.settings,
-                    store,
-                    store.get_job(self.job_id),
-                    self._runs,
-                    ended=final,
-                    folder=self.journal.parent,
+            known = len(journal.runs) if journal is not None else 0
+            if final or (self.settings.stream and known != cut_at):
+                cut_at = known
+                indexes = (
+                    record_journal_slices(
+                        store,
+                        store.get_job(self.job_id),
+                        journal,
+                        ended=final,
+                        folder=self.journal.parent,
+                    )
+                    if journal is not None
+                    else []
                 )
                 if indexes and sending is not None and error is None and not self.stop.is_set:
                     ctx, pool, futures = sending
