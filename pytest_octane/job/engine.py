@@ -21,32 +21,26 @@ from pathlib import Path
 
 from pytest_octane.errors import (
     ConfigError,
-    ConnectionFailed,
     CredentialsError,
     OctaneError,
     StoreError,
 )
 from pytest_octane.job import coord
-from pytest_octane.job.budget import QueueBudget, pool_name
 from pytest_octane.job.events import Progress, UploadState
-from pytest_octane.job.interrupt import StopFlag, UploadInterrupted, ctrl_c
+from pytest_octane.job.interrupt import StopFlag, ctrl_c
 from pytest_octane.job.journal import new_job_id
 from pytest_octane.job.outcome import JobOutcome
 from pytest_octane.job.recorded import coverage_pending, external_run_id_for, settings_for_job
 from pytest_octane.job.run.context import (
     CredentialsHook,
-    JobContext,
     RequestLog,
-    flush_log,
     make_client,
 )
+from pytest_octane.job.run.jobrun import JobRun, fail_unfinished
 from pytest_octane.job.run.journaled import catch_up
-from pytest_octane.job.run.links import link_runs
-from pytest_octane.job.run.slices import run_slices
 from pytest_octane.job.run.stories import map_jira_keys
 from pytest_octane.job.spool import JOURNAL_KEY, spool_records
 from pytest_octane.model import JobRecord, SliceStatus, TestRun
-from pytest_octane.octane.failures import is_permanent, what_to_fix
 from pytest_octane.octane.results_xml import header_from_settings
 from pytest_octane.settings import Settings, require_connection
 from pytest_octane.store import TaskStore, open_store
@@ -213,118 +207,39 @@ def _execute_job(
             sleep=stop.sleeper(time.sleep),
         )
     except (ConfigError, CredentialsError) as exc:
-        _fail_unfinished(store, outcome, settings, exc, send + poll)
+        fail_unfinished(store, outcome, settings, exc, send + poll)
         outcome.elapsed_s = time.monotonic() - started
         return outcome
-    ctx = JobContext(
-        settings, store, client, request_log, outcome, progress, stop.sleeper(sleep), state, stop
-    )
-    attach_budget(ctx, job)
     if mode != "upload":
         store.add_history(job.job_id, {"time": _now(), "event": mode, "slices": send + poll})
+    run = JobRun(
+        settings,
+        store,
+        job,
+        client,
+        request_log=request_log,
+        progress=progress,
+        state=state,
+        stop=stop,
+        sleep=stop.sleeper(sleep),
+    )
     try:
-        with ctrl_c(stop, lambda: _exit_line(outcome)), client:
-            run_slices(ctx, send, poll)
-            stop.check()
-            try:
-                link_runs(ctx)
-            except OctaneError as exc:
-                raise OctaneError(
-                    f"the runs were uploaded but not linked to their stories: {exc}; "
-                    f"run '{outcome.resume_command()}' to link them"
-                ) from exc
+        with ctrl_c(stop, lambda: exit_line(run.outcome)), run:
+            state.started(len(send) + len(poll))
+            run.send(send, total=len(send) + len(poll))
+            run.poll(poll)
+            run.finish(link_hint=True)
     except OctaneError as exc:
-        note_failure(ctx, exc, lambda: send + poll)
-    finally:
-        close_run(ctx)
-    return settle(ctx, job.job_id, started)
+        run.note(exc, lambda: send + poll)
+    return run.settle()
 
 
-def attach_budget(ctx: JobContext, job: JobRecord) -> None:
-    """Give the run its slots of the shared queue budget, when one is set."""
-    settings = ctx.settings
-    if settings.queue_budget is not None:
-        ctx.budget = QueueBudget(
-            ctx.store,
-            pool_name(job.server, job.space_id),
-            settings.queue_budget,
-            deadline_s=settings.queue_full_deadline,
-        )
-
-
-def note_failure(
-    ctx: JobContext, exc: OctaneError, unfinished: Callable[[], Sequence[int]]
-) -> None:
-    """What stopped a run, in its outcome: a permanent error fails the ``unfinished`` slices
-    (with what to fix); Ctrl-C and transient trouble leave them resumable."""
-    outcome = ctx.outcome
-    if isinstance(exc, UploadInterrupted):
-        outcome.interrupted = True
-        outcome.error = (
-            "interrupted (Ctrl-C): no more slices were sent; every slice's state is recorded"
-        )
-    elif isinstance(exc, ConnectionFailed):
-        outcome.error = f"{exc} — the results are kept on disk"
-    elif is_permanent(exc):
-        _fail_unfinished(ctx.store, outcome, ctx.settings, exc, unfinished())
-    else:
-        outcome.error = str(exc)
-
-
-def close_run(ctx: JobContext) -> None:
-    """Write the request log and give back the run's queue slots."""
-    flush_log(ctx)
-    if ctx.budget is not None:
-        ctx.budget.close()
-
-
-def settle(ctx: JobContext, job_id: str, started: float) -> JobOutcome:
-    """The outcome with the job as stored; a job with nothing left Running is finished."""
-    store, outcome = ctx.store, ctx.outcome
-    job = store.get_job(job_id)
-    if job.status is not SliceStatus.RUNNING:
-        store.finish_job(job_id, _now())
-        job = store.get_job(job_id)
-    outcome.job = job
-    outcome.elapsed_s = time.monotonic() - started
-    return outcome
-
-
-def _exit_line(outcome: JobOutcome) -> str:
+def exit_line(outcome: JobOutcome) -> str:
+    """What a second Ctrl-C says before the process ends."""
     return (
         "pytest-octane: Ctrl-C again: stopped at once; to finish the upload later run: "
         f"{outcome.resume_command()} (and {outcome.retry_command()} for slices that failed)"
     )
-
-
-def _fail_unfinished(
-    store: TaskStore,
-    outcome: JobOutcome,
-    settings: Settings,
-    exc: OctaneError,
-    indexes: Sequence[int],
-) -> None:
-    """A permanent error: mark this run's unfinished slices Failed and say what to fix.
-
-    A resume would only repeat the error; marked ``Failed``, the slices are re-uploaded by
-    ``retry`` once the cause is fixed (a recorded task id is looked up first, never lost).
-    """
-    job_id = outcome.job.job_id
-    outcome.error = str(exc)
-    outcome.fix = what_to_fix(
-        exc,
-        space=settings.space or outcome.job.space_id,
-        workspace=settings.workspace or outcome.job.workspace_id,
-        server=settings.url or outcome.job.server,
-    )
-    job = store.get_job(job_id)
-    for index in indexes:
-        if job.slice(index).status is not SliceStatus.SUCCESS:
-            store.update_slice(job_id, index, status=SliceStatus.FAILED, last_error=str(exc))
-    job = store.get_job(job_id)
-    if job.status is not SliceStatus.RUNNING:
-        store.finish_job(job_id, _now())
-    outcome.job = store.get_job(job_id)
 
 
 def open_job(

@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 
 import pytest
+from uploader_support import make_run, make_scenario
 
-from conftest import make_run, make_scenario
 from pytest_octane.errors import InputError
 from pytest_octane.job.journal import (
     VERSION,

@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from uploader_support import make_run, wait_until
 
-from conftest import make_run, wait_until
 from pytest_octane.errors import InputError, StoreError
 from pytest_octane.job.engine import open_job
 from pytest_octane.job.journal import JOURNAL_NAME, JournalWriter, read_journal

@@ -17,28 +17,19 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from pytest_octane.errors import CredentialsError, OctaneError
 from pytest_octane.job import coord
-from pytest_octane.job.engine import (
-    _fail_unfinished,
-    attach_budget,
-    close_run,
-    note_failure,
-    open_job,
-    settle,
-)
+from pytest_octane.job.engine import open_job
 from pytest_octane.job.events import Progress, UploadState
-from pytest_octane.job.interrupt import StopFlag, wait_all
+from pytest_octane.job.interrupt import StopFlag
 from pytest_octane.job.journal import JournalReader
 from pytest_octane.job.outcome import JobOutcome
-from pytest_octane.job.run.context import JobContext, RequestLog, make_client
+from pytest_octane.job.run.context import RequestLog, make_client
 from pytest_octane.job.run.failover import FailoverStore
+from pytest_octane.job.run.jobrun import JobRun, fail_unfinished
 from pytest_octane.job.run.journaled import INTERRUPTED_EVENT, record_journal_slices
-from pytest_octane.job.run.links import link_runs, look_ahead
-from pytest_octane.job.run.slices import STOPPING, submit_slices
 from pytest_octane.job.spool import SpooledRun
 from pytest_octane.octane.client import OctaneClient
 from pytest_octane.octane.credentials import Credentials
@@ -134,15 +125,13 @@ class SessionUpload:
         return outcome
 
     def _upload(self, store: FailoverStore) -> JobOutcome:
-        started = time.monotonic()
         job = store.get_job(self.job_id)
-        outcome = JobOutcome(job=job, store_location=store.location)
         state = self.state
         if not state.has_listeners:
             state.listen(lambda _s, event, notable: self.progress(event) if notable else None)
         request_log = RequestLog()
         client: OctaneClient | None = None
-        error: OctaneError | None = None
+        error: OctaneError
         if self.credentials is not None:
             try:
                 client = make_client(
@@ -158,52 +147,38 @@ class SessionUpload:
             error = CredentialsError(self.credentials_error or "no credentials were given")
         if client is None:
             # record every slice all the same: the summary says how to send them later
-            assert error is not None
+            started = time.monotonic()
+            outcome = JobOutcome(job=job, store_location=store.location)
             self._follow(store, None)
             indexes = [s.index for s in store.get_job(self.job_id).slices]
-            _fail_unfinished(store, outcome, self.settings, error, indexes)
-            return self._settled(store, outcome, started)
-        ctx = JobContext(
+            fail_unfinished(store, outcome, self.settings, error, indexes)
+            outcome.elapsed_s = time.monotonic() - started
+            return self._settled(store, outcome)
+        run = JobRun(
             self.settings,
             store,
+            job,
             client,
-            request_log,
-            outcome,
-            self.progress,
-            self.stop.sleeper(time.sleep),
-            state,
-            self.stop,
+            request_log=request_log,
+            progress=self.progress,
+            state=state,
+            stop=self.stop,
+            sleep=self.stop.sleeper(time.sleep),
         )
-        attach_budget(ctx, job)
-        futures: list[Future[None]] = []
         try:
-            with (
-                client,
-                ThreadPoolExecutor(
-                    max_workers=self.settings.max_parallel, thread_name_prefix="octane-upload"
-                ) as pool,
-            ):
-                error = self._follow(store, (ctx, pool, futures))
-                wait_all(
-                    futures, self.stop, lambda: ctx.progress(STOPPING.format(client.deadline_s))
-                )
-                if error is not None:
-                    raise error
-                self.stop.check()
-                link_runs(ctx)
+            with run:
+                self._follow(store, run)
+                run.finish()
         except OctaneError as exc:
-            note_failure(ctx, exc, lambda: [s.index for s in store.get_job(self.job_id).slices])
-        finally:
-            close_run(ctx)
-        settled = settle(ctx, self.job_id, started)
-        return self._settled(store, settled, started)
+            run.note(exc, lambda: [s.index for s in store.get_job(self.job_id).slices])
+        return self._settled(store, run.settle())
 
     @property
     def _journaled(self) -> int:
         journal = self._reader.journal
         return len(journal.runs) if journal is not None else 0
 
-    def _settled(self, store: FailoverStore, outcome: JobOutcome, started: float) -> JobOutcome:
+    def _settled(self, store: FailoverStore, outcome: JobOutcome) -> JobOutcome:
         if self._interrupted:
             outcome.warnings.append(
                 f"pytest ended before the end of its session: the {self._journaled} results "
@@ -214,29 +189,21 @@ class SessionUpload:
         outcome.job = store.get_job(self.job_id)
         outcome.store_location = store.location
         outcome.moved = store.moved
-        outcome.elapsed_s = time.monotonic() - started
         return outcome
 
-    def _follow(
-        self,
-        store: FailoverStore,
-        sending: tuple[JobContext, ThreadPoolExecutor, list[Future[None]]] | None,
-    ) -> OctaneError | None:
+    def _follow(self, store: FailoverStore, run: JobRun | None) -> None:
         """Read the journal until its end (or pytest's), recording every slice it holds and,
-        while nothing stopped the sending, queueing them; the first error stops the sending
-        (later slices are still recorded, for ``resume``)."""
-        error: OctaneError | None = None
-        first, looked_ahead, cut_at = True, False, -1
+        while nothing stopped the sending, queueing them on ``run`` (the first error stops
+        the sending; later slices are still recorded, for ``resume``)."""
+        cut_at = -1
+        looked_ahead = False
         inbox = self.inbox
         while True:
             closed, told_ended = inbox.closed, inbox.ended
-            if sending is not None and not looked_ahead and inbox.collected is not None:
+            if run is not None and not looked_ahead and inbox.collected is not None:
                 looked_ahead = True
-                if not self._journaled and error is None and not self.stop.is_set:
-                    try:
-                        look_ahead(sending[0], inbox.collected)
-                    except OctaneError as exc:
-                        error = exc
+                if not self._journaled:
+                    run.look_ahead(inbox.collected)
             self._reader.read()
             journal = self._reader.journal
             final = closed or told_ended or (journal is not None and journal.ended)
@@ -253,27 +220,15 @@ class SessionUpload:
                             "why": "pytest ended without the journal's end mark",
                         },
                     )
-            known = len(journal.runs) if journal is not None else 0
-            if final or (self.settings.stream and known != cut_at):
-                cut_at = known
-                indexes = (
-                    record_journal_slices(
-                        store,
-                        store.get_job(self.job_id),
-                        journal,
-                        ended=final,
-                        folder=self.journal.parent,
-                    )
-                    if journal is not None
-                    else []
-                )
-                if indexes and sending is not None and error is None and not self.stop.is_set:
-                    ctx, pool, futures = sending
-                    try:
-                        futures.extend(submit_slices(ctx, pool, indexes, first=first))
-                        first = False
-                    except OctaneError as exc:
-                        error = exc
+            if journal is not None and (
+                final or (self.settings.stream and len(journal.runs) != cut_at)
+            ):
+                cut_at = len(journal.runs)
+                job = store.get_job(self.job_id)
+                folder = self.journal.parent
+                indexes = record_journal_slices(store, job, journal, ended=final, folder=folder)
+                if run is not None:
+                    run.send(indexes)
             if final:
-                return error
+                return
             inbox.wait(FOLLOW_S)
