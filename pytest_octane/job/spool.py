@@ -221,7 +221,9 @@ def _parse(path: Path) -> etree._Element:
         raise InputError(f"spooled slice {path} is not well-formed XML ({exc.msg})") from None
 
 
-def cut_slices(runs: Sequence[TestRun], size: int, *, ended: bool) -> list[Sequence[TestRun]]:
+def cut_slices(
+    runs: Sequence[TestRun], size: int, *, ended: bool, skip: int = 0
+) -> list[Sequence[TestRun]]:
     """The slices of a journal's results, cut the same way every time from journal order.
 
     Each full chunk of ``size`` plain runs is a slice as soon as it is journaled; the rest
@@ -229,9 +231,12 @@ def cut_slices(runs: Sequence[TestRun], size: int, *, ended: bool) -> list[Seque
     the first chunk holding a pytest-bdd run on (a feature's scenarios share a slice, see
     ``plan_slices``).  A growing journal only ever adds slices after the ones cut before, so
     slice N holds the same runs whoever cuts it (the uploader, or ``resume`` after a kill).
+
+    ``skip``: how many full slices were cut before the end already (they are left out of the
+    answer, and their runs are not looked at again).
     """
-    slices: list[Sequence[TestRun]] = []
-    start = 0
+    slices: list[Sequence[TestRun]] = [()] * skip
+    start = skip * size
     while len(runs) - start >= size:
         chunk = runs[start : start + size]
         if any(run.gherkin is not None for run in chunk):

@@ -137,3 +137,11 @@ def test_pytest_bdd_runs_are_held_to_the_end_with_their_feature() -> None:
     gherkin = [chunk for chunk in slices if any(run.gherkin for run in chunk)]
     assert len(gherkin) == 1 and all(run.gherkin for run in gherkin[0])  # one feature, whole
     assert sum(len(chunk) for chunk in slices) == 40
+
+
+def test_skipping_the_slices_cut_before_gives_the_same_later_slices() -> None:
+    runs = [make_run(i) for i in range(35)] + [make_scenario(i) for i in range(35, 38)]
+    whole = _names(cut_slices(runs, 10, ended=True))
+    for skip in range(4):
+        again = _names(cut_slices(runs, 10, ended=True, skip=skip))
+        assert again[skip:] == whole[skip:]

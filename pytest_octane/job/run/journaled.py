@@ -34,16 +34,23 @@ def journal_of(job: JobRecord) -> Path | None:
 
 
 def record_journal_slices(
-    store: TaskStore, job: JobRecord, journal: Journal, *, ended: bool, folder: Path
+    store: TaskStore,
+    job: JobRecord,
+    journal: Journal,
+    *,
+    ended: bool,
+    folder: Path,
+    skip: int = 0,
 ) -> list[int]:
     """Write and record the slices of the journal's results the job does not have yet;
     return their indexes.  They are written as the journal's header says (document header,
     slice size, trace limit), whoever writes them.
 
     ``ended``: the journal is complete (its end mark, or its writer is gone), so the last
-    partial slice and the held pytest-bdd runs are cut too.
+    partial slice and the held pytest-bdd runs are cut too.  ``skip``: how many full slices
+    were cut before the end already (their runs are not looked at again).
     """
-    planned = cut_slices(journal.runs, journal.slice_size, ended=ended)
+    planned = cut_slices(journal.runs, journal.slice_size, ended=ended, skip=skip)
     have = {record.index for record in job.slices}
     missing = [(index, chunk) for index, chunk in enumerate(planned, 1) if index not in have]
     if not missing:

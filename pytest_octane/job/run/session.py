@@ -195,7 +195,7 @@ class SessionUpload:
         """Read the journal until its end (or pytest's), recording every slice it holds and,
         while nothing stopped the sending, queueing them on ``run`` (the first error stops
         the sending; later slices are still recorded, for ``resume``)."""
-        cut_at = -1
+        cut_at, streamed = -1, 0
         looked_ahead = False
         inbox = self.inbox
         while True:
@@ -226,7 +226,11 @@ class SessionUpload:
                 cut_at = len(journal.runs)
                 job = store.get_job(self.job_id)
                 folder = self.journal.parent
-                indexes = record_journal_slices(store, job, journal, ended=final, folder=folder)
+                indexes = record_journal_slices(
+                    store, job, journal, ended=final, folder=folder, skip=streamed
+                )
+                if not final:
+                    streamed += len(indexes)  # full slices: their runs are not cut again
                 if run is not None:
                     run.send(indexes)
             if final:
