@@ -90,11 +90,17 @@ def assert_consistent(octane: Octane) -> None:
 
 
 @pytest.mark.octane_simulator(processing_ms=1500)
-def test_first_ctrl_c_stops_sending_and_prints_the_resume_command(octane: Octane) -> None:
+@pytest.mark.parametrize("group", [False, True], ids=["pytest", "terminal-group"])
+def test_first_ctrl_c_stops_sending_and_prints_the_resume_command(
+    octane: Octane, group: bool
+) -> None:
     session = Session(octane)
     session.wait_for_upload_phase()
     wait_until(lambda: octane.posts() >= 1, timeout=SUBPROCESS_TIMEOUT, what="the first upload")
-    os.kill(session.process.pid, signal.SIGINT)
+    if group:  # a terminal's Ctrl-C reaches pytest and its uploader process alike
+        os.killpg(session.process.pid, signal.SIGINT)
+    else:
+        os.kill(session.process.pid, signal.SIGINT)
     code, text = session.finish()
     assert "Traceback" not in text and "KeyboardInterrupt" not in text, text
     assert code == pytest.ExitCode.INTERRUPTED, text
