@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from pytest_octane.errors import CredentialsError, OctaneError
+from pytest_octane.errors import CredentialsError, OctaneError, StoreError
 from pytest_octane.job import coord
 from pytest_octane.job.engine import open_job
 from pytest_octane.job.events import Progress, UploadState
@@ -115,9 +115,16 @@ class SessionUpload:
         self.settings = settings
         store = FailoverStore(primary, job)
         self.on_ready(store.location, warning)
+        outcome: JobOutcome | None = None
         try:
             with coord.job_lock(store, job.job_id):
                 outcome = self._upload(store)
+        except StoreError as exc:
+            if outcome is None:
+                raise
+            # the job is done and recorded (maybe elsewhere): a store that failed cannot
+            # give its lock back, and frees it when this process ends
+            log.warning("the job's lock in %s: %s", store.primary.location, exc)
         finally:
             store.close()
         if warning:
