@@ -76,10 +76,20 @@ class OctaneReporter:
 
         state = UploadState()
         state.listen(self._on_state)
-        self.uploader = UploaderProcess(
+        uploader = UploaderProcess(
             self.settings, hook=self._credentials, state=state, text=self._on_text
         )
-        self.uploader.start()
+        try:
+            uploader.start()
+        except OSError as exc:  # not even a private folder for the journal: say so, at the end
+            self.failed = True
+            self.reasons.append("the upload could not start")
+            self.summary_lines.append(
+                f"upload failed: cannot write this job's journal ({exc.strerror or exc}); "
+                "set --octane-spool-dir to a writable folder"
+            )
+            return
+        self.uploader = uploader
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtestloop(self, session: pytest.Session) -> None:
@@ -223,7 +233,8 @@ class OctaneReporter:
         )
 
     def _upload(self, exit_status: int) -> None:
-        assert self.uploader is not None
+        if self.uploader is None:
+            return  # it could not start: the summary says why
         terminal = self.config.pluginmanager.get_plugin("terminalreporter")
         display = TerminalProgress(
             write_line=terminal.write_line if terminal else lambda line: None,

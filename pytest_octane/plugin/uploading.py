@@ -68,6 +68,8 @@ class UploaderProcess:
         self.store_location = settings.task_store
         self.stop = StopFlag()
         self.finishing = False
+        #: the uploader recorded the job (from then on 'resume' finds it)
+        self.recorded = False
         self._process: subprocess.Popen[bytes] | None = None
         self._send: pipe.Sender | None = None
         self._ready = threading.Event()
@@ -96,8 +98,13 @@ class UploaderProcess:
         except CredentialsError as exc:
             credentials_error = str(exc)
         log_path = self.journal.path.with_name("uploader.log")
-        with open(log_path, "ab") as log_file:
-            self._process = _spawn(log_file)
+        try:
+            with open(log_path, "ab") as log_file:
+                self._process = _spawn(log_file)
+        except OSError as exc:  # the results are journaled all the same, for 'resume'
+            self._crash = f"it could not be started: {exc.strerror or exc}"
+            self._gone.set()
+            return
         assert self._process.stdin is not None and self._process.stdout is not None
         self._send = pipe.Sender(self._process.stdin)
         self._send(
@@ -172,6 +179,7 @@ class UploaderProcess:
             self.store_location = str(fields["location"])
             if fields.get("warning"):
                 self.warnings.append(str(fields["warning"]))
+            self.recorded = True
             self._ready.set()
         elif kind == "text":
             self.text(str(fields["line"]))
@@ -221,6 +229,8 @@ class UploaderProcess:
             if self._crash
             else (f"the uploader process ended (exit {code}) before it finished")
         )
+        if not self.recorded:  # the job is in no task store: nothing can resume it
+            return f"{what}; nothing was uploaded; the results are in {self.journal.path}"
         return (
             f"{what}; every result is in the journal {self.journal.path}: to upload them run "
             f"{self.resume_command()}"

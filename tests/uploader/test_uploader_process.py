@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import textwrap
 from pathlib import Path
 
 import pytest
 
+from pytest_octane.job.journal import read_journal
 from pytest_octane.model import SliceStatus
 from pytest_octane.simulator import Simulator
 from pytest_octane.store import open_store
@@ -140,3 +142,26 @@ def test_the_uploader_gets_no_secret_through_its_argv_or_environment(
     assert sim.client_secret.encode() not in cmdline + environ
     sim.wait_for_tasks()
     assert len(sim.runs()) == TESTS  # it signed in all the same: through the pipe
+
+
+def test_an_uploader_that_cannot_start_costs_no_test_and_says_so(
+    pytester: pytest.Pytester, sim: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pytest_octane.plugin import uploading
+
+    def cannot_start(stderr: object) -> None:
+        raise OSError(12, "Cannot allocate memory")
+
+    monkeypatch.setattr(uploading, "_spawn", cannot_start)
+    pytester.makepyfile(test_suite=textwrap.dedent(SUITE))
+    result = pytester.runpytest(  # in this process, where _spawn is replaced
+        "-p", "no:cacheprovider", "-p", "no:xdist", "-p", "no:randomly",
+        f"--octane-url={sim.url}", "--octane-space=1001", "--octane-workspace=1002",
+    )  # fmt: skip
+    text = result.stdout.str()
+    result.assert_outcomes(passed=27, failed=3)  # the tests ran as if nothing happened
+    assert "upload failed: the uploader failed (it could not be started: Cannot allocate" in text
+    journal = re.search(r"nothing was uploaded; the results are in (\S+journal\.jsonl)", text)
+    assert journal, text
+    assert len(read_journal(Path(journal.group(1))).runs) == TESTS
+    assert sim.request_log == []
