@@ -250,6 +250,8 @@ class OctaneReporter:
         finally:
             display.close()
         self.reasons.extend(_failure_reasons(self.outcome, strict=self.settings.strict))
+        if self.uploader.unwritten:
+            self.reasons.append(f"{self.uploader.unwritten} results were not journaled")
         self.failed = bool(self.reasons)
         counts = self.counts
         self.summary_lines.append(

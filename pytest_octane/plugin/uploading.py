@@ -78,6 +78,8 @@ class UploaderProcess:
         self._crash: str | None = None
         self._child_warnings: list[dict[str, Any]] = []
         self._reader: threading.Thread | None = None
+        self._unwritten: list[TestRun] = []  # results a failed journal write left here
+        self._journal_error: OSError | None = None
 
     # -- start
 
@@ -158,9 +160,33 @@ class UploaderProcess:
             deadline -= 1
 
     def add(self, run: TestRun) -> None:
-        """Journal one final result (one write, nothing else)."""
+        """Journal one final result (one write, nothing else).  A write that fails (a full
+        disk) keeps the result here and is tried again before the next one and at the end."""
+        if self._unwritten:
+            self._unwritten.append(run)
+            self._write_unwritten()
+            return
         assert self.journal is not None
-        self.journal.add(run)
+        try:
+            self.journal.add(run)
+        except OSError as exc:
+            self._unwritten.append(run)
+            self._journal_error = exc
+
+    @property
+    def unwritten(self) -> int:
+        """How many results no journal write took (a full disk)."""
+        return len(self._unwritten)
+
+    def _write_unwritten(self) -> None:
+        assert self.journal is not None
+        while self._unwritten:
+            try:
+                self.journal.add(self._unwritten[0])
+            except OSError as exc:
+                self._journal_error = exc
+                return
+            self._unwritten.pop(0)
 
     # -- the uploader's messages (a reader thread)
 
@@ -200,7 +226,19 @@ class UploaderProcess:
         Ctrl-C ends both processes at once) and return the job's outcome."""
         self.finishing = True
         assert self.journal is not None
-        self.journal.end(exit_status)
+        self._write_unwritten()
+        if self._unwritten:
+            error = self._journal_error
+            reason = error.strerror if isinstance(error, OSError) and error.strerror else error
+            self.warnings.append(
+                f"{len(self._unwritten)} results could not be written to the journal "
+                f"{self.journal.path} ({reason}): they are not uploaded; free some space there "
+                "or set --octane-spool-dir to another disk"
+            )
+        try:
+            self.journal.end(exit_status)
+        except OSError:
+            self.journal.close()  # the uploader sees its pytest gone: it sends what it has
         if self._send is not None:
             self._send("end")
         with ctrl_c(self.stop, self._exit_line):

@@ -145,3 +145,33 @@ def test_skipping_the_slices_cut_before_gives_the_same_later_slices() -> None:
     for skip in range(4):
         again = _names(cut_slices(runs, 10, ended=True, skip=skip))
         assert again[skip:] == whole[skip:]
+
+
+def test_a_full_disk_keeps_results_until_the_journal_takes_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pytest_octane.job.events import UploadState
+    from pytest_octane.plugin.uploading import UploaderProcess
+    from pytest_octane.settings import resolve_settings
+
+    cli = {"space": "1001", "url": "http://127.0.0.1:9", "workspace": "1002"}
+    settings = resolve_settings(cli={**cli, "spool_dir": str(tmp_path)}, environ={}, ini={})
+    uploader = UploaderProcess(settings, hook=lambda: None, state=UploadState(), text=print)
+    uploader.journal = journal = uploader._open_journal()
+    full = iter([True, True])  # the first two writes find the disk full
+    write = JournalWriter.add
+
+    def flaky(self: JournalWriter, run: TestRun) -> None:
+        if next(full, False):
+            raise OSError(28, "No space left on device")
+        write(self, run)
+
+    monkeypatch.setattr(JournalWriter, "add", flaky)
+    uploader.add(make_run(0))
+    uploader.add(make_run(1))
+    assert uploader.unwritten == 2  # kept, in order
+    for i in range(2, 5):
+        uploader.add(make_run(i))
+    assert uploader.unwritten == 0
+    journal.end(0)
+    assert read_journal(journal.path).runs == [make_run(i) for i in range(5)]
