@@ -24,6 +24,7 @@ from pytest_octane.model import TestRun
 
 def test_every_field_of_a_run_travels_and_comes_back_equal() -> None:
     runs = [make_run(7), make_run(8, jira_keys=("AB-1", "AB-2"), description="d"), make_scenario(3)]
+    runs.append(make_run(9, name="odd \udcff \x00 é ☃"))  # a lone surrogate, a NUL
     for run in runs:
         data = json.loads(json.dumps(encode(run)))
         # generic: every field of TestRun is written, whatever fields TestRun gains
