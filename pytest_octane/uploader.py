@@ -21,7 +21,8 @@ from typing import IO, Any
 
 from pytest_octane.job.events import COUNTERS, UploadState
 from pytest_octane.job.run import pipe
-from pytest_octane.job.run.session import Inbox, SessionUpload
+from pytest_octane.job.run.opening import open_job
+from pytest_octane.job.run.pipe import Inbox
 
 log = logging.getLogger("pytest_octane.uploader")
 
@@ -89,11 +90,14 @@ def main() -> int:
         def progress(line: str) -> None:
             send("text", line=line)
 
-        def ready(location: str, warning: str | None) -> None:
-            send("ready", location=location, warning=warning)
+        # record the job first, with the light modules only: pytest waits for this "ready"
+        # at the end of collection; the HTTP client and the engine are loaded afterwards
+        opened = open_job(start["settings"], [], start["job_id"], journal=start["journal"])
+        send("ready", location=opened[1].location, warning=opened[3])
+        from pytest_octane.job.run.session import SessionUpload
 
         session = SessionUpload(
-            start["settings"],
+            opened[0],
             start["job_id"],
             start["journal"],
             inbox,
@@ -101,9 +105,8 @@ def main() -> int:
             credentials_error=start.get("credentials_error"),
             progress=progress,
             state=state,
-            on_ready=ready,
         )
-        outcome = session.run()
+        outcome = session.run(opened)
         send("outcome", outcome=outcome)
         return 0
     except BaseException as exc:  # the uploader's error boundary: pytest says what happened

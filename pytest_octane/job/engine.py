@@ -13,24 +13,20 @@ process died.
 from __future__ import annotations
 
 import logging
-import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import replace
-from pathlib import Path
 
 from pytest_octane.errors import (
     ConfigError,
     CredentialsError,
     OctaneError,
-    StoreError,
 )
 from pytest_octane.job import coord
 from pytest_octane.job.events import Progress, UploadState
 from pytest_octane.job.interrupt import StopFlag, ctrl_c
 from pytest_octane.job.journal import new_job_id
 from pytest_octane.job.outcome import JobOutcome
-from pytest_octane.job.recorded import coverage_pending, external_run_id_for, settings_for_job
+from pytest_octane.job.recorded import coverage_pending, settings_for_job
 from pytest_octane.job.run.context import (
     CredentialsHook,
     RequestLog,
@@ -38,12 +34,11 @@ from pytest_octane.job.run.context import (
 )
 from pytest_octane.job.run.jobrun import JobRun, fail_unfinished
 from pytest_octane.job.run.journaled import catch_up
+from pytest_octane.job.run.opening import open_job, prepare_job
 from pytest_octane.job.run.stories import map_jira_keys
-from pytest_octane.job.spool import JOURNAL_KEY, spool_records
 from pytest_octane.model import JobRecord, SliceStatus, TestRun
-from pytest_octane.octane.results_xml import header_from_settings
-from pytest_octane.settings import Settings, require_connection
-from pytest_octane.store import TaskStore, open_store
+from pytest_octane.settings import Settings
+from pytest_octane.store import TaskStore
 
 __all__ = [
     "JobOutcome",
@@ -51,71 +46,13 @@ __all__ = [
     "make_client",
     "map_jira_keys",
     "new_job_id",
+    "open_job",
     "prepare_job",
     "settings_for_job",
     "upload_session",
 ]
 
 log = logging.getLogger("pytest_octane.job.engine")
-
-
-def _now() -> float:
-    return time.time()
-
-
-def prepare_job(
-    settings: Settings,
-    runs: Sequence[TestRun],
-    store: TaskStore,
-    *,
-    spool_root: Path | None = None,
-    job_id: str | None = None,
-    journal: Path | None = None,
-) -> JobRecord:
-    """Write the spool and record the job, before any network request (``journal``: where
-    the job's results are journaled, recorded so that ``resume`` finishes from it)."""
-    server, space, workspace = require_connection(settings)
-    job_id = job_id or new_job_id()
-    folder = (spool_root or Path(settings.spool_dir)) / job_id
-    recorded = settings.summary()
-    if journal is not None:
-        recorded[JOURNAL_KEY] = str(journal.resolve())
-    header_settings = settings
-    if settings.suite or settings.suite_id is not None:
-        # one suite run per job: every slice (and any later retry) carries the same run id
-        run_id = external_run_id_for(settings, job_id)
-        recorded["external_run_id"] = run_id
-        header_settings = replace(header_settings, external_run_id=run_id)
-    slices = spool_records(
-        folder,
-        runs,
-        header_from_settings(header_settings),
-        slice_size=settings.slice_size,
-        max_trace=settings.max_trace,
-    )
-    now = _now()
-    job = JobRecord(
-        job_id=job_id,
-        space_id=space,
-        workspace_id=workspace,
-        server=server,
-        created_at=now,
-        build={k: v for k, v in _build_dict(settings).items() if v},
-        settings=recorded,
-        slices=tuple(slices),
-    )
-    store.create_job(job)
-    return job
-
-
-def _build_dict(settings: Settings) -> dict[str, str | None]:
-    return {
-        "server_id": settings.build_server_id,
-        "job_id": settings.build_job_id,
-        "build_id": settings.build_id,
-        "job_name": settings.build_job_name,
-        "build_name": settings.build_name,
-    }
 
 
 def execute_job(
@@ -211,7 +148,7 @@ def _execute_job(
         outcome.elapsed_s = time.monotonic() - started
         return outcome
     if mode != "upload":
-        store.add_history(job.job_id, {"time": _now(), "event": mode, "slices": send + poll})
+        store.add_history(job.job_id, {"time": time.time(), "event": mode, "slices": send + poll})
     run = JobRun(
         settings,
         store,
@@ -240,34 +177,6 @@ def exit_line(outcome: JobOutcome) -> str:
         "pytest-octane: Ctrl-C again: stopped at once; to finish the upload later run: "
         f"{outcome.resume_command()} (and {outcome.retry_command()} for slices that failed)"
     )
-
-
-def open_job(
-    settings: Settings, runs: Sequence[TestRun], job_id: str, *, journal: Path | None = None
-) -> tuple[Settings, TaskStore, JobRecord, str | None]:
-    """Open the task store, spool ``runs`` and record the job; on a store error, fall back to
-    a private temporary folder (returned settings name it) with a warning saying where."""
-
-    def prepare(settings: Settings, store: TaskStore) -> JobRecord:
-        return prepare_job(settings, runs, store, job_id=job_id, journal=journal)
-
-    try:
-        store = open_store(settings.task_store)
-        try:
-            return settings, store, prepare(settings, store), None
-        except BaseException:
-            store.close()
-            raise
-    except StoreError as exc:
-        # Never lose results because our own bookkeeping folder is unusable: keep going in
-        # a private temporary folder and say where, so the job can still be finished.
-        fallback = Path(tempfile.mkdtemp(prefix=f"pytest-octane-{job_id}-"))
-        settings = replace(
-            settings, task_store=str(fallback / "store"), spool_dir=str(fallback / "spool")
-        )
-        warning = f"{exc} — this job is kept in {fallback} instead"
-        store = open_store(settings.task_store)
-        return settings, store, prepare(settings, store), warning
 
 
 def upload_session(

@@ -3,6 +3,7 @@ uploader process gets its settings through a pipe, with no secret in its argv or
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import re
@@ -14,8 +15,11 @@ import pytest
 
 from pytest_octane.job.journal import read_journal
 from pytest_octane.model import SliceStatus
+
+# pytester drops the modules a test imports first, and SQLAlchemy cannot be imported twice
 from pytest_octane.simulator import Simulator
 from pytest_octane.store import open_store
+from pytest_octane.store import sql as _sql  # noqa: F401  # before pytester's module snapshot:
 
 pytest_plugins = ["pytester"]
 
@@ -147,7 +151,9 @@ def test_the_uploader_gets_no_secret_through_its_argv_or_environment(
 def test_an_uploader_that_cannot_start_costs_no_test_and_says_so(
     pytester: pytest.Pytester, sim: Simulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from pytest_octane.plugin import uploading
+    # sys.modules' copy, the one the inner session imports (an earlier in-process session may
+    # have left another on the package's attribute)
+    uploading = importlib.import_module("pytest_octane.plugin.uploading")
 
     def cannot_start(stderr: object) -> None:
         raise OSError(12, "Cannot allocate memory")

@@ -25,13 +25,16 @@ import os
 import pickle
 import struct
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import IO, Any
 
+from pytest_octane.job.interrupt import StopFlag
+from pytest_octane.job.spool import SpooledRun
 from pytest_octane.octane.credentials import Credentials, Secret
 
 __all__ = [
     "MODULE",
+    "Inbox",
     "Sender",
     "child_environment",
     "credentials_fields",
@@ -146,3 +149,39 @@ def child_environment(environ: Mapping[str, str]) -> dict[str, str]:
 def unbuffered(fd: int, mode: str) -> IO[bytes]:
     """A binary file over ``fd`` (read side unbuffered, so a reader thread sees each message)."""
     return os.fdopen(fd, mode, buffering=0)
+
+
+class Inbox:
+    """What the pytest process said so far (filled by the uploader's pipe reader)."""
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self.collected: tuple[SpooledRun, ...] | None = None
+        self.ended = False  # the journal's end mark is written
+        self.closed = False  # the pipe closed: pytest is gone
+        self.stop = StopFlag()
+
+    def _set(self, change: Callable[[], None]) -> None:
+        with self._changed:
+            change()
+            self._changed.notify_all()
+
+    def expect(self, tests: Sequence[SpooledRun]) -> None:
+        def change() -> None:
+            self.collected = tuple(tests)
+
+        self._set(change)
+
+    def end(self) -> None:
+        self._set(lambda: setattr(self, "ended", True))
+
+    def close(self) -> None:
+        self._set(lambda: setattr(self, "closed", True))
+
+    def stop_sending(self) -> None:
+        self._set(self.stop.set)
+
+    def wait(self, seconds: float) -> None:
+        with self._changed:
+            if not (self.ended or self.closed):
+                self._changed.wait(seconds)

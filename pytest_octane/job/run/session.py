@@ -14,69 +14,31 @@ journaled result is still cut, recorded and sent, and the job's history says so.
 from __future__ import annotations
 
 import logging
-import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 
 from pytest_octane.errors import CredentialsError, OctaneError, StoreError
 from pytest_octane.job import coord
-from pytest_octane.job.engine import open_job
 from pytest_octane.job.events import Progress, UploadState
-from pytest_octane.job.interrupt import StopFlag
 from pytest_octane.job.journal import JournalReader
 from pytest_octane.job.outcome import JobOutcome
 from pytest_octane.job.run.context import RequestLog, make_client
 from pytest_octane.job.run.failover import FailoverStore
 from pytest_octane.job.run.jobrun import JobRun, fail_unfinished
 from pytest_octane.job.run.journaled import INTERRUPTED_EVENT, record_journal_slices
-from pytest_octane.job.spool import SpooledRun
+from pytest_octane.job.run.opening import Opened, open_job
+from pytest_octane.job.run.pipe import Inbox
 from pytest_octane.octane.client import OctaneClient
 from pytest_octane.octane.credentials import Credentials
 from pytest_octane.settings import Settings
 
-__all__ = ["Inbox", "SessionUpload"]
+__all__ = ["Inbox", "SessionUpload"]  # Inbox lives in pipe.py, light for the uploader
 
 log = logging.getLogger("pytest_octane.job.session")
 
 #: how often the journal is read again while nothing else happens
 FOLLOW_S = 0.1
-
-
-class Inbox:
-    """What the pytest process said so far (filled by the uploader's pipe reader)."""
-
-    def __init__(self) -> None:
-        self._changed = threading.Condition()
-        self.collected: tuple[SpooledRun, ...] | None = None
-        self.ended = False  # the journal's end mark is written
-        self.closed = False  # the pipe closed: pytest is gone
-        self.stop = StopFlag()
-
-    def _set(self, change: Callable[[], None]) -> None:
-        with self._changed:
-            change()
-            self._changed.notify_all()
-
-    def expect(self, tests: Sequence[SpooledRun]) -> None:
-        def change() -> None:
-            self.collected = tuple(tests)
-
-        self._set(change)
-
-    def end(self) -> None:
-        self._set(lambda: setattr(self, "ended", True))
-
-    def close(self) -> None:
-        self._set(lambda: setattr(self, "closed", True))
-
-    def stop_sending(self) -> None:
-        self._set(self.stop.set)
-
-    def wait(self, seconds: float) -> None:
-        with self._changed:
-            if not (self.ended or self.closed):
-                self._changed.wait(seconds)
 
 
 class SessionUpload:
@@ -108,13 +70,17 @@ class SessionUpload:
         self._reader = JournalReader(journal)
         self._interrupted = False  # the pipe closed before the end mark
 
-    def run(self) -> JobOutcome:
-        settings, primary, job, warning = open_job(
-            self.settings, [], self.job_id, journal=self.journal
-        )
+    def open(self) -> Opened:
+        """Record the job (before anything else: from then on ``resume`` finds it)."""
+        opened = open_job(self.settings, [], self.job_id, journal=self.journal)
+        self.on_ready(opened[1].location, opened[3])
+        return opened
+
+    def run(self, opened: Opened | None = None) -> JobOutcome:
+        """Upload the session; ``opened``: the job as :meth:`open` recorded it."""
+        settings, primary, job, warning = opened or self.open()
         self.settings = settings
         store = FailoverStore(primary, job)
-        self.on_ready(store.location, warning)
         outcome: JobOutcome | None = None
         try:
             with coord.job_lock(store, job.job_id):
@@ -209,7 +175,7 @@ class SessionUpload:
             closed, told_ended = inbox.closed, inbox.ended
             if run is not None and not looked_ahead and inbox.collected is not None:
                 looked_ahead = True
-                if not self._journaled:
+                if not streamed:  # before the first slice: its references are ready then
                     run.look_ahead(inbox.collected)
             self._reader.read()
             journal = self._reader.journal
