@@ -149,7 +149,9 @@ class SessionState:
         self._signed_in = False
         self._generation = 0
         self._closed = False
-        self._secrets: set[str] = {credentials.secret.reveal()}
+        secret = credentials.secret.reveal()
+        # the pair is what a Basic Authorization header encodes (base64 of "id:secret")
+        self._secrets: set[str] = {secret, f"{credentials.identity}:{secret}"}
 
     @property
     def server(self) -> str:
