@@ -108,6 +108,7 @@ class Simulator(WorkspaceView):
             go_down=self._go_down,
             expire_sessions=self._expire_sessions,
             forbid_delete=self._set_forbid_delete,
+            restart=self._restart,
         )
         self.internal_errors: list[str] = []
         self._lifecycle = threading.RLock()
@@ -322,6 +323,10 @@ class Simulator(WorkspaceView):
     def _expire_sessions(self) -> int:
         with self._state.lock:
             return self._state.expire_all()
+
+    def _restart(self) -> int:
+        with self._state.lock:
+            return self._state.forget_unfinished_tasks()
 
 
 def _opt_int(value: Any) -> int | None:

@@ -248,6 +248,12 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if action.fail is not None:
             response = _fault_response(action.fail, request.correlation_id)
+        elif action.restart:
+            # one step under the state lock: no task of this request is processed before
+            # the restart forgets it
+            with sim._state.lock:
+                response = sim._answer(request)
+                sim.faults.restart()
         else:
             response = sim._answer(request)
         # Logged before answering: a client that got its answer must find it in the log.

@@ -55,6 +55,8 @@ class TaskWorker:
             if self._stop.wait(state.config.processing_ms / 1000):
                 return
             with state.lock:
+                if state.tasks.get(task.id) is not task:
+                    continue  # forgotten by a restart while it was being processed
                 forced = self._take_forced_failure()
                 if forced is not None:
                     state.set_task_status(task, "failed", forced)
