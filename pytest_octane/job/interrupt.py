@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, wait
 from contextlib import contextmanager
 from types import FrameType
+from typing import Any
 
 from pytest_octane.errors import OctaneError
 
@@ -95,7 +96,7 @@ def ctrl_c(stop: StopFlag, exit_line: Callable[[], str]) -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
-def wait_all(futures: Iterable[Future[None]], stop: StopFlag, on_stop: Callable[[], None]) -> None:
+def wait_all(futures: Iterable[Future[Any]], stop: StopFlag, on_stop: Callable[[], None]) -> None:
     """Wait for ``futures`` (re-raising their errors); once ``stop`` is set, cancel the ones
     not started and call ``on_stop`` once."""
     pending = set(futures)

@@ -293,6 +293,14 @@ class Simulator(WorkspaceView):
         with self._state.lock:
             return f"sim-{self._state.rng.getrandbits(48):012x}"
 
+    def _answer_then_restart(self, request: Request) -> Response:
+        """One step under the state lock: no task of this request is processed before the
+        restart forgets it."""
+        with self._state.lock:
+            response = self._answer(request)
+            self._state.forget_unfinished_tasks()
+        return response
+
     def _answer(self, request: Request) -> Response:
         try:
             return handle(self._state, request)
