@@ -2,8 +2,9 @@
 
 Each answer from the simulator goes through ``tamper(method, path, answer)``, which may
 return it unchanged, change its status/body, or ask for it to be *trickled* (headers at
-once, then one byte every ``trickle_interval`` seconds). Everything is bounded: a trickle
-stops after ``trickle_limit`` bytes or when the proxy stops; the proxy stops on exit.
+once, then one byte every ``trickle_interval`` seconds; or the headers too). Everything is
+bounded: a trickle stops after ``trickle_limit`` bytes (the headers' own length for trickled
+headers) or when the proxy stops; the proxy stops on exit.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ class Answer:
     body: bytes
     #: send the headers, then the body one byte at a time
     trickle: bool = False
+    #: send the status line and headers one byte at a time too (then the body at once)
+    trickle_headers: bool = False
 
 
 Tamper = Callable[[str, str, Answer], Answer]
@@ -82,6 +85,9 @@ def hostile_proxy(target: str, tamper: Tamper = _passthrough) -> Iterator[Hostil
             path = self.path.split("?", 1)[0]
             answer = proxy.tamper(self.command, path, answer)
             proxy.seen.append((self.command, path, answer.status))
+            if answer.trickle_headers:
+                self._trickle_headers(answer)
+                return
             self.send_response(answer.status)
             for name, value in answer.headers:
                 self.send_header(name, value)
@@ -102,6 +108,24 @@ def hostile_proxy(target: str, tamper: Tamper = _passthrough) -> Iterator[Hostil
                     self.wfile.flush()
                 except OSError:
                     return  # the client gave up: what a bounded client should do
+
+        def _trickle_headers(self, answer: Answer) -> None:
+            """Status line and headers one byte per interval (each read is quick, the whole
+            is not), then the body; the connection closes after it."""
+            self.close_connection = True
+            lines = [f"HTTP/1.1 {answer.status} Trickled"]
+            lines += [f"{name}: {value}" for name, value in answer.headers]
+            lines += [f"Content-Length: {len(answer.body)}", "Connection: close", "", ""]
+            head = "\r\n".join(lines).encode("latin-1")
+            try:
+                for byte in head:
+                    if proxy.stopping.wait(proxy.trickle_interval):
+                        return
+                    self.wfile.write(bytes([byte]))
+                    self.wfile.flush()
+                self.wfile.write(answer.body)
+            except OSError:
+                return  # the client gave up: what a bounded client should do
 
         do_GET = do_POST = do_PUT = do_DELETE = _forward
 

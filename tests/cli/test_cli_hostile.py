@@ -67,6 +67,32 @@ def test_a_trickled_answer_is_cut_at_the_deadline_and_retried(
     assert "did not finish within 3 s" in log.out, log.out
 
 
+def test_trickled_headers_are_cut_at_the_deadline_and_retried(
+    octane: Octane, junit_xml: Path
+) -> None:
+    """Issue 24 point 5: the status line and headers a byte at a time. ``requests`` reads
+    them before it returns, each read within the read timeout: only the whole-request
+    deadline (connect + 2 * read = 3 s) ends it."""
+    trickled: list[str] = []
+
+    def tamper(method: str, path: str, answer: Answer) -> Answer:
+        if method == "POST" and path.endswith("/test-results") and len(trickled) < 2:
+            trickled.append(path)
+            answer.trickle_headers = True
+        return answer
+
+    with hostile_proxy(octane.sim.url, tamper) as proxy:
+        proxy.trickle_interval = 0.2  # 5 reads per read timeout: never one too slow
+        done = upload_via(octane, proxy, junit_xml, *SLICES, *SHORT)
+    out = done.text
+    assert done.code == 0, out
+    lines_without_traceback(out)
+    assert len(trickled) == 2
+    octane.assert_every_run_once(RUNS)
+    log = octane.cli("logs", octane.only_job().job_id, f"--task-store={octane.store_location}")
+    assert log.out.count("did not finish within 3 s") == 2, log.out
+
+
 def test_answers_trickled_every_time_leave_a_job_that_resume_finishes(
     octane: Octane, junit_xml: Path
 ) -> None:
