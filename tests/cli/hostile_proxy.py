@@ -49,6 +49,8 @@ class HostileProxy:
     trickle_interval: float = 0.5
     trickle_limit: int = 200
     seen: list[tuple[str, str, int]] = field(default_factory=list)
+    #: paths whose client hung up while the proxy was still trickling the headers
+    hung_up: list[str] = field(default_factory=list)
 
 
 def _passthrough(method: str, path: str, answer: Answer) -> Answer:
@@ -86,7 +88,7 @@ def hostile_proxy(target: str, tamper: Tamper = _passthrough) -> Iterator[Hostil
             answer = proxy.tamper(self.command, path, answer)
             proxy.seen.append((self.command, path, answer.status))
             if answer.trickle_headers:
-                self._trickle_headers(answer)
+                self._trickle_headers(path, answer)
                 return
             self.send_response(answer.status)
             for name, value in answer.headers:
@@ -109,23 +111,25 @@ def hostile_proxy(target: str, tamper: Tamper = _passthrough) -> Iterator[Hostil
                 except OSError:
                     return  # the client gave up: what a bounded client should do
 
-        def _trickle_headers(self, answer: Answer) -> None:
+        def _trickle_headers(self, path: str, answer: Answer) -> None:
             """Status line and headers one byte per interval (each read is quick, the whole
-            is not), then the body; the connection closes after it."""
+            is not), then the body; the connection closes after it, or after
+            ``trickle_limit`` bytes if the headers are longer."""
             self.close_connection = True
             lines = [f"HTTP/1.1 {answer.status} Trickled"]
             lines += [f"{name}: {value}" for name, value in answer.headers]
             lines += [f"Content-Length: {len(answer.body)}", "Connection: close", "", ""]
             head = "\r\n".join(lines).encode("latin-1")
             try:
-                for byte in head:
+                for byte in head[: proxy.trickle_limit]:
                     if proxy.stopping.wait(proxy.trickle_interval):
                         return
                     self.wfile.write(bytes([byte]))
                     self.wfile.flush()
-                self.wfile.write(answer.body)
+                if len(head) <= proxy.trickle_limit:
+                    self.wfile.write(answer.body)
             except OSError:
-                return  # the client gave up: what a bounded client should do
+                proxy.hung_up.append(path)  # the client gave up: what a bounded client does
 
         do_GET = do_POST = do_PUT = do_DELETE = _forward
 

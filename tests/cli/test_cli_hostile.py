@@ -83,7 +83,11 @@ def test_trickled_headers_are_cut_at_the_deadline_and_retried(
 
     with hostile_proxy(octane.sim.url, tamper) as proxy:
         proxy.trickle_interval = 0.2  # 5 reads per read timeout: never one too slow
+        # 75 bytes of the headers (15 s), then the proxy hangs up: without a deadline on
+        # the headers the client waits for all of them; with it, the client hangs up first
+        proxy.trickle_limit = 75
         done = upload_via(octane, proxy, junit_xml, *SLICES, *SHORT)
+    assert proxy.hung_up == trickled, "the client waited for the whole trickle"
     out = done.text
     assert done.code == 0, out
     lines_without_traceback(out)
