@@ -202,7 +202,7 @@ def decode_entries(
     for where, load in raw:
         try:
             entries.append(entry_from_dict(load()))
-        except (ValueError, KeyError, TypeError) as exc:
+        except (ValueError, KeyError, TypeError, OverflowError) as exc:
             problem = f"{where} ({exc}): {fix}"
             if on_damaged is None:
                 raise StoreError(problem) from None

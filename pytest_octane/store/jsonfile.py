@@ -277,7 +277,7 @@ class JsonFileStore(LocksDelegate):
     def _decode(self, path: Path, data: Mapping[str, Any]) -> JobRecord:
         try:
             return _job_from_dict(data)
-        except (KeyError, TypeError, ValueError, AttributeError, StoreError) as exc:
+        except (KeyError, TypeError, ValueError, OverflowError, AttributeError, StoreError) as exc:
             raise StoreError(
                 f"the task store file '{path}' is not a valid pytest-octane job "
                 f"({type(exc).__name__}: {exc}): repair or delete it"
@@ -286,7 +286,7 @@ class JsonFileStore(LocksDelegate):
     def _decode_slice(self, job_id: str, raw: Mapping[str, Any]) -> SliceRecord:
         try:
             return slice_from_dict(raw)
-        except (KeyError, TypeError, ValueError, StoreError) as exc:
+        except (KeyError, TypeError, ValueError, OverflowError, StoreError) as exc:
             raise StoreError(
                 f"the task store file '{self._job_path(job_id)}' has a bad slice "
                 f"({type(exc).__name__}: {exc}): repair or delete it"

@@ -360,7 +360,7 @@ class SqlStore(LocksDelegate):
             space_id, workspace_id = int(row["space_id"]), int(row["workspace_id"])
             created_at = float(row["created_at"])
             finished_at = None if row["finished_at"] is None else float(row["finished_at"])
-        except (TypeError, ValueError) as exc:  # SQLite keeps whatever was written
+        except (TypeError, ValueError, OverflowError) as exc:  # SQLite keeps anything
             raise self._corrupt(f"job {job_id}", f"{type(exc).__name__}: {exc}") from None
         return JobRecord(
             job_id=job_id,
@@ -380,7 +380,7 @@ class SqlStore(LocksDelegate):
         data["index"] = data.pop("slice_index")
         try:
             return slice_from_dict(data)
-        except (KeyError, TypeError, ValueError, StoreError) as exc:
+        except (KeyError, TypeError, ValueError, OverflowError, StoreError) as exc:
             what = f"slice {data['index']} of job {data['job_id']}"
             raise self._corrupt(what, f"{type(exc).__name__}: {exc}") from None
 
