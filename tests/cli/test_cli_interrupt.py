@@ -189,20 +189,26 @@ def test_ctrl_c_while_the_slices_are_spooled_prints_one_line_and_the_resume_comm
     octane.assert_every_run_once(TESTS)
 
 
-def test_a_second_ctrl_c_in_pytest_unconfigure_prints_one_line(octane: Octane) -> None:
-    """The first Ctrl-C stops the upload (while spooling); the second lands in pytest's
-    ``pytest_unconfigure``, after the summary: one line, exit 130, no traceback."""
+@pytest.mark.parametrize("first", ["while spooling", "none"])
+def test_a_ctrl_c_in_pytest_unconfigure_prints_one_line(octane: Octane, first: str) -> None:
+    """A Ctrl-C that lands in pytest's ``pytest_unconfigure``, after the summary (the second
+    one, after a first while spooling; or the only one): one line, exit 130, no traceback."""
     suite = octane.write_suite(params=7)
     (suite / "conftest.py").write_text(
-        CTRL_C_WHILE_SPOOLING
+        (CTRL_C_WHILE_SPOOLING if first != "none" else "import os\nimport signal\n")
         + "\n\ndef pytest_unconfigure(config):\n    os.kill(os.getpid(), signal.SIGINT)\n"
     )
     done = octane.run_pytest(suite, "--octane-stream=off")
     text = done.stdout + done.stderr
     assert "Traceback" not in text and "KeyboardInterrupt" not in text, text
     assert done.returncode == 130, text
-    assert "error: interrupted (Ctrl-C)" in done.stdout  # the summary was not lost
     last = done.stderr.strip().splitlines()[-1]
+    if first == "none":
+        assert "slices: 1 ok" in done.stdout  # the summary was not lost
+        assert last == "pytest-octane: Ctrl-C: stopped at once (the upload had ended)", text
+        octane.assert_every_run_once(TESTS)
+        return
+    assert "error: interrupted (Ctrl-C)" in done.stdout  # the summary was not lost
     assert last.startswith("pytest-octane: Ctrl-C again: stopped at once; to finish"), text
     assert "pytest-octane resume" in last
     resume(octane, text)
