@@ -36,6 +36,14 @@ def _int_attr(value: str | None, where: str, name: str) -> int:
     return number
 
 
+def _named(path: Path, element: etree._Element) -> tuple[str, str]:
+    """The element's name, and how messages name it (``file: testcase 'name' line N``)."""
+    name = element.get("name")
+    if not name:
+        raise InputError(f"{path}: {element.tag} line {element.sourceline}: has no name attribute")
+    return name, f"{path}: {element.tag} {name[:80]!r} line {element.sourceline}"
+
+
 def read_octane(path: Path) -> list[TestRun]:
     """Runs of an Octane ``<test_result>`` file (its global elements are not carried over)."""
     root = parse_xml_file(path).getroot()
@@ -48,10 +56,7 @@ def read_octane(path: Path) -> list[TestRun]:
         )
     runs: list[TestRun] = []
     for element in root.iterfind("test_runs/test_run"):
-        name = element.get("name")
-        if not name:
-            raise InputError(f"{path}: test_run line {element.sourceline}: has no name attribute")
-        where = f"{path}: test_run {name[:80]!r} line {element.sourceline}"
+        name, where = _named(path, element)
         status_text = element.get("status") or ""
         if status_text not in _STATUSES:
             raise InputError(f"{where}: status={status_text!r} is not one of {list(_STATUSES)}")
@@ -199,10 +204,7 @@ def read_junit(path: Path, *, started_ms: int, module: str = "") -> list[TestRun
         suite_started = _timestamp_ms(suite.get("timestamp")) or started_ms
         offset = 0
         for case in suite.findall("testcase"):
-            name = case.get("name")
-            if not name:
-                raise InputError(f"{path}: testcase line {case.sourceline}: has no name attribute")
-            where = f"{path}: testcase {name[:80]!r} line {case.sourceline}"
+            name, where = _named(path, case)
             classname = case.get("classname") or ""
             package, _, klass = classname.rpartition(".")
             duration = _seconds_to_ms(case.get("time"), where)

@@ -11,13 +11,12 @@ import base64
 import html
 import json
 import re
-import shlex
 from pathlib import Path
 from urllib.parse import quote
 
 import pytest
 import requests
-from cli_harness import CliResult, Octane, lines_without_traceback
+from cli_harness import CliResult, Octane, lines_without_traceback, printed
 from hostile_proxy import Answer, HostileProxy, hostile_proxy
 
 from pytest_octane import cli
@@ -33,12 +32,6 @@ TASK_PATH = re.compile(r".*/test-results/(\d+)$")
 
 def upload_via(octane: Octane, proxy: HostileProxy, junit: Path, *args: str) -> CliResult:
     return octane.cli("upload", str(junit), *octane.connection_args(), f"--url={proxy.url}", *args)
-
-
-def printed(output: str, verb: str) -> list[str]:
-    match = re.search(rf"run: (pytest-octane {verb} .*)$", output, re.MULTILINE)
-    assert match, f"no '{verb}' command printed:\n{output}"
-    return shlex.split(match.group(1))[1:]
 
 
 # ---------------------------------------------------------------- point 2: trickled answers

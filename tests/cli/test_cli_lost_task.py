@@ -9,12 +9,10 @@ Only a 404 on the workspace itself stays the permanent "does not exist" error.
 from __future__ import annotations
 
 import dataclasses
-import re
-import shlex
 from pathlib import Path
 
 import pytest
-from cli_harness import Octane, lines_without_traceback
+from cli_harness import Octane, lines_without_traceback, printed
 
 from pytest_octane.errors import OctaneHTTPError, TaskLost
 from pytest_octane.model import SliceStatus
@@ -24,12 +22,6 @@ from pytest_octane.octane.failures import classify
 
 RUNS = 10  # the junit_xml fixture
 WRONG_CAUSE = "does not exist"
-
-
-def printed(output: str, verb: str) -> list[str]:
-    match = re.search(rf"run: (pytest-octane {verb} .*)$", output, re.MULTILINE)
-    assert match, f"no '{verb}' command printed:\n{output}"
-    return shlex.split(match.group(1))[1:]
 
 
 def test_a_task_forgotten_after_its_upload_is_sent_again_at_once(
