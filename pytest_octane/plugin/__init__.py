@@ -182,7 +182,7 @@ def pytest_unconfigure(config: pytest.Config) -> Generator[None]:
 def _ctrl_c_line(reporter: object) -> str:
     outcome = getattr(reporter, "outcome", None)
     if outcome is None or not outcome.interrupted:
-        return "pytest-octane: Ctrl-C again: stopped at once"
+        return "pytest-octane: Ctrl-C: stopped at once (the upload had ended)"
     return (
         "pytest-octane: Ctrl-C again: stopped at once; to finish the upload later run: "
         f"{outcome.resume_command()}"

@@ -203,11 +203,22 @@ def _finish_task(
 
 
 def run_slices(ctx: JobContext, send: Sequence[int], poll: Sequence[int]) -> None:
-    """Send slices ``send`` and finish polling slices ``poll`` (which have task ids)."""
+    """Send slices ``send`` and finish polling slices ``poll`` (which have task ids); a
+    polled task Octane has forgotten gets its slice sent again (the same bytes) after."""
     job_id = ctx.outcome.job.job_id
     job = ctx.store.get_job(job_id)
     ctx.outcome.job = job
     ctx.state.started(len(send) + len(poll))
+    again = _run_pool(ctx, send, poll)
+    if again:
+        ctx.stop.check()
+        _run_pool(ctx, again, ())
+
+
+def _run_pool(ctx: JobContext, send: Sequence[int], poll: Sequence[int]) -> list[int]:
+    """One pool of workers for ``send`` and ``poll``; return the polled slices whose task
+    Octane forgot."""
+    job = ctx.outcome.job
     runs_by_slice = _readable_slices(ctx, send)
     send = [i for i in send if i in runs_by_slice]
     if send:
@@ -227,10 +238,7 @@ def run_slices(ctx: JobContext, send: Sequence[int], poll: Sequence[int]) -> Non
             lost.append(pool.submit(_guarded_finish, ctx, index, task_id))
         on_stop = lambda: ctx.progress(STOPPING.format(ctx.client.deadline_s))  # noqa: E731
         wait_all([*futures, *lost], ctx.stop, on_stop)
-    again = [index for index, future in zip(poll, lost, strict=True) if future.result()]
-    if again:  # recorded tasks Octane forgot: their slices are sent (same bytes) now
-        ctx.stop.check()
-        run_slices(ctx, again, ())
+    return [index for index, future in zip(poll, lost, strict=True) if future.result()]
 
 
 def submit_slices(
