@@ -23,7 +23,7 @@ from pytest_octane.errors import (
 )
 from pytest_octane.job import coord
 from pytest_octane.job.events import Progress, UploadState
-from pytest_octane.job.interrupt import StopFlag, ctrl_c
+from pytest_octane.job.interrupt import StopFlag, ctrl_c, while_spooling
 from pytest_octane.job.journal import new_job_id
 from pytest_octane.job.outcome import JobOutcome
 from pytest_octane.job.recorded import coverage_pending, settings_for_job
@@ -188,10 +188,12 @@ def upload_session(
     state: UploadState | None = None,
 ) -> JobOutcome:
     """The plugin's entry point: spool, record, upload and report one pytest session."""
-    settings, store, job, warning = open_job(settings, runs, new_job_id())
+    spooled, stopped = while_spooling(lambda: open_job(settings, runs, new_job_id()))
+    settings, store, job, warning = spooled
     try:
-        if not job.slices:
+        if stopped or not job.slices:
             outcome = JobOutcome(job=job, store_location=store.location)
+            outcome.interrupted, outcome.error = stopped is not None, stopped
         else:
             outcome = execute_job(settings, store, job, hook=hook, progress=progress, state=state)
     finally:

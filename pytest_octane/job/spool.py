@@ -25,6 +25,7 @@ from pytest_octane.octane.results_xml import (
     write_slices,
 )
 from pytest_octane.octane.schema import safe_parser
+from pytest_octane.octane.xml_text import parser_reason
 
 #: the job setting that names the job's journal (see job/journal.py)
 JOURNAL_KEY = "journal"
@@ -218,7 +219,8 @@ def _parse(path: Path) -> etree._Element:
             f"spooled slice {path} cannot be read ({exc}); was the spool folder removed?"
         ) from None
     except etree.XMLSyntaxError as exc:
-        raise InputError(f"spooled slice {path} is not well-formed XML ({exc.msg})") from None
+        reason = parser_reason(str(exc.msg))
+        raise InputError(f"spooled slice {path} is not well-formed XML ({reason})") from None
 
 
 def cut_slices(

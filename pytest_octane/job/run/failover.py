@@ -111,8 +111,10 @@ class FailoverStore:
     def append_requests(self, job_id: str, entries: Sequence[RequestLogEntry]) -> None:
         self._call(lambda store: store.append_requests(job_id, entries))
 
-    def read_requests(self, job_id: str) -> list[RequestLogEntry]:
-        return self._call(lambda store: store.read_requests(job_id))
+    def read_requests(
+        self, job_id: str, *, on_damaged: Callable[[str], None] | None = None
+    ) -> list[RequestLogEntry]:
+        return self._call(lambda store: store.read_requests(job_id, on_damaged=on_damaged))
 
     @contextlib.contextmanager
     def lock(self, name: str, *, timeout: float) -> Iterator[None]:

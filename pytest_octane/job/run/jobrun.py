@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from types import TracebackType
+from typing import Any
 
 from pytest_octane.errors import ConnectionFailed, OctaneError
 from pytest_octane.job.budget import QueueBudget, pool_name
@@ -66,6 +67,7 @@ class JobRun:
         self.error: OctaneError | None = None
         self._pool: ThreadPoolExecutor | None = None
         self._futures: list[Future[None]] = []
+        self._polled: list[tuple[int, Future[bool]]] = []
         self._first = True
 
     def __enter__(self) -> JobRun:
@@ -114,17 +116,21 @@ class JobRun:
         """Queue the tasks of slices ``indexes`` (sent earlier) to be polled to their end."""
         if indexes:
             assert self._pool is not None, "poll() inside 'with JobRun(...)'"
-            self._futures.extend(poll_slices(self.ctx, self._pool, indexes))
+            polled = poll_slices(self.ctx, self._pool, indexes)
+            self._polled.extend(zip(indexes, polled, strict=True))
 
     def finish(self, *, link_hint: bool = False) -> None:
         """Wait for every queued slice, then link the runs to their stories (raises what
         stopped the sending).  ``link_hint``: a linking error says how to link later."""
-        client = self.ctx.client
-        wait_all(
-            self._futures,
-            self.stop,
-            lambda: self.ctx.progress(STOPPING.format(client.deadline_s)),
-        )
+        self._wait()
+        # a polled task Octane has forgotten: its slice is sent again (the same bytes), the
+        # progress total unchanged
+        lost = [index for index, future in self._polled if future.result()]
+        self._polled.clear()
+        if lost:
+            self.stop.check()
+            self.send(lost, total=self.ctx.state.total)
+            self._wait()
         if self.error is not None:
             raise self.error
         self.stop.check()
@@ -137,6 +143,12 @@ class JobRun:
                 f"the runs were uploaded but not linked to their stories: {exc}; "
                 f"run '{self.outcome.resume_command()}' to link them"
             ) from exc
+
+    def _wait(self) -> None:
+        client = self.ctx.client
+        futures: list[Future[Any]] = [*self._futures, *(f for _, f in self._polled)]
+        self._futures = []
+        wait_all(futures, self.stop, lambda: self.ctx.progress(STOPPING.format(client.deadline_s)))
 
     def note(self, exc: OctaneError, unfinished: Callable[[], Sequence[int]]) -> None:
         """What stopped the run, in its outcome: a permanent error fails the ``unfinished``

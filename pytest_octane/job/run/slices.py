@@ -9,7 +9,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from pathlib import Path
 
-from pytest_octane.errors import InputError, OctaneError, PollTimeout
+from pytest_octane.errors import InputError, OctaneError, PollTimeout, TaskLost
 from pytest_octane.job import suites
 from pytest_octane.job.interrupt import UploadInterrupted
 from pytest_octane.job.run.context import JobContext, flush_log, update_slice
@@ -106,21 +106,33 @@ def _send_slice(ctx: JobContext, index: int, refs: list[RunRefs], attempt: int) 
         ctx.stop.check()
         payload = _payload(ctx, Path(record.path), refs, attempt)
         with _queue_slot(ctx, index):
-            accepted = ctx.client.post_test_results(
-                payload, skip_errors=ctx.settings.skip_errors, label=f"slice {index}"
-            )
-            if accepted.from_older_push and accepted.status.strip().lower() == "failed":
-                # Octane returned an earlier failed task for identical bytes: send a new payload
-                payload = _payload(ctx, Path(record.path), refs, attempt + 1)
-                attempt += 1
+            for last_try in (False, True):
                 accepted = ctx.client.post_test_results(
                     payload, skip_errors=ctx.settings.skip_errors, label=f"slice {index}"
                 )
-            update_slice(
-                ctx, index, task_id=accepted.id, attempts=attempt, status=SliceStatus.RUNNING
-            )
-            ctx.state.slice_sent(index, accepted.id)
-            ok, detail = _finish_task(ctx, index, accepted.id, fresh=True)
+                if accepted.from_older_push and accepted.status.strip().lower() == "failed":
+                    # Octane returned an earlier failed task for identical bytes: new bytes
+                    payload = _payload(ctx, Path(record.path), refs, attempt + 1)
+                    attempt += 1
+                    accepted = ctx.client.post_test_results(
+                        payload, skip_errors=ctx.settings.skip_errors, label=f"slice {index}"
+                    )
+                update_slice(
+                    ctx, index, task_id=accepted.id, attempts=attempt, status=SliceStatus.RUNNING
+                )
+                ctx.state.slice_sent(index, accepted.id)
+                try:
+                    ok, detail = _finish_task(ctx, index, accepted.id, fresh=True)
+                    break
+                except TaskLost as exc:
+                    if last_try:
+                        raise
+                    # the same bytes once more: Octane forgot the task, not the slice
+                    ctx.progress(f"pytest-octane: slice {index}: {exc}")
+    except TaskLost as exc:
+        # forgotten twice: no task id to poll; 'resume' sends the same bytes again
+        update_slice(ctx, index, task_id=None, last_error=str(exc), attempts=attempt)
+        detail = f"not finished: {exc}"
     except UploadInterrupted:
         # Nothing is decided: a task id (if any) is recorded, 'resume' polls or sends it.
         detail = "interrupted (Ctrl-C)"
@@ -192,8 +204,10 @@ def _finish_task(
 
 def poll_slices(
     ctx: JobContext, pool: ThreadPoolExecutor, indexes: Sequence[int]
-) -> list[Future[None]]:
-    """Queue the tasks of slices ``indexes`` (which have task ids) to be polled to their end."""
+) -> list[Future[bool]]:
+    """Queue the tasks of slices ``indexes`` (which have task ids) to be polled to their end;
+    each future says whether Octane had forgotten the task (then its slice is sent again, the
+    same bytes)."""
     job = ctx.store.get_job(ctx.outcome.job.job_id)
     futures = []
     for index in indexes:
@@ -244,14 +258,21 @@ def _readable_slices(ctx: JobContext, send: Sequence[int]) -> dict[int, list[Spo
     return readable
 
 
-def _guarded_finish(ctx: JobContext, index: int, task_id: int) -> None:
+def _guarded_finish(ctx: JobContext, index: int, task_id: int) -> bool:
+    """Poll a recorded task to its end; True when Octane has forgotten it (the slice's task
+    id is cleared, so it is sent again)."""
     ctx.state.slice_begins()
     ok, detail = False, "still unfinished"
     try:
         ok, detail = _finish_task(ctx, index, task_id)
+    except TaskLost as exc:
+        update_slice(ctx, index, task_id=None, last_error=str(exc))
+        detail = f"not finished: {exc}"
+        return True
     except OctaneError as exc:
         detail = f"still unfinished: {exc}"
         update_slice(ctx, index, last_error=str(exc))
     finally:
         flush_log(ctx)
         ctx.state.slice_ends(index, ok, detail)
+    return False
