@@ -226,25 +226,15 @@ class UploaderProcess:
         Ctrl-C ends both processes at once) and return the job's outcome."""
         self.finishing = True
         assert self.journal is not None
-        self._write_unwritten()
-        if self._unwritten:
-            error = self._journal_error
-            reason = error.strerror if isinstance(error, OSError) and error.strerror else error
-            self.warnings.append(
-                f"{len(self._unwritten)} results could not be written to the journal "
-                f"{self.journal.path} ({reason}): they are not uploaded; free some space there "
-                "or set --octane-spool-dir to another disk"
-            )
-        try:
-            self.journal.end(exit_status)
-        except OSError:
-            self.journal.close()  # the uploader sees its pytest gone: it sends what it has
-        if self._send is not None:
-            self._send("end")
-        with ctrl_c(self.stop, self._exit_line):
-            if announce and not self._gone.is_set():
+        with ctrl_c(self.stop, self._exit_line):  # from the end mark on: Ctrl-C stops sending
+            self._end_journal(exit_status)
+            if self.stop.is_set and self._send is not None:
+                self._send("stop")  # told before the end: nothing is sent
+            if self._send is not None:
+                self._send("end")
+            if announce and not self._gone.is_set() and not self.stop.is_set:
                 self.text(FINISHING)
-            told = False
+            told = self.stop.is_set
             while not self._gone.wait(_TICK_S):
                 if self.stop.is_set and not told and self._send is not None:
                     told = self._send("stop")
@@ -258,6 +248,23 @@ class UploaderProcess:
             raise OctaneError(self._why_no_outcome())
         self._outcome.warnings[:0] = self.warnings
         return self._outcome
+
+    def _end_journal(self, exit_status: int) -> None:
+        """Write what a full disk held back, then the end mark."""
+        assert self.journal is not None
+        self._write_unwritten()
+        if self._unwritten:
+            error = self._journal_error
+            reason = error.strerror if isinstance(error, OSError) and error.strerror else error
+            self.warnings.append(
+                f"{len(self._unwritten)} results could not be written to the journal "
+                f"{self.journal.path} ({reason}): they are not uploaded; free some space there "
+                "or set --octane-spool-dir to another disk"
+            )
+        try:
+            self.journal.end(exit_status)
+        except OSError:
+            self.journal.close()  # the uploader takes what the journal holds
 
     def _why_no_outcome(self) -> str:
         assert self.journal is not None

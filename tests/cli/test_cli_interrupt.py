@@ -145,26 +145,27 @@ def test_second_ctrl_c_exits_at_once_and_the_store_stays_resumable(octane: Octan
 
 # ---------------------------------------------------------------- issue 24 point 5
 
-#: An inner conftest that presses Ctrl-C (SIGINT to its own process) when the first slice
-#: file is being written: deterministic, whichever thread spools.
+#: An inner conftest that presses Ctrl-C (SIGINT to its own process) the moment pytest has
+#: written its journal's end mark, while the uploader process is to spool (cut, write and
+#: record) the slices: deterministic, since pytest tells the uploader before the end.
 CTRL_C_WHILE_SPOOLING = """
 import os
 import signal
 
-from pytest_octane.octane import results_xml
+from pytest_octane.job import journal
 
-_real = results_xml.write_document
+_real = journal.JournalWriter.end
 _pressed = []
 
 
-def _pressing(*args, **kwargs):
+def _pressing(self, exit_status):
+    _real(self, exit_status)
     if not _pressed:
         _pressed.append(True)
         os.kill(os.getpid(), signal.SIGINT)
-    return _real(*args, **kwargs)
 
 
-results_xml.write_document = _pressing
+journal.JournalWriter.end = _pressing
 """
 
 

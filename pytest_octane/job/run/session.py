@@ -179,7 +179,9 @@ class SessionUpload:
                     run.look_ahead(inbox.collected)
             self._reader.read()
             journal = self._reader.journal
-            final = closed or told_ended or (journal is not None and journal.ended)
+            # the end is pytest's word through the pipe (or its death), not the end mark
+            # alone: a Ctrl-C pressed as the session ended is told first ("stop", then "end")
+            final = closed or told_ended
             if final and not (journal is not None and journal.ended):
                 self._reader.finish()  # pytest is gone: a line it was writing is left out
                 self._interrupted = not told_ended
