@@ -175,7 +175,9 @@ class SessionUpload:
             closed, told_ended = inbox.closed, inbox.ended
             if run is not None and not looked_ahead and inbox.collected is not None:
                 looked_ahead = True
-                if not streamed:  # before the first slice: its references are ready then
+                # before the first slice (its references are ready then); with streaming
+                # off nothing reaches Octane before the end of the session, as before
+                if not streamed and self.settings.stream:
                     run.look_ahead(inbox.collected)
             self._reader.read()
             journal = self._reader.journal
