@@ -19,6 +19,7 @@ from pytest_octane.job.journal import JOURNAL_NAME, JournalWriter, read_journal
 from pytest_octane.job.outcome import JobOutcome
 from pytest_octane.job.run.journaled import INTERRUPTED_EVENT, catch_up, record_journal_slices
 from pytest_octane.job.run.session import Inbox, SessionUpload
+from pytest_octane.job.spool import SpooledRun
 from pytest_octane.model import JobRecord, SliceStatus
 from pytest_octane.octane.credentials import Credentials
 from pytest_octane.octane.results_xml import header_from_settings
@@ -91,12 +92,13 @@ def test_slices_are_sent_as_the_journal_grows(settings: Settings, sim: Simulator
 
 def test_stream_off_sends_nothing_before_the_end_mark(settings: Settings, sim: Simulator) -> None:
     session = Session(replace(settings, stream=False), sim)
+    session.inbox.expect([SpooledRun("tests", "test_m0", ())])  # no look-ahead either
     session.add(0, 25)
     assert session.ready.wait(60)
     ended_at = time.time()
     outcome = session.end()
     assert outcome.ok and len(outcome.job.slices) == 3
-    assert min(posts(sim)) >= ended_at
+    assert min(r.time for r in sim.request_log) >= ended_at  # not even a sign-in before
     assert_every_run_once(sim, 25)
 
 
