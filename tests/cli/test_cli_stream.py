@@ -4,6 +4,8 @@ session leaves every spooled slice for ``resume``, with every run in Octane once
 from __future__ import annotations
 
 import os
+import re
+import shlex
 import signal
 import subprocess
 import textwrap
@@ -334,3 +336,46 @@ def test_a_session_that_idles_out_after_the_look_ahead_signs_in_again(octane: Oc
     assert any(r.status == 401 for r in log)
     assert octane.only_job().status is SliceStatus.SUCCESS
     octane.assert_every_run_once(20)
+
+
+def _uploader_of(pid: int) -> int | None:
+    """The uploader process pytest ``pid`` started (Linux /proc), if it runs."""
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            if b"pytest_octane.uploader" in Path(f"/proc/{child}/cmdline").read_bytes():
+                return int(child)
+    return None
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="finds the child in /proc")
+@pytest.mark.octane_simulator(processing_ms=50)
+def test_an_uploader_killed_mid_run_leaves_its_job_to_resume_from_the_journal(
+    octane: Octane,
+) -> None:
+    suite = write(octane, SLOW_SUITE.format(tests=600, sleep=0.01))
+    process = octane.start_pytest(
+        suite, "--octane-slice-size=50", "-p", "no:xdist", output=subprocess.PIPE
+    )
+    try:
+        wait_until(lambda: _some_slice_sent(octane), timeout=60, what="a streamed slice")
+        uploader = _uploader_of(process.pid)
+        assert uploader is not None
+        os.kill(uploader, signal.SIGKILL)  # the OOM killer picks the uploader
+        out, err = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    text = out.decode() + err.decode()
+    assert process.returncode == 0, text  # the tests passed: the upload is not a test
+    assert "Traceback" not in text, text
+    assert "the uploader process ended (exit -9) before it finished" in text, text
+    match = re.search(r"to upload them run (pytest-octane resume \S+ --task-store \S+)", text)
+    assert match, text
+    job = octane.only_job()
+    assert sum(s.run_count for s in job.slices) < 600  # the rest is in the journal only
+    resumed = octane.cli(*shlex.split(match.group(1))[1:])
+    assert resumed.code == 0, resumed.text
+    assert octane.only_job().status is SliceStatus.SUCCESS
+    octane.sim.wait_for_tasks()
+    octane.assert_every_run_once(600)
