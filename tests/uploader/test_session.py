@@ -17,6 +17,7 @@ from pytest_octane.errors import InputError, StoreError
 from pytest_octane.job.engine import open_job
 from pytest_octane.job.journal import JOURNAL_NAME, JournalWriter, read_journal
 from pytest_octane.job.outcome import JobOutcome
+from pytest_octane.job.run.failover import MOVED_EVENT
 from pytest_octane.job.run.journaled import INTERRUPTED_EVENT, catch_up, record_journal_slices
 from pytest_octane.job.run.session import Inbox, SessionUpload
 from pytest_octane.job.spool import SpooledRun
@@ -180,6 +181,10 @@ def test_a_task_store_failing_in_mid_session_loses_nothing(
         store.close()
     assert job.status is SliceStatus.SUCCESS and job.finished_at is not None
     assert sum(s.run_count for s in job.slices) == 45
+    [moved] = [e for e in job.history if e["event"] == MOVED_EVENT]  # the job says so
+    assert ("to" in moved) is comes_back and (
+        "simulated" in moved.get("error", "")
+    ) is not comes_back
     assert len({s.task_id for s in job.slices}) == 5  # every slice's task recorded once
 
 

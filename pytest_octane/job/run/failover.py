@@ -25,7 +25,10 @@ from pytest_octane.errors import StoreError
 from pytest_octane.model import JobRecord, RequestLogEntry, SliceRecord
 from pytest_octane.store import JobListing, TaskStore, open_store
 
-__all__ = ["FailoverStore"]
+__all__ = ["MOVED_EVENT", "FailoverStore"]
+
+#: history event of a job the store failed in mid-session: where it was kept meanwhile
+MOVED_EVENT = "moved"
 
 log = logging.getLogger("pytest_octane.job.failover")
 
@@ -158,6 +161,9 @@ class FailoverStore:
     def _fail_over(self, exc: StoreError) -> None:
         folder = Path(tempfile.mkdtemp(prefix=f"pytest-octane-{self._job.job_id}-"))
         fallback = open_store(str(folder / "store"))
+        event = {"time": time.time(), "event": MOVED_EVENT, "from": self.primary.location}
+        event["error"] = str(exc)
+        self._job = replace(self._job, history=(*self._job.history, event))
         fallback.create_job(self._job)
         self._current, self.folder = fallback, folder
         self.moved = (
@@ -190,7 +196,7 @@ class FailoverStore:
                         )
                 self.primary.add_history(
                     job.job_id,
-                    {"time": time.time(), "event": "moved", "to": str(self.folder), "back": True},
+                    {"time": time.time(), "event": MOVED_EVENT, "to": str(self.folder)},
                 )
                 if job.finished_at is not None:
                     self.primary.finish_job(job.job_id, job.finished_at)
