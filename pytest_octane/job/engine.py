@@ -30,6 +30,7 @@ from pytest_octane.errors import (
 from pytest_octane.job import coord
 from pytest_octane.job.budget import QueueBudget, pool_name
 from pytest_octane.job.events import Progress, UploadState
+from pytest_octane.job.evidence.attachments import pending_slices, send_attachments
 from pytest_octane.job.interrupt import StopFlag, UploadInterrupted, ctrl_c
 from pytest_octane.job.outcome import JobOutcome
 from pytest_octane.job.recorded import coverage_pending, external_run_id_for, settings_for_job
@@ -219,7 +220,8 @@ def _execute_job(
         elif record.status is SliceStatus.RUNNING:
             (poll if record.task_id is not None else send).append(record.index)
     link_pending = coverage_pending(job, settings.update_auto_runs)
-    if not send and not poll and not link_pending:
+    files_pending = [] if only_slice else pending_slices(job)  # issue 23: files left to send
+    if not send and not poll and not link_pending and not files_pending:
         outcome.job = store.get_job(job.job_id)
         return outcome
     request_log = RequestLog()
@@ -248,6 +250,7 @@ def _execute_job(
     try:
         with ctrl_c(stop, lambda: _exit_line(outcome)), client:
             run_slices(ctx, send, poll)
+            send_attachments(ctx, files_pending)  # issue 23
             stop.check()
             try:
                 link_runs(ctx)
@@ -381,9 +384,10 @@ def upload_session(
     hook: CredentialsHook | None = None,
     progress: Progress | None = None,
     state: UploadState | None = None,
+    job_id: str | None = None,  # the plugin's, chosen before the tests (issue 23)
 ) -> JobOutcome:
     """The plugin's entry point: spool, record, upload and report one pytest session."""
-    settings, store, job, warning = open_job(settings, runs, new_job_id())
+    settings, store, job, warning = open_job(settings, runs, job_id or new_job_id())
     try:
         if not job.slices:
             outcome = JobOutcome(job=job, store_location=store.location)

@@ -5,7 +5,12 @@ Shared by the plain writer (results_xml.py) and the Gherkin writer (gherkin_xml.
 
 from __future__ import annotations
 
+import logging
 import re
+import threading
+from urllib.parse import quote
+
+log = logging.getLogger("pytest_octane.octane")
 
 _INVALID_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
@@ -30,3 +35,74 @@ def cut_trace(trace: str, limit: int) -> str:
         f"{trace[:head]}\n\n[... pytest-octane cut {dropped} of {len(trace)} characters "
         f"(--octane-max-trace={limit}) ...]\n\n{trace[-tail:]}"
     )
+
+
+#: The XSD's ``urlType``: 6 to 512 characters; we send only http(s) links.
+_URL_MIN, _URL_MAX = 6, 512
+_said: set[str] = set()
+_said_lock = threading.Lock()
+
+
+def _once(key: str, message: str, *args: object) -> None:
+    with _said_lock:
+        if key in _said:
+            return
+        _said.add(key)
+    log.warning(message, *args)
+
+
+def run_link(template: str | None, build_url: str | None, nodeid: str, name: str) -> str | None:
+    """A run's ``external_report_url``: ``template`` (default: the build's page) filled in,
+    or None (with one warning per template) when it does not fit the XSD's URL rule."""
+    template = template or ("{build_url}" if build_url else None)
+    if template is None:
+        return None
+    if "{build_url}" in template and not build_url:
+        _once(
+            template,
+            "--octane-report-url %r needs {build_url}, but no CI build URL was detected or given "
+            "(--octane-build-url); the runs are sent without a link",
+            template,
+        )
+        return None
+    url = template.format(
+        build_url=build_url or "", nodeid=quote(nodeid, safe="/:"), name=quote(name, safe="")
+    )
+    if _URL_MIN <= len(url) <= _URL_MAX and url.lower().startswith(("http://", "https://")):
+        return clean(url)
+    _once(
+        template,
+        "the run link %r... is not an http(s) URL of 6 to 512 characters (Octane's rule for "
+        "external_report_url); runs whose link does not fit are sent without it",
+        url[:80],
+    )
+    return None
+
+
+#: pytest's section headings are ``-`` rules of this width around the title (terminal.py).
+_RULE_WIDTH = 80
+_CUT_NOTE = "\n[... pytest-octane cut {} of {} characters of captured output ...]\n"
+
+
+def pytest_rule(title: str) -> str:
+    """A heading as pytest prints it: ``------ Captured stdout call ------``."""
+    side = max((_RULE_WIDTH - len(title) - 2) // 2, 1)
+    line = f"{'-' * side} {title} {'-' * side}"
+    return line + "-" if len(line) + 1 <= _RULE_WIDTH else line
+
+
+def with_captured(trace: str, sections: list[tuple[str, str]], limit: int) -> str:
+    """``trace`` followed by the captured ``sections`` under pytest's headings, within
+    ``limit`` characters: the trace stays whole (the writer cuts a trace over the limit as
+    before), the captured part is trimmed first (its head is kept)."""
+    if not sections:
+        return trace
+    captured = "".join(f"\n{pytest_rule(title)}\n{text.rstrip()}\n" for title, text in sections)
+    room = limit - len(trace)
+    if len(captured) <= room:
+        return trace + captured
+    note = _CUT_NOTE.format(len(captured), len(captured))
+    keep = room - len(note) - 8  # the numbers in the note may be a few digits longer
+    if keep < len(pytest_rule(sections[0][0])) + 40:
+        return trace  # no room worth using: the trace is what matters
+    return trace + captured[:keep] + _CUT_NOTE.format(len(captured) - keep, len(captured))

@@ -53,7 +53,15 @@ class OctaneReporter:
         self.settings = settings
         self.dry_run = dry_run
         self.jira_keys = jira_keys
-        self.collector = ResultCollector(module=settings.module, jira_keys=jira_keys)
+        self.collector = ResultCollector(
+            module=settings.module,
+            jira_keys=jira_keys,
+            # issue 23: captured output after the trace; the job's budget for attachments
+            capture=settings.capture,
+            capture_passed=settings.capture_passed,
+            max_trace=settings.max_trace,
+            attachments_max_bytes=settings.attachments_max_mb * 2**20,
+        )
         self.session_started_ms = int(time.time() * 1000)
         self.summary_lines: list[str] = []
         self.outcome: JobOutcome | None = None
@@ -67,6 +75,10 @@ class OctaneReporter:
         self.streamed: list[TestRun] = []
         self._held = False  # a pytest-bdd run was seen: the rest is sent at session end
         self._display: TerminalProgress | None = None
+        from pytest_octane.job.engine import new_job_id
+
+        #: issue 23: chosen now, so that files attached during the tests go to this job
+        self.job_id = new_job_id()
 
     # -- collecting
 
@@ -80,6 +92,7 @@ class OctaneReporter:
         self.stream = SliceStream(
             self.settings, hook=self._credentials, progress=self._on_text, state=state
         )
+        self.stream.job_id = self.job_id  # issue 23: the job the attached files went to
         self.stream.start()
 
     @pytest.hookimpl(tryfirst=True)
@@ -260,7 +273,12 @@ class OctaneReporter:
                 runs = self.streamed + runs
             else:
                 self.outcome = upload_session(
-                    settings, runs, hook=credentials_hook, progress=display.text, state=state
+                    settings,
+                    runs,
+                    hook=credentials_hook,
+                    progress=display.text,
+                    state=state,
+                    job_id=self.job_id,  # issue 23
                 )
         finally:
             display.close()
@@ -271,6 +289,7 @@ class OctaneReporter:
             "runs: "
             + (", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "none")
         )
+        self.summary_lines.extend(self.collector.notes)  # issue 23: attachments not kept
         self.summary_lines.extend(self.outcome.summary_lines())
         write_github_step_summary(os.environ, self.outcome.summary_lines(), "Octane upload")
         self.config.hook.pytest_octane_upload_finished(job=self.outcome.job)
