@@ -54,8 +54,6 @@ def _dry(mode: str, *extra: str) -> Variant:
     return Variant(f"--octane-capture={mode} {' '.join(extra)}".strip(), args)
 
 
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tests", type=int, default=5000)

@@ -102,19 +102,13 @@ def _send_one(ctx: JobContext, index: int, item: AttachedFile, run_id: int | Non
                 f"attachments left pending ({exc}); 'pytest-octane resume' sends them",
             )
         return
-    ctx.store.add_history(
-        ctx.outcome.job.job_id,
-        {
-            "time": _now(),
-            "event": ATTACHMENT_EVENT,
-            "slice": index,
-            "file": item.path,
-            "name": item.name,
-            "run_id": run_id,
-            "state": "sent",
-            "id": new_id,
-        },
-    )
+    _record(ctx, index, item, state="sent", run_id=run_id, id=new_id)
+
+
+def _record(ctx: JobContext, index: int, item: AttachedFile, **outcome: object) -> None:
+    """The file's outcome, in the job's history at once (a kill loses nothing)."""
+    event = {"time": _now(), "event": ATTACHMENT_EVENT, "slice": index, "file": item.path}
+    ctx.store.add_history(ctx.outcome.job.job_id, {**event, "name": item.name, **outcome})
 
 
 def _code(exc: OctaneError) -> str:
@@ -124,18 +118,7 @@ def _code(exc: OctaneError) -> str:
 def _refused(
     ctx: JobContext, index: int, item: AttachedFile, reason: str, *, code: str = "lookup"
 ) -> None:
-    ctx.store.add_history(
-        ctx.outcome.job.job_id,
-        {
-            "time": _now(),
-            "event": ATTACHMENT_EVENT,
-            "slice": index,
-            "file": item.path,
-            "name": item.name,
-            "state": "refused",
-            "reason": reason,
-        },
-    )
+    _record(ctx, index, item, state="refused", reason=reason)
     _say(ctx, code, f"attachment {item.name!r} was refused: {reason} (the runs are uploaded)")
 
 
