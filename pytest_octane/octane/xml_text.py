@@ -5,12 +5,8 @@ Shared by the plain writer (results_xml.py) and the Gherkin writer (gherkin_xml.
 
 from __future__ import annotations
 
-import logging
 import re
-import threading
 from urllib.parse import quote
-
-log = logging.getLogger("pytest_octane.octane")
 
 _INVALID_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
@@ -39,43 +35,34 @@ def cut_trace(trace: str, limit: int) -> str:
 
 #: The XSD's ``urlType``: 6 to 512 characters; we send only http(s) links.
 _URL_MIN, _URL_MAX = 6, 512
-_said: set[str] = set()
-_said_lock = threading.Lock()
 
 
-def _once(key: str, message: str, *args: object) -> None:
-    with _said_lock:
-        if key in _said:
-            return
-        _said.add(key)
-    log.warning(message, *args)
+def link_problem(template: str | None, build_url: str | None, url: str | None) -> str | None:
+    """Why a run got no ``external_report_url`` although one was asked for (None: no problem)."""
+    if url is not None or not (template or build_url):
+        return None
+    if template and "{build_url}" in template and not build_url:
+        return (
+            f"--octane-report-url {template!r} needs {{build_url}}, but no CI build URL was "
+            "detected or given (--octane-build-url); the runs are sent without a link"
+        )
+    return (
+        "a run link is not an http(s) URL of 6 to 512 characters (Octane's rule for "
+        "external_report_url); runs whose link does not fit are sent without it"
+    )
 
 
 def run_link(template: str | None, build_url: str | None, nodeid: str, name: str) -> str | None:
     """A run's ``external_report_url``: ``template`` (default: the build's page) filled in,
-    or None (with one warning per template) when it does not fit the XSD's URL rule."""
+    or None when there is none or it does not fit the XSD's URL rule (see link_problem)."""
     template = template or ("{build_url}" if build_url else None)
-    if template is None:
-        return None
-    if "{build_url}" in template and not build_url:
-        _once(
-            template,
-            "--octane-report-url %r needs {build_url}, but no CI build URL was detected or given "
-            "(--octane-build-url); the runs are sent without a link",
-            template,
-        )
+    if template is None or ("{build_url}" in template and not build_url):
         return None
     url = template.format(
         build_url=build_url or "", nodeid=quote(nodeid, safe="/:"), name=quote(name, safe="")
     )
     if _URL_MIN <= len(url) <= _URL_MAX and url.lower().startswith(("http://", "https://")):
         return clean(url)
-    _once(
-        template,
-        "the run link %r... is not an http(s) URL of 6 to 512 characters (Octane's rule for "
-        "external_report_url); runs whose link does not fit are sent without it",
-        url[:80],
-    )
     return None
 
 

@@ -78,6 +78,7 @@ class AttachSink:
         size = len(data) if isinstance(data, bytes) else source.stat().st_size  # type: ignore[union-attr]
         if size > self.max_file:
             self._say(
+                nodeid,
                 "file",
                 f"attachment {given!r} of {nodeid} ({size / _MIB:.1f} MiB) is over "
                 f"--octane-attachment-max-mb={self.max_file // _MIB} and was not kept",
@@ -85,6 +86,7 @@ class AttachSink:
             return
         if size > self.budget:
             self._say(
+                nodeid,
                 "job",
                 f"attachment {given!r} of {nodeid} and later ones were not kept: this process "
                 f"passed --octane-attachments-max-mb={self.budget // _MIB}",
@@ -107,10 +109,12 @@ class AttachSink:
             record["description"] = str(description)[:4000]
         self._pending.setdefault(nodeid, []).append(record)
 
-    def _say(self, kind: str, line: str) -> None:
+    def _say(self, nodeid: str, kind: str, line: str) -> None:
+        """Once per kind in this process; on the report, so the session summary says it."""
         if kind not in self._said:
             self._said.add(kind)
             log.warning("pytest-octane: %s", line)
+            self._pending.setdefault(nodeid, []).append({"dropped": line, "kind": kind})
 
     # -- hooks
 

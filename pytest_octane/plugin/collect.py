@@ -187,6 +187,7 @@ class ResultCollector:
         self._attach_budget = attachments_max_bytes
         #: one line per kind of trouble (said once), for the session summary
         self.notes: list[str] = []
+        self._noted: set[str] = set()
         self._pending: dict[tuple[str, Any], _Pending] = {}
         self._module = module or ""
         # keys read at collection in this process; xdist workers' keys come on the reports
@@ -219,7 +220,12 @@ class ResultCollector:
         package, klass, _ = split_nodeid(path + "::x")
         if report.failed:
             status = RunStatus.FAILED
-            error: RunError | None = _collect_error_of(report)
+            failure = _collect_error_of(report)
+            sections = captured_sections(report.sections, self._capture)
+            if sections:  # what the module printed or logged while it was imported
+                trace = with_captured(failure.trace, sections, self._max_trace)
+                failure = RunError(type=failure.type, message=failure.message, trace=trace)
+            error: RunError | None = failure
             description = "collection error"
         else:
             status = RunStatus.SKIPPED
@@ -311,11 +317,19 @@ class ResultCollector:
             return error, with_captured("", sections, self._max_trace).lstrip("\n") or None
         return error, description
 
+    def _note(self, kind: str, line: str) -> None:
+        if kind not in self._noted:
+            self._noted.add(kind)
+            self.notes.append(line)
+
     def _kept(self, attached: list[dict[str, Any]]) -> tuple[Attachment, ...]:
         """The run's attachments within the job's budget; a file over it is dropped (and its
         spooled copy deleted), said once."""
         kept: list[Attachment] = []
         for data in attached:
+            if "dropped" in data:  # a file over a cap, said by the process that ran the test
+                self._note(str(data.get("kind")), str(data["dropped"]))
+                continue
             item = Attachment(
                 path=str(data["path"]),
                 name=str(data["name"]),
@@ -325,11 +339,11 @@ class ResultCollector:
             if self._attach_budget is not None:
                 if item.size > self._attach_budget:
                     _drop(item)
-                    if not any("attachments_max_mb" in n for n in self.notes):
-                        self.notes.append(
-                            f"attachments: {item.name} and later files were not kept: the job's "
-                            "attachments passed --octane-attachments-max-mb (attachments_max_mb)"
-                        )
+                    self._note(
+                        "job",
+                        f"attachment {item.name!r} and later ones were not kept: the job's "
+                        "attachments passed --octane-attachments-max-mb",
+                    )
                     continue
                 self._attach_budget -= item.size
             kept.append(item)

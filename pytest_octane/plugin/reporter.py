@@ -24,6 +24,7 @@ from pytest_octane.job.events import UploadState
 from pytest_octane.model import TestRun
 from pytest_octane.octane.gherkin_xml import plan_slices
 from pytest_octane.octane.results_xml import header_from_settings, write_document, write_slices
+from pytest_octane.octane.xml_text import link_problem, run_link
 from pytest_octane.plugin.collect import ResultCollector, split_nodeid
 from pytest_octane.plugin.progress import TerminalProgress
 from pytest_octane.settings import Settings
@@ -79,6 +80,7 @@ class OctaneReporter:
 
         #: issue 23: chosen now, so that files attached during the tests go to this job
         self.job_id = new_job_id()
+        self._link_said = False
 
     # -- collecting
 
@@ -165,7 +167,23 @@ class OctaneReporter:
             runs = [hook(run=run) or run for run in runs]
         if self.settings.started is not None:
             runs = [replace(run, started_ms=self.settings.started) for run in runs]
+        self._check_links(runs)  # issue 23
         return runs
+
+    def _check_links(self, runs: list[TestRun]) -> None:
+        """Say once when a run cannot get its external_report_url (the writer leaves it out)."""
+        template, build_url = self.settings.report_url, self.settings.build_url
+        if self._link_said or not (template or build_url):
+            return
+        for run in runs:
+            if run.gherkin is None:
+                url = run_link(template, build_url, run.nodeid, run.name)
+                problem = link_problem(template, build_url, url)
+                if problem:
+                    self._link_said = True
+                    self.collector.notes.append(problem)
+                    log.warning("%s", problem)
+                    return
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
@@ -245,6 +263,7 @@ class OctaneReporter:
             f"dry run: {len(runs)} test runs in {len(files)} slice(s) written to {folder}"
             + (f" (JIRA keys of {len(keys)} runs in jira-keys.json)" if keys else "")
         )
+        self.summary_lines.extend(self.collector.notes)  # issue 23
 
     def _upload(self, runs: list[TestRun]) -> None:
         from pytest_octane.job.engine import upload_session

@@ -14,6 +14,8 @@ import pytest_octane.job.engine
 import pytest_octane.plugin.attach  # noqa: F401
 from pytest_octane.cli import main as cli_main
 from pytest_octane.simulator import Simulator
+from pytest_octane.store import open_store
+from pytest_octane.web.render import render_job
 from tests.integration.test_plugin_upload import octane_args
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
@@ -264,6 +266,16 @@ def test_attached_files_reach_their_runs_under_xdist_and_a_refused_one_is_said_o
     assert states == ["refused"] + ["sent"] * 6
     status = _cli(["status", job_file.stem, "--task-store", str(tmp_path / "store")])
     assert "attachments: 6 sent, 1 refused" in status
+    assert "attachment 'broken.png' (slice " in status
+    assert "refused: attachment 'broken.png': the content does not match" in status
+    store = open_store(str(tmp_path / "store"))
+    try:
+        page = render_job(
+            store.get_job(job_file.stem), [], location=str(tmp_path / "store"), csrf="c"
+        )
+    finally:
+        store.close()
+    assert 'id="attachments">attachments: 6 sent, 1 refused' in page
 
 
 def _cli(args: list[str]) -> str:
@@ -306,3 +318,80 @@ def test_attachments_off_sends_nothing_and_copies_nothing(
     assert sim.attachments() == []
     assert not list((tmp_path / "spool").glob("*/attachments"))
     assert not [r for r in sim.request_log if "attachments" in r.path]
+
+
+def test_a_module_that_fails_to_import_sends_what_it_printed(
+    pytester: pytest.Pytester, sim: Simulator, tmp_path: Path
+) -> None:
+    pytester.makepyfile(test_broken="print('importing the module')\nraise ImportError('nope')\n")
+    pytester.runpytest(*octane_args(sim, tmp_path))
+    (run,) = sim.runs()
+    assert "nope" in run["error"]["trace"]
+    assert "Captured stdout" in run["error"]["trace"]
+    assert "importing the module" in run["error"]["trace"]
+
+
+def test_an_unfit_link_is_said_once_in_the_summary(
+    pytester: pytest.Pytester, sim: Simulator, tmp_path: Path
+) -> None:
+    pytester.makepyfile(test_two="def test_a():\n    pass\n\ndef test_b():\n    pass\n")
+    template = "https://reports.example/" + "x" * 600 + "/{name}"
+    result = pytester.runpytest(*octane_args(sim, tmp_path, f"--octane-report-url={template}"))
+    assert result.stdout.str().count("not an http(s) URL of 6 to 512 characters") == 1
+    assert all(run["external_report_url"] is None for run in sim.runs())
+
+
+def test_attachment_requests_are_retried_like_every_other(
+    pytester: pytest.Pytester, sim: Simulator, tmp_path: Path
+) -> None:
+    pytester.makeconftest(CONFTEST)
+    pytester.makepyfile(test_ui=ATTACHING.format(png=PNG))
+    sim.faults.fail_next("POST */attachments", 503, count=2)
+    pytester.runpytest(*octane_args(sim, tmp_path, "--octane-backoff=0.01"))
+    assert len(sim.attachments()) == 6
+    posts = [r for r in sim.request_log if r.method == "POST" and r.path.endswith("/attachments")]
+    assert len(posts) == 7 + 2  # every file once, plus the two refused by the fault
+
+
+def test_files_over_the_size_caps_are_not_kept_and_that_is_said_once(
+    pytester: pytest.Pytester, sim: Simulator, tmp_path: Path
+) -> None:
+    pytester.makepyfile(
+        test_big="""
+import pytest_octane
+
+def test_big():
+    pytest_octane.attach(b"x" * (2 * 2**20), name="big.log")
+    pytest_octane.attach(b"y" * (2 * 2**20), name="big2.log")
+    pytest_octane.attach(b"small", name="small.log")
+"""
+    )
+    result = pytester.runpytest(*octane_args(sim, tmp_path, "--octane-attachment-max-mb=1"))
+    assert result.stdout.str().count("is over --octane-attachment-max-mb=1 and was not kept") == 1
+    assert [a["name"] for a in sim.attachments()] == ["small.log"]
+    result = pytester.runpytest(*octane_args(sim, tmp_path, "--octane-attachments-max-mb=3"))
+    assert [a["name"] for a in sim.attachments()[1:]] == ["big.log", "small.log"]
+    assert result.stdout.str().count("'big2.log' of test_big.py::test_big and later ones") == 1
+
+
+def test_attachment_states_live_in_an_sql_task_store_too(
+    pytester: pytest.Pytester, sim: Simulator, tmp_path: Path
+) -> None:
+    pytest.importorskip("sqlalchemy")
+    pytester.makeconftest(CONFTEST)
+    pytester.makepyfile(test_ui=ATTACHING.format(png=PNG))
+    store = f"sqlite:///{tmp_path / 'jobs.db'}"
+    sim.faults.fail_next("POST */attachments", 503, count=1000)
+    args = [a for a in octane_args(sim, tmp_path, "--octane-backoff=0.01") if "task-store" not in a]
+    pytester.runpytest(*args, f"--octane-task-store={store}")
+    sim.faults.clear()
+    from pytest_octane.store import open_store
+
+    opened = open_store(store)
+    try:
+        (job,) = opened.list_jobs()
+    finally:
+        opened.close()
+    _cli(["resume", job.job_id, "--task-store", store])
+    assert len(sim.attachments()) == 6
+    assert "attachments: 6 sent, 1 refused" in _cli(["status", job.job_id, "--task-store", store])

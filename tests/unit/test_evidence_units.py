@@ -6,7 +6,7 @@ import pytest
 
 from pytest_octane.errors import ConfigError
 from pytest_octane.octane.client.attachments import octane_name
-from pytest_octane.octane.xml_text import pytest_rule, run_link, with_captured
+from pytest_octane.octane.xml_text import link_problem, pytest_rule, run_link, with_captured
 from pytest_octane.settings.ci import ci_defaults, detect_ci
 from pytest_octane.settings.parsers import parse_capture, parse_report_url
 
@@ -60,6 +60,10 @@ def test_run_links_fill_the_template_and_refuse_what_the_xsd_refuses() -> None:
     assert run_link(None, None, "t.py::t", "t") is None
     assert run_link("{build_url}/x", None, "t.py::t", "t") is None
     assert run_link("https://x/" + "y" * 600, None, "n", "n") is None
+    assert "needs {build_url}" in str(link_problem("{build_url}/x", None, None))
+    assert "512" in str(link_problem("https://x/" + "y" * 600, None, None))
+    assert link_problem(None, None, None) is None
+    assert link_problem(None, build, build) is None
 
 
 def test_capture_and_report_url_values_are_checked() -> None:
