@@ -395,3 +395,25 @@ def test_attachment_states_live_in_an_sql_task_store_too(
     _cli(["resume", job.job_id, "--task-store", store])
     assert len(sim.attachments()) == 6
     assert "attachments: 6 sent, 1 refused" in _cli(["status", job.job_id, "--task-store", store])
+
+
+def test_a_plugin_attaches_through_the_hook(
+    pytester: pytest.Pytester, sim: Simulator, tmp_path: Path
+) -> None:
+    pytester.makeconftest(
+        """
+def pytest_octane_attachments(item, report):
+    if report.when == "call" and report.failed:
+        return [(b"console says hi", "console.log", "browser console")]
+"""
+    )
+    pytester.makepyfile(test_two="def test_ok():\n    pass\n\ndef test_bad():\n    assert 0\n")
+    pytester.runpytest(*octane_args(sim, tmp_path, "-n", "2"))
+    runs = {run["id"]: run["name"] for run in sim.runs()}
+    (item,) = sim.attachments()
+    assert (runs[item["run_id"]], item["name"], item["content"]) == (
+        "test_bad",
+        "console.log",
+        b"console says hi",
+    )
+    assert item["description"] == "browser console"
