@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Protocol
 
 __version__ = "0.1.0"
@@ -36,6 +37,30 @@ def attach(
     __tracebackhide__ = True
     if _sinks:
         _sinks[-1](path_or_bytes, name, description)
+    else:
+        attached_file(path_or_bytes, name)  # misuse fails alike with and without an upload
+
+
+def attached_file(
+    data: str | os.PathLike[str] | bytes, name: str | None
+) -> tuple[Path | None, str]:
+    """The file to attach (None for bytes) and its given name; a clear error for misuse."""
+    __tracebackhide__ = True
+    if isinstance(data, bytes | bytearray):
+        if not name:
+            raise ValueError(
+                "pytest_octane.attach(bytes) needs a name with an extension, e.g. "
+                "attach(png_bytes, name='screenshot.png')"
+            )
+        return None, name
+    if not isinstance(data, str | os.PathLike):
+        raise TypeError(
+            f"pytest_octane.attach() takes a file path or bytes, not {type(data).__name__}"
+        )
+    path = Path(data)
+    if not path.is_file():
+        raise FileNotFoundError(f"pytest_octane.attach({str(path)!r}): no such file")
+    return path, name or path.name
 
 
 def push_attach_sink(sink: AttachSink) -> None:

@@ -74,7 +74,7 @@ class AttachSink:
         description: str | None,
     ) -> None:
         __tracebackhide__ = True
-        source, given = _source(data, name)
+        source, given = pytest_octane.attached_file(data, name)
         size = len(data) if isinstance(data, bytes) else source.stat().st_size  # type: ignore[union-attr]
         if size > self.max_file:
             self._say(
@@ -156,25 +156,6 @@ class AttachSink:
             setattr(report, ATTACH_ATTR, [*earlier, *attached])
 
 
-def _source(data: str | os.PathLike[str] | bytes, name: str | None) -> tuple[Path | None, str]:
-    __tracebackhide__ = True
-    if isinstance(data, bytes | bytearray):
-        if not name:
-            raise ValueError(
-                "pytest_octane.attach(bytes) needs a name with an extension, e.g. "
-                "attach(png_bytes, name='screenshot.png')"
-            )
-        return None, name
-    if not isinstance(data, str | os.PathLike):
-        raise TypeError(
-            f"pytest_octane.attach() takes a file path or bytes, not {type(data).__name__}"
-        )
-    path = Path(data)
-    if not path.is_file():
-        raise FileNotFoundError(f"pytest_octane.attach({str(path)!r}): no such file")
-    return path, name or path.name
-
-
 def _zip(target: Path, inner: str, data: bytes | Path | None) -> None:
     """``target`` as a zip holding one member ``inner`` (deflated)."""
     tmp = target.with_name(target.name + ".tmp")
@@ -211,5 +192,7 @@ def octane_attach_fixture(request: pytest.FixtureRequest) -> Any:
         __tracebackhide__ = True
         if sink is not None and sink.enabled:
             sink.attach_to(nodeid, data, name, description)
+        else:
+            pytest_octane.attached_file(data, name)  # misuse fails alike without an upload
 
     return attach

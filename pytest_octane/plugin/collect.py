@@ -284,7 +284,7 @@ class ResultCollector:
             tag_keys = [str(k) for k in pending.bdd.get("jira_keys", ())]
             keys = tuple(dict.fromkeys([*keys, *tag_keys]))
         error, description = pending.error, pending.description
-        if pending.sections:
+        if pending.sections and (error is not None or self._capture_passed):
             error, description = self._with_captured(pending, error, description)
         return TestRun(
             nodeid=nodeid,

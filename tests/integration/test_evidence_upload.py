@@ -417,3 +417,32 @@ def pytest_octane_attachments(item, report):
         b"console says hi",
     )
     assert item["description"] == "browser console"
+
+
+def test_attaching_wrongly_fails_the_test_clearly_and_without_octane_it_does_nothing(
+    pytester: pytest.Pytester, sim: Simulator, tmp_path: Path
+) -> None:
+    pytester.makepyfile(
+        test_misuse="""
+import pytest_octane
+
+def test_bytes_without_a_name():
+    pytest_octane.attach(b"x")
+
+def test_missing_file(octane_attach):
+    octane_attach("nowhere/shot.png")
+"""
+    )
+    result = pytester.runpytest(*octane_args(sim, tmp_path))
+    result.assert_outcomes(failed=2)
+    result.stdout.fnmatch_lines(
+        [
+            "*needs a name with an extension, e.g. attach(png_bytes, name='screenshot.png')*",
+            "*pytest_octane.attach('nowhere/shot.png'): no such file*",
+        ]
+    )
+    without_octane = pytester.runpytest("-p", "no:cacheprovider")
+    without_octane.assert_outcomes(failed=2)  # the same errors when nothing is uploaded
+    pytester.makepyfile(test_misuse="import pytest_octane\n\ndef test_off():\n"
+                        "    pytest_octane.attach(b'x', name='x.txt')\n")  # fmt: skip
+    assert pytester.runpytest("-p", "no:cacheprovider").ret == pytest.ExitCode.OK
