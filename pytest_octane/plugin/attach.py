@@ -43,7 +43,8 @@ class AttachSink:
         self.job_id = job_id
         self.folder = attachments_dir(settings.spool_dir, job_id)
         self.max_file = settings.attachment_max_mb * _MIB
-        self.budget = settings.attachments_max_mb * _MIB
+        self.max_job = settings.attachments_max_mb * _MIB
+        self.budget = self.max_job
         self.enabled = settings.attachments
         self._item: pytest.Item | None = None
         self._pending: dict[str, list[dict[str, Any]]] = {}
@@ -74,6 +75,8 @@ class AttachSink:
         description: str | None,
     ) -> None:
         __tracebackhide__ = True
+        if isinstance(data, bytearray):
+            data = bytes(data)
         source, given = pytest_octane.attached_file(data, name)
         size = len(data) if isinstance(data, bytes) else source.stat().st_size  # type: ignore[union-attr]
         if size > self.max_file:
@@ -89,7 +92,7 @@ class AttachSink:
                 nodeid,
                 "job",
                 f"attachment {given!r} of {nodeid} and later ones were not kept: this process "
-                f"passed --octane-attachments-max-mb={self.budget // _MIB}",
+                f"passed --octane-attachments-max-mb={self.max_job // _MIB}",
             )
             return
         final, wrap = octane_name(given)

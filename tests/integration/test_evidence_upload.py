@@ -341,13 +341,16 @@ def test_an_unfit_link_is_said_once_in_the_summary(
     assert all(run["external_report_url"] is None for run in sim.runs())
 
 
+@pytest.mark.parametrize("stream", ["on", "off"])
 def test_attachment_requests_are_retried_like_every_other(
-    pytester: pytest.Pytester, sim: Simulator, tmp_path: Path
+    pytester: pytest.Pytester, sim: Simulator, tmp_path: Path, stream: str
 ) -> None:
     pytester.makeconftest(CONFTEST)
     pytester.makepyfile(test_ui=ATTACHING.format(png=PNG))
     sim.faults.fail_next("POST */attachments", 503, count=2)
-    pytester.runpytest(*octane_args(sim, tmp_path, "--octane-backoff=0.01"))
+    pytester.runpytest(
+        *octane_args(sim, tmp_path, "--octane-backoff=0.01", f"--octane-stream={stream}")
+    )
     assert len(sim.attachments()) == 6
     posts = [r for r in sim.request_log if r.method == "POST" and r.path.endswith("/attachments")]
     assert len(posts) == 7 + 2  # every file once, plus the two refused by the fault
