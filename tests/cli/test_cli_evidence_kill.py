@@ -26,7 +26,7 @@ def test_two(octane_attach):
 """
 
 
-@pytest.mark.parametrize("backend", ["json", "sqlite"], indirect=True)
+@pytest.mark.parametrize("backend", ["json", "sqlite", "postgresql"], indirect=True)
 def test_files_of_a_killed_upload_are_sent_by_resume(octane: Octane) -> None:
     folder = octane.root / "suite"
     folder.mkdir()
