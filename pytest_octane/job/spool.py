@@ -20,6 +20,7 @@ from pytest_octane.model import TestRun
 from pytest_octane.octane.gherkin_xml import feature_keys, features_of, plan_slices
 from pytest_octane.octane.results_xml import ResultHeader, RunRefs, SliceFile, write_slices
 from pytest_octane.octane.schema import safe_parser
+from pytest_octane.octane.xml_text import parser_reason
 
 #: Per-run children that come before ``backlog_items`` in the XSD's sequence.
 _BEFORE_REFS = {"suite_ref", "program_ref", "release_ref", "release", "milestone_ref"}
@@ -174,4 +175,5 @@ def _parse(path: Path) -> etree._Element:
             f"spooled slice {path} cannot be read ({exc}); was the spool folder removed?"
         ) from None
     except etree.XMLSyntaxError as exc:
-        raise InputError(f"spooled slice {path} is not well-formed XML ({exc.msg})") from None
+        reason = parser_reason(str(exc.msg))
+        raise InputError(f"spooled slice {path} is not well-formed XML ({reason})") from None

@@ -210,8 +210,10 @@ def render_job(
     csrf: str,
     notice: Notice | None = None,
     busy: bool = False,
+    damaged_requests: Sequence[str] = (),
 ) -> str:
-    """One job: summary, the re-upload button, slices, history and the request log."""
+    """One job: summary, the re-upload button, slices, history and the request log (its
+    healthy entries, then one line per damaged one)."""
     counts = _counts(job)
     retry_command, resume_command = _commands(job, location)
     build = ", ".join(f"{k}={v}" for k, v in sorted(job.build.items())) or "-"
@@ -298,4 +300,7 @@ def render_job(
         )
     else:
         parts.append('<p class="muted">No requests logged.</p>')
+    if damaged_requests:
+        items = "".join(f"<li>{_e(problem)}</li>" for problem in damaged_requests)
+        parts.append(f'<ul id="damaged-requests" class="failed">{items}</ul>')
     return _page(f"Job {job.job_id}", "".join(parts))
