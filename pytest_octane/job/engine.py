@@ -248,7 +248,7 @@ def _execute_job(
     try:
         with ctrl_c(stop, lambda: _exit_line(outcome)), client:
             run_slices(ctx, send, poll)
-            send_attachments(ctx, files_pending)  # issue 23
+            send_attachments(ctx, files_pending, resumed=True)  # issue 23
             stop.check()
             try:
                 link_runs(ctx)

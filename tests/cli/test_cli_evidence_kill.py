@@ -14,6 +14,8 @@ import pytest
 from cli_harness import SUBPROCESS_TIMEOUT, Octane, wait_until
 
 from pytest_octane.model import SliceStatus
+from pytest_octane.octane.client import OctaneClient
+from pytest_octane.octane.credentials import Credentials, Secret
 
 SUITE = """
 import pytest_octane
@@ -45,11 +47,26 @@ def test_files_of_a_killed_upload_are_sent_by_resume(octane: Octane) -> None:
         process.wait(timeout=SUBPROCESS_TIMEOUT)
     assert octane.sim.attachments() == []
     octane.sim.faults.clear()
+    # one file reached Octane, but its answer was lost with the process: resume must see it
+    run_id = next(r["id"] for r in octane.sim.runs() if r["name"] == "test_one")
+    with OctaneClient(
+        server=octane.sim.url,
+        space_id=octane.sim.space_id,
+        workspace_id=octane.sim.workspace_id,
+        credentials=Credentials(
+            source="test",
+            client_id=octane.sim.client_id,
+            client_secret=Secret(octane.sim.client_secret),
+        ),
+    ) as client:
+        client.create_run_attachment(run_id, "one.txt", b"first")
     (job,) = octane.jobs()
     status = octane.cli("status", job.job_id, f"--task-store={octane.store_location}")
     assert "attachments: 2 pending" in status.out
+    before = len(octane.sim.attachments())
     done = octane.cli("resume", job.job_id, f"--task-store={octane.store_location}")
     assert done.code == 0, done.text
+    assert before == 1
     assert sorted(a["name"] for a in octane.sim.attachments()) == ["one.txt", "two.log"]
     status = octane.cli("status", job.job_id, f"--task-store={octane.store_location}")
     assert "attachments: 2 sent" in status.out

@@ -54,8 +54,13 @@ def pending_slices(job: JobRecord) -> list[int]:
     ]
 
 
-def send_attachments(ctx: JobContext, indexes: Sequence[int]) -> None:
-    """Send the pending files of slices ``indexes`` (their tasks ended success or warning)."""
+def send_attachments(ctx: JobContext, indexes: Sequence[int], *, resumed: bool = False) -> None:
+    """Send the pending files of slices ``indexes`` (their tasks ended success or warning).
+
+    ``resumed``: the slices succeeded in an earlier run, whose answer to a POST may have been
+    lost (a kill, a dropped connection): a file Octane already has on its run is recorded as
+    sent, not sent twice.
+    """
     if not ctx.settings.attachments:
         return
     for index in indexes:
@@ -71,9 +76,36 @@ def send_attachments(ctx: JobContext, indexes: Sequence[int]) -> None:
         except OctaneError as exc:
             _say(ctx, "lookup", f"attachments of slice {index} are still pending: {exc}")
             continue
+        there = _already_there(ctx, sorted(set(runs.values()))) if resumed else {}
         for item in files:
             ctx.stop.check()
-            _send_one(ctx, index, item, runs.get(item.identity))
+            run_id = runs.get(item.identity)
+            found = there.get((run_id, item.name))
+            if found is not None:
+                _record(ctx, index, item, state="sent", run_id=run_id, id=found)
+            else:
+                _send_one(ctx, index, item, run_id)
+
+
+def _already_there(ctx: JobContext, run_ids: Sequence[int]) -> dict[tuple[int | None, str], int]:
+    """(run id, name) -> id of the attachments these runs have.  GUESS: ``owner_run`` can be
+    queried; a server that refuses the query (400) is taken to have none."""
+    found: dict[tuple[int | None, str], int] = {}
+    for start in range(0, len(run_ids), _IDS_PER_QUERY):
+        query = f"owner_run EQ {{{_in_list(run_ids[start : start + _IDS_PER_QUERY])}}}"
+        try:
+            for item in ctx.client.iter_entities(
+                "attachments", query=query, fields=["id", "name", "owner_run"]
+            ):
+                owner = item.get("owner_run")
+                if isinstance(owner, dict) and str(owner.get("id", "")).isdigit():
+                    key = (int(owner["id"]), str(item.get("name")))
+                    found.setdefault(key, int(item["id"]))
+        except OctaneHTTPError as exc:
+            if exc.status != 400:
+                raise
+            return {}
+    return found
 
 
 def _send_one(ctx: JobContext, index: int, item: AttachedFile, run_id: int | None) -> None:
