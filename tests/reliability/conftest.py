@@ -435,6 +435,7 @@ class Harness:
         kwargs.setdefault("processing_ms", 20)
         kwargs.setdefault("stories", STORIES)
         sim = Simulator(**kwargs).start()
+        sim.add_ci_server(BUILD_SERVER)  # the runs keep the build context tally() matches on
         self.started.append(sim)
         return sim
 
