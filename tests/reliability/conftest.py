@@ -849,12 +849,15 @@ class Isolation:
             _ISOLATION_TESTS.format(count=count, extra=tests), encoding="utf-8"
         )
 
-    def env(self, *, secret_in_env: bool = True, **extra: str) -> dict[str, str]:
-        creds = {"OCTANE_CLIENT_ID": self.sim.client_id}
-        if secret_in_env:
-            creds["OCTANE_CLIENT_SECRET"] = self.sim.client_secret
-        else:
-            creds = {}
+    def env(self, *, credentials: bool = True, **extra: str) -> dict[str, str]:
+        """The inner session's environment; ``credentials=False`` leaves the OCTANE_CLIENT_*
+        variables out (for a credentials file)."""
+        creds = {}
+        if credentials:
+            creds = {
+                "OCTANE_CLIENT_ID": self.sim.client_id,
+                "OCTANE_CLIENT_SECRET": self.sim.client_secret,
+            }
         return clean_env(ISO_WORK=str(self.work), **creds, **extra)
 
     def argv(self, *extra: str, store: str | None = None) -> list[str]:
@@ -901,6 +904,7 @@ class Isolation:
             raise AssertionError(
                 f"pytest did not end within {ISOLATION_DEADLINE_S} s (killed)\n" + self.output()
             ) from None
+        self.wait_group_gone(proc.pid, after="pytest ended")
         return Outcome(
             list(map(str, proc.args)),  # type: ignore[arg-type]
             proc.returncode,
@@ -942,11 +946,11 @@ class Isolation:
                 raise AssertionError(f"timed out after {timeout} s waiting for {what}")
             time.sleep(0.02)
 
-    def wait_group_gone(self, pgid: int) -> None:
+    def wait_group_gone(self, pgid: int, *, after: str = "pytest was killed") -> None:
         """Every process of pytest's group has ended (an orphaned uploader finishes first)."""
         try:
             self.wait_until(
-                lambda: not group_members(pgid), what="the uploader to finish after pytest died"
+                lambda: not group_members(pgid), what=f"the uploader to finish after {after}"
             )
         except AssertionError:
             left = group_members(pgid)
@@ -955,7 +959,7 @@ class Isolation:
                     os.kill(pid, signal.SIGKILL)
             raise AssertionError(
                 f"processes {left} of pytest's group still ran {ISOLATION_DEADLINE_S} s after "
-                "pytest was killed (killed now)"
+                f"{after} (killed now)"
             ) from None
 
     # -- what the suite recorded, what arrived

@@ -201,19 +201,20 @@ def test_requests_is_patched():
 
 @posix_only
 @pytest.mark.parametrize(
-    ("moment", "hold"),
+    ("moment", "hold", "stream"),
     [
-        ("during collection", "collect"),
-        ("mid-session (a partial slice of 2 held)", isolation_name(12)),
-        ("in the last partial slice", isolation_name(TESTS - 1)),
+        ("during collection", "collect", "on"),
+        ("mid-session (a partial slice of 2 held)", isolation_name(12), "on"),
+        ("mid-session, --octane-stream=off", isolation_name(12), "off"),
+        ("in the last partial slice", isolation_name(TESTS - 1), "on"),
     ],
 )
 def test_pytest_sigkilled_while_tests_run_loses_no_finished_test(
-    isolation: Isolation, moment: str, hold: str
+    isolation: Isolation, moment: str, hold: str, stream: str
 ) -> None:
     """Only pytest is killed (not its group); no command afterwards."""
     isolation.write()
-    proc = isolation.start(env=isolation.env(ISO_HOLD=hold))
+    proc = isolation.start(f"--octane-stream={stream}", env=isolation.env(ISO_HOLD=hold))
     point = "collect" if hold == "collect" else "test"
     isolation.reached(point, proc)
     os.kill(proc.pid, signal.SIGKILL)
@@ -244,7 +245,7 @@ def test_pytest_sigkilled_in_the_upload_phase_loses_no_finished_test(
     isolation.reached("finish", proc)
     full = TESTS - TESTS % 5
     isolation.wait_until(
-        lambda: isolation.sim.runs().__len__() >= full, what=f"the {full} runs of full slices"
+        lambda: len(isolation.sim.runs()) >= full, what=f"the {full} runs of full slices"
     )
     isolation.sim.faults.add_latency("POST */test-results", 1500, count=1)
     isolation.release("finish")
@@ -326,8 +327,10 @@ def test_first(k):
 
 
 def test_store_turns_read_only():
-    for folder, _, _ in [*os.walk({str(store)!r})]:
+    for folder, _, files in [*os.walk({str(store)!r})]:
         os.chmod(folder, 0o555)
+        for name in files:
+            os.chmod(os.path.join(folder, name), 0o444)
     with pytest.raises(PermissionError):
         open(os.path.join({str(store)!r}, "probe"), "w")
 """,
@@ -338,6 +341,9 @@ def test_store_turns_read_only():
     finally:
         if store.exists():
             isolation.chmod_tree(store, 0o755)
+            for path in store.rglob("*"):
+                if path.is_file():
+                    path.chmod(0o644)
     progress = isolation.progress()
     expected = progress.done
     assert len(expected) == TESTS + 13, sorted(expected)
@@ -370,9 +376,8 @@ def test_the_pytest_process_imports_neither_requests_nor_sqlalchemy(isolation: I
     )
     assert outcome.returncode == 0, outcome.describe()
     modules = set((isolation.work / "modules.txt").read_text(encoding="utf-8").split())
-    imported = sorted(
-        m for m in modules if m.partition(".")[0] in ("requests", "urllib3", "sqlalchemy")
-    )
+    http_or_db = ("requests", "urllib3", "sqlalchemy", "sqlite3", "psycopg")
+    imported = sorted(m for m in modules if m.partition(".")[0] in http_or_db)
     assert len(isolation.arrived()) == TESTS, outcome.describe()
     assert not imported, f"pytest's own process imported {imported[:8]}"
 
@@ -395,7 +400,7 @@ def test_no_secret_in_a_child_process_argv_or_environment(
             encoding="utf-8",
         )
         extra.append(f"--octane-credentials-path={creds}")
-        env = isolation.env(secret_in_env=False, ISO_HOLD=isolation_name(8))
+        env = isolation.env(credentials=False, ISO_HOLD=isolation_name(8))
     proc = isolation.start(*extra, env=env)
     isolation.reached("test", proc)
     children = isolation.descendants(proc.pid)
