@@ -35,6 +35,7 @@ from bench_overhead import (
     _ratios,
     _run_once,
     _upload_variant,
+    alternate_rounds,
     make_suite,
     module_count,
 )
@@ -49,24 +50,13 @@ class UploaderResult:
 def _alternate(
     variants: list[Variant], suite: Path, scratch: Path, rounds: int, log: Callable[[str], None]
 ) -> None:
-    """A warm-up run of each variant, then ``rounds`` rounds in a rotating order."""
+    """A warm-up run of each variant (not counted), then ``rounds`` alternating rounds."""
     timeout = 600.0
     for variant in variants:
         _, _, problem = _run_once(variant, suite, scratch, timeout)
         if problem:
             raise RuntimeError(f"{variant.name}: warm-up failed: {problem}")
-    for round_no in range(rounds):
-        shift = round_no % len(variants)
-        for variant in variants[shift:] + variants[:shift]:
-            wall, cpu, problem = _run_once(variant, suite, scratch, timeout)
-            if problem:
-                raise RuntimeError(f"{variant.name} failed in round {round_no + 1}: {problem}")
-            variant.wall.append(wall)
-            variant.cpu.append(cpu)
-        log(
-            f"  round {round_no + 1}/{rounds} wall/cpu: "
-            + ", ".join(f"{v.name} {v.wall[-1]:.2f}/{v.cpu[-1]:.2f}s" for v in variants)
-        )
+    alternate_rounds(variants, suite, scratch, rounds=rounds, timeout=timeout, log=log)
 
 
 def run_uploader_overhead(*, tests: int, rounds: int, log: Callable[[str], None]) -> UploaderResult:
