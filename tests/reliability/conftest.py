@@ -981,14 +981,15 @@ class Isolation:
         return Progress(tuple(started), frozenset(done), frozenset(confirmed),
                         "sessionfinish" in lines)  # fmt: skip
 
-    def arrived(self) -> Counter[str]:
-        """Runs of this build in the simulator, per test name."""
+    def arrived(self, *, this_build: bool = True) -> Counter[str]:
+        """Runs in the simulator per test name: of this session's build context, or (with
+        ``this_build=False``) those that arrived without it."""
         with contextlib.suppress(TimeoutError):
             self.sim.wait_for_tasks(timeout=30)
         return Counter(
             r["name"]
             for r in self.sim.runs()
-            if (r.get("build") or {}).get("job_id") == "isolation"
+            if ((r.get("build") or {}).get("job_id") == "isolation") is this_build
         )
 
     def check_exactly_once(
@@ -1016,6 +1017,12 @@ class Isolation:
                 0,
                 f"{len(arrived)}/{len(must)} finished tests arrived, {duplicated} duplicated, "
                 f"missing {missing[:6]}, unexpected {unexpected[:6]}",
+            )
+        elsewhere = self.arrived(this_build=False)
+        if elsewhere:
+            problems.append(
+                f"{sum(elsewhere.values())} runs arrived without the session's build context "
+                f"(build server/job/id), e.g. {sorted(elsewhere)[:3]}"
             )
         t = Tally(len(must), len(arrived), duplicated, len(missing), len(unexpected))
         verdict = "ok" if not problems else "FAIL: " + "; ".join(problems)
