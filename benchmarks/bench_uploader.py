@@ -59,7 +59,23 @@ def _alternate(
     alternate_rounds(variants, suite, scratch, rounds=rounds, timeout=timeout, log=log)
 
 
-def run_uploader_overhead(*, tests: int, rounds: int, log: Callable[[str], None]) -> UploaderResult:
+def _before(variant: Variant, source: Path) -> Variant:
+    """``variant`` run with the package code in ``source`` (the code before the change) in
+    front of the installed one."""
+    return Variant(
+        f"{variant.name} [before]",
+        variant.args,
+        env={**variant.env, "PYTHONPATH": str(source)},
+        check=variant.check,
+    )
+
+
+def run_uploader_overhead(
+    *, tests: int, rounds: int, log: Callable[[str], None], before: Path | None = None
+) -> UploaderResult:
+    """``before``: a folder holding the ``pytest_octane`` package as it was before the change
+    (``git archive main pytest_octane | tar -x -C DIR``); its dry-run and upload variants then
+    alternate with the others in the same rounds."""
     from pytest_octane.simulator import Simulator
 
     rows: list[Row] = []
@@ -73,15 +89,20 @@ def run_uploader_overhead(*, tests: int, rounds: int, log: Callable[[str], None]
         sim = Simulator(stories=keys, processing_ms=0).start()
         try:
             bare = Variant(BARE, lambda s: [])
+            dry = Variant(DRY, lambda s: [f"--octane-dry-run={s / 'dry'}"], check=_dry_written)
+            upload = _upload_variant(sim, scratch)
             variants = [
                 bare,
-                Variant(DRY, lambda s: [f"--octane-dry-run={s / 'dry'}"], check=_dry_written),
-                _upload_variant(sim, scratch),
+                dry,
+                upload,
                 Variant(JUNIT, lambda s: [f"--junitxml={s / 'junit.xml'}"]),
             ]
+            if before is not None:
+                variants += [_before(dry, before), _before(upload, before)]
             _alternate(variants, suite, scratch, rounds, log)
             stored = sim.counters["runs_stored"]
-            expected = tests * (rounds + 1)
+            uploads = sum(1 for v in variants if v.args is upload.args)
+            expected = tests * (rounds + 1) * uploads
             rows.append(
                 Row("uploader overhead: runs the simulator stored", str(stored),
                     f"== {expected}", stored == expected)
@@ -107,6 +128,15 @@ def run_uploader_overhead(*, tests: int, rounds: int, log: Callable[[str], None]
                 f"wall {fmt_ratio(wall)}, CPU {fmt_ratio(cpu)} bare",
                 goal,
                 met,
+            ),
+        )
+    for now, then in zip(variants[1:3], variants[4:], strict=False):  # with ``before`` only
+        wall, cpu = _ratios(now, then)
+        rows.insert(
+            len(rows) - 1,
+            Row(
+                f"uploader overhead {tests} tests: {now.name}, after vs before (paired)",
+                f"wall {fmt_ratio(wall)}, CPU {fmt_ratio(cpu)}",
             ),
         )
     raw = {v.name: zip(v.wall, v.cpu, strict=True) for v in variants}
@@ -179,57 +209,69 @@ def _peak(suite: Path, args: list[str], env: dict[str, str], timeout: float) -> 
     return int(report["maxrss_kb"]), problem
 
 
-def run_uploader_memory(*, tests: int, log: Callable[[str], None]) -> UploaderResult:
+def run_uploader_memory(
+    *, tests: int, log: Callable[[str], None], before: Path | None = None
+) -> UploaderResult:
+    """Bare pytest, then the upload (then, with ``before``, the upload with the code in that
+    folder), each in a fresh wrapper; every upload must store all its runs."""
     from pytest_octane.simulator import Simulator
 
     with tempfile.TemporaryDirectory(prefix="octane-bench-uploader-mem-") as tmp:
         root = Path(tmp)
         suite = make_suite(root, tests, per_file=tests)  # one parametrized test function
-        keys = [f"BENCH-{i}" for i in range(1, 2)]
-        sim = Simulator(stories=keys, processing_ms=0).start()
+        sim = Simulator(stories=["BENCH-1"], processing_ms=0).start()
         timeout = max(600.0, tests / 50)
+        peaks: dict[str, int] = {}
         try:
-            env = clean_env(root / "pycache")
-            bare_kb, problem = _peak(suite, [], env, timeout)
-            if problem:
-                raise RuntimeError(f"bare session failed: {problem}")
-            log(f"  bare: {bare_kb / 1024:.0f} MB")
-            upload_args = [
-                f"--octane-space={sim.space_id}",
-                f"--octane-url={sim.url}",
-                f"--octane-workspace={sim.workspace_id}",
-                f"--octane-task-store={root / 'store'}",
-                f"--octane-spool-dir={root / 'spool'}",
-                "--octane-strict",
-            ]
-            upload_env = clean_env(
-                root / "pycache",
-                OCTANE_CLIENT_ID=sim.client_id,
-                OCTANE_CLIENT_SECRET=sim.client_secret,
-            )
-            upload_kb, problem = _peak(suite, upload_args, upload_env, timeout)
-            if problem:
-                raise RuntimeError(f"upload session failed: {problem}")
-            log(f"  upload: {upload_kb / 1024:.0f} MB")
+            sessions: list[tuple[str, bool, dict[str, str]]] = [("bare", False, {})]
+            sessions.append(("upload", True, {}))
+            if before is not None:
+                sessions.append(("upload [before]", True, {"PYTHONPATH": str(before)}))
+            for name, uploads, extra in sessions:
+                args: list[str] = []
+                creds: dict[str, str] = {}
+                if uploads:
+                    run = root / name.replace(" ", "-")
+                    args = [
+                        f"--octane-space={sim.space_id}",
+                        f"--octane-url={sim.url}",
+                        f"--octane-workspace={sim.workspace_id}",
+                        f"--octane-task-store={run / 'store'}",
+                        f"--octane-spool-dir={run / 'spool'}",
+                        "--octane-strict",
+                    ]
+                    creds = {
+                        "OCTANE_CLIENT_ID": sim.client_id,
+                        "OCTANE_CLIENT_SECRET": sim.client_secret,
+                    }
+                env = clean_env(root / "pycache", **creds, **extra)
+                peak, problem = _peak(suite, args, env, timeout)
+                if problem:
+                    raise RuntimeError(f"{name} session failed: {problem}")
+                peaks[name] = peak
+                log(f"  {name}: {peak / 1024:.0f} MB")
             stored = sim.counters["runs_stored"]
         finally:
             sim.stop()
+    bare_kb = peaks["bare"]
+    uploads = len(peaks) - 1
+    rows = [
+        Row(
+            f"peak RSS, {tests} parametrized tests: {name} vs bare pytest",
+            f"{kb / 1024:.0f} MB vs {bare_kb / 1024:.0f} MB ({fmt_ratio(kb / bare_kb)})",
+        )
+        for name, kb in peaks.items()
+        if name != "bare"
+    ]
+    rows.append(
+        Row(
+            "uploader memory: runs the simulator stored",
+            str(stored),
+            f"== {tests * uploads}",
+            stored == tests * uploads,
+        )
+    )
+    raw = ", ".join(f"{name} {kb}" for name, kb in peaks.items())
     return UploaderResult(
-        [
-            Row(
-                f"peak RSS, {tests} parametrized tests: upload vs no plugin work (bare)",
-                f"{upload_kb / 1024:.0f} MB vs {bare_kb / 1024:.0f} MB "
-                f"({fmt_ratio(upload_kb / bare_kb)})",
-            ),
-            Row(
-                "uploader memory: runs the simulator stored",
-                str(stored),
-                f"== {tests}",
-                stored == tests,
-            ),
-        ],
-        [
-            "uploader memory: ru_maxrss of the session's processes, kB: "
-            f"bare {bare_kb}, upload {upload_kb}"
-        ],
+        rows, [f"uploader memory: ru_maxrss of the session's processes, kB: {raw}"]
     )

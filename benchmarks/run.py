@@ -15,6 +15,7 @@ import sys
 import time
 import traceback
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from bench_common import REPO, Row, machine, now_text, render_table
 
@@ -46,6 +47,7 @@ def run(
     upload_variant: bool,
     log: Callable[[str], None],
     rounds: int | None = None,
+    before: Path | None = None,
 ) -> tuple[list[Row], list[str]]:
     rows: list[Row] = []
     detail: list[str] = []
@@ -102,7 +104,10 @@ def run(
                 from bench_uploader import run_uploader_overhead
 
                 result = run_uploader_overhead(
-                    tests=500 if quick else 5000, rounds=rounds or (2 if quick else 7), log=log
+                    tests=500 if quick else 5000,
+                    rounds=rounds or (2 if quick else 7),
+                    log=log,
+                    before=before,
                 )
                 rows += result.rows
                 detail += result.detail
@@ -115,7 +120,9 @@ def run(
             elif name == "uploader-memory":
                 from bench_uploader import run_uploader_memory
 
-                result = run_uploader_memory(tests=10_000 if quick else 100_000, log=log)
+                result = run_uploader_memory(
+                    tests=10_000 if quick else 100_000, log=log, before=before
+                )
                 rows += result.rows
                 detail += result.detail
         except Exception as exc:  # one broken benchmark must not hide the others' numbers
@@ -199,6 +206,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         type=int,
         help="alternating rounds (pairs) of the uploader-overhead and uploader-startup benches",
     )
+    parser.add_argument(
+        "--before",
+        type=Path,
+        metavar="DIR",
+        help="uploader-overhead and uploader-memory: also run with the pytest_octane package in "
+        "DIR, the code before a change (git archive main pytest_octane | tar -x -C DIR)",
+    )
     parser.add_argument("--profile", action="store_true", help="also profile hooks and writer")
     parser.add_argument(
         "--write-docs", action="store_true", help=f"write the table into {DOCS.relative_to(REPO)}"
@@ -214,6 +228,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         upload_variant=not args.no_upload_variant,
         log=_log,
         rounds=args.rounds,
+        before=args.before,
     )
     profile_text: str | None = None
     if args.profile:
