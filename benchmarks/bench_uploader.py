@@ -150,7 +150,9 @@ def run_uploader_overhead(
     return UploaderResult(rows, detail)
 
 
-def run_uploader_startup(*, pairs: int, log: Callable[[str], None]) -> UploaderResult:
+def run_uploader_startup(
+    *, pairs: int, log: Callable[[str], None], before: Path | None = None
+) -> UploaderResult:
     from pytest_octane.simulator import Simulator
 
     with tempfile.TemporaryDirectory(prefix="octane-bench-uploader-start-") as tmp:
@@ -161,26 +163,31 @@ def run_uploader_startup(*, pairs: int, log: Callable[[str], None]) -> UploaderR
         sim = Simulator(stories=["BENCH-1"], processing_ms=0).start()
         try:
             bare = Variant(BARE, lambda s: [])
-            upload = _upload_variant(sim, scratch)
-            _alternate([bare, upload], suite, scratch, pairs, log)
+            uploads = [_upload_variant(sim, scratch)]
+            if before is not None:
+                uploads.append(_before(uploads[0], before))
+            _alternate([bare, *uploads], suite, scratch, pairs, log)
         finally:
             sim.stop()
-    wall_ms = median([(u - b) * 1000 for u, b in zip(upload.wall, bare.wall, strict=True)])
-    cpu_ms = median([(u - b) * 1000 for u, b in zip(upload.cpu, bare.cpu, strict=True)])
-    return UploaderResult(
-        [
+    rows: list[Row] = []
+    detail = [f"uploader start-up raw wall (s): bare {_walls(bare)}"]
+    for upload in uploads:
+        wall_ms = median([(u - b) * 1000 for u, b in zip(upload.wall, bare.wall, strict=True)])
+        cpu_ms = median([(u - b) * 1000 for u, b in zip(upload.cpu, bare.cpu, strict=True)])
+        label = " [before]" if upload is not uploads[0] else ""
+        rows.append(
             Row(
-                f"uploader start-up: 1-test upload session minus bare pytest ({pairs} pairs)",
+                f"uploader start-up{label}: 1-test upload session minus bare pytest "
+                f"({pairs} rounds)",
                 f"wall {wall_ms:.0f} ms, CPU {cpu_ms:.0f} ms",
             )
-        ],
-        [
-            "uploader start-up raw wall (s): bare "
-            + ", ".join(f"{w:.3f}" for w in bare.wall)
-            + "; upload "
-            + ", ".join(f"{w:.3f}" for w in upload.wall)
-        ],
-    )
+        )
+        detail.append(f"uploader start-up raw wall (s): upload{label} {_walls(upload)}")
+    return UploaderResult(rows, detail)
+
+
+def _walls(variant: Variant) -> str:
+    return ", ".join(f"{w:.3f}" for w in variant.wall)
 
 
 _WRAPPER = """\

@@ -114,7 +114,9 @@ def run(
             elif name == "uploader-startup":
                 from bench_uploader import run_uploader_startup
 
-                result = run_uploader_startup(pairs=rounds or (3 if quick else 10), log=log)
+                result = run_uploader_startup(
+                    pairs=rounds or (3 if quick else 10), log=log, before=before
+                )
                 rows += result.rows
                 detail += result.detail
             elif name == "uploader-memory":
@@ -210,7 +212,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--before",
         type=Path,
         metavar="DIR",
-        help="uploader-overhead and uploader-memory: also run with the pytest_octane package in "
+        help="uploader-overhead, -startup and -memory: also run with the pytest_octane package in "
         "DIR, the code before a change (git archive main pytest_octane | tar -x -C DIR)",
     )
     parser.add_argument("--profile", action="store_true", help="also profile hooks and writer")
