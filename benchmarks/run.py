@@ -15,23 +15,10 @@ import sys
 import time
 import traceback
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 from bench_common import REPO, Row, machine, now_text, render_table
 
-BENCHMARKS = (
-    "startup",
-    "overhead",
-    "xml",
-    "upload",
-    "requests",
-    "budget",
-    "stream",
-    # issue 22: the uploader process
-    "uploader-overhead",
-    "uploader-startup",
-    "uploader-memory",
-)
+BENCHMARKS = ("startup", "overhead", "xml", "upload", "requests", "budget", "stream")
 DOCS = REPO / "docs" / "performance.md"
 START, END = "<!-- benchmarks:start -->", "<!-- benchmarks:end -->"
 
@@ -41,13 +28,7 @@ def _log(line: str) -> None:
 
 
 def run(
-    selected: Sequence[str],
-    *,
-    quick: bool,
-    upload_variant: bool,
-    log: Callable[[str], None],
-    rounds: int | None = None,
-    before: Path | None = None,
+    selected: Sequence[str], *, quick: bool, upload_variant: bool, log: Callable[[str], None]
 ) -> tuple[list[Row], list[str]]:
     rows: list[Row] = []
     detail: list[str] = []
@@ -100,33 +81,6 @@ def run(
                 streamed = run_stream(quick=quick, log=log)
                 rows += streamed.rows
                 detail += streamed.detail
-            elif name == "uploader-overhead":
-                from bench_uploader import run_uploader_overhead
-
-                result = run_uploader_overhead(
-                    tests=500 if quick else 5000,
-                    rounds=rounds or (2 if quick else 7),
-                    log=log,
-                    before=before,
-                )
-                rows += result.rows
-                detail += result.detail
-            elif name == "uploader-startup":
-                from bench_uploader import run_uploader_startup
-
-                result = run_uploader_startup(
-                    pairs=rounds or (3 if quick else 10), log=log, before=before
-                )
-                rows += result.rows
-                detail += result.detail
-            elif name == "uploader-memory":
-                from bench_uploader import run_uploader_memory
-
-                result = run_uploader_memory(
-                    tests=10_000 if quick else 100_000, log=log, before=before
-                )
-                rows += result.rows
-                detail += result.detail
         except Exception as exc:  # one broken benchmark must not hide the others' numbers
             rows.append(
                 Row(f"{name}: did not complete", f"{type(exc).__name__}: {exc}", "runs", False)
@@ -203,18 +157,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="leave the uploading variant out of the overhead benchmark",
     )
-    parser.add_argument(
-        "--rounds",
-        type=int,
-        help="alternating rounds (pairs) of the uploader-overhead and uploader-startup benches",
-    )
-    parser.add_argument(
-        "--before",
-        type=Path,
-        metavar="DIR",
-        help="uploader-overhead, -startup and -memory: also run with the pytest_octane package in "
-        "DIR, the code before a change (git archive main pytest_octane | tar -x -C DIR)",
-    )
     parser.add_argument("--profile", action="store_true", help="also profile hooks and writer")
     parser.add_argument(
         "--write-docs", action="store_true", help=f"write the table into {DOCS.relative_to(REPO)}"
@@ -225,12 +167,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f" {a}" for a in (argv if argv is not None else sys.argv[1:])
     )
     rows, detail = run(
-        selected,
-        quick=args.quick,
-        upload_variant=not args.no_upload_variant,
-        log=_log,
-        rounds=args.rounds,
-        before=args.before,
+        selected, quick=args.quick, upload_variant=not args.no_upload_variant, log=_log
     )
     profile_text: str | None = None
     if args.profile:
