@@ -16,6 +16,7 @@ from pathlib import Path
 from lxml import etree
 
 from pytest_octane.errors import InputError, StoreError
+from pytest_octane.job.evidence.files import write_slice_files
 from pytest_octane.model import SliceRecord, TestRun
 from pytest_octane.octane.gherkin_xml import feature_keys, features_of, plan_slices
 from pytest_octane.octane.results_xml import (
@@ -67,6 +68,7 @@ def write_spool(
         else:
             keys = [list(run.jira_keys) for run in chunk]
         keys_path(file.path).write_text(json.dumps(keys), encoding="utf-8")
+        write_slice_files(file.path, chunk)  # issue 23: the files attached to its runs
     return files
 
 

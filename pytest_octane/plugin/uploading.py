@@ -57,12 +57,13 @@ class UploaderProcess:
         hook: Callable[[], Any],
         state: UploadState,
         text: Callable[[str], None],
+        job_id: str | None = None,
     ) -> None:
         self.settings = settings
         self.hook = hook
         self.state = state
         self.text = text
-        self.job_id = new_job_id()
+        self.job_id = job_id or new_job_id()
         self.journal: JournalWriter | None = None
         self.warnings: list[str] = []  # lines for the summary (a journal in a private folder)
         self.store_location = settings.task_store

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+from pytest_octane.job.evidence.files import attachments_summary
 from pytest_octane.model import JobRecord, RequestLogEntry, SliceRecord, SliceStatus
 from pytest_octane.store import DamagedJob
 from pytest_octane.web.retry import Notice
@@ -229,6 +230,12 @@ def render_job(
         f"{counts[SliceStatus.FAILED]} failed, {counts[SliceStatus.RUNNING]} unfinished "
         f"({sum(s.run_count for s in job.slices)} runs)</td></tr>",
         f"<tr><th>Task store</th><td><code>{_e(location)}</code></td></tr>",
+        # issue 23: attached files (sent, refused with why, pending); each also in History
+        *(
+            f'<tr><th>Attachments</th><td id="attachments">{_e("; ".join(lines))}</td></tr>'
+            for lines in [attachments_summary(job)]
+            if lines
+        ),
         "</table>",
     ]
     if notice is not None:

@@ -19,6 +19,7 @@ from typing import Any
 from pytest_octane.errors import ConnectionFailed, OctaneError
 from pytest_octane.job.budget import QueueBudget, pool_name
 from pytest_octane.job.events import Progress, UploadState
+from pytest_octane.job.evidence.attachments import send_attachments
 from pytest_octane.job.interrupt import StopFlag, UploadInterrupted, wait_all
 from pytest_octane.job.outcome import JobOutcome
 from pytest_octane.job.run.context import JobContext, RequestLog, flush_log
@@ -119,9 +120,10 @@ class JobRun:
             polled = poll_slices(self.ctx, self._pool, indexes)
             self._polled.extend(zip(indexes, polled, strict=True))
 
-    def finish(self, *, link_hint: bool = False) -> None:
+    def finish(self, *, link_hint: bool = False, files: Sequence[int] = ()) -> None:
         """Wait for every queued slice, then link the runs to their stories (raises what
-        stopped the sending).  ``link_hint``: a linking error says how to link later."""
+        stopped the sending).  ``link_hint``: a linking error says how to link later;
+        ``files``: slices that succeeded earlier whose attached files are still to send."""
         self._wait()
         # a polled task Octane has forgotten: its slice is sent again (the same bytes), the
         # progress total unchanged
@@ -133,6 +135,7 @@ class JobRun:
             self._wait()
         if self.error is not None:
             raise self.error
+        send_attachments(self.ctx, files, resumed=True)  # issue 23
         self.stop.check()
         try:
             link_runs(self.ctx)
