@@ -1071,6 +1071,7 @@ class Isolation:
 def isolation(tmp_path: Path, tables: Tables) -> Iterator[Isolation]:
     """A started simulator with a secret of this test only, and a folder for one project."""
     sim = Simulator(processing_ms=20, client_secret=f"iso-secret-{uuid.uuid4().hex}").start()
+    sim.add_ci_server(BUILD_SERVER)  # issue 23: the runs keep the build context arrived() counts
     world = Isolation(sim, tmp_path, tables)
     try:
         yield world

@@ -42,10 +42,10 @@ def test_a_field_this_version_does_not_know_is_refused_not_dropped(tmp_path: Pat
     path = tmp_path / "journal.jsonl"
     JournalWriter(path, "job-1").close()
     data = encode(make_run(1))
-    data["attachments"] = ["a.png"]
+    data["screenshots"] = ["a.png"]
     with open(path, "a", encoding="utf-8") as fh:
         fh.write(json.dumps({"run": data}) + "\n")
-    with pytest.raises(InputError, match=r"line 2 .*no field attachments .*newer pytest-octane"):
+    with pytest.raises(InputError, match=r"line 2 .*no field screenshots .*newer pytest-octane"):
         read_journal(path)
 
 
