@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 from pytest_octane.errors import StoreError
 from pytest_octane.model import JobRecord, RequestLogEntry, SliceRecord
 from pytest_octane.store import JobListing, TaskStore, open_store
+from pytest_octane.store.locks import LockBusy
 
 __all__ = ["MOVED_EVENT", "FailoverStore"]
 
@@ -121,9 +122,27 @@ class FailoverStore:
 
     @contextlib.contextmanager
     def lock(self, name: str, *, timeout: float) -> Iterator[None]:
+        """The named lock in the store in use; a store that cannot even take it (a lock
+        folder that cannot be made) moves the job, and the lock is taken there."""
         held: AbstractContextManager[None] = self._current.lock(name, timeout=timeout)
-        with held:
+        try:
+            held.__enter__()
+        except LockBusy:
+            raise  # held by another process: nothing failed
+        except StoreError as exc:
+            with self._lock:
+                if self._current is not self.primary:
+                    raise
+                self._fail_over(exc)
+            held = self._current.lock(name, timeout=timeout)
+            held.__enter__()
+        try:
             yield
+        finally:
+            try:
+                held.__exit__(None, None, None)
+            except StoreError as exc:  # a store that failed meanwhile frees it at our exit
+                log.warning("giving back the lock %s: %s", name, exc)
 
     def take_slot(self, pool: str, limit: int, ttl: float) -> str | None:
         return self._current.take_slot(pool, limit, ttl)
