@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 
 from bench_common import REPO, Row, machine, now_text, render_table
 
-BENCHMARKS = ("startup", "overhead", "xml", "upload", "requests", "budget", "stream")
+BENCHMARKS = ("startup", "overhead", "xml", "upload", "requests", "budget", "stream", "uploader")
 DOCS = REPO / "docs" / "performance.md"
 START, END = "<!-- benchmarks:start -->", "<!-- benchmarks:end -->"
 
@@ -28,7 +28,13 @@ def _log(line: str) -> None:
 
 
 def run(
-    selected: Sequence[str], *, quick: bool, upload_variant: bool, log: Callable[[str], None]
+    selected: Sequence[str],
+    *,
+    quick: bool,
+    upload_variant: bool,
+    log: Callable[[str], None],
+    baseline: str = "main",
+    memory: bool = False,
 ) -> tuple[list[Row], list[str]]:
     rows: list[Row] = []
     detail: list[str] = []
@@ -75,6 +81,18 @@ def run(
                 budget = run_budget(quick=quick, log=log)
                 rows += budget.rows
                 detail += budget.detail
+            elif name == "uploader":
+                from bench_uploader import run_uploader
+
+                up_proc = run_uploader(
+                    tests=500 if quick else 5000,
+                    rounds=2 if quick else 5,
+                    ref=baseline,
+                    memory=memory,
+                    log=log,
+                )
+                rows += up_proc.rows
+                detail += up_proc.detail
             elif name == "stream":
                 from bench_stream import run_stream
 
@@ -157,6 +175,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="leave the uploading variant out of the overhead benchmark",
     )
+    parser.add_argument(
+        "--baseline",
+        default="main",
+        help="git ref the uploader benchmark compares this checkout with (default: main)",
+    )
+    parser.add_argument(
+        "--memory", action="store_true", help="uploader: also a 100,000-test session's peak memory"
+    )
     parser.add_argument("--profile", action="store_true", help="also profile hooks and writer")
     parser.add_argument(
         "--write-docs", action="store_true", help=f"write the table into {DOCS.relative_to(REPO)}"
@@ -167,7 +193,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         f" {a}" for a in (argv if argv is not None else sys.argv[1:])
     )
     rows, detail = run(
-        selected, quick=args.quick, upload_variant=not args.no_upload_variant, log=_log
+        selected,
+        quick=args.quick,
+        upload_variant=not args.no_upload_variant,
+        log=_log,
+        baseline=args.baseline,
+        memory=args.memory,
     )
     profile_text: str | None = None
     if args.profile:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -194,3 +195,35 @@ def cut_name(value: str, limit: int = MAX_NAME) -> str:
         return value
     digest = hashlib.sha1(value.encode("utf-8", "surrogatepass")).hexdigest()[:10]
     return f"{value[: limit - 12]}~~{digest}"
+
+
+# ---------------------------------------------------------------- attachment names
+# (here, not in octane/client: the pytest process names attached files without the HTTP client)
+
+#: Octane's default ATTACHMENTS_FILE_EXTENSION_WHITE_LIST (VERIFIED admhelp, API-FACTS 1e).
+ATTACHMENT_WHITELIST = frozenset(
+    "jpg jpeg bmp png doc docx msg pdf xml xls xlsx ppt pptx zip txt wmv mp4 m4p mkv vob log "
+    "wrf fbr".split()
+)
+_UNSAFE_NAME = re.compile(r'[/\\:*?"<>|\x00-\x1f]')
+
+
+def octane_name(name: str) -> tuple[str, bool]:
+    """The name Octane will take for a file called ``name``, and whether the file must go
+    inside a ``.zip`` of that name first (its extension is not on the default whitelist).
+
+    ``shots/login page.png`` -> ``("shots_login page.png", False)``;
+    ``trace.har`` -> ``("trace.har.zip", True)``; ``.env`` -> ``("_.env.zip", True)``.
+    """
+    safe = _UNSAFE_NAME.sub("_", name.strip()).strip() or "attachment"
+    if safe.startswith("."):
+        safe = "_" + safe
+    extension = safe.rpartition(".")[2].lower() if "." in safe else ""
+    wrap = extension not in ATTACHMENT_WHITELIST
+    if wrap:
+        safe += ".zip"
+    if len(safe) > MAX_NAME:  # keep the extension(s) at the end
+        stem, dot, ext = safe.partition(".")
+        safe = stem[: MAX_NAME - len(ext) - 1] + dot + ext
+        safe = safe[-MAX_NAME:]
+    return safe, wrap

@@ -18,7 +18,7 @@ MAX_MODULES_PER_FOLDER = 12
 
 #: Each layer may import itself and the layers after it, never one before it.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("plugin", "cli", "web", "testing", "__main__"),
+    ("plugin", "cli", "web", "testing", "__main__", "uploader"),
     ("hookspecs",),
     ("job",),
     ("octane", "store", "settings", "simulator"),

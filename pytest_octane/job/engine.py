@@ -12,43 +12,33 @@ moment Octane returns it, so ``pytest-octane resume`` can finish a job whose pro
 from __future__ import annotations
 
 import logging
-import tempfile
 import time
-import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import replace
-from pathlib import Path
 
 from pytest_octane.errors import (
     ConfigError,
-    ConnectionFailed,
     CredentialsError,
     OctaneError,
-    StoreError,
 )
 from pytest_octane.job import coord
-from pytest_octane.job.budget import QueueBudget, pool_name
 from pytest_octane.job.events import Progress, UploadState
-from pytest_octane.job.evidence.attachments import pending_slices, send_attachments
-from pytest_octane.job.interrupt import StopFlag, UploadInterrupted, ctrl_c, while_spooling
+from pytest_octane.job.evidence.attachments import pending_slices
+from pytest_octane.job.interrupt import StopFlag, ctrl_c, while_spooling
+from pytest_octane.job.journal import new_job_id
 from pytest_octane.job.outcome import JobOutcome
-from pytest_octane.job.recorded import coverage_pending, external_run_id_for, settings_for_job
+from pytest_octane.job.recorded import coverage_pending, settings_for_job
 from pytest_octane.job.run.context import (
     CredentialsHook,
-    JobContext,
     RequestLog,
-    flush_log,
     make_client,
 )
-from pytest_octane.job.run.links import link_runs
-from pytest_octane.job.run.slices import run_slices
+from pytest_octane.job.run.jobrun import JobRun, fail_unfinished
+from pytest_octane.job.run.journaled import catch_up
+from pytest_octane.job.run.opening import open_job, prepare_job
 from pytest_octane.job.run.stories import map_jira_keys
-from pytest_octane.job.spool import write_spool
-from pytest_octane.model import JobRecord, SliceRecord, SliceStatus, TestRun
-from pytest_octane.octane.failures import is_permanent, what_to_fix
-from pytest_octane.octane.results_xml import header_from_settings
-from pytest_octane.settings import Settings, require_connection
-from pytest_octane.store import TaskStore, open_store
+from pytest_octane.model import JobRecord, SliceStatus, TestRun
+from pytest_octane.settings import Settings
+from pytest_octane.store import TaskStore
 
 __all__ = [
     "JobOutcome",
@@ -56,101 +46,13 @@ __all__ = [
     "make_client",
     "map_jira_keys",
     "new_job_id",
+    "open_job",
     "prepare_job",
     "settings_for_job",
     "upload_session",
 ]
 
 log = logging.getLogger("pytest_octane.job.engine")
-
-
-def new_job_id() -> str:
-    return time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:8]
-
-
-def _now() -> float:
-    return time.time()
-
-
-def prepare_job(
-    settings: Settings,
-    runs: Sequence[TestRun],
-    store: TaskStore,
-    *,
-    spool_root: Path | None = None,
-    job_id: str | None = None,
-) -> JobRecord:
-    """Write the spool and record the job, before any network request."""
-    server, space, workspace = require_connection(settings)
-    job_id = job_id or new_job_id()
-    folder = (spool_root or Path(settings.spool_dir)) / job_id
-    recorded = settings.summary()
-    header_settings = settings
-    if settings.suite or settings.suite_id is not None:
-        # one suite run per job: every slice (and any later retry) carries the same run id
-        run_id = external_run_id_for(settings, job_id)
-        recorded["external_run_id"] = run_id
-        header_settings = replace(header_settings, external_run_id=run_id)
-    slices = spool_records(settings, folder, runs, header_settings)
-    now = _now()
-    job = JobRecord(
-        job_id=job_id,
-        space_id=space,
-        workspace_id=workspace,
-        server=server,
-        created_at=now,
-        build={k: v for k, v in _build_dict(settings).items() if v},
-        settings=recorded,
-        slices=tuple(slices),
-    )
-    store.create_job(job)
-    return job
-
-
-def spool_records(
-    settings: Settings,
-    folder: Path,
-    runs: Sequence[TestRun],
-    header_settings: Settings,
-    *,
-    first_index: int = 1,
-) -> list[SliceRecord]:
-    """Write ``runs`` as slices under ``folder`` (before any request) and their store records."""
-    try:
-        files = write_spool(
-            folder,
-            header_from_settings(header_settings),
-            runs,
-            slice_size=settings.slice_size,
-            max_trace=settings.max_trace,
-            first_index=first_index,
-        )
-    except OSError as exc:
-        raise StoreError(
-            f"cannot write the spool folder {str(folder)!r} ({exc.strerror or exc}); "
-            "set --octane-spool-dir to a writable folder"
-        ) from None
-    now = _now()
-    return [
-        SliceRecord(
-            index=f.index,
-            path=str(f.path.resolve()),
-            run_count=f.run_count,
-            created_at=now,
-            updated_at=now,
-        )
-        for f in files
-    ]
-
-
-def _build_dict(settings: Settings) -> dict[str, str | None]:
-    return {
-        "server_id": settings.build_server_id,
-        "job_id": settings.build_job_id,
-        "build_id": settings.build_id,
-        "job_name": settings.build_job_name,
-        "build_name": settings.build_name,
-    }
 
 
 def execute_job(
@@ -206,6 +108,12 @@ def _execute_job(
     started = time.monotonic()
     outcome = JobOutcome(job=job, store_location=store.location)
     progress = progress or (lambda line: log.info("%s", line))
+    if mode == "resume":  # slices the job's journal holds but its dead uploader never cut
+        added, note = catch_up(store, job)
+        if note:
+            progress(f"job {job.job_id}: {note}")
+        if added:
+            job = store.get_job(job.job_id)
     send: list[int] = []
     poll: list[int] = []
     for record in job.slices:
@@ -236,143 +144,39 @@ def _execute_job(
             sleep=stop.sleeper(time.sleep),
         )
     except (ConfigError, CredentialsError) as exc:
-        _fail_unfinished(store, outcome, settings, exc, send + poll)
+        fail_unfinished(store, outcome, settings, exc, send + poll)
         outcome.elapsed_s = time.monotonic() - started
         return outcome
-    ctx = JobContext(
-        settings, store, client, request_log, outcome, progress, stop.sleeper(sleep), state, stop
-    )
-    attach_budget(ctx, job)
     if mode != "upload":
-        store.add_history(job.job_id, {"time": _now(), "event": mode, "slices": send + poll})
+        store.add_history(job.job_id, {"time": time.time(), "event": mode, "slices": send + poll})
+    run = JobRun(
+        settings,
+        store,
+        job,
+        client,
+        request_log=request_log,
+        progress=progress,
+        state=state,
+        stop=stop,
+        sleep=stop.sleeper(sleep),
+    )
     try:
-        with ctrl_c(stop, lambda: _exit_line(outcome)), client:
-            run_slices(ctx, send, poll)
-            send_attachments(ctx, files_pending, resumed=True)  # issue 23
-            stop.check()
-            try:
-                link_runs(ctx)
-            except OctaneError as exc:
-                raise OctaneError(
-                    f"the runs were uploaded but not linked to their stories: {exc}; "
-                    f"run '{outcome.resume_command()}' to link them"
-                ) from exc
+        with ctrl_c(stop, lambda: exit_line(run.outcome)), run:
+            state.started(len(send) + len(poll))
+            run.send(send, total=len(send) + len(poll))
+            run.poll(poll)
+            run.finish(link_hint=True, files=files_pending)  # issue 23: files resumed
     except OctaneError as exc:
-        note_failure(ctx, exc, lambda: send + poll)
-    finally:
-        close_run(ctx)
-    return settle(ctx, job.job_id, started)
+        run.note(exc, lambda: send + poll)
+    return run.settle()
 
 
-def attach_budget(ctx: JobContext, job: JobRecord) -> None:
-    """Give the run its slots of the shared queue budget, when one is set."""
-    settings = ctx.settings
-    if settings.queue_budget is not None:
-        ctx.budget = QueueBudget(
-            ctx.store,
-            pool_name(job.server, job.space_id),
-            settings.queue_budget,
-            deadline_s=settings.queue_full_deadline,
-        )
-
-
-def note_failure(
-    ctx: JobContext, exc: OctaneError, unfinished: Callable[[], Sequence[int]]
-) -> None:
-    """What stopped a run, in its outcome: a permanent error fails the ``unfinished`` slices
-    (with what to fix); Ctrl-C and transient trouble leave them resumable."""
-    outcome = ctx.outcome
-    if isinstance(exc, UploadInterrupted):
-        outcome.interrupted = True
-        outcome.error = (
-            "interrupted (Ctrl-C): no more slices were sent; every slice's state is recorded"
-        )
-    elif isinstance(exc, ConnectionFailed):
-        outcome.error = f"{exc} — the results are kept on disk"
-    elif is_permanent(exc):
-        _fail_unfinished(ctx.store, outcome, ctx.settings, exc, unfinished())
-    else:
-        outcome.error = str(exc)
-
-
-def close_run(ctx: JobContext) -> None:
-    """Write the request log and give back the run's queue slots."""
-    flush_log(ctx)
-    if ctx.budget is not None:
-        ctx.budget.close()
-
-
-def settle(ctx: JobContext, job_id: str, started: float) -> JobOutcome:
-    """The outcome with the job as stored; a job with nothing left Running is finished."""
-    store, outcome = ctx.store, ctx.outcome
-    job = store.get_job(job_id)
-    if job.status is not SliceStatus.RUNNING:
-        store.finish_job(job_id, _now())
-        job = store.get_job(job_id)
-    outcome.job = job
-    outcome.elapsed_s = time.monotonic() - started
-    return outcome
-
-
-def _exit_line(outcome: JobOutcome) -> str:
+def exit_line(outcome: JobOutcome) -> str:
+    """What a second Ctrl-C says before the process ends."""
     return (
         "pytest-octane: Ctrl-C again: stopped at once; to finish the upload later run: "
         f"{outcome.resume_command()} (and {outcome.retry_command()} for slices that failed)"
     )
-
-
-def _fail_unfinished(
-    store: TaskStore,
-    outcome: JobOutcome,
-    settings: Settings,
-    exc: OctaneError,
-    indexes: Sequence[int],
-) -> None:
-    """A permanent error: mark this run's unfinished slices Failed and say what to fix.
-
-    A resume would only repeat the error; marked ``Failed``, the slices are re-uploaded by
-    ``retry`` once the cause is fixed (a recorded task id is looked up first, never lost).
-    """
-    job_id = outcome.job.job_id
-    outcome.error = str(exc)
-    outcome.fix = what_to_fix(
-        exc,
-        space=settings.space or outcome.job.space_id,
-        workspace=settings.workspace or outcome.job.workspace_id,
-        server=settings.url or outcome.job.server,
-    )
-    job = store.get_job(job_id)
-    for index in indexes:
-        if job.slice(index).status is not SliceStatus.SUCCESS:
-            store.update_slice(job_id, index, status=SliceStatus.FAILED, last_error=str(exc))
-    job = store.get_job(job_id)
-    if job.status is not SliceStatus.RUNNING:
-        store.finish_job(job_id, _now())
-    outcome.job = store.get_job(job_id)
-
-
-def open_job(
-    settings: Settings, runs: Sequence[TestRun], job_id: str
-) -> tuple[Settings, TaskStore, JobRecord, str | None]:
-    """Open the task store, spool ``runs`` and record the job; on a store error, fall back to
-    a private temporary folder (returned settings name it) with a warning saying where."""
-    try:
-        store = open_store(settings.task_store)
-        try:
-            return settings, store, prepare_job(settings, runs, store, job_id=job_id), None
-        except BaseException:
-            store.close()
-            raise
-    except StoreError as exc:
-        # Never lose results because our own bookkeeping folder is unusable: keep going in
-        # a private temporary folder and say where, so the job can still be finished.
-        fallback = Path(tempfile.mkdtemp(prefix=f"pytest-octane-{job_id}-"))
-        settings = replace(
-            settings, task_store=str(fallback / "store"), spool_dir=str(fallback / "spool")
-        )
-        warning = f"{exc} — this job is kept in {fallback} instead"
-        store = open_store(settings.task_store)
-        return settings, store, prepare_job(settings, runs, store, job_id=job_id), warning
 
 
 def upload_session(

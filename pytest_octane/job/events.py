@@ -6,10 +6,18 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-__all__ = ["Progress", "UploadListener", "UploadState"]
+__all__ = ["FINISHING", "Progress", "UploadListener", "UploadState"]
 
 #: Receives free-form progress lines ("mapped 3 of 4 JIRA keys ...").
 Progress = Callable[[str], None]
+
+#: said when the tests are over and the uploader still works (a Ctrl-C from now on stops it)
+FINISHING = "the tests are done; finishing the upload (Ctrl-C stops sending)"
+
+#: the counters another process reports (see :meth:`UploadState.mirror`)
+COUNTERS = (
+    "total", "done", "failed", "in_flight", "queue_full_waits", "retries", "waiting_for_slot",
+)  # fmt: skip
 
 
 @dataclass(slots=True)
@@ -38,6 +46,14 @@ class UploadState:
     def _changed(self, event: str, notable: bool) -> None:
         for listener in self._listeners:
             listener(self, event, notable)
+
+    def mirror(self, counters: dict[str, int], event: str, notable: bool) -> None:
+        """Take the counters of the same job's state in another process, then tell the
+        listeners (the pytest process shows its uploader's progress this way)."""
+        with self._lock:
+            for name in COUNTERS:
+                setattr(self, name, int(counters.get(name, 0)))
+        self._changed(event, notable)
 
     def started(self, total: int) -> None:
         with self._lock:

@@ -27,6 +27,8 @@ class JobOutcome:
     elapsed_s: float = 0.0
     #: Ctrl-C stopped the job; every slice's state is recorded, the summary says how to go on
     interrupted: bool = False
+    #: the task store failed in mid-session: where the job went (one line, shown even by -q)
+    moved: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -115,6 +117,8 @@ class JobOutcome:
             )
         for key, ids in sorted(self.ambiguous_keys.items()):
             lines.append(f"JIRA key {key} matches several stories: {ids} (linked to all)")
+        if self.moved:
+            lines.append(self.moved)
         lines.extend(self.warnings)
         if self.error:
             lines.append(f"error: {self.error}")

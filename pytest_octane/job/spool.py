@@ -8,19 +8,28 @@ before a slice is sent, :func:`upload_payload` adds the ids that were looked up.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from lxml import etree
 
-from pytest_octane.errors import InputError
+from pytest_octane.errors import InputError, StoreError
 from pytest_octane.job.evidence.files import write_slice_files
-from pytest_octane.model import TestRun
+from pytest_octane.model import SliceRecord, TestRun
 from pytest_octane.octane.gherkin_xml import feature_keys, features_of, plan_slices
-from pytest_octane.octane.results_xml import ResultHeader, RunRefs, SliceFile, write_slices
+from pytest_octane.octane.results_xml import (
+    ResultHeader,
+    RunRefs,
+    SliceFile,
+    write_slices,
+)
 from pytest_octane.octane.schema import safe_parser
 from pytest_octane.octane.xml_text import parser_reason
+
+#: the job setting that names the job's journal (see job/journal.py)
+JOURNAL_KEY = "journal"
 
 #: Per-run children that come before ``backlog_items`` in the XSD's sequence.
 _BEFORE_REFS = {"suite_ref", "program_ref", "release_ref", "release", "milestone_ref"}
@@ -61,6 +70,43 @@ def write_spool(
         keys_path(file.path).write_text(json.dumps(keys), encoding="utf-8")
         write_slice_files(file.path, chunk)  # issue 23: the files attached to its runs
     return files
+
+
+def spool_records(
+    folder: Path,
+    runs: Sequence[TestRun],
+    header: ResultHeader,
+    *,
+    slice_size: int,
+    max_trace: int,
+    first_index: int = 1,
+) -> list[SliceRecord]:
+    """Write ``runs`` as slices under ``folder`` (before any request) and their store records."""
+    try:
+        files = write_spool(
+            folder,
+            header,
+            runs,
+            slice_size=slice_size,
+            max_trace=max_trace,
+            first_index=first_index,
+        )
+    except OSError as exc:
+        raise StoreError(
+            f"cannot write the spool folder {str(folder)!r} ({exc.strerror or exc}); "
+            "set --octane-spool-dir to a writable folder"
+        ) from None
+    now = time.time()
+    return [
+        SliceRecord(
+            index=f.index,
+            path=str(f.path.resolve()),
+            run_count=f.run_count,
+            created_at=now,
+            updated_at=now,
+        )
+        for f in files
+    ]
 
 
 def read_spooled_runs(slice_path: Path) -> list[SpooledRun]:
@@ -177,3 +223,30 @@ def _parse(path: Path) -> etree._Element:
     except etree.XMLSyntaxError as exc:
         reason = parser_reason(str(exc.msg))
         raise InputError(f"spooled slice {path} is not well-formed XML ({reason})") from None
+
+
+def cut_slices(
+    runs: Sequence[TestRun], size: int, *, ended: bool, skip: int = 0
+) -> list[Sequence[TestRun]]:
+    """The slices of a journal's results, cut the same way every time from journal order.
+
+    Each full chunk of ``size`` plain runs is a slice as soon as it is journaled; the rest
+    waits for the end of the journal (``ended``): the last partial chunk, and everything from
+    the first chunk holding a pytest-bdd run on (a feature's scenarios share a slice, see
+    ``plan_slices``).  A growing journal only ever adds slices after the ones cut before, so
+    slice N holds the same runs whoever cuts it (the uploader, or ``resume`` after a kill).
+
+    ``skip``: how many full slices were cut before the end already (they are left out of the
+    answer, and their runs are not looked at again).
+    """
+    slices: list[Sequence[TestRun]] = [()] * skip
+    start = skip * size
+    while len(runs) - start >= size:
+        chunk = runs[start : start + size]
+        if any(run.gherkin is not None for run in chunk):
+            break
+        slices.append(chunk)
+        start += size
+    if ended and start < len(runs):
+        slices.extend(plan_slices(runs[start:], size))
+    return slices

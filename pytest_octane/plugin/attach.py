@@ -23,7 +23,7 @@ import pytest
 
 import pytest_octane
 from pytest_octane.job.evidence.files import attachments_dir
-from pytest_octane.octane.client.attachments import octane_name
+from pytest_octane.model import octane_name  # not octane.client: no HTTP client here
 from pytest_octane.plugin.collect import ATTACH_ATTR
 from pytest_octane.settings import Settings
 

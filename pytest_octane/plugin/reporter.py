@@ -33,8 +33,8 @@ from pytest_octane.settings.ci import write_github_step_summary
 log = logging.getLogger("pytest_octane")
 
 if TYPE_CHECKING:
-    from pytest_octane.job.engine import JobOutcome
-    from pytest_octane.job.stream import SliceStream
+    from pytest_octane.job.outcome import JobOutcome
+    from pytest_octane.plugin.uploading import UploaderProcess
 
 
 class OctaneReporter:
@@ -71,12 +71,11 @@ class OctaneReporter:
         #: why the upload counts as failed, for the line --octane-strict prints
         self.reasons: list[str] = []
         self.strict_line: str | None = None
-        #: --octane-stream=on: the uploader thread, and how many collected runs it was given
-        self.stream: SliceStream | None = None
-        self.streamed: list[TestRun] = []
-        self._held = False  # a pytest-bdd run was seen: the rest is sent at session end
+        #: the journal and the uploader process (an upload, not a dry run)
+        self.uploader: UploaderProcess | None = None
+        self.counts: Counter[str] = Counter()  # the journaled runs by status
         self._display: TerminalProgress | None = None
-        from pytest_octane.job.engine import new_job_id
+        from pytest_octane.job.journal import new_job_id  # not the engine: no HTTP client here
 
         #: issue 23: chosen now, so that files attached during the tests go to this job
         self.job_id = new_job_id()
@@ -85,27 +84,39 @@ class OctaneReporter:
     # -- collecting
 
     def pytest_sessionstart(self, session: pytest.Session) -> None:
-        if self.dry_run is not None or not self.settings.stream or self.config.option.collectonly:
-            return  # streaming needs a session that runs tests and uploads them
-        from pytest_octane.job.stream import SliceStream
+        if self.dry_run is not None:
+            return  # the dry run writes its files in this process, at the end
+        from pytest_octane.plugin.uploading import UploaderProcess
 
         state = UploadState()
         state.listen(self._on_state)
-        self.stream = SliceStream(
-            self.settings, hook=self._credentials, progress=self._on_text, state=state
+        uploader = UploaderProcess(
+            self.settings,
+            hook=self._credentials,
+            state=state,
+            text=self._on_text,
+            job_id=self.job_id,  # issue 23: the job the attached files go to
         )
-        self.stream.job_id = self.job_id  # issue 23: the job the attached files went to
-        self.stream.start()
+        try:
+            uploader.start()
+        except OSError as exc:  # not even a private folder for the journal: say so, at the end
+            self.failed = True
+            self.reasons.append("the upload could not start")
+            self.summary_lines.append(
+                f"upload failed: cannot write this job's journal ({exc.strerror or exc}); "
+                "set --octane-spool-dir to a writable folder"
+            )
+            return
+        self.uploader = uploader
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtestloop(self, session: pytest.Session) -> None:
         """Collection is over: the uploader signs in and looks up what the tests need."""
-        if self.stream is None:
+        if self.uploader is None:
             return
         if not session.items and not session.config.pluginmanager.has_plugin("dsession"):
             return  # nothing will run (an xdist controller collects nothing, yet tests run)
         from pytest_octane.job.spool import SpooledRun
-        from pytest_octane.job.stream import Collected
 
         # one pass over the items in the main thread: parameters share a place, so only the
         # distinct (test, keys) pairs are split (a sixth of the time on parametrized suites)
@@ -114,32 +125,26 @@ class OctaneReporter:
             for item in session.items
         }
         placed = {SpooledRun(*split_nodeid(test)[:2], keys) for test, keys in tests}
-        self.stream.expect(Collected(tuple(placed)))
+        self.uploader.expect(tuple(placed))
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         self.collector.add_report(report)
-        if self.stream is not None and report.when == "teardown":
-            self._hand_over()
+        if self.uploader is not None and self.collector.runs:
+            self._journal()
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         self.collector.add_collect_report(report)
-        if self.stream is not None:
-            self._hand_over()
+        if self.uploader is not None and self.collector.runs:
+            self._journal()
 
-    def _hand_over(self) -> None:
-        """Give each full slice of final runs to the uploader (plain runs only: the slices
-        of pytest-bdd runs keep a feature's scenarios together, so those wait for the end)."""
-        assert self.stream is not None
-        size = self.settings.slice_size
+    def _journal(self) -> None:
+        """Journal each final result as it is known: one write per test, nothing kept."""
+        assert self.uploader is not None
         runs = self.collector.runs
-        while not self._held and len(runs) - len(self.streamed) >= size:
-            done = len(self.streamed)
-            chunk = self.final_runs(runs[done : done + size])
-            if any(run.gherkin is not None for run in chunk):
-                self._held = True
-                return
-            self.streamed.extend(chunk)
-            self.stream.put(chunk)
+        for run in self.final_runs(runs):
+            self.uploader.add(run)
+            self.counts[run.status.value] += 1
+        runs.clear()
 
     def _on_state(self, state: UploadState, event: str, notable: bool) -> None:
         if self._display is not None:
@@ -159,9 +164,7 @@ class OctaneReporter:
 
     # -- finishing
 
-    def final_runs(self, runs: list[TestRun] | None = None) -> list[TestRun]:
-        if runs is None:
-            runs = self.collector.runs[len(self.streamed) :]
+    def final_runs(self, runs: list[TestRun]) -> list[TestRun]:
         hook = self.config.hook.pytest_octane_modify_run
         if hook.get_hookimpls():
             runs = [hook(run=run) or run for run in runs]
@@ -189,12 +192,11 @@ class OctaneReporter:
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         if session.exitstatus == pytest.ExitCode.USAGE_ERROR:
             return  # the run never started: there is nothing to write or send
-        runs = self.final_runs()
         try:
             if self.dry_run is not None:
-                self._dry_run(runs)
+                self._dry_run(self.final_runs(self.collector.runs))
             else:
-                self._upload(runs)
+                self._upload(int(session.exitstatus))
         except OctaneError as exc:
             self.failed = True
             self.reasons.append("the upload failed")
@@ -216,8 +218,8 @@ class OctaneReporter:
             session.exitstatus = pytest.ExitCode.INTERRUPTED  # Ctrl-C, as pytest reports it
 
     def pytest_unconfigure(self) -> None:
-        if self.stream is not None and not self.stream.finishing:
-            self.stream.abandon()  # the session never reached its end (a usage/internal error)
+        if self.uploader is not None and not self.uploader.finishing:
+            self.uploader.abandon()  # the session never reached its end (usage/internal error)
 
     def _dry_run(self, runs: list[TestRun]) -> None:
         header = header_from_settings(self.settings)
@@ -265,15 +267,9 @@ class OctaneReporter:
         )
         self.summary_lines.extend(self.collector.notes)  # issue 23
 
-    def _upload(self, runs: list[TestRun]) -> None:
-        from pytest_octane.job.engine import upload_session
-
-        settings = self.settings
-        hook = self.config.hook
-
-        def credentials_hook() -> Any:
-            return hook.pytest_octane_credentials(space_id=settings.space, settings=settings)
-
+    def _upload(self, exit_status: int) -> None:
+        if self.uploader is None:
+            return  # it could not start: the summary says why
         terminal = self.config.pluginmanager.get_plugin("terminalreporter")
         display = TerminalProgress(
             write_line=terminal.write_line if terminal else lambda line: None,
@@ -281,29 +277,18 @@ class OctaneReporter:
             verbosity=self.config.option.verbose if terminal else -1,
             flush=terminal.flush if terminal else lambda: None,
         )
-        state = UploadState()
-        state.listen(display)
+        self._display = display
         try:
-            if self.stream is not None:
-                self._display = display
-                state = self.stream.state
-                display(state, "", False)
-                self.outcome = self.stream.finish(runs)
-                runs = self.streamed + runs
-            else:
-                self.outcome = upload_session(
-                    settings,
-                    runs,
-                    hook=credentials_hook,
-                    progress=display.text,
-                    state=state,
-                    job_id=self.job_id,  # issue 23
-                )
+            self._journal()
+            display(self.uploader.state, "", False)
+            self.outcome = self.uploader.finish(exit_status, announce=bool(self.counts))
         finally:
             display.close()
         self.reasons.extend(_failure_reasons(self.outcome, strict=self.settings.strict))
+        if self.uploader.unwritten:
+            self.reasons.append(f"{self.uploader.unwritten} results were not journaled")
         self.failed = bool(self.reasons)
-        counts = Counter(run.status.value for run in runs)
+        counts = self.counts
         self.summary_lines.append(
             "runs: "
             + (", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "none")
@@ -318,6 +303,8 @@ class OctaneReporter:
             # -q: one line, and the command to fix it when something failed
             line = self.outcome.one_line()
             terminalreporter.write_line(f"octane: {line}", red=self.failed)
+            if self.outcome.moved:
+                terminalreporter.write_line(f"octane: {self.outcome.moved}", red=True)
             if self.strict_line:
                 terminalreporter.write_line(f"octane: {self.strict_line}", red=True)
             return

@@ -265,7 +265,7 @@ def _derive_from_url(values: dict[str, Any], sources: dict[str, str]) -> None:
     url = values.get("url")
     if not url:
         return
-    from pytest_octane.octane.client import parse_octane_url  # only when a URL is configured
+    from pytest_octane.settings.octane_url import parse_octane_url
 
     try:
         server, space, workspace = parse_octane_url(url)

@@ -19,7 +19,7 @@ from typing import IO
 import pytest
 from cli_harness import SUBPROCESS_TIMEOUT, Octane, wait_until
 
-from pytest_octane.job.stream import FINISHING
+from pytest_octane.job.events import FINISHING
 from pytest_octane.model import SliceStatus
 from pytest_octane.simulator.faults import FaultAction
 
@@ -90,11 +90,17 @@ def assert_consistent(octane: Octane) -> None:
 
 
 @pytest.mark.octane_simulator(processing_ms=1500)
-def test_first_ctrl_c_stops_sending_and_prints_the_resume_command(octane: Octane) -> None:
+@pytest.mark.parametrize("group", [False, True], ids=["pytest", "terminal-group"])
+def test_first_ctrl_c_stops_sending_and_prints_the_resume_command(
+    octane: Octane, group: bool
+) -> None:
     session = Session(octane)
     session.wait_for_upload_phase()
     wait_until(lambda: octane.posts() >= 1, timeout=SUBPROCESS_TIMEOUT, what="the first upload")
-    os.kill(session.process.pid, signal.SIGINT)
+    if group:  # a terminal's Ctrl-C reaches pytest and its uploader process alike
+        os.killpg(session.process.pid, signal.SIGINT)
+    else:
+        os.kill(session.process.pid, signal.SIGINT)
     code, text = session.finish()
     assert "Traceback" not in text and "KeyboardInterrupt" not in text, text
     assert code == pytest.ExitCode.INTERRUPTED, text
@@ -139,26 +145,27 @@ def test_second_ctrl_c_exits_at_once_and_the_store_stays_resumable(octane: Octan
 
 # ---------------------------------------------------------------- issue 24 point 5
 
-#: An inner conftest that presses Ctrl-C (SIGINT to its own process) when the first slice
-#: file is being written: deterministic, whichever thread spools.
+#: An inner conftest that presses Ctrl-C (SIGINT to its own process) the moment pytest has
+#: written its journal's end mark, while the uploader process is to spool (cut, write and
+#: record) the slices: deterministic, since pytest tells the uploader before the end.
 CTRL_C_WHILE_SPOOLING = """
 import os
 import signal
 
-from pytest_octane.octane import results_xml
+from pytest_octane.job import journal
 
-_real = results_xml.write_document
+_real = journal.JournalWriter.end
 _pressed = []
 
 
-def _pressing(*args, **kwargs):
+def _pressing(self, exit_status):
+    _real(self, exit_status)
     if not _pressed:
         _pressed.append(True)
         os.kill(os.getpid(), signal.SIGINT)
-    return _real(*args, **kwargs)
 
 
-results_xml.write_document = _pressing
+journal.JournalWriter.end = _pressing
 """
 
 

@@ -4,6 +4,8 @@ session leaves every spooled slice for ``resume``, with every run in Octane once
 from __future__ import annotations
 
 import os
+import re
+import shlex
 import signal
 import subprocess
 import textwrap
@@ -13,7 +15,9 @@ from urllib.parse import unquote
 import pytest
 from cli_harness import Octane, wait_until
 
-from pytest_octane.model import SliceStatus
+from pytest_octane.job.journal import read_journal
+from pytest_octane.job.run.journaled import INTERRUPTED_EVENT, journal_of
+from pytest_octane.model import JobRecord, SliceStatus
 
 SLOW_SUITE = """
 import time
@@ -108,27 +112,64 @@ def _some_slice_sent(octane: Octane) -> bool:
     return bool(jobs) and any(s.task_id is not None for s in jobs[0].slices)
 
 
-@pytest.mark.octane_simulator(processing_ms=50)
-@pytest.mark.parametrize("backend", ["json", "sqlite"], indirect=True)
-def test_a_session_killed_mid_run_leaves_every_spooled_slice_for_resume(octane: Octane) -> None:
+def _journaled(octane: Octane, job: JobRecord) -> int:
+    """How many results the job's journal holds (every test that finished)."""
+    path = journal_of(job)
+    assert path is not None, job.settings
+    return len(read_journal(path).runs)
+
+
+def _killed_mid_run(octane: Octane, *, group: bool) -> JobRecord:
+    """SIGKILL pytest (``group``: and its uploader) once a streamed slice was sent."""
     process = _started(octane, tests=3000)
     try:
         wait_until(lambda: _some_slice_sent(octane), timeout=60, what="a streamed slice")
-        os.kill(process.pid, signal.SIGKILL)
+        if group:
+            os.killpg(process.pid, signal.SIGKILL)  # a CI cancel: pytest and its uploader
+        else:
+            os.kill(process.pid, signal.SIGKILL)  # the OOM killer, a timeout's os._exit
         assert process.wait(timeout=30) == -signal.SIGKILL
     finally:
         if process.poll() is None:
-            process.kill()
+            os.killpg(process.pid, signal.SIGKILL)
             process.wait()
-    octane.sim.wait_for_tasks()
+    return octane.only_job()
+
+
+@pytest.mark.octane_simulator(processing_ms=50)
+@pytest.mark.parametrize("backend", ["json", "sqlite"], indirect=True)
+def test_a_session_killed_mid_run_is_uploaded_by_its_uploader(octane: Octane) -> None:
+    _killed_mid_run(octane, group=False)
+    # no command afterwards: the uploader saw pytest go and sends every journaled result
+    wait_until(
+        lambda: octane.only_job().finished_at is not None, timeout=120, what="the uploader's end"
+    )
     job = octane.only_job()
+    journaled = _journaled(octane, job)
+    assert 0 < journaled < 3000, "the kill did not land while the tests ran"
+    assert job.status is SliceStatus.SUCCESS
+    assert sum(s.run_count for s in job.slices) == journaled
+    [interrupted] = [e for e in job.history if e["event"] == INTERRUPTED_EVENT]
+    assert interrupted["runs"] == journaled
+    octane.sim.wait_for_tasks()
+    octane.assert_every_run_once(journaled)
+
+
+@pytest.mark.octane_simulator(processing_ms=50)
+@pytest.mark.parametrize("backend", ["json", "sqlite"], indirect=True)
+def test_a_session_group_killed_mid_run_is_finished_by_resume(octane: Octane) -> None:
+    job = _killed_mid_run(octane, group=True)
+    octane.sim.wait_for_tasks()
     assert job.finished_at is None
     spooled = sum(s.run_count for s in job.slices)
-    assert 0 < spooled < 3000, "the kill did not land while the tests ran"
+    journaled = _journaled(octane, job)
+    assert 0 < spooled <= journaled < 3000, "the kill did not land while the tests ran"
     resumed = octane.cli("resume", job.job_id, f"--task-store={octane.store_location}")
     assert resumed.code == 0, resumed.text
-    assert octane.only_job().status is SliceStatus.SUCCESS
-    octane.assert_every_run_once(spooled)
+    after = octane.only_job()
+    assert after.status is SliceStatus.SUCCESS
+    assert sum(s.run_count for s in after.slices) == journaled
+    octane.assert_every_run_once(journaled)
 
 
 @pytest.mark.octane_simulator(processing_ms=50)
@@ -295,3 +336,46 @@ def test_a_session_that_idles_out_after_the_look_ahead_signs_in_again(octane: Oc
     assert any(r.status == 401 for r in log)
     assert octane.only_job().status is SliceStatus.SUCCESS
     octane.assert_every_run_once(20)
+
+
+def _uploader_of(pid: int) -> int | None:
+    """The uploader process pytest ``pid`` started (Linux /proc), if it runs."""
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            if b"pytest_octane.uploader" in Path(f"/proc/{child}/cmdline").read_bytes():
+                return int(child)
+    return None
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="finds the child in /proc")
+@pytest.mark.octane_simulator(processing_ms=50)
+def test_an_uploader_killed_mid_run_leaves_its_job_to_resume_from_the_journal(
+    octane: Octane,
+) -> None:
+    suite = write(octane, SLOW_SUITE.format(tests=600, sleep=0.01))
+    process = octane.start_pytest(
+        suite, "--octane-slice-size=50", "-p", "no:xdist", output=subprocess.PIPE
+    )
+    try:
+        wait_until(lambda: _some_slice_sent(octane), timeout=60, what="a streamed slice")
+        uploader = _uploader_of(process.pid)
+        assert uploader is not None
+        os.kill(uploader, signal.SIGKILL)  # the OOM killer picks the uploader
+        out, err = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    text = out.decode() + err.decode()
+    assert process.returncode == 0, text  # the tests passed: the upload is not a test
+    assert "Traceback" not in text, text
+    assert "the uploader process ended (exit -9) before it finished" in text, text
+    match = re.search(r"to upload them run (pytest-octane resume \S+ --task-store \S+)", text)
+    assert match, text
+    job = octane.only_job()
+    assert sum(s.run_count for s in job.slices) < 600  # the rest is in the journal only
+    resumed = octane.cli(*shlex.split(match.group(1))[1:])
+    assert resumed.code == 0, resumed.text
+    assert octane.only_job().status is SliceStatus.SUCCESS
+    octane.sim.wait_for_tasks()
+    octane.assert_every_run_once(600)

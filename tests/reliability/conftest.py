@@ -33,6 +33,8 @@ from typing import Any
 import pytest
 from lxml import etree
 
+from pytest_octane.job.journal import read_journal
+from pytest_octane.job.run.journaled import journal_of
 from pytest_octane.model import SliceStatus
 from pytest_octane.octane import schema
 from pytest_octane.simulator import Simulator
@@ -309,6 +311,18 @@ def recorded_runs(store_location: Path) -> frozenset[Identity]:
     return frozenset(found)
 
 
+def journaled_runs(store_location: Path) -> frozenset[Identity]:
+    """The runs the journal of the only job of a task store holds."""
+    store = open_store(str(store_location))
+    try:
+        (job,) = store.list_jobs()
+    finally:
+        store.close()
+    path = journal_of(job)
+    assert path is not None, f"job {job.job_id} has no journal"
+    return frozenset((r.module, r.package, r.klass, r.name) for r in read_journal(path).runs)
+
+
 def store_problems(store_location: Path, sim: Simulator, arrived: int) -> list[str]:
     """Does the task store agree with the simulator?  Every slice Success, the Success
     slices' run counts summing to the runs that arrived, and each slice's task holding
@@ -493,6 +507,10 @@ class Harness:
 
     def recorded_runs(self, work: Path) -> frozenset[Identity]:
         return recorded_runs(work / "store")
+
+    def journaled_runs(self, work: Path) -> frozenset[Identity]:
+        """Every result the job's journal holds (every test that finished)."""
+        return journaled_runs(work / "store")
 
     def job_id(self, work: Path) -> str:
         store = open_store(str(work / "store"))
@@ -1053,6 +1071,7 @@ class Isolation:
 def isolation(tmp_path: Path, tables: Tables) -> Iterator[Isolation]:
     """A started simulator with a secret of this test only, and a folder for one project."""
     sim = Simulator(processing_ms=20, client_secret=f"iso-secret-{uuid.uuid4().hex}").start()
+    sim.add_ci_server(BUILD_SERVER)  # issue 23: the runs keep the build context arrived() counts
     world = Isolation(sim, tmp_path, tables)
     try:
         yield world

@@ -12,6 +12,7 @@ the summary printed (at most one), and then requires:
 
 from __future__ import annotations
 
+import os
 import shlex
 import signal
 import subprocess
@@ -254,12 +255,13 @@ def test_pytest_killed_mid_upload_then_resume(harness, stream: str) -> None:
     work = harness.work(f"killed-{stream}")
     argv = harness.pytest_argv(sim.url, work, f"killed-{stream}", f"--octane-stream={stream}")
     procs: list[subprocess.Popen[str]] = []
-    # Killed while Octane receives the 5th slice. Off: after the tests, that upload is
+    # pytest and its uploader process (one process group, as a CI cancel kills them) are
+    # killed while Octane receives the 5th slice. Off: after the tests, that upload is
     # processed, its task id never recorded; four earlier slices have task ids but are
     # unfinished; seven are unsent. On: while the tests still run, so what must arrive is
-    # every slice recorded by then (a test that never ended has no result to lose).
+    # every result journaled by then (a test that never ended has no result to lose).
     trigger = harness.trigger(
-        sim, "POST */test-results", 5, lambda: procs[0].send_signal(signal.SIGKILL)
+        sim, "POST */test-results", 5, lambda: os.killpg(procs[0].pid, signal.SIGKILL)
     )
     proc = subprocess.Popen(
         argv,
@@ -268,12 +270,13 @@ def test_pytest_killed_mid_upload_then_resume(harness, stream: str) -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        start_new_session=True,
     )
     procs.append(proc)
     proc.communicate(timeout=120)
     assert trigger.fired.is_set() and proc.returncode == -signal.SIGKILL
     job_id = harness.job_id(work)
-    expected = harness.recorded_runs(work) if stream == "on" else None
+    expected = harness.journaled_runs(work) if stream == "on" else None
     if expected is not None:
         assert len(expected) >= 5 * 25  # the five slices Octane was sent, at least
     command = shlex.split(
@@ -281,7 +284,7 @@ def test_pytest_killed_mid_upload_then_resume(harness, stream: str) -> None:
     )  # what the summary would have printed
     follow = harness.follow(command, sim)
     harness.check(
-        f"pytest killed mid-upload (SIGKILL, stream {stream})",
+        f"pytest and its uploader killed mid-upload (SIGKILL to the group, stream {stream})",
         sim,
         work,
         f"killed-{stream}",

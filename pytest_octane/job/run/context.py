@@ -65,15 +65,19 @@ def make_client(
     environ: Mapping[str, str] | None = None,
     on_wait: Callable[[str, float, str], None] | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    credentials: Credentials | None = None,
 ) -> OctaneClient:
+    """The job's client; ``credentials`` when they were resolved elsewhere (the uploader
+    process gets them from pytest's), else from the hook, the environment, the file..."""
     server, space, workspace = require_connection(settings)
-    credentials = resolve_credentials(
-        space,
-        path_template=settings.credentials_path,
-        environ=os.environ if environ is None else environ,
-        hook=hook,
-        command=settings.credentials_command,
-    )
+    if credentials is None:
+        credentials = resolve_credentials(
+            space,
+            path_template=settings.credentials_path,
+            environ=os.environ if environ is None else environ,
+            hook=hook,
+            command=settings.credentials_command,
+        )
     return OctaneClient(
         server=server,
         space_id=space,

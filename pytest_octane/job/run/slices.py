@@ -13,7 +13,7 @@ from pytest_octane.errors import InputError, OctaneError, PollTimeout, TaskLost
 from pytest_octane.job import suites
 from pytest_octane.job.evidence import ci_server
 from pytest_octane.job.evidence.attachments import send_attachments
-from pytest_octane.job.interrupt import UploadInterrupted, wait_all
+from pytest_octane.job.interrupt import UploadInterrupted
 from pytest_octane.job.run.context import JobContext, flush_log, update_slice
 from pytest_octane.job.run.links import references, resolve_job_suite
 from pytest_octane.job.spool import SpooledRun, read_spooled_runs, upload_payload
@@ -21,7 +21,7 @@ from pytest_octane.model import SliceRecord, SliceStatus
 from pytest_octane.octane.failures import is_permanent, what_to_fix
 from pytest_octane.octane.results_xml import RunRefs
 
-__all__ = ["STOPPING", "run_slices", "submit_slices"]
+__all__ = ["STOPPING", "poll_slices", "submit_slices"]
 
 STOPPING = (
     "pytest-octane: Ctrl-C: sending no more slices; waiting for the requests in flight "
@@ -217,53 +217,35 @@ def _finish_task(
     return ok, f"task {task_id} {status}" + (f": {details}" if details and not ok else "")
 
 
-def run_slices(ctx: JobContext, send: Sequence[int], poll: Sequence[int]) -> None:
-    """Send slices ``send`` and finish polling slices ``poll`` (which have task ids); a
-    polled task Octane has forgotten gets its slice sent again (the same bytes) after."""
-    job_id = ctx.outcome.job.job_id
-    job = ctx.store.get_job(job_id)
-    ctx.outcome.job = job
-    ctx.state.started(len(send) + len(poll))
-    again = _run_pool(ctx, send, poll)
-    if again:
-        ctx.stop.check()
-        _run_pool(ctx, again, ())
-
-
-def _run_pool(ctx: JobContext, send: Sequence[int], poll: Sequence[int]) -> list[int]:
-    """One pool of workers for ``send`` and ``poll``; return the polled slices whose task
-    Octane forgot."""
-    job = ctx.outcome.job
-    runs_by_slice = _readable_slices(ctx, send)
-    send = [i for i in send if i in runs_by_slice]
-    if send:
-        resolve_job_suite(ctx)
-    refs = references(ctx, runs_by_slice) if send else {}
-    ctx.stop.check()
-    lost: list[Future[bool]] = []
-    with ThreadPoolExecutor(
-        max_workers=ctx.settings.max_parallel, thread_name_prefix="octane-upload"
-    ) as pool:
-        futures: list[Future[None]] = [
-            pool.submit(_send_slice, ctx, i, refs[i], _next_attempt(job.slice(i))) for i in send
-        ]
-        for index in poll:
-            task_id = job.slice(index).task_id
-            assert task_id is not None
-            lost.append(pool.submit(_guarded_finish, ctx, index, task_id))
-        on_stop = lambda: ctx.progress(STOPPING.format(ctx.client.deadline_s))  # noqa: E731
-        wait_all([*futures, *lost], ctx.stop, on_stop)
-    return [index for index, future in zip(poll, lost, strict=True) if future.result()]
+def poll_slices(
+    ctx: JobContext, pool: ThreadPoolExecutor, indexes: Sequence[int]
+) -> list[Future[bool]]:
+    """Queue the tasks of slices ``indexes`` (which have task ids) to be polled to their end;
+    each future says whether Octane had forgotten the task (then its slice is sent again, the
+    same bytes)."""
+    job = ctx.store.get_job(ctx.outcome.job.job_id)
+    futures = []
+    for index in indexes:
+        task_id = job.slice(index).task_id
+        assert task_id is not None
+        futures.append(pool.submit(_guarded_finish, ctx, index, task_id))
+    return futures
 
 
 def submit_slices(
-    ctx: JobContext, pool: ThreadPoolExecutor, send: Sequence[int], *, first: bool
+    ctx: JobContext,
+    pool: ThreadPoolExecutor,
+    send: Sequence[int],
+    *,
+    first: bool,
+    total: int | None = None,
 ) -> list[Future[None]]:
-    """Streaming: look up the references of slices ``send`` (just spooled) and queue them on
-    ``pool``, whose ``maxParallelUploads`` workers keep their slot until the task is final."""
+    """Look up the references of slices ``send`` (spooled and recorded) and queue them on
+    ``pool``, whose ``maxParallelUploads`` workers keep their slot until the task is final;
+    the ``first`` slices of a run find or make the job's suite first."""
     job = ctx.store.get_job(ctx.outcome.job.job_id)
     ctx.outcome.job = job
-    ctx.state.started(len(job.slices))
+    ctx.state.started(len(job.slices) if total is None else total)
     runs_by_slice = _readable_slices(ctx, send)
     if not runs_by_slice:
         return []

@@ -12,43 +12,15 @@ from __future__ import annotations
 
 import json
 import mimetypes
-import re
 import uuid
 
 from pytest_octane.errors import NotOctaneError
+from pytest_octane.model import ATTACHMENT_WHITELIST as WHITELIST
+from pytest_octane.model import octane_name
 from pytest_octane.octane.client.answers import _as_int
 from pytest_octane.octane.client.session import HttpSession
 
 __all__ = ["WHITELIST", "Attachments", "octane_name"]
-
-#: Octane's default ATTACHMENTS_FILE_EXTENSION_WHITE_LIST (VERIFIED admhelp, API-FACTS 1e).
-WHITELIST = frozenset(
-    "jpg jpeg bmp png doc docx msg pdf xml xls xlsx ppt pptx zip txt wmv mp4 m4p mkv vob log "
-    "wrf fbr".split()
-)
-_UNSAFE = re.compile(r'[/\\:*?"<>|\x00-\x1f]')
-_MAX_NAME = 255
-
-
-def octane_name(name: str) -> tuple[str, bool]:
-    """The name Octane will take for a file called ``name``, and whether the file must go
-    inside a ``.zip`` of that name first (its extension is not on the default whitelist).
-
-    ``shots/login page.png`` -> ``("shots_login page.png", False)``;
-    ``trace.har`` -> ``("trace.har.zip", True)``; ``.env`` -> ``("_.env.zip", True)``.
-    """
-    safe = _UNSAFE.sub("_", name.strip()).strip() or "attachment"
-    if safe.startswith("."):
-        safe = "_" + safe
-    extension = safe.rpartition(".")[2].lower() if "." in safe else ""
-    wrap = extension not in WHITELIST
-    if wrap:
-        safe += ".zip"
-    if len(safe) > _MAX_NAME:  # keep the extension(s) at the end
-        stem, dot, ext = safe.partition(".")
-        safe = stem[: _MAX_NAME - len(ext) - 1] + dot + ext
-        safe = safe[-_MAX_NAME:]
-    return safe, wrap
 
 
 class Attachments:

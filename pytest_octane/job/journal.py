@@ -1,0 +1,340 @@
+"""The job's journal: every final result on local disk the moment it is known.
+
+The pytest process appends one line per finished test to ``journal.jsonl`` in the job's spool
+folder, with one unbuffered ``write`` (no fsync: the page cache survives a killed process), so
+a SIGKILL of pytest loses nothing that finished.  The uploader process follows the file as it
+grows; ``pytest-octane resume`` reads it again to finish a job whose uploader died too.  The
+journal, not memory, is where results live until Octane has them.
+
+Format (version 1), one JSON document per line:
+
+* the header, first: ``{"journal": "pytest-octane", "version": 1, "job": JOB_ID, "pid": N,
+  "host": NAME, "slices": {"size": N, "max_trace": N}, "header": {...}}``: the writing
+  pytest process (so ``resume`` does not cut a growing journal), and how its slices are
+  written (the document header: build, release, fields...), so that whoever cuts them writes
+  the same bytes;
+* a result: ``{"run": {...}}``, a generic serialisation of :class:`model.TestRun` (every
+  field, nested records included), so a field added to ``TestRun`` travels without a change
+  here; a reader fills fields missing from an older record with their defaults and refuses a
+  record naming a field it does not know (it was written by a newer pytest-octane);
+* the end mark, last: ``{"end": {"exit": N}}`` (pytest reached the end of its session).
+
+A line without its newline at the very end was cut by a killed writer; it is not a result.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import json
+import os
+import socket
+import time
+import types
+import typing
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pytest_octane.errors import InputError
+from pytest_octane.model import TestRun
+from pytest_octane.octane.results_xml import ResultHeader
+from pytest_octane.settings.parsers import MAX_SLICE_SIZE
+
+__all__ = [
+    "JOURNAL_NAME",
+    "VERSION",
+    "Journal",
+    "JournalReader",
+    "JournalWriter",
+    "decode",
+    "encode",
+    "new_job_id",
+    "read_journal",
+]
+
+JOURNAL_NAME = "journal.jsonl"
+VERSION = 1
+_MAGIC = "pytest-octane"
+
+
+def new_job_id() -> str:
+    return time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:8]
+
+
+# ---------------------------------------------------------------- the generic record codec
+
+
+def encode(value: Any) -> Any:
+    """A frozen record as JSON-ready data: dataclasses by field name, enums by value,
+    tuples as lists, everything else as it is (str, int, float, bool, None)."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {name: encode(getattr(value, name)) for name in _field_names(type(value))}
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, tuple | list):
+        return [encode(item) for item in value]
+    if isinstance(value, dict):
+        return {str(key): encode(item) for key, item in value.items()}
+    return value
+
+
+def decode(kind: Any, data: Any) -> Any:
+    """The inverse of :func:`encode` for the type ``kind`` (a record class or a type hint)."""
+    origin = typing.get_origin(kind)
+    if kind is Any:
+        return data
+    if origin in (typing.Union, types.UnionType):
+        options = typing.get_args(kind)
+        if data is None and type(None) in options:
+            return None
+        errors = []
+        for option in options:
+            if option is type(None):
+                continue
+            try:
+                return decode(option, data)
+            except (TypeError, ValueError, KeyError) as exc:
+                errors.append(str(exc))
+        raise ValueError(f"{data!r} fits none of {kind}: {'; '.join(errors)}")
+    if origin is tuple:
+        args = typing.get_args(kind)
+        _expect(data, list, kind)
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(decode(args[0], item) for item in data)
+        return tuple(decode(arg, item) for arg, item in zip(args, data, strict=True))
+    if origin is list:
+        _expect(data, list, kind)
+        return [decode(typing.get_args(kind)[0], item) for item in data]
+    if origin is dict:
+        _expect(data, dict, kind)
+        key_kind, value_kind = typing.get_args(kind)
+        return {decode(key_kind, k): decode(value_kind, v) for k, v in data.items()}
+    if isinstance(kind, type) and dataclasses.is_dataclass(kind):
+        _expect(data, dict, kind)
+        hints = _hints(kind)
+        unknown = set(data) - set(hints)
+        if unknown:
+            raise KeyError(
+                f"{kind.__name__} has no field {', '.join(sorted(unknown))} (written by a "
+                "newer pytest-octane: finish this job with that version)"
+            )
+        return kind(**{name: decode(hints[name], value) for name, value in data.items()})
+    if isinstance(kind, type) and issubclass(kind, enum.Enum):
+        return kind(data)
+    if kind is float:
+        _expect(data, int | float, kind)
+        return float(data)
+    if kind in (str, int, bool):
+        _expect(data, kind, kind)
+        return data
+    raise TypeError(f"cannot read a {kind!r} from a journal")
+
+
+def _expect(data: Any, kind: Any, what: Any) -> None:
+    if not isinstance(data, kind) or (kind is int and isinstance(data, bool)):
+        raise TypeError(f"expected {getattr(what, '__name__', what)}, got {data!r}")
+
+
+_FIELDS: dict[type, tuple[str, ...]] = {}
+_HINTS: dict[type, dict[str, Any]] = {}
+
+
+def _field_names(kind: type) -> tuple[str, ...]:
+    names = _FIELDS.get(kind)
+    if names is None:
+        names = _FIELDS[kind] = tuple(f.name for f in dataclasses.fields(kind))
+    return names
+
+
+def _hints(kind: type) -> dict[str, Any]:
+    hints = _HINTS.get(kind)
+    if hints is None:
+        every = typing.get_type_hints(kind)
+        hints = _HINTS[kind] = {name: every[name] for name in _field_names(kind)}
+    return hints
+
+
+def run_line(run: TestRun) -> bytes:
+    """One result as the journal's line (with its newline)."""
+    text = json.dumps({"run": encode(run)}, ensure_ascii=False, separators=(",", ":"))
+    return (text + "\n").encode("utf-8", "surrogatepass")
+
+
+# ---------------------------------------------------------------- writing (the pytest process)
+
+
+class JournalWriter:
+    """Appends to one job's journal; each call is one unbuffered write."""
+
+    def __init__(
+        self,
+        path: Path,
+        job_id: str,
+        *,
+        header: ResultHeader | None = None,
+        slice_size: int = MAX_SLICE_SIZE,
+        max_trace: int = 20000,
+    ) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._fd: int | None = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        self.count = 0
+        first = {
+            "journal": _MAGIC,
+            "version": VERSION,
+            "job": job_id,
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "slices": {"size": slice_size, "max_trace": max_trace},
+            "header": encode(header or ResultHeader()),
+        }
+        self._write((json.dumps(first) + "\n").encode("utf-8"))
+
+    def add(self, run: TestRun) -> None:
+        """Journal one final result: written (not fsynced) before this returns."""
+        self._write(run_line(run))
+        self.count += 1
+
+    def end(self, exit_status: int) -> None:
+        """The end mark: pytest reached the end of its session; nothing follows."""
+        self._write((json.dumps({"end": {"exit": int(exit_status)}}) + "\n").encode("utf-8"))
+        self.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._fd is None
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def _write(self, data: bytes) -> None:
+        if self._fd is None:
+            raise InputError(f"the journal {self.path} is closed")
+        view = memoryview(data)
+        while view:  # a regular file takes it all at once; a short write is only continued
+            written = os.write(self._fd, view)
+            view = view[written:]
+
+
+# ---------------------------------------------------------------- reading (uploader, resume)
+
+
+@dataclass(slots=True)
+class Journal:
+    """What a journal holds so far."""
+
+    job_id: str
+    runs: list[TestRun] = field(default_factory=list)
+    #: the session's exit status once the end mark is read, else None
+    exit_status: int | None = None
+    #: a last line cut short by a killed writer (left out)
+    torn: bool = False
+    #: the writing pytest process, on host ``host``
+    pid: int | None = None
+    host: str | None = None
+    #: how its slices are written: the session's document header, slice size and trace limit
+    header: ResultHeader = field(default_factory=ResultHeader)
+    slice_size: int = MAX_SLICE_SIZE
+    max_trace: int = 20000
+
+    @property
+    def ended(self) -> bool:
+        return self.exit_status is not None
+
+
+class JournalReader:
+    """Follows a journal as it grows: :meth:`read` returns what was added since the last call."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.journal: Journal | None = None
+        self._offset = 0
+        self._line = 1
+        self._rest = b""
+
+    def read(self) -> list[TestRun]:
+        """The results added since the last call (complete lines only)."""
+        try:
+            with open(self.path, "rb") as handle:
+                handle.seek(self._offset)
+                data = handle.read()
+        except FileNotFoundError:
+            if self.journal is None:
+                return []
+            raise InputError(f"the journal {self.path} was removed while it was read") from None
+        except OSError as exc:
+            raise InputError(f"the journal {self.path} cannot be read ({exc.strerror})") from None
+        self._offset += len(data)
+        data = self._rest + data
+        *lines, self._rest = data.split(b"\n")
+        added: list[TestRun] = []
+        for line in lines:
+            self._take(line, added)
+            self._line += 1
+        return added
+
+    def finish(self) -> Journal:
+        """Read to the end of a journal whose writer is gone: a cut last line is left out."""
+        self.read()
+        journal = self.journal or Journal(job_id="")
+        if self._rest:
+            journal.torn = True
+            self._rest = b""
+        if self.journal is None:
+            raise InputError(f"the journal {self.path} is empty (no header line)")
+        return journal
+
+    def _take(self, line: bytes, added: list[TestRun]) -> None:
+        where = f"{self.path} line {self._line}"
+        try:
+            record = json.loads(line)
+        except ValueError as exc:
+            raise InputError(f"the journal {where} is not JSON ({exc})") from None
+        if not isinstance(record, dict):
+            raise InputError(f"the journal {where} is not a record")
+        if self.journal is None:
+            if record.get("journal") != _MAGIC or not isinstance(record.get("version"), int):
+                raise InputError(f"{self.path} is not a pytest-octane journal (no header)")
+            if record["version"] > VERSION:
+                raise InputError(
+                    f"the journal {self.path} has format version {record['version']}; this "
+                    f"pytest-octane reads up to {VERSION}: finish the job with a newer one"
+                )
+            pid = record.get("pid")
+            slices = record.get("slices") or {}
+            try:
+                header = decode(ResultHeader, record.get("header") or {})
+                size, max_trace = int(slices["size"]), int(slices["max_trace"])
+            except (TypeError, ValueError, KeyError) as exc:
+                raise InputError(f"the journal {where} is a damaged header: {exc}") from None
+            self.journal = Journal(
+                job_id=str(record.get("job") or ""),
+                pid=pid if isinstance(pid, int) else None,
+                host=str(record.get("host") or "") or None,
+                header=header,
+                slice_size=size,
+                max_trace=max_trace,
+            )
+            return
+        if self.journal.ended:
+            raise InputError(f"the journal {where} follows the end mark")
+        if "run" in record:
+            try:
+                run = decode(TestRun, record["run"])
+            except (TypeError, ValueError, KeyError) as exc:
+                raise InputError(f"the journal {where} holds no valid result: {exc}") from None
+            self.journal.runs.append(run)
+            added.append(run)
+        elif "end" in record:
+            self.journal.exit_status = int(record["end"].get("exit", 0))
+        else:
+            raise InputError(f"the journal {where} is neither a result nor the end mark")
+
+
+def read_journal(path: Path) -> Journal:
+    """The whole journal of a job whose writer is gone."""
+    return JournalReader(path).finish()

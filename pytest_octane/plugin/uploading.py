@@ -1,0 +1,345 @@
+"""The pytest side of an upload: the job's journal and the uploader process that sends it.
+
+At session start the plugin resolves the credentials here (the ``pytest_octane_credentials``
+hook and ``credentialsCommand`` run in pytest's process), opens the job's journal and starts
+``python -m pytest_octane.uploader`` with ``sys.executable`` in pytest's process group.  The
+settings and credentials go through the child's stdin; its environment has no ``OCTANE_*``
+variable and no secret (``job/run/pipe.py``).  Each final result is then one write to the
+journal, nothing more: this module imports neither requests nor a database driver.
+At session end the end mark is written and the uploader's progress is shown while it
+finishes; Ctrl-C keeps its meaning (the first stops the sending, the second ends both
+processes at once).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import warnings
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import IO, Any
+
+from pytest_octane.errors import CredentialsError, OctaneError
+from pytest_octane.job.events import FINISHING, UploadState
+from pytest_octane.job.interrupt import StopFlag, ctrl_c
+from pytest_octane.job.journal import JOURNAL_NAME, JournalWriter, new_job_id
+from pytest_octane.job.outcome import JobOutcome
+from pytest_octane.job.run import pipe
+from pytest_octane.job.spool import SpooledRun
+from pytest_octane.model import JobRecord, TestRun
+from pytest_octane.octane.credentials import Credentials, resolve_credentials
+from pytest_octane.octane.results_xml import header_from_settings
+from pytest_octane.settings import Settings, require_connection
+
+__all__ = ["UploaderProcess"]
+
+log = logging.getLogger("pytest_octane")
+
+#: how long the tests wait at the end of collection for the uploader to record the job
+READY_WAIT_S = 120.0
+#: how often the main thread looks for Ctrl-C while it waits for the uploader
+_TICK_S = 0.2
+
+
+class UploaderProcess:
+    """One session's journal and uploader process."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        hook: Callable[[], Any],
+        state: UploadState,
+        text: Callable[[str], None],
+        job_id: str | None = None,
+    ) -> None:
+        self.settings = settings
+        self.hook = hook
+        self.state = state
+        self.text = text
+        self.job_id = job_id or new_job_id()
+        self.journal: JournalWriter | None = None
+        self.warnings: list[str] = []  # lines for the summary (a journal in a private folder)
+        self.store_location = settings.task_store
+        self.stop = StopFlag()
+        self.finishing = False
+        #: the uploader recorded the job (from then on 'resume' finds it)
+        self.recorded = False
+        self._process: subprocess.Popen[bytes] | None = None
+        self._send: pipe.Sender | None = None
+        self._ready = threading.Event()
+        self._gone = threading.Event()  # the child's stdout closed: it ended
+        self._outcome: JobOutcome | None = None
+        self._crash: str | None = None
+        self._child_warnings: list[dict[str, Any]] = []
+        self._reader: threading.Thread | None = None
+        self._unwritten: list[TestRun] = []  # results a failed journal write left here
+        self._journal_error: OSError | None = None
+
+    # -- start
+
+    def start(self) -> None:
+        """Open the journal, resolve the credentials and start the uploader."""
+        self.journal = self._open_journal()
+        credentials: Credentials | None = None
+        credentials_error: str | None = None
+        _, space, _ = require_connection(self.settings)
+        try:
+            credentials = resolve_credentials(
+                space,
+                path_template=self.settings.credentials_path,
+                environ=os.environ,
+                hook=self.hook,
+                command=self.settings.credentials_command,
+            )
+        except CredentialsError as exc:
+            credentials_error = str(exc)
+        log_path = self.journal.path.with_name("uploader.log")
+        try:
+            with open(log_path, "ab") as log_file:
+                self._process = _spawn(log_file)
+        except OSError as exc:  # the results are journaled all the same, for 'resume'
+            self._crash = f"it could not be started: {exc.strerror or exc}"
+            self._gone.set()
+            return
+        assert self._process.stdin is not None and self._process.stdout is not None
+        self._send = pipe.Sender(self._process.stdin)
+        self._send(
+            "start",
+            settings=self.settings,
+            job_id=self.job_id,
+            journal=self.journal.path,
+            credentials=pipe.credentials_fields(credentials) if credentials else None,
+            credentials_error=credentials_error,
+        )
+        self._reader = threading.Thread(
+            target=self._read, args=(self._process.stdout,), name="octane-uploader", daemon=True
+        )
+        self._reader.start()
+
+    def _open_journal(self) -> JournalWriter:
+        folder = Path(self.settings.spool_dir) / self.job_id
+        settings = self.settings
+
+        def journal(path: Path) -> JournalWriter:
+            return JournalWriter(
+                path,
+                self.job_id,
+                header=header_from_settings(settings),
+                slice_size=settings.slice_size,
+                max_trace=settings.max_trace,
+            )
+
+        try:
+            return journal(folder / JOURNAL_NAME)
+        except OSError as exc:
+            # never lose results because the spool folder is unusable: a private one instead
+            private = Path(tempfile.mkdtemp(prefix=f"pytest-octane-{self.job_id}-"))
+            self.warnings.append(
+                f"cannot write the spool folder {str(folder)!r} ({exc.strerror or exc}); "
+                f"this job's results are kept in {private} instead"
+            )
+            return journal(private / JOURNAL_NAME)
+
+    def expect(self, tests: Sequence[SpooledRun]) -> None:
+        """The end of collection: hand over the tests for the look-ahead, and wait until the
+        uploader recorded the job (so that ``resume`` finds it, whatever happens next)."""
+        if self._send is not None:
+            self._send("collected", tests=tuple(tests))
+        self.wait_ready()
+
+    def wait_ready(self) -> None:
+        deadline = READY_WAIT_S / _TICK_S
+        while not self._ready.is_set() and not self._gone.is_set() and deadline > 0:
+            self._ready.wait(_TICK_S)
+            deadline -= 1
+
+    def add(self, run: TestRun) -> None:
+        """Journal one final result (one write, nothing else).  A write that fails (a full
+        disk) keeps the result here and is tried again before the next one and at the end."""
+        if self._unwritten:
+            self._unwritten.append(run)
+            self._write_unwritten()
+            return
+        assert self.journal is not None
+        try:
+            self.journal.add(run)
+        except OSError as exc:
+            self._unwritten.append(run)
+            self._journal_error = exc
+
+    @property
+    def unwritten(self) -> int:
+        """How many results no journal write took (a full disk)."""
+        return len(self._unwritten)
+
+    def _write_unwritten(self) -> None:
+        assert self.journal is not None
+        while self._unwritten:
+            try:
+                self.journal.add(self._unwritten[0])
+            except OSError as exc:
+                self._journal_error = exc
+                return
+            self._unwritten.pop(0)
+
+    # -- the uploader's messages (a reader thread)
+
+    def _read(self, stream: IO[bytes]) -> None:
+        try:
+            while (message := pipe.receive(stream)) is not None:
+                self._take(*message)
+        except Exception as exc:  # a message that cannot be read: the child is out of step
+            self._crash = f"unreadable message from the uploader: {type(exc).__name__}: {exc}"
+        finally:
+            self._gone.set()
+            self._ready.set()
+
+    def _take(self, kind: str, fields: dict[str, Any]) -> None:
+        if kind == "ready":
+            self.store_location = str(fields["location"])
+            if fields.get("warning"):
+                self.warnings.append(str(fields["warning"]))
+            self.recorded = True
+            self._ready.set()
+        elif kind == "text":
+            self.text(str(fields["line"]))
+        elif kind == "state":
+            self.state.mirror(fields["counters"], str(fields["event"]), bool(fields["notable"]))
+        elif kind == "warning":
+            self._child_warnings.append(fields)
+        elif kind == "outcome":
+            self._outcome = fields["outcome"]
+        elif kind == "crash":
+            self._crash = str(fields["error"])
+            log.debug("the uploader failed:\n%s", fields.get("trace", ""))
+
+    # -- finish
+
+    def finish(self, exit_status: int, *, announce: bool) -> JobOutcome:
+        """Write the end mark, wait for the uploader (Ctrl-C stops the sending; a second
+        Ctrl-C ends both processes at once) and return the job's outcome."""
+        self.finishing = True
+        assert self.journal is not None
+        with ctrl_c(self.stop, self._exit_line):  # from the end mark on: Ctrl-C stops sending
+            self._end_journal(exit_status)
+            if self.stop.is_set and self._send is not None:
+                self._send("stop")  # told before the end: nothing is sent
+            if self._send is not None:
+                self._send("end")
+            if announce and not self._gone.is_set() and not self.stop.is_set:
+                self.text(FINISHING)
+            told = self.stop.is_set
+            while not self._gone.wait(_TICK_S):
+                if self.stop.is_set and not told and self._send is not None:
+                    told = self._send("stop")
+        self._reap()
+        for fields in self._child_warnings:  # inside pytest's capture: shown in its summary
+            category = type(str(fields["category"]), (UserWarning,), {})
+            warnings.warn_explicit(
+                str(fields["message"]), category, str(fields["filename"]), int(fields["lineno"])
+            )
+        if self._outcome is None:
+            raise OctaneError(self._why_no_outcome())
+        self._outcome.warnings[:0] = self.warnings
+        return self._outcome
+
+    def _end_journal(self, exit_status: int) -> None:
+        """Write what a full disk held back, then the end mark."""
+        assert self.journal is not None
+        self._write_unwritten()
+        if self._unwritten:
+            error = self._journal_error
+            reason = error.strerror if isinstance(error, OSError) and error.strerror else error
+            self.warnings.append(
+                f"{len(self._unwritten)} results could not be written to the journal "
+                f"{self.journal.path} ({reason}): they are not uploaded; free some space there "
+                "or set --octane-spool-dir to another disk"
+            )
+        try:
+            self.journal.end(exit_status)
+        except OSError:
+            self.journal.close()  # the uploader takes what the journal holds
+
+    def _why_no_outcome(self) -> str:
+        assert self.journal is not None
+        code = self._process.returncode if self._process is not None else None
+        what = (
+            f"the uploader failed ({self._crash})"
+            if self._crash
+            else (f"the uploader process ended (exit {code}) before it finished")
+        )
+        if not self.recorded:  # the job is in no task store: nothing can resume it
+            return f"{what}; nothing was uploaded; the results are in {self.journal.path}"
+        return (
+            f"{what}; every result is in the journal {self.journal.path}: to upload them run "
+            f"{self.resume_command()}"
+        )
+
+    def resume_command(self) -> str:
+        job = JobRecord(job_id=self.job_id, space_id=0, workspace_id=0, server="", created_at=0)
+        return JobOutcome(job=job, store_location=self.store_location).resume_command()
+
+    def _exit_line(self) -> str:
+        self.kill()  # the second Ctrl-C ends the uploader too (its store writes are atomic)
+        return (
+            "pytest-octane: Ctrl-C again: stopped at once; to finish the upload later run: "
+            f"{self.resume_command()}"
+        )
+
+    def kill(self) -> None:
+        if self._process is not None and self._process.poll() is None:
+            try:
+                self._process.send_signal(signal.SIGKILL)
+            except OSError:
+                pass
+
+    def abandon(self) -> None:
+        """The session never reached its end (a usage or internal error): end the journal and
+        let the uploader record it (it sends nothing more once told to stop)."""
+        self.finishing = True
+        if self.journal is not None and not self.journal.closed:
+            self.journal.end(1)
+        if self._send is not None:
+            self._send("stop")
+            self._send("end")
+        self._gone.wait(30.0)
+        self._reap()
+
+    def _reap(self) -> None:
+        if self._send is not None:
+            self._send.close()
+        if self._process is not None:
+            try:
+                self._process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.kill()
+                self._process.wait()
+        if self._reader is not None:
+            self._reader.join(timeout=10)
+
+
+def _spawn(stderr: IO[bytes]) -> subprocess.Popen[bytes]:
+    """``python -m pytest_octane.uploader`` in pytest's process group, SIGINT ignored from
+    its first instruction (a terminal's Ctrl-C reaches the whole group)."""
+    command = [sys.executable, "-m", pipe.MODULE]
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if in_main else None
+    try:
+        return subprocess.Popen(
+            command,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            env=pipe.child_environment(os.environ),
+            close_fds=True,
+        )
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)

@@ -1,0 +1,178 @@
+"""The journal: one line per result, read back whole, followed as it grows, versioned."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+from uploader_support import make_run, make_scenario
+
+from pytest_octane.errors import InputError
+from pytest_octane.job.journal import (
+    VERSION,
+    JournalReader,
+    JournalWriter,
+    decode,
+    encode,
+    read_journal,
+)
+from pytest_octane.job.spool import cut_slices
+from pytest_octane.model import TestRun
+
+
+def test_every_field_of_a_run_travels_and_comes_back_equal() -> None:
+    runs = [make_run(7), make_run(8, jira_keys=("AB-1", "AB-2"), description="d"), make_scenario(3)]
+    runs.append(make_run(9, name="odd \udcff \x00 é ☃"))  # a lone surrogate, a NUL
+    for run in runs:
+        data = json.loads(json.dumps(encode(run)))
+        # generic: every field of TestRun is written, whatever fields TestRun gains
+        assert set(data) == {f.name for f in dataclasses.fields(TestRun)}
+        assert decode(TestRun, data) == run
+
+
+def test_a_record_without_a_newer_field_gets_its_default() -> None:
+    data = encode(make_run(1, description="kept"))
+    del data["jira_keys"], data["gherkin"]  # written before these fields existed
+    assert decode(TestRun, data) == make_run(1, description="kept")
+
+
+def test_a_field_this_version_does_not_know_is_refused_not_dropped(tmp_path: Path) -> None:
+    path = tmp_path / "journal.jsonl"
+    JournalWriter(path, "job-1").close()
+    data = encode(make_run(1))
+    data["screenshots"] = ["a.png"]
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write(json.dumps({"run": data}) + "\n")
+    with pytest.raises(InputError, match=r"line 2 .*no field screenshots .*newer pytest-octane"):
+        read_journal(path)
+
+
+def test_a_newer_format_version_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "journal.jsonl"
+    header = {"journal": "pytest-octane", "version": VERSION + 1, "job": "j"}
+    path.write_text(json.dumps(header) + "\n")
+    with pytest.raises(InputError, match=f"format version {VERSION + 1}"):
+        read_journal(path)
+
+
+def test_writer_and_reader_one_line_per_result_then_the_end_mark(tmp_path: Path) -> None:
+    path = tmp_path / "job" / "journal.jsonl"
+    writer = JournalWriter(path, "job-1")
+    reader = JournalReader(path)
+    assert reader.read() == []
+    writer.add(make_run(1))
+    writer.add(make_run(2))
+    assert reader.read() == [make_run(1), make_run(2)]  # written, not buffered
+    assert reader.read() == []
+    writer.add(make_run(3))
+    writer.end(5)
+    assert reader.read() == [make_run(3)]
+    journal = reader.finish()
+    assert journal.job_id == "job-1" and journal.ended and journal.exit_status == 5
+    assert not journal.torn
+    assert len(path.read_text().splitlines()) == 5  # header, three runs, end mark
+    assert writer.closed
+
+
+def test_a_line_cut_by_a_kill_is_not_a_result(tmp_path: Path) -> None:
+    path = tmp_path / "journal.jsonl"
+    writer = JournalWriter(path, "job-1")
+    writer.add(make_run(1))
+    line = json.dumps({"run": encode(make_run(2))}) + "\n"
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write(line[:40])  # the writer died in the middle of its write
+    reader = JournalReader(path)
+    assert reader.read() == [make_run(1)]  # following: the rest may still come
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write(line[40:])
+    assert reader.read() == [make_run(2)]
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write(line[:10])
+    journal = reader.finish()  # the writer is gone: the cut line is left out, and said
+    assert journal.runs == [make_run(1), make_run(2)] and journal.torn and not journal.ended
+
+
+def test_a_damaged_line_in_the_middle_names_the_file_and_line(tmp_path: Path) -> None:
+    path = tmp_path / "journal.jsonl"
+    writer = JournalWriter(path, "job-1")
+    writer.add(make_run(1))
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write("{not json\n")
+    writer.add(make_run(2))
+    with pytest.raises(InputError, match=r"journal\.jsonl line 3 is not JSON"):
+        read_journal(path)
+
+
+def test_not_a_journal(tmp_path: Path) -> None:
+    path = tmp_path / "journal.jsonl"
+    path.write_text('{"hello": 1}\n')
+    with pytest.raises(InputError, match="not a pytest-octane journal"):
+        read_journal(path)
+
+
+# ---------------------------------------------------------------- slices cut from the journal
+
+
+def _names(slices: list) -> list[list[str]]:  # type: ignore[type-arg]
+    return [[run.name for run in chunk] for chunk in slices]
+
+
+def test_slices_of_a_growing_journal_never_change_once_cut() -> None:
+    runs = [make_run(i) for i in range(47)]
+    whole = _names(cut_slices(runs, 10, ended=True))
+    assert [len(chunk) for chunk in whole] == [10, 10, 10, 10, 7]
+    for n in range(len(runs) + 1):
+        growing = _names(cut_slices(runs[:n], 10, ended=False))
+        assert len(growing) == n // 10  # only full slices before the end
+        assert growing == whole[: len(growing)]
+        assert _names(cut_slices(runs[:n], 10, ended=True))[: len(growing)] == growing
+
+
+def test_pytest_bdd_runs_are_held_to_the_end_with_their_feature() -> None:
+    runs = [make_run(i) for i in range(12)] + [make_scenario(i) for i in range(12, 15)]
+    runs += [make_run(i) for i in range(15, 40)]
+    assert _names(cut_slices(runs, 10, ended=False)) == [[f"test_{i}" for i in range(10)]]
+    slices = cut_slices(runs, 10, ended=True)
+    gherkin = [chunk for chunk in slices if any(run.gherkin for run in chunk)]
+    assert len(gherkin) == 1 and all(run.gherkin for run in gherkin[0])  # one feature, whole
+    assert sum(len(chunk) for chunk in slices) == 40
+
+
+def test_skipping_the_slices_cut_before_gives_the_same_later_slices() -> None:
+    runs = [make_run(i) for i in range(35)] + [make_scenario(i) for i in range(35, 38)]
+    whole = _names(cut_slices(runs, 10, ended=True))
+    for skip in range(4):
+        again = _names(cut_slices(runs, 10, ended=True, skip=skip))
+        assert again[skip:] == whole[skip:]
+
+
+def test_a_full_disk_keeps_results_until_the_journal_takes_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pytest_octane.job.events import UploadState
+    from pytest_octane.plugin.uploading import UploaderProcess
+    from pytest_octane.settings import resolve_settings
+
+    cli = {"space": "1001", "url": "http://127.0.0.1:9", "workspace": "1002"}
+    settings = resolve_settings(cli={**cli, "spool_dir": str(tmp_path)}, environ={}, ini={})
+    uploader = UploaderProcess(settings, hook=lambda: None, state=UploadState(), text=print)
+    uploader.journal = journal = uploader._open_journal()
+    full = iter([True, True])  # the first two writes find the disk full
+    write = JournalWriter.add
+
+    def flaky(self: JournalWriter, run: TestRun) -> None:
+        if next(full, False):
+            raise OSError(28, "No space left on device")
+        write(self, run)
+
+    monkeypatch.setattr(JournalWriter, "add", flaky)
+    uploader.add(make_run(0))
+    uploader.add(make_run(1))
+    assert uploader.unwritten == 2  # kept, in order
+    for i in range(2, 5):
+        uploader.add(make_run(i))
+    assert uploader.unwritten == 0
+    journal.end(0)
+    assert read_journal(journal.path).runs == [make_run(i) for i in range(5)]
