@@ -15,10 +15,12 @@ from pathlib import Path
 from lxml import etree
 
 from pytest_octane.errors import InputError
+from pytest_octane.job.evidence.files import write_slice_files
 from pytest_octane.model import TestRun
 from pytest_octane.octane.gherkin_xml import feature_keys, features_of, plan_slices
 from pytest_octane.octane.results_xml import ResultHeader, RunRefs, SliceFile, write_slices
 from pytest_octane.octane.schema import safe_parser
+from pytest_octane.octane.xml_text import parser_reason
 
 #: Per-run children that come before ``backlog_items`` in the XSD's sequence.
 _BEFORE_REFS = {"suite_ref", "program_ref", "release_ref", "release", "milestone_ref"}
@@ -57,6 +59,7 @@ def write_spool(
         else:
             keys = [list(run.jira_keys) for run in chunk]
         keys_path(file.path).write_text(json.dumps(keys), encoding="utf-8")
+        write_slice_files(file.path, chunk)  # issue 23: the files attached to its runs
     return files
 
 
@@ -172,4 +175,5 @@ def _parse(path: Path) -> etree._Element:
             f"spooled slice {path} cannot be read ({exc}); was the spool folder removed?"
         ) from None
     except etree.XMLSyntaxError as exc:
-        raise InputError(f"spooled slice {path} is not well-formed XML ({exc.msg})") from None
+        reason = parser_reason(str(exc.msg))
+        raise InputError(f"spooled slice {path} is not well-formed XML ({reason})") from None

@@ -7,6 +7,7 @@ Nothing is registered, and nothing runs per test, unless ``--octane-space``,
 from __future__ import annotations
 
 import os
+from collections.abc import Generator
 from pathlib import Path
 
 import pytest
@@ -104,6 +105,11 @@ def pytest_configure(config: pytest.Config) -> None:
     if hasattr(config, "workerinput"):
         # xdist worker: the controller collects and uploads
         config.pluginmanager.register(WorkerJiraKeys(), "octane-jira-keys")
+        job_id = config.workerinput.get("octane_job_id")
+        if job_id and settings.attachments:
+            from pytest_octane.plugin import attach
+
+            attach.register(config, settings, str(job_id))
         return
     jira_keys = JiraKeys()
     config.pluginmanager.register(jira_keys, "octane-jira-keys")
@@ -112,6 +118,19 @@ def pytest_configure(config: pytest.Config) -> None:
     reporter = OctaneReporter(config, settings, dry_run=dry_run, jira_keys=jira_keys.by_nodeid)
     config.stash[OctaneReporter.stash_key] = reporter
     config.pluginmanager.register(reporter, "octane-reporter")
+    if not dry_run and settings.attachments:
+        from pytest_octane.plugin import attach
+
+        attach.register(config, settings, reporter.job_id)
+
+
+@pytest.fixture
+def octane_attach(request: pytest.FixtureRequest) -> object:
+    """``attach(path_or_bytes, name=None, description=None)``: attach a file to this test's
+    Octane run (a no-op when pytest-octane does not upload)."""
+    from pytest_octane.plugin.attach import octane_attach_fixture
+
+    return octane_attach_fixture(request)
 
 
 def _register_bdd(config: pytest.Config, settings: Settings) -> None:
@@ -164,10 +183,31 @@ def check_upload_ready(config: pytest.Config, settings: Settings) -> None:
     )
 
 
-def pytest_unconfigure(config: pytest.Config) -> None:
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_unconfigure(config: pytest.Config) -> Generator[None]:
     reporter = config.pluginmanager.get_plugin("octane-reporter")
     if reporter is None:
-        return  # never imported the reporter (and lxml): the plugin costs nothing when off
+        return (yield)  # never imported the reporter (and lxml): the plugin costs nothing off
+    from pytest_octane.job.interrupt import exit_on_ctrl_c
+
+    # a (second) Ctrl-C here, after the summary, would be a traceback: one line instead
+    with exit_on_ctrl_c(lambda: _ctrl_c_line(reporter)):
+        result = yield
+        _unregister(config, reporter)
+    return result
+
+
+def _ctrl_c_line(reporter: object) -> str:
+    outcome = getattr(reporter, "outcome", None)
+    if outcome is None or not outcome.interrupted:
+        return "pytest-octane: Ctrl-C: stopped at once (the upload had ended)"
+    return (
+        "pytest-octane: Ctrl-C again: stopped at once; to finish the upload later run: "
+        f"{outcome.resume_command()}"
+    )
+
+
+def _unregister(config: pytest.Config, reporter: object) -> None:
     from pytest_octane.plugin.reporter import OctaneReporter
 
     if OctaneReporter.stash_key in config.stash:

@@ -218,9 +218,11 @@ class Handler(BaseHTTPRequestHandler):
         server = self.server
         lock = server.job_lock(job_id)
         busy = lock.locked()
+        damaged: list[str] = []  # one line per damaged request-log line, as `jobs` does
         page = render_job(
             job,
-            server.store.read_requests(job_id),
+            server.store.read_requests(job_id, on_damaged=damaged.append),
+            damaged_requests=damaged,
             location=server.store.location,
             csrf=server.csrf,
             notice=server.notices.get(job_id),

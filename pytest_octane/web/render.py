@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+from pytest_octane.job.evidence.files import attachments_summary
 from pytest_octane.model import JobRecord, RequestLogEntry, SliceRecord, SliceStatus
 from pytest_octane.store import DamagedJob
 from pytest_octane.web.retry import Notice
@@ -209,8 +210,10 @@ def render_job(
     csrf: str,
     notice: Notice | None = None,
     busy: bool = False,
+    damaged_requests: Sequence[str] = (),
 ) -> str:
-    """One job: summary, the re-upload button, slices, history and the request log."""
+    """One job: summary, the re-upload button, slices, history and the request log (its
+    healthy entries, then one line per damaged one)."""
     counts = _counts(job)
     retry_command, resume_command = _commands(job, location)
     build = ", ".join(f"{k}={v}" for k, v in sorted(job.build.items())) or "-"
@@ -227,6 +230,12 @@ def render_job(
         f"{counts[SliceStatus.FAILED]} failed, {counts[SliceStatus.RUNNING]} unfinished "
         f"({sum(s.run_count for s in job.slices)} runs)</td></tr>",
         f"<tr><th>Task store</th><td><code>{_e(location)}</code></td></tr>",
+        # issue 23: attached files (sent, refused with why, pending); each also in History
+        *(
+            f'<tr><th>Attachments</th><td id="attachments">{_e("; ".join(lines))}</td></tr>'
+            for lines in [attachments_summary(job)]
+            if lines
+        ),
         "</table>",
     ]
     if notice is not None:
@@ -291,4 +300,7 @@ def render_job(
         )
     else:
         parts.append('<p class="muted">No requests logged.</p>')
+    if damaged_requests:
+        items = "".join(f"<li>{_e(problem)}</li>" for problem in damaged_requests)
+        parts.append(f'<ul id="damaged-requests" class="failed">{items}</ul>')
     return _page(f"Job {job.job_id}", "".join(parts))

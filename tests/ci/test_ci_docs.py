@@ -29,6 +29,11 @@ OUR_DOCS = ["configuration.md", "ci-recipes.md", "getting-started.md", "troubles
 #: Stable parts of the messages docs/troubleshooting.md quotes; each must still be printed
 #: by the code (in one string literal) and still be quoted in the page.
 QUOTED_MESSAGES = [
+    "is not registered in Octane: the runs are sent without the build context (each run "
+    "still links to its build); for pipeline linking pass --octane-register-ci-server",
+    "the slices are sent again without it (each run keeps its link to the build)",
+    "(the runs are uploaded)",
+    "'pytest-octane resume' sends them",
     "Octane refused the sign-in at ",
     "check the credentials path and that the account or API key is valid and has access to "
     "this shared space",
@@ -83,6 +88,16 @@ QUOTED_MESSAGES = [
     ": Octane warned: ",
     "the build context needs all three of --octane-build-server-id, --octane-build-job-id "
     "and --octane-build-id",
+    # issue 24
+    "(HTTP 404 on its status; Octane forgets the tasks it had queued when it restarts); "
+    "the slice is sent again",
+    "is not a possible duration (a finite number of seconds from 0 to ",
+    "); fix or remove that attribute",
+    "is the file complete (was the run that wrote it interrupted)?",
+    "the XML ends before its elements are closed",
+    "interrupted (Ctrl-C) while spooling: every slice is spooled, none was sent",
+    "pytest-octane: Ctrl-C again: stopped at once while spooling; nothing was recorded or sent",
+    "repair or delete that line",
 ]
 
 
