@@ -43,7 +43,7 @@ from pytest_octane.job.run.context import (
 from pytest_octane.job.run.links import link_runs
 from pytest_octane.job.run.slices import run_slices
 from pytest_octane.job.run.stories import map_jira_keys
-from pytest_octane.job.spool import write_spool
+from pytest_octane.job.spool import slice_outcomes, write_spool
 from pytest_octane.model import JobRecord, SliceRecord, SliceStatus, TestRun
 from pytest_octane.octane.failures import is_permanent, what_to_fix
 from pytest_octane.octane.results_xml import header_from_settings
@@ -131,6 +131,7 @@ def spool_records(
             "set --octane-spool-dir to a writable folder"
         ) from None
     now = _now()
+    outcomes = slice_outcomes(runs, settings.slice_size)
     return [
         SliceRecord(
             index=f.index,
@@ -138,8 +139,9 @@ def spool_records(
             run_count=f.run_count,
             created_at=now,
             updated_at=now,
+            **outcome,
         )
-        for f in files
+        for f, outcome in zip(files, outcomes, strict=True)
     ]
 
 

@@ -11,11 +11,18 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from lxml import etree
 
 from pytest_octane.errors import InputError
-from pytest_octane.model import TestRun
+from pytest_octane.model import (
+    MAX_FAILURE_MESSAGE,
+    MAX_FAILURES_KEPT,
+    FailedTest,
+    RunStatus,
+    TestRun,
+)
 from pytest_octane.octane.gherkin_xml import feature_keys, features_of, plan_slices
 from pytest_octane.octane.results_xml import ResultHeader, RunRefs, SliceFile, write_slices
 from pytest_octane.octane.schema import safe_parser
@@ -58,6 +65,36 @@ def write_spool(
             keys = [list(run.jira_keys) for run in chunk]
         keys_path(file.path).write_text(json.dumps(keys), encoding="utf-8")
     return files
+
+
+def slice_outcomes(runs: Sequence[TestRun], slice_size: int) -> list[dict[str, Any]]:
+    """Per spooled slice (in ``write_spool``'s order): its runs by outcome and its failed
+    runs with their messages, as ``SliceRecord`` fields, so the jobs page needs no XML."""
+    result: list[dict[str, Any]] = []
+    for chunk in plan_slices(runs, slice_size):
+        by_status = {status: 0 for status in RunStatus}
+        failures: list[FailedTest] = []
+        for run in chunk:
+            by_status[run.status] += 1
+            if run.status is RunStatus.FAILED and len(failures) < MAX_FAILURES_KEPT:
+                error = run.error
+                failures.append(
+                    FailedTest(
+                        name=run.nodeid
+                        or ".".join(p for p in (run.package, run.klass, run.name) if p),
+                        message=(error.message if error else "")[:MAX_FAILURE_MESSAGE],
+                        error_type=error.type if error else "",
+                    )
+                )
+        result.append(
+            {
+                "runs_passed": by_status[RunStatus.PASSED],
+                "runs_failed": by_status[RunStatus.FAILED],
+                "runs_skipped": by_status[RunStatus.SKIPPED],
+                "failures": tuple(failures),
+            }
+        )
+    return result
 
 
 def read_spooled_runs(slice_path: Path) -> list[SpooledRun]:

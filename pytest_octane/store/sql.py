@@ -17,8 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
+    and_,
+    exists,
     func,
     insert,
+    not_,
+    or_,
     select,
     update,
 )
@@ -30,11 +34,13 @@ from sqlalchemy.exc import (
     ProgrammingError,
     SQLAlchemyError,
 )
+from sqlalchemy.sql.elements import ColumnElement
 
 from pytest_octane.errors import StoreError
-from pytest_octane.model import JobRecord, RequestLogEntry, SliceRecord
+from pytest_octane.model import JobRecord, RequestLogEntry, SliceRecord, SliceStatus
 from pytest_octane.store.base import DamagedJob, JobListing
 from pytest_octane.store.codec import (
+    LIST_FIELDS,
     check_job_id,
     check_slice_index,
     entry_from_dict,
@@ -46,6 +52,7 @@ from pytest_octane.store.codec import (
 )
 from pytest_octane.store.location import describe_location
 from pytest_octane.store.locks import FileLocks, Locks, LocksDelegate
+from pytest_octane.store.query import JobPage, JobQuery
 from pytest_octane.store.sql_schema import (
     _PG_SCHEMA_LOCK,
     _SCHEMA_ATTEMPTS,
@@ -57,6 +64,7 @@ from pytest_octane.store.sql_schema import (
     request_log_table,
     schema_version_table,
     tasks_table,
+    upgrade_schema,
 )
 
 __all__ = ["SCHEMA_VERSION", "SqlStore", "metadata"]
@@ -153,6 +161,50 @@ class SqlStore(LocksDelegate):
                 damaged.append(DamagedJob(str(r.job_id), str(exc)))
         return JobListing(jobs, damaged)
 
+    def query_jobs(self, query: JobQuery) -> JobPage:
+        """One page of the jobs list in three queries (count, jobs, their slices), so the
+        jobs page stays fast with thousands of jobs."""
+        where = _job_filter(query)
+        with self._read("list jobs") as conn:
+            total = int(
+                conn.execute(select(func.count()).select_from(jobs_table).where(*where)).scalar()
+                or 0
+            )
+            rows = conn.execute(
+                select(jobs_table)
+                .where(*where)
+                .order_by(jobs_table.c.created_at.desc(), jobs_table.c.job_id)
+                .offset(max(query.offset, 0))
+                .limit(max(query.limit, 0))
+            ).all()
+            ids = [r.job_id for r in rows]
+            slice_rows = (
+                conn.execute(
+                    select(tasks_table)
+                    .where(tasks_table.c.job_id.in_(ids))
+                    .order_by(tasks_table.c.job_id, tasks_table.c.slice_index)
+                ).all()
+                if ids
+                else []
+            )
+            spaces = [
+                int(v)
+                for (v,) in conn.execute(
+                    select(jobs_table.c.space_id).distinct().order_by(jobs_table.c.space_id)
+                )
+            ]
+        by_job: dict[str, list[Mapping[str, Any]]] = {}
+        for s in slice_rows:
+            by_job.setdefault(s.job_id, []).append(_as_dict(s))
+        jobs: list[JobRecord] = []
+        damaged: list[DamagedJob] = []
+        for r in rows:
+            try:
+                jobs.append(self._job(_as_dict(r), by_job.get(r.job_id, [])))
+            except StoreError as exc:
+                damaged.append(DamagedJob(str(r.job_id), str(exc)))
+        return JobPage(jobs=jobs, total=total, damaged=damaged, spaces=spaces)
+
     def add_slices(self, job_id: str, slices: Sequence[SliceRecord]) -> None:
         check_job_id(job_id)
         with self._write(f"add slices to job {job_id}") as conn:
@@ -178,7 +230,7 @@ class SqlStore(LocksDelegate):
     def update_slice(self, job_id: str, index: int, **changes: Any) -> SliceRecord:
         check_job_id(job_id)
         check_slice_index(index)
-        values = slice_changes(changes)
+        values = _columns(slice_changes(changes))
         values.setdefault("updated_at", time.time())
         where = (tasks_table.c.job_id == job_id, tasks_table.c.slice_index == index)
         with self._write(f"update slice {index} of job {job_id}") as conn:
@@ -274,6 +326,8 @@ class SqlStore(LocksDelegate):
                         conn.execute(
                             insert(schema_version_table).values(id=1, version=SCHEMA_VERSION)
                         )
+                    elif found < SCHEMA_VERSION:
+                        upgrade_schema(conn, found)
                 return
             except StoreError as exc:
                 raced = isinstance(exc.__cause__, IntegrityError | ProgrammingError)
@@ -372,6 +426,11 @@ class SqlStore(LocksDelegate):
     def _slice(self, row: Mapping[str, Any]) -> SliceRecord:
         data = dict(row)
         data["index"] = data.pop("slice_index")
+        for name in LIST_FIELDS:
+            if data.get(name):
+                data[name] = self._json(
+                    data[name], f"{name} of slice {data['index']} of job {data['job_id']}"
+                )
         try:
             return slice_from_dict(data)
         except (KeyError, TypeError, ValueError, StoreError) as exc:
@@ -380,10 +439,56 @@ class SqlStore(LocksDelegate):
 
 
 def _slice_row(job_id: str, record: SliceRecord) -> dict[str, Any]:
-    data = slice_to_dict(record)
+    data = _columns(slice_to_dict(record))
     data["slice_index"] = data.pop("index")
     data["job_id"] = job_id
     return data
+
+
+def _columns(values: dict[str, Any]) -> dict[str, Any]:
+    """Slice fields as column values: the lists as JSON text, and the failed runs' names
+    in a column of their own for the jobs page's search."""
+    failures = values.get("failures")
+    if failures is not None:
+        values["failed_names"] = "\n".join(str(f["name"]) for f in failures) or None
+    for name in LIST_FIELDS:
+        if name in values:
+            values[name] = _dumps(values[name]) if values[name] else None
+    return values
+
+
+def _slices_in(status: SliceStatus) -> ColumnElement[bool]:
+    return exists().where(
+        tasks_table.c.job_id == jobs_table.c.job_id, tasks_table.c.status == status.value
+    )
+
+
+def _job_filter(query: JobQuery) -> list[ColumnElement[bool]]:
+    """``query``'s filters as SQL; the job status follows ``JobRecord.status``."""
+    where: list[ColumnElement[bool]] = []
+    failed, running = _slices_in(SliceStatus.FAILED), _slices_in(SliceStatus.RUNNING)
+    if query.status is SliceStatus.FAILED:
+        where.append(failed)
+    elif query.status is SliceStatus.RUNNING:
+        where.append(and_(not_(failed), running))
+    elif query.status is SliceStatus.SUCCESS:
+        where.append(and_(not_(failed), not_(running)))
+    if query.space is not None:
+        where.append(jobs_table.c.space_id == query.space)
+    text = query.text.strip().lower()
+    if text:
+        named = exists().where(
+            tasks_table.c.job_id == jobs_table.c.job_id,
+            func.lower(tasks_table.c.failed_names).contains(text, autoescape=True),
+        )
+        where.append(
+            or_(
+                func.lower(jobs_table.c.job_id).contains(text, autoescape=True),
+                func.lower(jobs_table.c.build).contains(text, autoescape=True),
+                named,
+            )
+        )
+    return where
 
 
 def _as_dict(row: Row[Any]) -> dict[str, Any]:

@@ -29,7 +29,7 @@ from sqlalchemy.exc import ArgumentError
 from pytest_octane.errors import StoreError
 
 #: Version of the tables below; a database with a higher one was set up by newer code.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SQLITE_BUSY_TIMEOUT_S = 30.0
 _PG_CONNECT_TIMEOUT_S = 10
@@ -70,7 +70,31 @@ tasks_table = Table(
     Column("error_details", Text, nullable=True),
     Column("created_at", Double, nullable=False),
     Column("updated_at", Double, nullable=False),
+    # version 2: outcome counts, failed runs and the timeline (the jobs page)
+    *(
+        Column(name, Integer, nullable=False, server_default="0")
+        for name in ("runs_passed", "runs_failed", "runs_skipped")
+    ),
+    Column("failures", Text, nullable=True),  # JSON array
+    Column("failed_names", Text, nullable=True),  # the failed runs' names, one a line (search)
+    Column("sent_at", Double, nullable=True),
+    Column("accepted_at", Double, nullable=True),
+    Column("done_at", Double, nullable=True),
+    Column("waits", Text, nullable=True),  # JSON array
     PrimaryKeyConstraint("job_id", "slice_index", name="pk_octane_upload_tasks"),
+)
+
+#: Columns version 2 added to the tasks table, as ``ALTER TABLE ... ADD COLUMN`` clauses.
+_V2_COLUMNS = (
+    "runs_passed INTEGER NOT NULL DEFAULT 0",
+    "runs_failed INTEGER NOT NULL DEFAULT 0",
+    "runs_skipped INTEGER NOT NULL DEFAULT 0",
+    "failures TEXT",
+    "failed_names TEXT",
+    "sent_at DOUBLE PRECISION",
+    "accepted_at DOUBLE PRECISION",
+    "done_at DOUBLE PRECISION",
+    "waits TEXT",
 )
 
 request_log_table = Table(
@@ -151,6 +175,20 @@ def _stored_version(conn: Connection) -> int | None:
         return None
     version = conn.execute(select(func.max(schema_version_table.c.version))).scalar()
     return None if version is None else int(version)
+
+
+def upgrade_schema(conn: Connection, found: int) -> None:
+    """Bring tables of an older version up to ``SCHEMA_VERSION`` (in the caller's transaction)."""
+    if found < 2:
+        have = {c["name"] for c in inspect(conn).get_columns(tasks_table.name)}
+        for clause in _V2_COLUMNS:
+            if clause.split()[0] not in have:
+                conn.exec_driver_sql(f"ALTER TABLE {tasks_table.name} ADD COLUMN {clause}")
+    conn.execute(
+        schema_version_table.update()
+        .where(schema_version_table.c.id == 1)
+        .values(version=SCHEMA_VERSION)
+    )
 
 
 def _lenient_text(raw: bytes) -> str:
