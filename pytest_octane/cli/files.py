@@ -21,7 +21,7 @@ from pytest_octane.model import TestRun
 from pytest_octane.settings import Settings
 
 
-def _read_inputs(files: Sequence[str], settings: Settings) -> list[TestRun]:
+def read_inputs(files: Sequence[str], settings: Settings) -> list[TestRun]:
     """Every run of the given JUnit/Octane XML files, in order."""
     from pytest_octane.octane.inputs import read_results_file
 
@@ -38,7 +38,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
     from pytest_octane.octane.results_xml import header_from_settings, write_slices
 
     settings = replace(settings_from_args(args), from_pytest=False)  # any tool's files
-    runs = _read_inputs(args.files, settings)
+    runs = read_inputs(args.files, settings)
     out = Path(args.output)
     try:
         files = write_slices(
@@ -61,7 +61,7 @@ def cmd_upload(args: argparse.Namespace) -> int:
     from pytest_octane.job.engine import upload_session
 
     settings = replace(settings_from_args(args), from_pytest=False)  # any tool's files
-    runs = _read_inputs(args.files, settings)
+    runs = read_inputs(args.files, settings)
     if not runs:
         print("no test runs in the given files; nothing to upload", file=sys.stderr)
         return EXIT_FAILED
