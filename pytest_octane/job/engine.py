@@ -13,6 +13,7 @@ process died.
 from __future__ import annotations
 
 import logging
+import os
 import tempfile
 import time
 import uuid
@@ -152,7 +153,18 @@ def _build_dict(settings: Settings) -> dict[str, str | None]:
         "build_id": settings.build_id,
         "job_name": settings.build_job_name,
         "build_name": settings.build_name,
+        "url": _ci_url(settings),  # the jobs page links the build
     }
+
+
+def _ci_url(settings: Settings) -> str | None:
+    """The CI run's web address, when the build is the one the CI environment describes."""
+    if not settings.build_id:
+        return None
+    from pytest_octane.settings.ci import detect_ci
+
+    info = detect_ci(os.environ)
+    return info.url if info is not None and info.build_id == settings.build_id else None
 
 
 def execute_job(

@@ -23,6 +23,7 @@ from pytest_octane.web.access import cookies, is_loopback, local_path, same, sam
 from pytest_octane.web.api import job_json, jobs_json
 from pytest_octane.web.render import (
     job_href,
+    job_is_live,
     render_job,
     render_jobs,
     render_message,
@@ -367,7 +368,7 @@ class Handler(BaseHTTPRequestHandler):
         server = self.server
         lock = server.job_lock(job_id)
         busy = lock.locked()
-        nonce = secrets.token_urlsafe(16)
+        nonce = secrets.token_urlsafe(16) if job_is_live(job, busy) else None
         page = render_job(
             job,
             server.store.read_requests(job_id),
