@@ -22,6 +22,7 @@ __all__ = [
 ]
 
 _e = html.escape
+_MIN_SEGMENT = 3.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,15 +61,23 @@ def outcome_bar(outcomes: Outcomes, *, width: int = 140, height: int = 14) -> st
     counted = outcomes.counted
     parts = []
     if counted:
-        x = 0.0
-        for cls, count, word in (
+        segments = [
             ("passed", outcomes.passed, "passed"),
             ("failed", outcomes.failed, "failed"),
             ("skipped", outcomes.skipped, "skipped"),
-        ):
+        ]
+        # a few failures among thousands stay visible: every present outcome gets 3 px
+        widths = [
+            max(width * count / counted, _MIN_SEGMENT) if count else 0.0 for _, count, _ in segments
+        ]
+        excess = sum(widths) - width
+        if excess > 0:
+            big = max(range(len(widths)), key=lambda i: widths[i])
+            widths[big] -= excess
+        x = 0.0
+        for (cls, count, word), w in zip(segments, widths, strict=True):
             if not count:
                 continue
-            w = width * count / counted
             parts.append(
                 f'<rect class="bar-{cls}" x="{x:.2f}" y="0" width="{w:.2f}" height="{height}">'
                 f"<title>{count} {word}</title></rect>"
