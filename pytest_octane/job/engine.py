@@ -13,7 +13,6 @@ process died.
 from __future__ import annotations
 
 import logging
-import os
 import tempfile
 import time
 import uuid
@@ -49,6 +48,7 @@ from pytest_octane.model import JobRecord, SliceRecord, SliceStatus, TestRun
 from pytest_octane.octane.failures import is_permanent, what_to_fix
 from pytest_octane.octane.results_xml import header_from_settings
 from pytest_octane.settings import Settings, require_connection
+from pytest_octane.settings.ci import ci_run_url
 from pytest_octane.store import TaskStore, open_store
 
 __all__ = [
@@ -153,18 +153,8 @@ def _build_dict(settings: Settings) -> dict[str, str | None]:
         "build_id": settings.build_id,
         "job_name": settings.build_job_name,
         "build_name": settings.build_name,
-        "url": _ci_url(settings),  # the jobs page links the build
+        "url": ci_run_url(settings.build_id),  # the jobs page links the build
     }
-
-
-def _ci_url(settings: Settings) -> str | None:
-    """The CI run's web address, when the build is the one the CI environment describes."""
-    if not settings.build_id:
-        return None
-    from pytest_octane.settings.ci import detect_ci
-
-    info = detect_ci(os.environ)
-    return info.url if info is not None and info.build_id == settings.build_id else None
 
 
 def execute_job(

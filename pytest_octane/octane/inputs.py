@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lxml import etree
 
 from pytest_octane.errors import InputError
 from pytest_octane.model import RunError, RunStatus, TestRun
 from pytest_octane.octane.results_xml import parse_xml_file, read_junit
+
+if TYPE_CHECKING:
+    from pytest_octane.settings import Settings
 
 _STATUSES = {status.value: status for status in RunStatus}
 
@@ -132,3 +138,15 @@ def read_results_file(path: Path, *, started_ms: int, module: str = "") -> list[
         f"{path}: root element <{root.tag}> is neither JUnit (<testsuites>/<testsuite>) nor "
         "Octane (<test_result>) XML"
     )
+
+
+def read_inputs(files: Sequence[str], settings: Settings) -> list[TestRun]:
+    """Every run of the given JUnit/Octane XML files, in order (``pytest-octane upload`` and
+    the jobs page's upload form read their files with this)."""
+    started = settings.started or int(time.time() * 1000)
+    module = settings.module or ""
+    return [
+        run
+        for path in files
+        for run in read_results_file(Path(path), started_ms=started, module=module)
+    ]

@@ -17,16 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
-    and_,
-    exists,
-    func,
     insert,
-    not_,
-    or_,
     select,
     update,
 )
-from sqlalchemy.engine import Connection, Row
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import (
     DBAPIError,
     IntegrityError,
@@ -34,10 +29,9 @@ from sqlalchemy.exc import (
     ProgrammingError,
     SQLAlchemyError,
 )
-from sqlalchemy.sql.elements import ColumnElement
 
 from pytest_octane.errors import StoreError
-from pytest_octane.model import JobRecord, RequestLogEntry, SliceRecord, SliceStatus
+from pytest_octane.model import JobRecord, RequestLogEntry, SliceRecord
 from pytest_octane.store.base import DamagedJob, JobListing
 from pytest_octane.store.codec import (
     LIST_FIELDS,
@@ -48,23 +42,24 @@ from pytest_octane.store.codec import (
     new_slices,
     slice_changes,
     slice_from_dict,
-    slice_to_dict,
 )
 from pytest_octane.store.location import describe_location
 from pytest_octane.store.locks import FileLocks, Locks, LocksDelegate
 from pytest_octane.store.query import JobPage, JobQuery
+from pytest_octane.store.sql_query import page_rows
 from pytest_octane.store.sql_schema import (
-    _PG_SCHEMA_LOCK,
     _SCHEMA_ATTEMPTS,
     SCHEMA_VERSION,
-    _stored_version,
+    as_dict,
     create_store_engine,
+    dumps,
     jobs_table,
     metadata,
     request_log_table,
-    schema_version_table,
+    set_up_schema,
+    slice_columns,
+    slice_row,
     tasks_table,
-    upgrade_schema,
 )
 
 __all__ = ["SCHEMA_VERSION", "SqlStore", "metadata"]
@@ -103,9 +98,9 @@ class SqlStore(LocksDelegate):
             "server": job.server,
             "created_at": float(job.created_at),
             "finished_at": None if job.finished_at is None else float(job.finished_at),
-            "build": _dumps(dict(job.build)),
-            "settings": _dumps(dict(job.settings)),
-            "history": _dumps([dict(e) for e in job.history]),
+            "build": dumps(dict(job.build)),
+            "settings": dumps(dict(job.settings)),
+            "history": dumps([dict(e) for e in job.history]),
         }
         try:
             with self._write(f"record job {job_id}") as conn:
@@ -116,7 +111,7 @@ class SqlStore(LocksDelegate):
                     raise self._exists(job_id)
                 conn.execute(insert(jobs_table).values(row))
                 if slices:
-                    conn.execute(insert(tasks_table), [_slice_row(job_id, s) for s in slices])
+                    conn.execute(insert(tasks_table), [slice_row(job_id, s) for s in slices])
         except StoreError as exc:
             if isinstance(exc.__cause__, IntegrityError):  # lost a race on the same id
                 raise self._exists(job_id) from None
@@ -133,7 +128,7 @@ class SqlStore(LocksDelegate):
                 .where(tasks_table.c.job_id == job_id)
                 .order_by(tasks_table.c.slice_index)
             ).all()
-        return self._job(_as_dict(row), [_as_dict(s) for s in slices])
+        return self._job(as_dict(row), [as_dict(s) for s in slices])
 
     def list_jobs(self) -> list[JobRecord]:
         listing = self.scan_jobs()
@@ -151,59 +146,32 @@ class SqlStore(LocksDelegate):
             ).all()
         by_job: dict[str, list[Mapping[str, Any]]] = {}
         for s in slice_rows:
-            by_job.setdefault(s.job_id, []).append(_as_dict(s))
+            by_job.setdefault(s.job_id, []).append(as_dict(s))
         jobs: list[JobRecord] = []
         damaged: list[DamagedJob] = []
         for r in rows:
             try:
-                jobs.append(self._job(_as_dict(r), by_job.get(r.job_id, [])))
+                jobs.append(self._job(as_dict(r), by_job.get(r.job_id, [])))
             except StoreError as exc:
                 damaged.append(DamagedJob(str(r.job_id), str(exc)))
         return JobListing(jobs, damaged)
 
     def query_jobs(self, query: JobQuery) -> JobPage:
-        """One page of the jobs list in three queries (count, jobs, their slices), so the
-        jobs page stays fast with thousands of jobs."""
-        where = _job_filter(query)
+        """One page of the jobs list in a few queries (``sql_query``), so the jobs page
+        stays fast with thousands of jobs."""
         with self._read("list jobs") as conn:
-            total = int(
-                conn.execute(select(func.count()).select_from(jobs_table).where(*where)).scalar()
-                or 0
-            )
-            rows = conn.execute(
-                select(jobs_table)
-                .where(*where)
-                .order_by(jobs_table.c.created_at.desc(), jobs_table.c.job_id)
-                .offset(max(query.offset, 0))
-                .limit(max(query.limit, 0))
-            ).all()
-            ids = [r.job_id for r in rows]
-            slice_rows = (
-                conn.execute(
-                    select(tasks_table)
-                    .where(tasks_table.c.job_id.in_(ids))
-                    .order_by(tasks_table.c.job_id, tasks_table.c.slice_index)
-                ).all()
-                if ids
-                else []
-            )
-            spaces = [
-                int(v)
-                for (v,) in conn.execute(
-                    select(jobs_table.c.space_id).distinct().order_by(jobs_table.c.space_id)
-                )
-            ]
+            found = page_rows(conn, query)
         by_job: dict[str, list[Mapping[str, Any]]] = {}
-        for s in slice_rows:
-            by_job.setdefault(s.job_id, []).append(_as_dict(s))
+        for s in found.slices:
+            by_job.setdefault(s.job_id, []).append(as_dict(s))
         jobs: list[JobRecord] = []
         damaged: list[DamagedJob] = []
-        for r in rows:
+        for r in found.jobs:
             try:
-                jobs.append(self._job(_as_dict(r), by_job.get(r.job_id, [])))
+                jobs.append(self._job(as_dict(r), by_job.get(r.job_id, [])))
             except StoreError as exc:
                 damaged.append(DamagedJob(str(r.job_id), str(exc)))
-        return JobPage(jobs=jobs, total=total, damaged=damaged, spaces=spaces)
+        return JobPage(jobs=jobs, total=found.total, damaged=damaged, spaces=found.spaces)
 
     def add_slices(self, job_id: str, slices: Sequence[SliceRecord]) -> None:
         check_job_id(job_id)
@@ -223,14 +191,14 @@ class SqlStore(LocksDelegate):
             taken = {row[0] for row in have} & {s.index for s in slices}
             if taken:
                 raise StoreError(f"job {job_id} has slice index {min(taken)} twice")
-            rows = [_slice_row(job_id, s) for s in new_slices(probe, time.time())]
+            rows = [slice_row(job_id, s) for s in new_slices(probe, time.time())]
             if rows:
                 conn.execute(insert(tasks_table), rows)
 
     def update_slice(self, job_id: str, index: int, **changes: Any) -> SliceRecord:
         check_job_id(job_id)
         check_slice_index(index)
-        values = _columns(slice_changes(changes))
+        values = slice_columns(slice_changes(changes))
         values.setdefault("updated_at", time.time())
         where = (tasks_table.c.job_id == job_id, tasks_table.c.slice_index == index)
         with self._write(f"update slice {index} of job {job_id}") as conn:
@@ -241,7 +209,7 @@ class SqlStore(LocksDelegate):
                     f"job {job_id} has no slice {index} in the task store '{self.location}'"
                 )
             row = conn.execute(select(tasks_table).where(*where)).one()
-        return self._slice(_as_dict(row))
+        return self._slice(as_dict(row))
 
     def finish_job(self, job_id: str, finished_at: float) -> None:
         check_job_id(job_id)
@@ -256,7 +224,7 @@ class SqlStore(LocksDelegate):
 
     def add_history(self, job_id: str, event: dict[str, Any]) -> None:
         check_job_id(job_id)
-        text = _dumps(dict(event))
+        text = dumps(dict(event))
         with self._write(f"add history to job {job_id}") as conn:
             # Row lock on PostgreSQL; SQLite's BEGIN IMMEDIATE already serializes writers.
             current = conn.execute(
@@ -271,7 +239,7 @@ class SqlStore(LocksDelegate):
             conn.execute(
                 update(jobs_table)
                 .where(jobs_table.c.job_id == job_id)
-                .values(history=_dumps(history))
+                .values(history=dumps(history))
             )
 
     def append_requests(self, job_id: str, entries: Sequence[RequestLogEntry]) -> None:
@@ -291,7 +259,7 @@ class SqlStore(LocksDelegate):
                 .where(request_log_table.c.job_id == job_id)
                 .order_by(request_log_table.c.id)
             ).all()
-        return [entry_from_dict(_as_dict(r)) for r in rows]
+        return [entry_from_dict(as_dict(r)) for r in rows]
 
     def close(self) -> None:
         self._engine.dispose()
@@ -312,22 +280,7 @@ class SqlStore(LocksDelegate):
         for attempt in range(1, _SCHEMA_ATTEMPTS + 1):
             try:
                 with self._write("set up its tables") as conn:
-                    if conn.dialect.name == "postgresql":
-                        conn.execute(select(func.pg_advisory_xact_lock(_PG_SCHEMA_LOCK)))
-                    found = _stored_version(conn)
-                    if found is not None and found > SCHEMA_VERSION:
-                        raise StoreError(
-                            f"the task store '{self.location}' has schema version {found}, "
-                            f"newer than the {SCHEMA_VERSION} this pytest-octane knows: "
-                            "upgrade pytest-octane (or use another database)"
-                        )
-                    metadata.create_all(conn, checkfirst=True)
-                    if found is None:
-                        conn.execute(
-                            insert(schema_version_table).values(id=1, version=SCHEMA_VERSION)
-                        )
-                    elif found < SCHEMA_VERSION:
-                        upgrade_schema(conn, found)
+                    set_up_schema(conn, self.location)
                 return
             except StoreError as exc:
                 raced = isinstance(exc.__cause__, IntegrityError | ProgrammingError)
@@ -436,67 +389,3 @@ class SqlStore(LocksDelegate):
         except (KeyError, TypeError, ValueError, StoreError) as exc:
             what = f"slice {data['index']} of job {data['job_id']}"
             raise self._corrupt(what, f"{type(exc).__name__}: {exc}") from None
-
-
-def _slice_row(job_id: str, record: SliceRecord) -> dict[str, Any]:
-    data = _columns(slice_to_dict(record))
-    data["slice_index"] = data.pop("index")
-    data["job_id"] = job_id
-    return data
-
-
-def _columns(values: dict[str, Any]) -> dict[str, Any]:
-    """Slice fields as column values: the lists as JSON text, and the failed runs' names
-    in a column of their own for the jobs page's search."""
-    failures = values.get("failures")
-    if failures is not None:
-        values["failed_names"] = "\n".join(str(f["name"]) for f in failures) or None
-    for name in LIST_FIELDS:
-        if name in values:
-            values[name] = _dumps(values[name]) if values[name] else None
-    return values
-
-
-def _slices_in(status: SliceStatus) -> ColumnElement[bool]:
-    return exists().where(
-        tasks_table.c.job_id == jobs_table.c.job_id, tasks_table.c.status == status.value
-    )
-
-
-def _job_filter(query: JobQuery) -> list[ColumnElement[bool]]:
-    """``query``'s filters as SQL; the job status follows ``JobRecord.status``."""
-    where: list[ColumnElement[bool]] = []
-    failed, running = _slices_in(SliceStatus.FAILED), _slices_in(SliceStatus.RUNNING)
-    if query.status is SliceStatus.FAILED:
-        where.append(failed)
-    elif query.status is SliceStatus.RUNNING:
-        where.append(and_(not_(failed), running))
-    elif query.status is SliceStatus.SUCCESS:
-        where.append(and_(not_(failed), not_(running)))
-    if query.space is not None:
-        where.append(jobs_table.c.space_id == query.space)
-    text = query.text.strip().lower()
-    if text:
-        named = exists().where(
-            tasks_table.c.job_id == jobs_table.c.job_id,
-            func.lower(tasks_table.c.failed_names).contains(text, autoescape=True),
-        )
-        where.append(
-            or_(
-                func.lower(jobs_table.c.job_id).contains(text, autoescape=True),
-                func.lower(jobs_table.c.build).contains(text, autoescape=True),
-                named,
-            )
-        )
-    return where
-
-
-def _as_dict(row: Row[Any]) -> dict[str, Any]:
-    return {str(key): value for key, value in row._mapping.items()}
-
-
-def _dumps(value: object) -> str:
-    try:
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-    except (TypeError, ValueError) as exc:
-        raise StoreError(f"cannot store a value that is not plain JSON data: {exc}") from None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -20,13 +21,16 @@ from sqlalchemy import (
     create_engine,
     event,
     func,
+    insert,
     inspect,
     select,
 )
-from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.engine import Connection, Engine, Row, make_url
 from sqlalchemy.exc import ArgumentError
 
 from pytest_octane.errors import StoreError
+from pytest_octane.model import SliceRecord
+from pytest_octane.store.codec import LIST_FIELDS, slice_to_dict
 
 #: Version of the tables below; a database with a higher one was set up by newer code.
 SCHEMA_VERSION = 2
@@ -189,6 +193,57 @@ def upgrade_schema(conn: Connection, found: int) -> None:
         .where(schema_version_table.c.id == 1)
         .values(version=SCHEMA_VERSION)
     )
+
+
+def set_up_schema(conn: Connection, location: str) -> None:
+    """Create the tables, or upgrade older ones; refuse tables of a newer version."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(select(func.pg_advisory_xact_lock(_PG_SCHEMA_LOCK)))
+    found = _stored_version(conn)
+    if found is not None and found > SCHEMA_VERSION:
+        raise StoreError(
+            f"the task store '{location}' has schema version {found}, newer than the "
+            f"{SCHEMA_VERSION} this pytest-octane knows: upgrade pytest-octane (or use another "
+            "database)"
+        )
+    metadata.create_all(conn, checkfirst=True)
+    if found is None:
+        conn.execute(insert(schema_version_table).values(id=1, version=SCHEMA_VERSION))
+    elif found < SCHEMA_VERSION:
+        upgrade_schema(conn, found)
+
+
+# ---- rows
+
+
+def slice_row(job_id: str, record: SliceRecord) -> dict[str, Any]:
+    data = slice_columns(slice_to_dict(record))
+    data["slice_index"] = data.pop("index")
+    data["job_id"] = job_id
+    return data
+
+
+def slice_columns(values: dict[str, Any]) -> dict[str, Any]:
+    """Slice fields as column values: the lists as JSON text, and the failed runs' names
+    in a column of their own for the jobs page's search."""
+    failures = values.get("failures")
+    if failures is not None:
+        values["failed_names"] = "\n".join(str(f["name"]) for f in failures) or None
+    for name in LIST_FIELDS:
+        if name in values:
+            values[name] = dumps(values[name]) if values[name] else None
+    return values
+
+
+def as_dict(row: Row[Any]) -> dict[str, Any]:
+    return {str(key): value for key, value in row._mapping.items()}
+
+
+def dumps(value: object) -> str:
+    try:
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    except (TypeError, ValueError) as exc:
+        raise StoreError(f"cannot store a value that is not plain JSON data: {exc}") from None
 
 
 def _lenient_text(raw: bytes) -> str:

@@ -8,7 +8,9 @@ from typing import Any
 from pytest_octane.model import JobRecord, SliceRecord, SliceStatus
 from pytest_octane.store.query import JobPage, JobQuery
 from pytest_octane.web.charts import outcomes_of
-from pytest_octane.web.render import job_href, job_is_live, job_version, list_version
+from pytest_octane.web.layout import job_href
+from pytest_octane.web.render import job_is_live, job_version
+from pytest_octane.web.render_list import list_version
 from pytest_octane.web.retry import Notice
 
 __all__ = ["job_json", "jobs_json"]

@@ -150,6 +150,8 @@ def _done(record: SliceRecord) -> float | None:
 
 
 def seconds_text(value: float) -> str:
+    if value == 0:
+        return "0 s"
     if value < 10:
         return f"{value:.1f} s"
     if value < 120:
@@ -166,6 +168,8 @@ _BAR = 10
 _LEFT = 70
 _WIDTH = 1000
 _AXIS = 22
+#: Seconds between the timeline's grid lines: the first that gives at most five.
+_TICK_STEPS = (0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 21600, 86400)
 
 
 def timeline_svg(job: JobRecord, now: float) -> str:
@@ -223,10 +227,11 @@ def timeline_svg(job: JobRecord, now: float) -> str:
             )
     height = _AXIS + len(times) * _ROW + 4
     ticks = []
-    for i in range(5):
-        value = end * i / 4
+    step = next((n for n in _TICK_STEPS if n * 5 >= end), end / 5)
+    marks = [step * i for i in range(int(end // step) + 1)]
+    for i, value in enumerate(marks):
         tx = x(value)
-        anchor = "start" if i == 0 else ("end" if i == 4 else "middle")
+        anchor = "start" if i == 0 else ("end" if tx > _WIDTH - 30 else "middle")
         ticks.append(
             f'<line class="tl-grid" x1="{tx:.1f}" y1="{_AXIS - 4}" x2="{tx:.1f}" '
             f'y2="{height}"/><text class="tl-tick" x="{tx:.1f}" y="12" '

@@ -111,7 +111,7 @@ def space_choices(args: argparse.Namespace) -> tuple[list[SpaceChoice], str | No
 
 
 def _runs(posted: Posted, settings: Settings, folder: Path) -> list[TestRun]:
-    from pytest_octane.cli.files import read_inputs
+    from pytest_octane.octane.inputs import read_inputs
 
     runs: list[TestRun] = []
     for number, (name, data) in enumerate(posted.files, 1):
@@ -138,8 +138,8 @@ def start_upload(
     Raises ConfigError, CredentialsError, InputError or StoreError (one line each) when the
     form's values or files are wrong; nothing is recorded then.
     """
-    from pytest_octane.cli.common import check_credentials
     from pytest_octane.job.engine import execute_job, prepare_job
+    from pytest_octane.settings import check_credentials
 
     choices, problem = space_choices(args)
     space = posted.fields.get("space", "").strip()

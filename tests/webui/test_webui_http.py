@@ -20,7 +20,8 @@ from webui_harness import World, csrf_of, slice_statuses
 from pytest_octane import cli
 from pytest_octane.model import JobRecord, RequestLogEntry, SliceRecord, SliceStatus
 from pytest_octane.web.access import is_loopback
-from pytest_octane.web.render import BODY_CHARS, LIVE_SCRIPT, LOG_ROWS, RETRY_BUTTON, render_job
+from pytest_octane.web.layout import LIVE_SCRIPT
+from pytest_octane.web.render import BODY_CHARS, LOG_ROWS, RETRY_BUTTON, render_job
 from pytest_octane.web.server import TOKEN_ENV
 
 TIMEOUT = 30  # bounds a hang only; every answer here takes milliseconds

@@ -149,7 +149,7 @@ def test_the_list_filters_pages_and_keeps_the_filters_in_its_links(world: World)
 
 
 def test_list_links_keep_the_filters(world: World) -> None:
-    from pytest_octane.web.render import list_href
+    from pytest_octane.web.render_list import list_href
 
     query = JobQuery(status=SliceStatus.FAILED, space=7, text="a&b", offset=100, limit=50)
     assert list_href(query) == "/?status=Failed&space=7&q=a%26b&page=3"
