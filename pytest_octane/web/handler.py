@@ -232,24 +232,13 @@ class Handler(Responder):
 
     def _upload(self) -> None:
         ctype = self.headers.get("Content-Type") or ""
-        try:
-            length = int(self.headers.get("Content-Length") or "")
-        except ValueError:
-            length = -1
-        if not 0 <= length <= MAX_UPLOAD_BYTES:
-            self.close_connection = True
-            self._send_html(
-                HTTPStatus.REQUEST_ENTITY_TOO_LARGE
-                if length > MAX_UPLOAD_BYTES
-                else HTTPStatus.LENGTH_REQUIRED,
-                render_message(
-                    "Refused",
-                    f"the upload is larger than {MAX_UPLOAD_BYTES // (1024 * 1024)} MiB: "
-                    "upload fewer files at once, or use 'pytest-octane upload'",
-                ),
-            )
+        body = self._read_body(
+            MAX_UPLOAD_BYTES,
+            f"an upload from this page may have at most {MAX_UPLOAD_BYTES // (1024 * 1024)} MiB "
+            "(with a Content-Length): upload fewer files at once, or use 'pytest-octane upload'",
+        )
+        if body is None:
             return
-        body = self.rfile.read(length)
         try:
             posted = parse_multipart(ctype, body)
         except ValueError as exc:

@@ -88,21 +88,28 @@ class Responder(BaseHTTPRequestHandler):
                 render_message("Refused", "expected the page's own form"),
             )
             return None
+        body = self._read_body(MAX_FORM_BYTES, "expected the page's own small form")
+        if body is None:
+            return None
+        return dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+
+    def _read_body(self, limit: int, too_big: str) -> bytes | None:
+        """The request body, or None after refusing one without a length or over ``limit``
+        bytes (before reading it; the connection is closed then)."""
         try:
             length = int(self.headers.get("Content-Length") or "")
         except ValueError:
             length = -1
-        if not 0 <= length <= MAX_FORM_BYTES:
+        if not 0 <= length <= limit:
             self.close_connection = True
             self._send_html(
                 HTTPStatus.REQUEST_ENTITY_TOO_LARGE
-                if length > MAX_FORM_BYTES
+                if length > limit
                 else HTTPStatus.LENGTH_REQUIRED,
-                render_message("Refused", "expected the page's own small form"),
+                render_message("Refused", too_big),
             )
             return None
-        body = self.rfile.read(length).decode("utf-8", "replace")
-        return dict(parse_qsl(body, keep_blank_values=True))
+        return self.rfile.read(length)
 
     def _not_allowed(self, allowed: str) -> None:
         text = (
