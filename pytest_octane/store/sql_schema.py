@@ -33,7 +33,7 @@ from pytest_octane.model import SliceRecord
 from pytest_octane.store.codec import LIST_FIELDS, slice_to_dict
 
 #: Version of the tables below; a database with a higher one was set up by newer code.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 1
 
 _SQLITE_BUSY_TIMEOUT_S = 30.0
 _PG_CONNECT_TIMEOUT_S = 10
@@ -74,7 +74,7 @@ tasks_table = Table(
     Column("error_details", Text, nullable=True),
     Column("created_at", Double, nullable=False),
     Column("updated_at", Double, nullable=False),
-    # version 2: outcome counts, failed runs and the timeline (the jobs page)
+    # added later (``add_missing_columns``): outcome counts, failed runs, the timeline
     *(
         Column(name, Integer, nullable=False, server_default="0")
         for name in ("runs_passed", "runs_failed", "runs_skipped")
@@ -88,8 +88,10 @@ tasks_table = Table(
     PrimaryKeyConstraint("job_id", "slice_index", name="pk_octane_upload_tasks"),
 )
 
-#: Columns version 2 added to the tasks table, as ``ALTER TABLE ... ADD COLUMN`` clauses.
-_V2_COLUMNS = (
+#: Columns added to the tasks table after version 1, as ``ADD COLUMN`` clauses. Older
+#: pytest-octane ignores them and its inserts get their defaults, so the version stays 1 and
+#: runners of different versions can share one database.
+ADDED_COLUMNS = (
     "runs_passed INTEGER NOT NULL DEFAULT 0",
     "runs_failed INTEGER NOT NULL DEFAULT 0",
     "runs_skipped INTEGER NOT NULL DEFAULT 0",
@@ -181,22 +183,16 @@ def _stored_version(conn: Connection) -> int | None:
     return None if version is None else int(version)
 
 
-def upgrade_schema(conn: Connection, found: int) -> None:
-    """Bring tables of an older version up to ``SCHEMA_VERSION`` (in the caller's transaction)."""
-    if found < 2:
-        have = {c["name"] for c in inspect(conn).get_columns(tasks_table.name)}
-        for clause in _V2_COLUMNS:
-            if clause.split()[0] not in have:
-                conn.exec_driver_sql(f"ALTER TABLE {tasks_table.name} ADD COLUMN {clause}")
-    conn.execute(
-        schema_version_table.update()
-        .where(schema_version_table.c.id == 1)
-        .values(version=SCHEMA_VERSION)
-    )
+def add_missing_columns(conn: Connection) -> None:
+    """Add the columns of ``ADDED_COLUMNS`` a table made by older code lacks."""
+    have = {c["name"] for c in inspect(conn).get_columns(tasks_table.name)}
+    for clause in ADDED_COLUMNS:
+        if clause.split()[0] not in have:
+            conn.exec_driver_sql(f"ALTER TABLE {tasks_table.name} ADD COLUMN {clause}")
 
 
 def set_up_schema(conn: Connection, location: str) -> None:
-    """Create the tables, or upgrade older ones; refuse tables of a newer version."""
+    """Create the tables, or add the columns older ones lack; refuse a newer version."""
     if conn.dialect.name == "postgresql":
         conn.execute(select(func.pg_advisory_xact_lock(_PG_SCHEMA_LOCK)))
     found = _stored_version(conn)
@@ -209,8 +205,8 @@ def set_up_schema(conn: Connection, location: str) -> None:
     metadata.create_all(conn, checkfirst=True)
     if found is None:
         conn.execute(insert(schema_version_table).values(id=1, version=SCHEMA_VERSION))
-    elif found < SCHEMA_VERSION:
-        upgrade_schema(conn, found)
+    else:
+        add_missing_columns(conn)
 
 
 # ---- rows

@@ -281,10 +281,10 @@ def test_a_newer_schema_is_refused(store: TaskStore, new_job: NewJob, backend: A
     engine = sqlalchemy.create_engine(location.replace("postgresql://", "postgresql+psycopg://"))
     try:
         with engine.begin() as conn:
-            conn.exec_driver_sql("UPDATE octane_schema_version SET version = 3")
+            conn.exec_driver_sql("UPDATE octane_schema_version SET version = 2")
     finally:
         engine.dispose()
-    with pytest.raises(StoreError, match=r"schema version 3, newer than the 2.*upgrade"):
+    with pytest.raises(StoreError, match=r"schema version 2, newer than the 1.*upgrade"):
         open_store(location)
 
 

@@ -14,7 +14,7 @@ from pytest_octane.store import TaskStore, open_store
 from pytest_octane.store.query import JobQuery, page_of, query_jobs
 
 NewJob = Callable[..., JobRecord]
-V2_COLUMNS = (
+NEW_COLUMNS = (
     "runs_passed", "runs_failed", "runs_skipped", "failures", "failed_names",
     "sent_at", "accepted_at", "done_at", "waits",
 )  # fmt: skip
@@ -113,7 +113,9 @@ def test_query_jobs_filters_and_pages(
     assert page.jobs == generic.jobs
 
 
-def test_a_version_1_database_is_upgraded(backend: Any, new_job: NewJob) -> None:
+def test_tables_of_an_older_pytest_octane_get_the_new_columns(
+    backend: Any, new_job: NewJob
+) -> None:
     if backend.name == "json":
         pytest.skip("the JSON folder has no schema: old files read with the new fields empty")
     sqlalchemy = pytest.importorskip("sqlalchemy")
@@ -125,9 +127,8 @@ def test_a_version_1_database_is_upgraded(backend: Any, new_job: NewJob) -> None
     )
     try:
         with engine.begin() as conn:
-            for column in V2_COLUMNS:
+            for column in NEW_COLUMNS:
                 conn.exec_driver_sql(f"ALTER TABLE octane_upload_tasks DROP COLUMN {column}")
-            conn.exec_driver_sql("UPDATE octane_schema_version SET version = 1")
     finally:
         engine.dispose()
     store = open_store(backend.location)
@@ -142,9 +143,21 @@ def test_a_version_1_database_is_upgraded(backend: Any, new_job: NewJob) -> None
     )
     try:
         with engine.connect() as conn:
-            assert conn.exec_driver_sql("SELECT version FROM octane_schema_version").scalar() == 2
+            # still version 1: an older pytest-octane sharing the database keeps working
+            assert conn.exec_driver_sql("SELECT version FROM octane_schema_version").scalar() == 1
+            conn.exec_driver_sql(  # as an older pytest-octane inserts: without the new columns
+                "INSERT INTO octane_upload_tasks (job_id, slice_index, path, run_count, status, "
+                "attempts, created_at, updated_at) VALUES ('job-1', 9, 'p', 3, 'Running', 0, 1, 1)"
+            )
+            conn.commit()
     finally:
         engine.dispose()
+    store = open_store(backend.location)
+    try:
+        old_style = store.get_job("job-1").slice(9)
+        assert (old_style.runs_passed, old_style.failures, old_style.waits) == (0, (), ())
+    finally:
+        store.close()
 
 
 def test_an_old_json_job_reads_with_empty_new_fields(backend: Any, new_job: NewJob) -> None:

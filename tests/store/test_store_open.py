@@ -67,7 +67,7 @@ def test_a_sqlite_url_opens_a_sql_store_and_creates_its_folder(
     with contextlib.closing(sqlite3.connect(db)) as conn:
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert conn.execute("SELECT id, version FROM octane_schema_version").fetchall() == [(1, 2)]
+        assert conn.execute("SELECT id, version FROM octane_schema_version").fetchall() == [(1, 1)]
         row = conn.execute(
             "SELECT job_id, slice_index, status, attempts FROM octane_upload_tasks "
             "ORDER BY slice_index"
