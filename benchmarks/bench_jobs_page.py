@@ -7,7 +7,9 @@ requests, one after another, each a full request: store query, render, transfer)
 - the first page of the list, a filtered list (a failed test's name), and the same first
   page of a store of 50 jobs, side by side: the goal is that 100 times more jobs cost at
   most 3 times as much (the list's work follows the page, not the store);
-- the page of one job of 100 slices, next to one of 10 slices (information).
+- the page of one job of 100 slices, next to one of 10 slices (information);
+- with ``OCTANE_TEST_POSTGRES_URL`` set (``source .ci/postgres.sh``), the same list, search
+  and job page in a PostgreSQL store of 5,000 jobs (information).
 
 Standalone: ``python benchmarks/bench_jobs_page.py [--quick]``; or through ``run.py``.
 """
@@ -15,11 +17,13 @@ Standalone: ``python benchmarks/bench_jobs_page.py [--quick]``; or through ``run
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import statistics
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -35,6 +39,7 @@ from pytest_octane.web.demo import demo_job, seed_jobs
 from pytest_octane.web.server import JobsServer
 
 JOBS = 5000
+PG_ENV = "OCTANE_TEST_POSTGRES_URL"
 SMALL = 50
 GOAL_RATIO = 3.0
 
@@ -132,9 +137,65 @@ def run_jobs_page(*, quick: bool, log: Callable[[str], None]) -> JobsPageResult:
         f"reading all {jobs} jobs and filtering in Python (the list before, in process, "
         f"median of 3): {fmt_s(scan)}",
     ]
+    if os.environ.get(PG_ENV, "").strip():
+        pg_rows, pg_detail = _postgres(jobs, reps, log)
+        rows += pg_rows
+        detail += pg_detail
+    else:
+        log(f"  PostgreSQL left out: {PG_ENV} is not set (source .ci/postgres.sh)")
     for line in detail:
         log(f"  {line}")
     return JobsPageResult(rows, detail)
+
+
+@contextmanager
+def _pg_schema(server_url: str) -> Iterator[str]:
+    """The server URL pointed at a fresh schema, dropped afterwards (as the tests do)."""
+    import sqlalchemy
+
+    admin = sqlalchemy.create_engine(
+        sqlalchemy.make_url(server_url).set(drivername="postgresql+psycopg")
+    )
+    schema = f"octane_bench_{uuid.uuid4().hex[:10]}"
+    try:
+        with admin.begin() as conn:
+            conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+        sep = "&" if "?" in server_url else "?"
+        yield f"{server_url}{sep}options={quote(f'-csearch_path={schema}')}"
+        with admin.begin() as conn:
+            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+    finally:
+        admin.dispose()
+
+
+def _postgres(jobs: int, reps: int, log: Callable[[str], None]) -> tuple[list[Row], list[str]]:
+    with _pg_schema(os.environ[PG_ENV].strip()) as location:
+        now = time.time()
+        store = open_store(location)
+        try:
+            seed_jobs(store, jobs, now=now, running=3)
+            store.create_job(
+                demo_job("slices-100", created_at=now - 30, slices=100, rng=random.Random(100))
+            )
+            oldest = store.list_jobs()[-20:]
+            name = next(f.name for j in oldest for s in j.slices for f in s.failures)
+        finally:
+            store.close()
+        log(f"  seeded {jobs} jobs in PostgreSQL")
+        with _served(location) as (server, _):
+            first = _median_get(server.url + "/", reps)
+            found = _median_get(server.url + "/?q=" + quote(name), reps)
+            job_100 = _median_get(server.url + "/jobs/slices-100", reps)
+    rows = [
+        Row(f"jobs list, {jobs} jobs (PostgreSQL), first page", fmt_s(first)),
+        Row(f"jobs list, {jobs} jobs (PostgreSQL), a failed test's name", fmt_s(found)),
+        Row("job page, 100 slices (PostgreSQL)", fmt_s(job_100)),
+    ]
+    detail = [
+        f"PostgreSQL, {jobs} jobs: first page {fmt_s(first)}, filtered by a test name "
+        f"{fmt_s(found)}, job of 100 slices {fmt_s(job_100)} (median of {reps} requests)"
+    ]
+    return rows, detail
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -343,3 +343,36 @@ def test_without_a_spaces_file_the_form_says_how_to_get_one(world: World) -> Non
     assert 'id="upload"' not in form
     assert answer.status_code == 400 and "--config spaces.json" in answer.text
     assert world.job_count() == 0
+
+
+def test_the_timeline_marks_waits_and_has_a_text_alternative() -> None:
+    from pytest_octane.model import JobRecord, SliceRecord, SliceWait
+    from pytest_octane.web.render import render_job
+
+    t0 = 1_700_000_000.0
+    sent = SliceRecord(
+        index=1, path="p", run_count=2, status=SliceStatus.SUCCESS, task_id=7, created_at=t0,
+        updated_at=t0 + 20, sent_at=t0 + 6, accepted_at=t0 + 12, done_at=t0 + 20,
+        waits=(SliceWait(kind="budget", start=t0 + 1, seconds=5.0),
+               SliceWait(kind="queue-full", start=t0 + 6.5, seconds=5.0)),
+    )  # fmt: skip
+    unsent = SliceRecord(index=2, path="q", run_count=2, created_at=t0, updated_at=t0)
+    job = JobRecord(
+        job_id="j", space_id=1, workspace_id=2, server="http://o", created_at=t0,
+        slices=(sent, unsent),
+    )  # fmt: skip
+    page = render_job(job, [], location="store", csrf="c", now=t0 + 30)
+    svg = page.split('<svg id="timeline"')[1].split("</svg>")[0]
+    assert svg.count('class="tl-budget"') == 1 and svg.count('class="tl-queuefull"') == 1
+    assert "waiting for a queue budget slot: 5.0 s" in svg
+    assert "Octane queue full: 5.0 s" in svg
+    assert svg.count('class="tl-ok"') == 1  # the unsent slice has no end yet
+    desc = svg.split("<desc")[1].split("</desc>")[0]
+    assert "2 slices, 1 ended, the last after 20 s" in desc
+    assert "5.0 s waited for queue budget slots" in desc
+    assert "5.0 s waited while Octane&#x27;s queue was full" in desc
+    table = page.split('<table id="timeline-table">')[1].split("</table>")[0]
+    row = table.split('<th scope="row">1</th>')[1].split("</tr>")[0]
+    cells = re.findall(r'<td class="num">([^<]*)</td>', row)
+    assert cells == ["0 s", "5.0 s", "6.0 s", "5.0 s", "12 s", "20 s"]
+    assert 'id="live"' in page  # slice 2 is unfinished: the page follows the job
