@@ -56,7 +56,7 @@ def _shoot(url: str, out: Path, height: int, *, dark: bool) -> None:
         "--headless=new", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
         "--disable-background-networking", "--disable-component-update", "--disable-sync",
         "--disable-extensions", "--no-first-run", "--no-default-browser-check",
-        f"--window-size=1200,{height}", f"--screenshot={out}", "--virtual-time-budget=1500",
+        f"--window-size=1280,{height}", f"--screenshot={out}", "--virtual-time-budget=1500",
     ]  # fmt: skip
     if dark:
         flags.append("--force-dark-mode")  # prefers-color-scheme: dark

@@ -14,11 +14,11 @@ from pytest_octane.cli.common import (
     print_outcome,
     settings_from_args,
 )
-from pytest_octane.octane.inputs import read_inputs
 from pytest_octane.settings import check_credentials
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
+    from pytest_octane.octane.inputs import read_inputs
     from pytest_octane.octane.results_xml import header_from_settings, write_slices
 
     settings = replace(settings_from_args(args), from_pytest=False)  # any tool's files
@@ -43,6 +43,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
 
 def cmd_upload(args: argparse.Namespace) -> int:
     from pytest_octane.job.engine import upload_session
+    from pytest_octane.octane.inputs import read_inputs
 
     settings = replace(settings_from_args(args), from_pytest=False)  # any tool's files
     runs = read_inputs(args.files, settings)

@@ -1,10 +1,11 @@
 """The upload form's work: read the posted JUnit/Octane XML files as ``pytest-octane upload``
 does, record a job and start it in the background through the same engine.
 
-The files are written to a private temporary folder and read by ``cli.files.read_inputs``
-(the CLI's code path: DOCTYPEs refused, no entity expansion, no network access); their
-runs are spooled and the job is recorded before this returns, so the page can show it at
-once; the upload itself runs in a thread and the job page follows it live.
+The files are written to a private temporary folder and read by
+``octane.inputs.read_inputs``, as ``pytest-octane upload`` reads them (DOCTYPEs refused, no
+entity expansion, no network access); their runs are spooled and the job is recorded before
+this returns, so the page can show it at once; the upload itself runs in a thread and the job
+page follows it live.
 """
 
 from __future__ import annotations
@@ -81,7 +82,7 @@ def parse_multipart(content_type: str, body: bytes) -> Posted:
             fields[name] = data.decode("utf-8", "replace")
     if len(files) > MAX_FILES:
         raise ValueError(f"{len(files)} files posted; give at most {MAX_FILES} at once")
-    return Posted(fields, [(n, d) for n, d in files if n or d])
+    return Posted(fields, files)
 
 
 def _base_settings(args: argparse.Namespace) -> Settings:
