@@ -34,9 +34,12 @@ def shot(browser: Any, tmp_path: Path, name: str, record_property: Any) -> Path:
 
 
 def wait(browser: Any, condition: Any) -> Any:
+    """Until ``condition``; an element the live update replaced meanwhile is looked up again."""
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    return WebDriverWait(browser, WAIT_S).until(condition)
+    waiting = WebDriverWait(browser, WAIT_S, ignored_exceptions=[StaleElementReferenceException])
+    return waiting.until(condition)
 
 
 def test_the_list_shows_outcomes_filters_and_pages(
@@ -202,19 +205,23 @@ def test_an_upload_started_from_the_form_appears_in_the_list_live(
         wait(browser, lambda b: re.search(r"/jobs/[^/]+$", b.current_url))
         second = browser.current_url.rsplit("/", 1)[1]
         assert second != first
-        wait(browser, lambda b: b.find_element(By.ID, "job-status").text == "Success")
-        wait(browser, lambda b: b.find_elements(By.ID, "notice"))
+        # the page follows the upload until it ends (or the upload was over before it loaded)
+        wait(
+            browser,
+            lambda b: all(e.get_attribute("data-ended") for e in b.find_elements(By.ID, "live")),
+        )
+        assert browser.find_element(By.ID, "job-status").text == "Success"
         assert "Upload started from this page" in browser.find_element(By.ID, "notice").text
         assert browser.find_element(By.ID, "outcomes").text == "3 passed, 1 failed, 0 skipped"
         shot(browser, tmp_path, "job-uploaded", record_property)
 
+        for thread in server.uploads:
+            thread.join(WAIT_S)
         browser.get(server.url + "/")
         ids = [
             r.get_attribute("id") for r in browser.find_elements(By.CSS_SELECTOR, "#jobs tbody tr")
         ]
         assert ids[:2] == [f"job-{second}", f"job-{first}"]
-        for thread in server.uploads:
-            thread.join(WAIT_S)
     assert world.job(second).status is SliceStatus.SUCCESS
     assert world.results_posts() == 4  # two jobs of two slices
 
