@@ -121,7 +121,13 @@ def render_jobs(
 ) -> str:
     """The jobs list: filters, one row per job (newest first), the pager, damaged jobs."""
     if not page.jobs:
-        if page.total or query != JobQuery(limit=query.limit):
+        if page.total:
+            first = _e(list_href(query, offset=0))
+            table = (
+                '<p id="no-match">This page is past the last one: '
+                f'<a href="{first}">first page</a>.</p>'
+            )
+        elif query != JobQuery(limit=query.limit):
             table = '<p id="no-match">No job matches these filters.</p>'
         else:
             table = f"<p>No jobs in the task store <code>{_e(location)}</code> yet.</p>"

@@ -143,7 +143,7 @@ def test_the_list_filters_pages_and_keeps_the_filters_in_its_links(world: World)
     assert space["spaces"] == [1001, 2001, 3001]
     assert named[0].job_id in job_ids(by_test)
     assert job_ids(nothing) == [] and "No job matches these filters." in nothing
-    assert job_ids(past_end) == []
+    assert job_ids(past_end) == [] and "This page is past the last one" in past_end
     assert bad_page.status_code == 400
     assert "page='0' is not a page number" in html.unescape(bad_page.text)
 
