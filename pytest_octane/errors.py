@@ -57,6 +57,15 @@ class PollTimeout(OctaneError):
         self.task_id = task_id
 
 
+class TaskLost(OctaneError):
+    """Octane no longer has a test-results task it gave us (404 on its status: it forgot its
+    queue, e.g. in a restart). Transient: the slice is sent again."""
+
+    def __init__(self, message: str, *, task_id: int) -> None:
+        super().__init__(message)
+        self.task_id = task_id
+
+
 class OctaneHTTPError(OctaneError):
     """Octane answered with an HTTP error."""
 

@@ -30,7 +30,7 @@ from pytest_octane.errors import (
 from pytest_octane.job import coord
 from pytest_octane.job.budget import QueueBudget, pool_name
 from pytest_octane.job.events import Progress, UploadState
-from pytest_octane.job.interrupt import StopFlag, UploadInterrupted, ctrl_c
+from pytest_octane.job.interrupt import StopFlag, UploadInterrupted, ctrl_c, while_spooling
 from pytest_octane.job.outcome import JobOutcome
 from pytest_octane.job.recorded import coverage_pending, external_run_id_for, settings_for_job
 from pytest_octane.job.run.context import (
@@ -43,7 +43,7 @@ from pytest_octane.job.run.context import (
 from pytest_octane.job.run.links import link_runs
 from pytest_octane.job.run.slices import run_slices
 from pytest_octane.job.run.stories import map_jira_keys
-from pytest_octane.job.spool import slice_outcomes, write_spool
+from pytest_octane.job.spool import slice_records, write_spool
 from pytest_octane.model import JobRecord, SliceRecord, SliceStatus, TestRun
 from pytest_octane.octane.failures import is_permanent, what_to_fix
 from pytest_octane.octane.results_xml import header_from_settings
@@ -131,19 +131,7 @@ def spool_records(
             f"cannot write the spool folder {str(folder)!r} ({exc.strerror or exc}); "
             "set --octane-spool-dir to a writable folder"
         ) from None
-    now = _now()
-    outcomes = slice_outcomes(runs, settings.slice_size)
-    return [
-        SliceRecord(
-            index=f.index,
-            path=str(f.path.resolve()),
-            run_count=f.run_count,
-            created_at=now,
-            updated_at=now,
-            **outcome,
-        )
-        for f, outcome in zip(files, outcomes, strict=True)
-    ]
+    return slice_records(files, runs, settings.slice_size, _now())
 
 
 def _build_dict(settings: Settings) -> dict[str, str | None]:
@@ -387,10 +375,12 @@ def upload_session(
     state: UploadState | None = None,
 ) -> JobOutcome:
     """The plugin's entry point: spool, record, upload and report one pytest session."""
-    settings, store, job, warning = open_job(settings, runs, new_job_id())
+    spooled, stopped = while_spooling(lambda: open_job(settings, runs, new_job_id()))
+    settings, store, job, warning = spooled
     try:
-        if not job.slices:
+        if stopped or not job.slices:
             outcome = JobOutcome(job=job, store_location=store.location)
+            outcome.interrupted, outcome.error = stopped is not None, stopped
         else:
             outcome = execute_job(settings, store, job, hook=hook, progress=progress, state=state)
     finally:

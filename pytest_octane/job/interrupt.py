@@ -22,15 +22,33 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, wait
 from contextlib import contextmanager
 from types import FrameType
+from typing import Any, TypeVar
 
 from pytest_octane.errors import OctaneError
 
-__all__ = ["EXIT_INTERRUPTED", "StopFlag", "UploadInterrupted", "ctrl_c", "wait_all"]
+__all__ = [
+    "EXIT_INTERRUPTED",
+    "SPOOL_STOPPED",
+    "StopFlag",
+    "UploadInterrupted",
+    "ctrl_c",
+    "exit_on_ctrl_c",
+    "wait_all",
+    "while_spooling",
+]
 
 #: 128 + SIGINT, what shells report for a process ended by Ctrl-C
 EXIT_INTERRUPTED = 130
 #: how often the main thread looks at the flag while workers run
 _TICK_S = 0.2
+#: the outcome's error after a Ctrl-C while the slices were spooled
+SPOOL_STOPPED = "interrupted (Ctrl-C) while spooling: every slice is spooled, none was sent"
+#: a second Ctrl-C while the slices are spooled: the job is not recorded yet
+_SPOOL_EXIT_LINE = (
+    "pytest-octane: Ctrl-C again: stopped at once while spooling; nothing was recorded or "
+    "sent (the test results are in pytest's own output only)"
+)
+_T = TypeVar("_T")
 
 
 class UploadInterrupted(OctaneError):
@@ -95,7 +113,30 @@ def ctrl_c(stop: StopFlag, exit_line: Callable[[], str]) -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
-def wait_all(futures: Iterable[Future[None]], stop: StopFlag, on_stop: Callable[[], None]) -> None:
+@contextmanager
+def exit_on_ctrl_c(exit_line: Callable[[], str]) -> Iterator[None]:
+    """Within this block a Ctrl-C prints ``exit_line()`` and ends the process with exit 130,
+    as a ``SystemExit`` (output already written is flushed), never a traceback. For the end
+    of a session, where a second Ctrl-C would land in code that cannot handle it.
+
+    Only the main thread can own signal handlers; elsewhere this does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_sigint(signum: int, frame: FrameType | None) -> None:
+        os.write(2, (exit_line() + "\n").encode("utf-8", "replace"))
+        raise SystemExit(EXIT_INTERRUPTED)
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def wait_all(futures: Iterable[Future[Any]], stop: StopFlag, on_stop: Callable[[], None]) -> None:
     """Wait for ``futures`` (re-raising their errors); once ``stop`` is set, cancel the ones
     not started and call ``on_stop`` once."""
     pending = set(futures)
@@ -110,3 +151,14 @@ def wait_all(futures: Iterable[Future[None]], stop: StopFlag, on_stop: Callable[
             for future in pending:
                 future.cancel()
             on_stop()
+
+
+def while_spooling(spool: Callable[[], _T]) -> tuple[_T, str | None]:
+    """Run ``spool`` (local files and the job's record: bounded) with a first Ctrl-C held
+    back until it ends; return its result and, if Ctrl-C was pressed, the outcome's error
+    (then send nothing: the job is recorded, ``resume`` sends it). A second one exits at
+    once."""
+    stop = StopFlag()
+    with ctrl_c(stop, lambda: _SPOOL_EXIT_LINE):
+        result = spool()
+    return result, SPOOL_STOPPED if stop.is_set else None

@@ -21,11 +21,13 @@ from pytest_octane.model import (
     MAX_FAILURES_KEPT,
     FailedTest,
     RunStatus,
+    SliceRecord,
     TestRun,
 )
 from pytest_octane.octane.gherkin_xml import feature_keys, features_of, plan_slices
 from pytest_octane.octane.results_xml import ResultHeader, RunRefs, SliceFile, write_slices
 from pytest_octane.octane.schema import safe_parser
+from pytest_octane.octane.xml_text import parser_reason
 
 #: Per-run children that come before ``backlog_items`` in the XSD's sequence.
 _BEFORE_REFS = {"suite_ref", "program_ref", "release_ref", "release", "milestone_ref"}
@@ -65,6 +67,23 @@ def write_spool(
             keys = [list(run.jira_keys) for run in chunk]
         keys_path(file.path).write_text(json.dumps(keys), encoding="utf-8")
     return files
+
+
+def slice_records(
+    files: Sequence[SliceFile], runs: Sequence[TestRun], slice_size: int, now: float
+) -> list[SliceRecord]:
+    """The store's records of the slices ``write_spool`` wrote (``files``) of ``runs``."""
+    return [
+        SliceRecord(
+            index=f.index,
+            path=str(f.path.resolve()),
+            run_count=f.run_count,
+            created_at=now,
+            updated_at=now,
+            **outcome,
+        )
+        for f, outcome in zip(files, slice_outcomes(runs, slice_size), strict=True)
+    ]
 
 
 def slice_outcomes(runs: Sequence[TestRun], slice_size: int) -> list[dict[str, Any]]:
@@ -209,4 +228,5 @@ def _parse(path: Path) -> etree._Element:
             f"spooled slice {path} cannot be read ({exc}); was the spool folder removed?"
         ) from None
     except etree.XMLSyntaxError as exc:
-        raise InputError(f"spooled slice {path} is not well-formed XML ({exc.msg})") from None
+        reason = parser_reason(str(exc.msg))
+        raise InputError(f"spooled slice {path} is not well-formed XML ({reason})") from None

@@ -22,6 +22,7 @@ from pytest_octane.job.coord import Guard, creation_lock, taking_turns
 from pytest_octane.job.module_tree import drop_duplicate, product_area
 from pytest_octane.octane.client import OctaneClient, quote_query_value
 from pytest_octane.octane.schema import safe_parser
+from pytest_octane.octane.xml_text import parser_reason
 
 __all__ = [
     "creation_lock",
@@ -144,7 +145,8 @@ def with_suite_ref(payload: bytes, suite_id: int, external_run_id: str) -> bytes
     try:
         root = etree.fromstring(payload, safe_parser())
     except etree.XMLSyntaxError as exc:
-        raise InputError(f"slice payload is not well-formed XML ({exc.msg})") from None
+        reason = parser_reason(str(exc.msg))
+        raise InputError(f"slice payload is not well-formed XML ({reason})") from None
     for old in root.findall("suite_ref"):
         root.remove(old)
     suite = etree.Element("suite_ref", id=str(suite_id))

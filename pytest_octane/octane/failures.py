@@ -1,10 +1,10 @@
 """Which upload failures a later ``resume`` can fix by itself, and what the user must fix first.
 
-Transient trouble (no connection, 5xx, 429, a full queue past its deadline, a slow task) goes
-away on its own: the job stays resumable.  Permanent trouble (refused credentials, no access,
-a shared space or workspace that does not exist, a payload Octane rejects, a bad setting)
-comes back on every attempt: the job and its slices are marked ``Failed`` with the error, and
-the summary says what to change before ``retry``.
+Transient trouble (no connection, 5xx, 429, a full queue past its deadline, a slow task, a
+task Octane forgot) goes away on its own: the job stays resumable.  Permanent trouble
+(refused credentials, no access, a shared space or workspace that does not exist, a payload
+Octane rejects, a bad setting) comes back on every attempt: the job and its slices are marked
+``Failed`` with the error, and the summary says what to change before ``retry``.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from pytest_octane.errors import (
     OctaneHTTPError,
     PollTimeout,
     SessionRefused,
+    TaskLost,
 )
 from pytest_octane.octane.retry import is_queue_full, is_transient
 
@@ -34,7 +35,9 @@ _TRANSIENT_4XX = frozenset({408, 429})
 
 def classify(exc: BaseException) -> Kind:
     """``transient`` when trying again later can succeed unchanged, else ``permanent``."""
-    if isinstance(exc, (ConnectionFailed, PollTimeout, SessionRefused)) or is_queue_full(exc):
+    if isinstance(exc, (ConnectionFailed, PollTimeout, SessionRefused, TaskLost)):
+        return "transient"
+    if is_queue_full(exc):
         return "transient"
     if isinstance(exc, (ConfigError, CredentialsError, AuthError, NotOctaneError)):
         return "permanent"

@@ -1,4 +1,4 @@
-"""Octane's test-results XML: a streaming writer, and a safe reader of JUnit XML.
+"""Octane's test-results XML: a streaming writer (the readers are in ``inputs.py``).
 
 The writer follows ``octaneResultSchema.xsd`` exactly (element order, enumerations, the
 255-character limits) and streams with ``lxml.etree.xmlfile`` so 100,000 runs are never one
@@ -7,9 +7,7 @@ tree in memory.  Characters XML 1.0 forbids are replaced, never a crash.
 
 from __future__ import annotations
 
-import datetime as dt
 import itertools
-import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,11 +15,9 @@ from typing import IO, Any
 
 from lxml import etree
 
-from pytest_octane.errors import InputError
-from pytest_octane.model import BuildContext, RunError, RunStatus, TestRun, cut_name
+from pytest_octane.model import BuildContext, TestRun
 from pytest_octane.octane.gherkin_xml import gherkin_elements, plan_slices
-from pytest_octane.octane.schema import safe_parser
-from pytest_octane.octane.xml_text import clean, clean_limited, cut_trace
+from pytest_octane.octane.xml_text import clean, clean_limited, cut_trace, fit_long
 from pytest_octane.settings import Settings
 
 _MESSAGE_LIMIT = 4000
@@ -145,9 +141,9 @@ def run_element(run: TestRun, refs: RunRefs | None, max_trace: int) -> etree._El
     if run.klass:
         attrib["class"] = clean_limited(run.klass)
     attrib["name"] = clean_limited(run.name) or "unnamed"
-    attrib["duration"] = str(max(0, run.duration_ms))
+    attrib["duration"] = str(fit_long(run.duration_ms))
     attrib["status"] = run.status.value
-    attrib["started"] = str(max(0, run.started_ms))
+    attrib["started"] = str(fit_long(run.started_ms))
     element = etree.Element("test_run", attrib)
     if refs is not None:
         if refs.backlog_item_ids:
@@ -246,118 +242,3 @@ def write_slices(
         tmp.replace(path)
         written.append(SliceFile(index, path, count))
     return written
-
-
-# ---------------------------------------------------------------- reading input files
-
-
-def parse_xml_file(path: Path) -> etree._ElementTree:
-    """Parse without entity expansion, DTDs or network (XXE and billion-laughs safe)."""
-    if not path.is_file():
-        raise InputError(f"{path}: no such file; check the path")
-    try:
-        tree = etree.parse(str(path), safe_parser())
-    except etree.XMLSyntaxError as exc:
-        # lxml's message already ends with the position; keep only its first clause
-        reason = re.sub(r"(, line \d+)+(, column \d+)?$", "", str(exc.msg)).strip()
-        hint = (
-            "is the file complete (was the run that wrote it interrupted)?"
-            if "end of data" in reason.lower()
-            else "give a JUnit or Octane XML results file"
-        )
-        raise InputError(
-            f"{path}: not well-formed XML at line {exc.lineno}: {reason}; {hint}"
-        ) from None
-    except OSError as exc:
-        if "encoding" in str(exc).lower():
-            raise InputError(
-                f"{path}: has bytes that are not valid in its declared encoding; save it as "
-                "UTF-8 (or fix the encoding in its <?xml ...?> declaration)"
-            ) from None
-        raise InputError(f"{path}: cannot be read ({exc.strerror or exc})") from None
-    docinfo: Any = tree.docinfo
-    if docinfo.doctype:
-        raise InputError(
-            f"{path}: has a DOCTYPE declaration; results files with DTDs or entities are "
-            "refused for safety — remove the DOCTYPE line"
-        )
-    return tree
-
-
-def _seconds_to_ms(raw: str | None, where: str) -> int:
-    if not raw:
-        return 0
-    try:
-        return max(0, round(float(raw.replace(",", "")) * 1000))
-    except ValueError:
-        raise InputError(f"{where}: time={raw!r} is not a number of seconds") from None
-
-
-def _timestamp_ms(raw: str | None) -> int | None:
-    if not raw:
-        return None
-    try:
-        stamp = dt.datetime.fromisoformat(raw)
-    except ValueError:
-        return None
-    if stamp.tzinfo is None:
-        stamp = stamp.replace(tzinfo=dt.UTC)
-    return int(stamp.timestamp() * 1000)
-
-
-def read_junit(path: Path, *, started_ms: int, module: str = "") -> list[TestRun]:
-    """Convert a JUnit XML file the way octane-collection-tool does.
-
-    ``classname`` splits into package (before the last dot) and class; ``time`` seconds
-    become milliseconds; failure/error -> Failed with message and trace; skipped -> Skipped.
-    """
-    root = parse_xml_file(path).getroot()
-    if root.tag not in ("testsuites", "testsuite"):
-        raise InputError(
-            f"{path}: root element <{root.tag}> is not JUnit's <testsuites> or <testsuite>"
-        )
-    runs: list[TestRun] = []
-    suites = [root] if root.tag == "testsuite" else list(root.iter("testsuite"))
-    for suite in suites:
-        suite_started = _timestamp_ms(suite.get("timestamp")) or started_ms
-        offset = 0
-        for case in suite.findall("testcase"):
-            where = f"{path}: testcase line {case.sourceline}"
-            name = case.get("name")
-            if not name:
-                raise InputError(f"{where}: has no name attribute")
-            classname = case.get("classname") or ""
-            package, _, klass = classname.rpartition(".")
-            duration = _seconds_to_ms(case.get("time"), where)
-            status = RunStatus.PASSED
-            error: RunError | None = None
-            description = None
-            for child in case:
-                if child.tag in ("failure", "error"):
-                    status = RunStatus.FAILED
-                    error = RunError(
-                        type=child.get("type") or child.tag,
-                        message=child.get("message") or "",
-                        trace=child.text or "",
-                    )
-                    break
-                if child.tag == "skipped":
-                    status = RunStatus.SKIPPED
-                    description = child.get("message") or child.text or None
-            nodeid = f"{classname}::{name}" if classname else name
-            runs.append(
-                TestRun(
-                    nodeid=nodeid,
-                    module=module,
-                    package=cut_name(package),
-                    klass=cut_name(klass),
-                    name=cut_name(name),
-                    status=status,
-                    duration_ms=duration,
-                    started_ms=suite_started + offset,
-                    error=error,
-                    description=description,
-                )
-            )
-            offset += duration
-    return runs

@@ -7,6 +7,7 @@ Nothing is registered, and nothing runs per test, unless ``--octane-space``,
 from __future__ import annotations
 
 import os
+from collections.abc import Generator
 from pathlib import Path
 
 import pytest
@@ -164,10 +165,31 @@ def check_upload_ready(config: pytest.Config, settings: Settings) -> None:
     )
 
 
-def pytest_unconfigure(config: pytest.Config) -> None:
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_unconfigure(config: pytest.Config) -> Generator[None]:
     reporter = config.pluginmanager.get_plugin("octane-reporter")
     if reporter is None:
-        return  # never imported the reporter (and lxml): the plugin costs nothing when off
+        return (yield)  # never imported the reporter (and lxml): the plugin costs nothing off
+    from pytest_octane.job.interrupt import exit_on_ctrl_c
+
+    # a (second) Ctrl-C here, after the summary, would be a traceback: one line instead
+    with exit_on_ctrl_c(lambda: _ctrl_c_line(reporter)):
+        result = yield
+        _unregister(config, reporter)
+    return result
+
+
+def _ctrl_c_line(reporter: object) -> str:
+    outcome = getattr(reporter, "outcome", None)
+    if outcome is None or not outcome.interrupted:
+        return "pytest-octane: Ctrl-C: stopped at once (the upload had ended)"
+    return (
+        "pytest-octane: Ctrl-C again: stopped at once; to finish the upload later run: "
+        f"{outcome.resume_command()}"
+    )
+
+
+def _unregister(config: pytest.Config, reporter: object) -> None:
     from pytest_octane.plugin.reporter import OctaneReporter
 
     if OctaneReporter.stash_key in config.stash:

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from pytest_octane.model import RunError, RunStatus, TestRun, cut_name
+from pytest_octane.octane.xml_text import ms_of_seconds
 from pytest_octane.plugin.bdd import BDD_ATTR, scenario_of
 
 #: Report attribute set on xdist workers (see ``ReportEnricher``); a plain list of strings
@@ -196,8 +197,8 @@ class ResultCollector:
                 klass=klass,
                 name=cut_name(os.path.basename(path.split("::")[0]) or path),
                 status=status,
-                duration_ms=round(getattr(report, "duration", 0.0) * 1000),
-                started_ms=int(started * 1000),
+                duration_ms=_ms(getattr(report, "duration", 0.0)),
+                started_ms=_ms(started),
                 error=error,
                 description=description,
             )
@@ -240,10 +241,19 @@ class ResultCollector:
             klass=klass,
             name=name,
             status=pending.status,
-            duration_ms=round(pending.duration * 1000),
-            started_ms=int(pending.started * 1000),
+            duration_ms=_ms(pending.duration),
+            started_ms=_ms(pending.started),
             error=pending.error,
             description=pending.description,
             jira_keys=keys,
             gherkin=gherkin,
         )
+
+
+def _ms(seconds: float) -> int:
+    """A report's time in whole milliseconds; 0 for one no clock gives (infinite, NaN,
+    negative or past ``xs:long``: a plugin may set anything), never an OverflowError."""
+    try:
+        return ms_of_seconds(float(seconds)) or 0
+    except (TypeError, ValueError):
+        return 0

@@ -1,4 +1,5 @@
-"""Faults on demand: failing, resetting or slowing chosen requests, outages, expired sessions.
+"""Faults on demand: failing, resetting or slowing chosen requests, outages, expired sessions,
+restarts that forget queued tasks.
 
 Request rules match ``"METHOD PATH-GLOB"`` (``fnmatch`` on the percent-decoded path without
 the query; ``*`` matches ``/`` too), e.g. ``"POST */test-results"`` or ``"* /authentication/*"``.
@@ -29,7 +30,7 @@ _TASK_FAILURE = "Simulated processing failure (fault injected by the Octane simu
 class FaultRule:
     """One armed request fault."""
 
-    kind: Literal["fail", "reset", "latency"]
+    kind: Literal["fail", "reset", "latency", "restart"]
     method: str
     path: str
     remaining: int | None
@@ -54,6 +55,8 @@ class FaultAction:
     delay_ms: int = 0
     reset: bool = False
     fail: FaultRule | None = None
+    #: answer the request, then restart (forget the tasks still queued or running)
+    restart: bool = False
 
 
 def _split_match(match: str) -> tuple[str, str]:
@@ -80,6 +83,7 @@ class Faults:
         go_down: Callable[[float], None],
         expire_sessions: Callable[[], int],
         forbid_delete: Callable[[bool], None],
+        restart: Callable[[], int],
     ) -> None:
         self._lock = threading.Lock()
         self._rules: list[FaultRule] = []
@@ -87,6 +91,7 @@ class Faults:
         self._go_down = go_down
         self._expire_sessions = expire_sessions
         self._forbid_delete = forbid_delete
+        self._restart = restart
 
     # ------------------------------------------------------------ arming
 
@@ -149,6 +154,21 @@ class Faults:
         """Expire every session now (401 VALIDATION_TOKEN_EXPIRED_GLOBAL_TIME_OUT next)."""
         return self._expire_sessions()
 
+    def restart(self) -> int:
+        """Restart now, as Octane does: every test-results task still queued or running is
+        forgotten unprocessed (``GET test-results/{id}`` answers 404; a re-post of the same
+        payload makes a new task). Finished tasks, runs and entities stay. Returns how many
+        tasks were forgotten."""
+        return self._restart()
+
+    def restart_after_next(self, match: str, *, count: int = 1) -> None:
+        """Answer each of the next ``count`` matching requests, then restart (as
+        :meth:`restart`) before the answer is sent: after ``"POST */test-results"`` the
+        client holds the id of a task Octane no longer has."""
+        method, path = _split_match(match)
+        with self._lock:
+            self._rules.append(FaultRule("restart", method, path, _count(count)))
+
     def forbid_delete(self, forbidden: bool = True) -> None:
         """Answer every DELETE with 403 (``False`` allows them again), as a CI key's role may."""
         if not isinstance(forbidden, bool):
@@ -198,6 +218,8 @@ class Faults:
             return FaultAction(delay_ms=delay)
         if chosen.kind == "reset":
             return FaultAction(delay_ms=delay, reset=True)
+        if chosen.kind == "restart":
+            return FaultAction(delay_ms=delay, restart=True)
         return FaultAction(delay_ms=delay, fail=chosen)
 
     def take_task_failure(self) -> str | None:
@@ -223,6 +245,8 @@ class Faults:
             "add_latency": (self.add_latency, {"match", "ms", "count"}),
             "go_down": (self.go_down, {"seconds"}),
             "expire_sessions": (self.expire_sessions, set()),
+            "restart": (self.restart, set()),
+            "restart_after_next": (self.restart_after_next, {"match", "count"}),
             "fail_next_tasks": (self.fail_next_tasks, {"count", "error_details"}),
             "forbid_delete": (self.forbid_delete, {"forbidden"}),
             "clear": (self.clear, set()),

@@ -140,6 +140,7 @@ class Counters:
     cookie_rotations: int = 0
     stale_cookie_requests: int = 0
     internal_errors: int = 0
+    forgotten_tasks: int = 0
     requests_per_endpoint: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
@@ -240,6 +241,19 @@ class SimState:
         self.counters.max_in_flight = max(self.counters.max_in_flight, self.in_flight())
         self.changed.notify_all()
         return task
+
+    def forget_unfinished_tasks(self) -> int:
+        """A restart: tasks still queued or running are lost unprocessed, with their
+        payloads' de-duplication; finished tasks, runs and entities stay (Octane's database).
+        Returns how many were forgotten."""
+        lost = [t for t in self.tasks.values() if t.status in ACTIVE_STATES]
+        for task in lost:
+            del self.tasks[task.id]
+            if self.task_by_digest.get(task.digest) == task.id:
+                del self.task_by_digest[task.digest]
+        self.counters.forgotten_tasks += len(lost)
+        self.changed.notify_all()
+        return len(lost)
 
     def set_task_status(self, task: Task, status: str, details: str | None = None) -> None:
         task.status = status

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -74,8 +74,15 @@ class TaskStore(Protocol):
     def append_requests(self, job_id: str, entries: Sequence[RequestLogEntry]) -> None:
         """Append entries to the job's request log."""
 
-    def read_requests(self, job_id: str) -> list[RequestLogEntry]:
-        """The job's request log, oldest first."""
+    def read_requests(
+        self, job_id: str, *, on_damaged: Callable[[str], None] | None = None
+    ) -> list[RequestLogEntry]:
+        """The job's request log, oldest first.
+
+        A line or row that cannot be read raises StoreError naming it; with ``on_damaged``
+        it is skipped instead and ``on_damaged`` gets one line naming it, so the healthy
+        entries can still be shown.
+        """
 
     def lock(self, name: str, *, timeout: float) -> AbstractContextManager[None]:
         """Hold the named lock, exclusive across processes and threads sharing this store.

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import re
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import fields
 from typing import Any
 
@@ -270,3 +271,32 @@ def _job_from_dict(data: Mapping[str, Any]) -> JobRecord:
         slices=tuple(slices),
         history=tuple(dict(event) for event in data.get("history", [])),
     )
+
+
+#: One stored request-log item: what names it in a message, and how to load its fields.
+RawEntry = tuple[str, Callable[[], Mapping[str, Any]]]
+
+
+def decode_entries(
+    raw: Iterable[RawEntry], fix: str, on_damaged: Callable[[str], None] | None
+) -> list[RequestLogEntry]:
+    """The entries of ``raw``; one that cannot be read raises StoreError (``where (why):
+    fix``), or with ``on_damaged`` is skipped and reported there in that one line."""
+    entries: list[RequestLogEntry] = []
+    for where, load in raw:
+        try:
+            entries.append(entry_from_dict(load()))
+        except (ValueError, KeyError, TypeError, OverflowError) as exc:
+            problem = f"{where} ({exc}): {fix}"
+            if on_damaged is None:
+                raise StoreError(problem) from None
+            on_damaged(problem)
+    return entries
+
+
+def plain_json(value: object) -> str:
+    """Compact JSON text of ``value`` (the SQL store's JSON columns)."""
+    try:
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    except (TypeError, ValueError) as exc:
+        raise StoreError(f"cannot store a value that is not plain JSON data: {exc}") from None

@@ -10,12 +10,13 @@ for the same validation of job ids and slice changes.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ from pytest_octane.store.codec import (
     _job_to_dict,
     check_job_id,
     check_slice_index,
+    decode_entries,
     entry_from_dict,
     entry_to_dict,
     new_slices,
@@ -205,7 +207,9 @@ class JsonFileStore(LocksDelegate):
             except OSError as exc:
                 raise self._write_error(exc) from None
 
-    def read_requests(self, job_id: str) -> list[RequestLogEntry]:
+    def read_requests(
+        self, job_id: str, *, on_damaged: Callable[[str], None] | None = None
+    ) -> list[RequestLogEntry]:
         check_job_id(job_id)
         self._read_job(job_id)
         path = self._folder / f"{job_id}.requests.jsonl"
@@ -217,19 +221,16 @@ class JsonFileStore(LocksDelegate):
             return []
         except OSError as exc:
             raise StoreError(f"cannot read the request log '{path}': {exc.strerror}") from None
-        entries: list[RequestLogEntry] = []
         # Readers take no lock: a line still being appended has no newline yet; skip it.
-        for number, line in enumerate(text.split("\n")[:-1], start=1):
-            if not line.strip():
-                continue
-            try:
-                entries.append(entry_from_dict(json.loads(line)))
-            except (ValueError, KeyError, TypeError) as exc:
-                raise StoreError(
-                    f"the request log '{path}' has a bad line {number} ({exc}): "
-                    "repair or delete that line"
-                ) from None
-        return entries
+        raw = [
+            (
+                f"the request log '{path}' has a bad line {number}",
+                functools.partial(json.loads, line),
+            )
+            for number, line in enumerate(text.split("\n")[:-1], start=1)
+            if line.strip()
+        ]
+        return decode_entries(raw, "repair or delete that line", on_damaged)
 
     def close(self) -> None:
         """Nothing to release: every operation opens and closes its own files."""
@@ -276,7 +277,7 @@ class JsonFileStore(LocksDelegate):
     def _decode(self, path: Path, data: Mapping[str, Any]) -> JobRecord:
         try:
             return _job_from_dict(data)
-        except (KeyError, TypeError, ValueError, AttributeError, StoreError) as exc:
+        except (KeyError, TypeError, ValueError, OverflowError, AttributeError, StoreError) as exc:
             raise StoreError(
                 f"the task store file '{path}' is not a valid pytest-octane job "
                 f"({type(exc).__name__}: {exc}): repair or delete it"
@@ -285,7 +286,7 @@ class JsonFileStore(LocksDelegate):
     def _decode_slice(self, job_id: str, raw: Mapping[str, Any]) -> SliceRecord:
         try:
             return slice_from_dict(raw)
-        except (KeyError, TypeError, ValueError, StoreError) as exc:
+        except (KeyError, TypeError, ValueError, OverflowError, StoreError) as exc:
             raise StoreError(
                 f"the task store file '{self._job_path(job_id)}' has a bad slice "
                 f"({type(exc).__name__}: {exc}): repair or delete it"

@@ -10,9 +10,10 @@ instead of failing with "database is locked".
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,9 +38,10 @@ from pytest_octane.store.codec import (
     LIST_FIELDS,
     check_job_id,
     check_slice_index,
-    entry_from_dict,
+    decode_entries,
     entry_to_dict,
     new_slices,
+    plain_json,
     slice_changes,
     slice_from_dict,
 )
@@ -52,7 +54,6 @@ from pytest_octane.store.sql_schema import (
     SCHEMA_VERSION,
     as_dict,
     create_store_engine,
-    dumps,
     jobs_table,
     metadata,
     request_log_table,
@@ -98,9 +99,9 @@ class SqlStore(LocksDelegate):
             "server": job.server,
             "created_at": float(job.created_at),
             "finished_at": None if job.finished_at is None else float(job.finished_at),
-            "build": dumps(dict(job.build)),
-            "settings": dumps(dict(job.settings)),
-            "history": dumps([dict(e) for e in job.history]),
+            "build": plain_json(dict(job.build)),
+            "settings": plain_json(dict(job.settings)),
+            "history": plain_json([dict(e) for e in job.history]),
         }
         try:
             with self._write(f"record job {job_id}") as conn:
@@ -224,7 +225,7 @@ class SqlStore(LocksDelegate):
 
     def add_history(self, job_id: str, event: dict[str, Any]) -> None:
         check_job_id(job_id)
-        text = dumps(dict(event))
+        text = plain_json(dict(event))
         with self._write(f"add history to job {job_id}") as conn:
             # Row lock on PostgreSQL; SQLite's BEGIN IMMEDIATE already serializes writers.
             current = conn.execute(
@@ -239,7 +240,7 @@ class SqlStore(LocksDelegate):
             conn.execute(
                 update(jobs_table)
                 .where(jobs_table.c.job_id == job_id)
-                .values(history=dumps(history))
+                .values(history=plain_json(history))
             )
 
     def append_requests(self, job_id: str, entries: Sequence[RequestLogEntry]) -> None:
@@ -250,7 +251,9 @@ class SqlStore(LocksDelegate):
             if rows:
                 conn.execute(insert(request_log_table), rows)
 
-    def read_requests(self, job_id: str) -> list[RequestLogEntry]:
+    def read_requests(
+        self, job_id: str, *, on_damaged: Callable[[str], None] | None = None
+    ) -> list[RequestLogEntry]:
         check_job_id(job_id)
         with self._read(f"read the request log of job {job_id}") as conn:
             self._require_job(conn, job_id)
@@ -259,7 +262,9 @@ class SqlStore(LocksDelegate):
                 .where(request_log_table.c.job_id == job_id)
                 .order_by(request_log_table.c.id)
             ).all()
-        return [entry_from_dict(as_dict(r)) for r in rows]
+        where = f"the request log of job {job_id} in {self.location} has a bad row"
+        raw = [(f"{where} {r.id}", functools.partial(as_dict, r)) for r in rows]
+        return decode_entries(raw, "repair or delete that row", on_damaged)
 
     def close(self) -> None:
         self._engine.dispose()
@@ -361,7 +366,7 @@ class SqlStore(LocksDelegate):
             space_id, workspace_id = int(row["space_id"]), int(row["workspace_id"])
             created_at = float(row["created_at"])
             finished_at = None if row["finished_at"] is None else float(row["finished_at"])
-        except (TypeError, ValueError) as exc:  # SQLite keeps whatever was written
+        except (TypeError, ValueError, OverflowError) as exc:  # SQLite keeps anything
             raise self._corrupt(f"job {job_id}", f"{type(exc).__name__}: {exc}") from None
         return JobRecord(
             job_id=job_id,
@@ -386,6 +391,6 @@ class SqlStore(LocksDelegate):
                 )
         try:
             return slice_from_dict(data)
-        except (KeyError, TypeError, ValueError, StoreError) as exc:
+        except (KeyError, TypeError, ValueError, OverflowError, StoreError) as exc:
             what = f"slice {data['index']} of job {data['job_id']}"
             raise self._corrupt(what, f"{type(exc).__name__}: {exc}") from None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +29,7 @@ from sqlalchemy.exc import ArgumentError
 
 from pytest_octane.errors import StoreError
 from pytest_octane.model import SliceRecord
-from pytest_octane.store.codec import LIST_FIELDS, slice_to_dict
+from pytest_octane.store.codec import LIST_FIELDS, plain_json, slice_to_dict
 
 #: Version of the tables below; a database with a higher one was set up by newer code.
 SCHEMA_VERSION = 1
@@ -227,19 +226,12 @@ def slice_columns(values: dict[str, Any]) -> dict[str, Any]:
         values["failed_names"] = "\n".join(str(f["name"]) for f in failures) or None
     for name in LIST_FIELDS:
         if name in values:
-            values[name] = dumps(values[name]) if values[name] else None
+            values[name] = plain_json(values[name]) if values[name] else None
     return values
 
 
 def as_dict(row: Row[Any]) -> dict[str, Any]:
     return {str(key): value for key, value in row._mapping.items()}
-
-
-def dumps(value: object) -> str:
-    try:
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-    except (TypeError, ValueError) as exc:
-        raise StoreError(f"cannot store a value that is not plain JSON data: {exc}") from None
 
 
 def _lenient_text(raw: bytes) -> str:

@@ -292,9 +292,11 @@ class Handler(Responder):
         lock = server.job_lock(job_id)
         busy = lock.locked()
         nonce = secrets.token_urlsafe(16) if job_is_live(job, busy) else None
+        damaged: list[str] = []  # one line per damaged request-log line, as `jobs` does
         page = render_job(
             job,
-            server.store.read_requests(job_id),
+            server.store.read_requests(job_id, on_damaged=damaged.append),
+            damaged_requests=damaged,
             location=server.store.location,
             csrf=server.csrf,
             notice=server.notices.get(job_id),

@@ -232,9 +232,11 @@ def render_job(
     now: float | None = None,
     search: str = "",
     nonce: str | None = None,
+    damaged_requests: Sequence[str] = (),
 ) -> str:
     """One job: summary, the re-upload button, timeline, failed tests, slices, history and
-    the request log; while the job runs, the live script keeps it current."""
+    the request log (its healthy entries, then one line per damaged one); while the job
+    runs, the live script keeps it current."""
     now = time.time() if now is None else now
     counts = _counts(job)
     retry_command, resume_command = _commands(job, location)
@@ -325,6 +327,9 @@ def render_job(
         )
     else:
         parts.append('<p class="muted">No requests logged.</p>')
+    if damaged_requests:
+        items = "".join(f"<li>{_e(problem)}</li>" for problem in damaged_requests)
+        parts.append(f'<ul id="damaged-requests" class="failed">{items}</ul>')
     parts.append("</div>")
     live = ""
     if job_is_live(job, busy):

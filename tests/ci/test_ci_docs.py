@@ -83,6 +83,16 @@ QUOTED_MESSAGES = [
     ": Octane warned: ",
     "the build context needs all three of --octane-build-server-id, --octane-build-job-id "
     "and --octane-build-id",
+    # issue 24
+    "(HTTP 404 on its status; Octane forgets the tasks it had queued when it restarts); "
+    "the slice is sent again",
+    "is not a possible duration (a finite number of seconds from 0 to ",
+    "); fix or remove that attribute",
+    "is the file complete (was the run that wrote it interrupted)?",
+    "the XML ends before its elements are closed",
+    "interrupted (Ctrl-C) while spooling: every slice is spooled, none was sent",
+    "pytest-octane: Ctrl-C again: stopped at once while spooling; nothing was recorded or sent",
+    "repair or delete that line",
 ]
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import re
+import shlex
 import subprocess
 import sys
 import textwrap
@@ -240,3 +242,10 @@ def wait_until(condition: Callable[[], bool], *, timeout: float, what: str) -> N
 def lines_without_traceback(text: str) -> Sequence[str]:
     assert "Traceback" not in text, f"a traceback was printed:\n{text}"
     return text.strip().splitlines()
+
+
+def printed(output: str, verb: str) -> list[str]:
+    """The arguments of the ``pytest-octane VERB ...`` command a summary printed."""
+    match = re.search(rf"run: (pytest-octane {verb} .*)$", output, re.MULTILINE)
+    assert match, f"no '{verb}' command printed:\n{output}"
+    return shlex.split(match.group(1))[1:]

@@ -2,8 +2,9 @@
 
 Each answer from the simulator goes through ``tamper(method, path, answer)``, which may
 return it unchanged, change its status/body, or ask for it to be *trickled* (headers at
-once, then one byte every ``trickle_interval`` seconds). Everything is bounded: a trickle
-stops after ``trickle_limit`` bytes or when the proxy stops; the proxy stops on exit.
+once, then one byte every ``trickle_interval`` seconds; or the headers too). Everything is
+bounded: a trickle stops after ``trickle_limit`` bytes (the headers' own length for trickled
+headers) or when the proxy stops; the proxy stops on exit.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ class Answer:
     body: bytes
     #: send the headers, then the body one byte at a time
     trickle: bool = False
+    #: send the status line and headers one byte at a time too (then the body at once)
+    trickle_headers: bool = False
 
 
 Tamper = Callable[[str, str, Answer], Answer]
@@ -46,6 +49,8 @@ class HostileProxy:
     trickle_interval: float = 0.5
     trickle_limit: int = 200
     seen: list[tuple[str, str, int]] = field(default_factory=list)
+    #: paths whose client hung up while the proxy was still trickling the headers
+    hung_up: list[str] = field(default_factory=list)
 
 
 def _passthrough(method: str, path: str, answer: Answer) -> Answer:
@@ -82,6 +87,9 @@ def hostile_proxy(target: str, tamper: Tamper = _passthrough) -> Iterator[Hostil
             path = self.path.split("?", 1)[0]
             answer = proxy.tamper(self.command, path, answer)
             proxy.seen.append((self.command, path, answer.status))
+            if answer.trickle_headers:
+                self._trickle_headers(path, answer)
+                return
             self.send_response(answer.status)
             for name, value in answer.headers:
                 self.send_header(name, value)
@@ -102,6 +110,26 @@ def hostile_proxy(target: str, tamper: Tamper = _passthrough) -> Iterator[Hostil
                     self.wfile.flush()
                 except OSError:
                     return  # the client gave up: what a bounded client should do
+
+        def _trickle_headers(self, path: str, answer: Answer) -> None:
+            """Status line and headers one byte per interval (each read is quick, the whole
+            is not), then the body; the connection closes after it, or after
+            ``trickle_limit`` bytes if the headers are longer."""
+            self.close_connection = True
+            lines = [f"HTTP/1.1 {answer.status} Trickled"]
+            lines += [f"{name}: {value}" for name, value in answer.headers]
+            lines += [f"Content-Length: {len(answer.body)}", "Connection: close", "", ""]
+            head = "\r\n".join(lines).encode("latin-1")
+            try:
+                for byte in head[: proxy.trickle_limit]:
+                    if proxy.stopping.wait(proxy.trickle_interval):
+                        return
+                    self.wfile.write(bytes([byte]))
+                    self.wfile.flush()
+                if len(head) <= proxy.trickle_limit:
+                    self.wfile.write(answer.body)
+            except OSError:
+                proxy.hung_up.append(path)  # the client gave up: what a bounded client does
 
         do_GET = do_POST = do_PUT = do_DELETE = _forward
 

@@ -7,18 +7,21 @@ Each test checks the outcome a user sees and that every run still arrives exactl
 
 from __future__ import annotations
 
+import base64
 import html
 import json
 import re
-import shlex
 from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-from cli_harness import CliResult, Octane, lines_without_traceback
+import requests
+from cli_harness import CliResult, Octane, lines_without_traceback, printed
 from hostile_proxy import Answer, HostileProxy, hostile_proxy
 
+from pytest_octane import cli
 from pytest_octane.model import SliceStatus
+from pytest_octane.web.server import JobsServer
 
 RUNS = 10  # the junit_xml fixture
 SLICES = ("--slice-size=5", "--max-parallel=1")
@@ -29,12 +32,6 @@ TASK_PATH = re.compile(r".*/test-results/(\d+)$")
 
 def upload_via(octane: Octane, proxy: HostileProxy, junit: Path, *args: str) -> CliResult:
     return octane.cli("upload", str(junit), *octane.connection_args(), f"--url={proxy.url}", *args)
-
-
-def printed(output: str, verb: str) -> list[str]:
-    match = re.search(rf"run: (pytest-octane {verb} .*)$", output, re.MULTILINE)
-    assert match, f"no '{verb}' command printed:\n{output}"
-    return shlex.split(match.group(1))[1:]
 
 
 # ---------------------------------------------------------------- point 2: trickled answers
@@ -61,6 +58,36 @@ def test_a_trickled_answer_is_cut_at_the_deadline_and_retried(
     octane.assert_every_run_once(RUNS)
     log = octane.cli("logs", octane.only_job().job_id, f"--task-store={octane.store_location}")
     assert "did not finish within 3 s" in log.out, log.out
+
+
+def test_trickled_headers_are_cut_at_the_deadline_and_retried(
+    octane: Octane, junit_xml: Path
+) -> None:
+    """Issue 24 point 5: the status line and headers a byte at a time. ``requests`` reads
+    them before it returns, each read within the read timeout: only the whole-request
+    deadline (connect + 2 * read = 3 s) ends it."""
+    trickled: list[str] = []
+
+    def tamper(method: str, path: str, answer: Answer) -> Answer:
+        if method == "POST" and path.endswith("/test-results") and len(trickled) < 2:
+            trickled.append(path)
+            answer.trickle_headers = True
+        return answer
+
+    with hostile_proxy(octane.sim.url, tamper) as proxy:
+        proxy.trickle_interval = 0.2  # 5 reads per read timeout: never one too slow
+        # 75 bytes of the headers (15 s), then the proxy hangs up: without a deadline on
+        # the headers the client waits for all of them; with it, the client hangs up first
+        proxy.trickle_limit = 75
+        done = upload_via(octane, proxy, junit_xml, *SLICES, *SHORT)
+    assert proxy.hung_up == trickled, "the client waited for the whole trickle"
+    out = done.text
+    assert done.code == 0, out
+    lines_without_traceback(out)
+    assert len(trickled) == 2
+    octane.assert_every_run_once(RUNS)
+    log = octane.cli("logs", octane.only_job().job_id, f"--task-store={octane.store_location}")
+    assert log.out.count("did not finish within 3 s") == 2, log.out
 
 
 def test_answers_trickled_every_time_leave_a_job_that_resume_finishes(
@@ -214,6 +241,73 @@ def test_secrets_echoed_in_escaped_forms_are_redacted(octane: Octane, junit_xml:
             if path.is_file():
                 assert form.encode() not in path.read_bytes(), f"{form!r} is in {path}"
     octane.assert_no_secret(done.text, log.text)
+
+
+def base64_forms(secret: str) -> dict[str, str]:
+    """The secret base64-encoded the ways a server may echo it: alone and inside a longer
+    blob at each of the three alignments, standard and URL-safe, padded and not."""
+    forms: dict[str, str] = {}
+    for before in (b"", b"x", b"xy"):
+        for after in (b"", b"!", b"!?"):
+            blob = before + secret.encode() + after
+            for alphabet, encode in (("std", base64.b64encode), ("url", base64.urlsafe_b64encode)):
+                text = encode(blob).decode()
+                key = f"{alphabet} +{len(before)}/{len(after)}"
+                forms[key] = text
+                forms[f"{key} unpadded"] = text.rstrip("=")
+    return forms
+
+
+def test_secrets_echoed_base64_encoded_are_redacted(octane: Octane, junit_xml: Path) -> None:
+    """Error answers echo the secret, the cookie and the Basic form of ``id:secret`` in
+    base64 (issue 24 point 2): hidden in the request log, ``logs --bodies``, every file of
+    the store and spool, and the job page."""
+    seen: list[str] = []
+    shown: list[str] = []
+
+    def tamper(method: str, path: str, answer: Answer) -> Answer:
+        if method == "POST" and path.endswith("/test-results") and len(seen) < 2:
+            basic = f"{octane.sim.client_id}:{octane.sim.client_secret}"
+            current = [octane.sim.client_secret, basic, *octane.cookies]
+            forms = [f for s in current for f in base64_forms(s).values()]
+            shown.extend(forms)
+            seen.append(path)
+            body = {"error_code": "proxy.echo", "description": " | ".join(forms)}
+            text = json.dumps(body) + f" Authorization: Basic {forms[0]}"
+            return Answer(502, [("Content-Type", "text/plain")], text.encode())
+        return answer
+
+    with hostile_proxy(octane.sim.url, tamper) as proxy:
+        done = upload_via(octane, proxy, junit_xml, "--slice-size=10", "--backoff=0.01")
+    assert done.code == 0, done.text
+    assert len(seen) == 2 and len(shown) == 2 * 3 * 36
+    job_id = octane.only_job().job_id
+    log = octane.cli("logs", job_id, f"--task-store={octane.store_location}", "--bodies")
+    assert log.out.count("HTTP 502") == 2 and "<hidden>" in log.out, log.out
+    page = job_page(octane, job_id)
+    assert "<hidden>" in page or "&lt;hidden&gt;" in page
+    files = [p for p in octane.root.rglob("*") if p.is_file()]
+    for form in shown:
+        assert form not in log.out, form
+        assert form not in page, form
+        for path in files:
+            assert form.encode() not in path.read_bytes(), f"{form!r} is in {path}"
+    octane.assert_no_secret(done.text, log.text, page)
+
+
+def job_page(octane: Octane, job_id: str) -> str:
+    """The jobs page's ``/jobs/JOB`` for this test's store, served on 127.0.0.1."""
+    args = cli.build_parser().parse_args(
+        ["serve", f"--task-store={octane.store_location}", "--port=0"]
+    )
+    store = cli.open_task_store(args)
+    try:
+        with JobsServer(args, store, port=0, quiet=True) as server:
+            answer = requests.get(f"{server.url}/jobs/{job_id}", timeout=30)
+    finally:
+        store.close()
+    assert answer.status_code == 200, answer.text
+    return answer.text
 
 
 # ---------------------------------------------------------------- point 11: huge answers

@@ -135,3 +135,81 @@ def test_second_ctrl_c_exits_at_once_and_the_store_stays_resumable(octane: Octan
     octane.sim.faults.clear()
     resume(octane, text)
     octane.assert_every_run_once(TESTS)
+
+
+# ---------------------------------------------------------------- issue 24 point 5
+
+#: An inner conftest that presses Ctrl-C (SIGINT to its own process) when the first slice
+#: file is being written: deterministic, whichever thread spools.
+CTRL_C_WHILE_SPOOLING = """
+import os
+import signal
+
+from pytest_octane.octane import results_xml
+
+_real = results_xml.write_document
+_pressed = []
+
+
+def _pressing(*args, **kwargs):
+    if not _pressed:
+        _pressed.append(True)
+        os.kill(os.getpid(), signal.SIGINT)
+    return _real(*args, **kwargs)
+
+
+results_xml.write_document = _pressing
+"""
+
+
+@pytest.mark.parametrize(
+    ("stream", "size"),
+    # streaming: one slice, so that it is spooled only after the tests (a Ctrl-C while the
+    # tests still run is pytest's own)
+    [("off", 4), ("on", 20)],
+)
+def test_ctrl_c_while_the_slices_are_spooled_prints_one_line_and_the_resume_command(
+    octane: Octane, stream: str, size: int
+) -> None:
+    """No traceback: what was spooled is recorded, nothing is sent, and the printed
+    ``resume`` uploads every run once."""
+    suite = octane.write_suite(params=7)
+    (suite / "conftest.py").write_text(CTRL_C_WHILE_SPOOLING)
+    done = octane.run_pytest(
+        suite, f"--octane-stream={stream}", f"--octane-slice-size={size}",
+        "--octane-max-parallel=1",
+    )  # fmt: skip
+    text = done.stdout + done.stderr
+    assert "Traceback" not in text and "KeyboardInterrupt" not in text, text
+    assert done.returncode == pytest.ExitCode.INTERRUPTED, text
+    assert "error: interrupted (Ctrl-C)" in text, text
+    if stream == "off":
+        assert octane.posts() == 0, text  # stopped before the first request
+    resume(octane, text)
+    octane.assert_every_run_once(TESTS)
+
+
+@pytest.mark.parametrize("first", ["while spooling", "none"])
+def test_a_ctrl_c_in_pytest_unconfigure_prints_one_line(octane: Octane, first: str) -> None:
+    """A Ctrl-C that lands in pytest's ``pytest_unconfigure``, after the summary (the second
+    one, after a first while spooling; or the only one): one line, exit 130, no traceback."""
+    suite = octane.write_suite(params=7)
+    (suite / "conftest.py").write_text(
+        (CTRL_C_WHILE_SPOOLING if first != "none" else "import os\nimport signal\n")
+        + "\n\ndef pytest_unconfigure(config):\n    os.kill(os.getpid(), signal.SIGINT)\n"
+    )
+    done = octane.run_pytest(suite, "--octane-stream=off")
+    text = done.stdout + done.stderr
+    assert "Traceback" not in text and "KeyboardInterrupt" not in text, text
+    assert done.returncode == 130, text
+    last = done.stderr.strip().splitlines()[-1]
+    if first == "none":
+        assert "slices: 1 ok" in done.stdout  # the summary was not lost
+        assert last == "pytest-octane: Ctrl-C: stopped at once (the upload had ended)", text
+        octane.assert_every_run_once(TESTS)
+        return
+    assert "error: interrupted (Ctrl-C)" in done.stdout  # the summary was not lost
+    assert last.startswith("pytest-octane: Ctrl-C again: stopped at once; to finish"), text
+    assert "pytest-octane resume" in last
+    resume(octane, text)
+    octane.assert_every_run_once(TESTS)

@@ -309,3 +309,28 @@ def test_modify_run_hook_from_conftest_changes_the_xml(
     assert sorted(dry.names()) == ["a better name", "test_kept"]
     assert dry.run("a better name").findtext("description") == "by hook"
     assert dry.run("test_kept").find("description") is None
+
+
+@pytest.mark.parametrize("value", ["float('inf')", "float('nan')", "-5.0", "1e30"])
+def test_an_impossible_report_time_is_written_as_zero(
+    pytester: pytest.Pytester, run_and_parse, value: str
+) -> None:
+    """A plugin may put any number on a report (issue 24 point 1): never an OverflowError,
+    always a valid ``xs:long`` (the run keeps its status; its time is written as 0)."""
+    pytester.makeconftest(
+        f"""
+        import pytest
+
+        @pytest.hookimpl(tryfirst=True)
+        def pytest_runtest_logreport(report):
+            if report.nodeid.endswith("test_odd"):
+                report.duration = {value}
+                report.start = {value}
+        """
+    )
+    pytester.makepyfile(test_times="def test_odd():\n    pass\n\ndef test_fine():\n    pass\n")
+    dry = run_and_parse()
+    assert dry.result.ret == pytest.ExitCode.OK
+    assert "INTERNALERROR" not in dry.result.stdout.str()
+    odd = dry.run("test_odd")
+    assert (odd.get("status"), odd.get("duration"), odd.get("started")) == ("Passed", "0", "0")

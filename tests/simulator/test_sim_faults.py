@@ -283,3 +283,51 @@ def test_control_state_and_seeding(
         == 400
     )
     assert _control(sim, "GET", "nothing").status_code == 404
+
+
+# ---------------------------------------------------------------- restart (issue 24 point 4)
+
+
+def test_restart_after_an_upload_forgets_its_task_and_a_resend_makes_a_new_one(
+    sim: Any, api: requests.Session, make_xml: Callable[..., bytes], post_results: Upload
+) -> None:
+    """The client holds the id of a task Octane no longer has: 404 on its status; the same
+    bytes sent again are a new task (the de-duplication was forgotten with it), stored once."""
+    sim.faults.restart_after_next("POST */test-results")
+    xml = make_xml([{"name": "a"}, {"name": "b"}])
+    first = post_results(api, sim, xml)
+    assert first.status_code == 202
+    lost = first.json()["id"]
+    gone = api.get(f"{sim.api_url}/test-results/{lost}", timeout=10)
+    assert gone.status_code == 404
+    assert gone.json()["error_code"] == "platform.entity_not_found"
+    again = post_results(api, sim, xml)
+    assert again.status_code == 202 and again.json().get("fromOlderPush") is None
+    assert again.json()["id"] != lost
+    assert [t["status"] for t in sim.wait_for_tasks()] == ["success"]
+    counters = sim.snapshot()["counters"]
+    assert counters["forgotten_tasks"] == 1
+    assert counters["runs_stored"] == 2 and counters["duplicate_runs"] == 0
+    assert sim.faults.pending()["rules"] == []
+
+
+def test_restart_keeps_finished_tasks(
+    sim: Any, api: requests.Session, make_xml: Callable[..., bytes], post_results: Upload
+) -> None:
+    done = post_results(api, sim, make_xml([{"name": "a"}])).json()["id"]
+    sim.wait_for_tasks()
+    assert sim.faults.restart() == 0
+    assert api.get(f"{sim.api_url}/test-results/{done}", timeout=10).json()["status"] == "success"
+
+
+def test_control_restart_and_restart_after_next(
+    sim: Any, api: requests.Session, make_xml: Callable[..., bytes], post_results: Upload
+) -> None:
+    now = _control(sim, "POST", "faults", {"action": "restart"})
+    assert now.json() == {"action": "restart", "result": 0}
+    spec = {"action": "restart_after_next", "match": "POST */test-results", "count": 1}
+    assert _control(sim, "POST", "faults", spec).status_code == 200
+    lost = post_results(api, sim, make_xml([{"name": "a"}])).json()["id"]
+    assert api.get(f"{sim.api_url}/test-results/{lost}", timeout=10).status_code == 404
+    bad = _control(sim, "POST", "faults", {"action": "restart", "match": "*"})
+    assert bad.status_code == 400

@@ -7,6 +7,7 @@ healthy jobs are listed and each damaged one gets one line naming its file or ro
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -104,3 +105,30 @@ def test_jobs_page_shows_the_healthy_job_and_the_damaged_one(
     assert "job-old" in damaged
     assert broken.status_code == 500  # the damaged job's own page says what is wrong
     assert "Task store error" in broken.text
+
+
+def test_an_impossible_count_in_a_job_is_one_line_not_an_overflow(
+    store: TaskStore, backend: Any, new_job: NewJob
+) -> None:
+    """Issue 24 point 1: a slice's run count or a request's duration of 1e309 (JSON reads it
+    as infinity) made ``int()`` raise OverflowError through every reader."""
+    store.create_job(new_job("job-inf", created_at=1_700_000_000.0))
+    store.create_job(new_job("job-ok", created_at=1_700_000_100.0))
+    if backend.name == "json":
+        path = Path(backend.location) / "job-inf.json"
+        data = json.loads(path.read_text(encoding="utf-8"))
+        data["slices"][0]["run_count"] = float("inf")
+        path.write_text(json.dumps(data).replace("Infinity", "1e309"), encoding="utf-8")
+    elif backend.name == "postgresql":
+        pytest.skip("PostgreSQL's integer columns cannot hold infinity")
+    else:
+        with sqlite3.connect(backend.location.removeprefix("sqlite:///")) as conn:
+            conn.execute(
+                "UPDATE octane_upload_tasks SET run_count = 1e999 WHERE job_id = 'job-inf'"
+            )
+    listing = open_store(store.location).scan_jobs()
+    assert [j.job_id for j in listing.jobs] == ["job-ok"]
+    ((damaged),) = listing.damaged
+    assert damaged.job_id == "job-inf" and "\n" not in damaged.problem
+    with pytest.raises(StoreError):
+        store.get_job("job-inf")

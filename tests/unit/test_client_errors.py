@@ -103,14 +103,14 @@ def test_octane_error_json_becomes_one_clear_error(
 def test_our_correlation_id_is_named_when_octane_gives_none(
     rsps: responses.RequestsMock, sleeps: Sleeps
 ) -> None:
-    rsps.get(TASK, status=404, json={"error_code": "platform.entity_not_found"})
+    rsps.get(TASK, status=400, json={"error_code": "platform.bad_request"})
     with pytest.raises(OctaneHTTPError) as info:
         make_client(sleeps).get_task(7)
     sent = rsps.calls[-1].request.headers["X-Correlation-ID"]
     assert info.value.correlation_id == sent
     assert (
         str(info.value)
-        == f"Octane refused GET {TASK}: 404 platform.entity_not_found (correlation id {sent})"
+        == f"Octane refused GET {TASK}: 400 platform.bad_request (correlation id {sent})"
     )
 
 

@@ -6,9 +6,11 @@ written straight into the task store when a test needs data no upload would prod
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -400,3 +402,50 @@ def test_long_request_logs_show_their_last_rows_and_short_bodies() -> None:
     assert f"The last {LOG_ROWS} of 600 requests" in page
     assert "pytest-octane logs big-job --task-store &#x27;/tmp/my store&#x27;" in page
     assert "x" * BODY_CHARS + "\n... (10 more characters)" in page
+
+
+@pytest.mark.parametrize("backend", ["folder", "sqlite"])
+def test_a_damaged_request_log_line_shows_the_healthy_entries_and_one_line_for_it(
+    world: World, backend: str
+) -> None:
+    """Issue 24 point 3: one damaged line (a folder store) or row (SQLite) in a request log
+    made ``/jobs/JOB`` answer 500 with a traceback; ``jobs`` shows damaged job files the
+    same way the page now shows damaged log lines."""
+    location = (
+        str(world.root / "store") if backend == "folder" else f"sqlite:///{world.root}/jobs.db"
+    )
+    world = dataclasses.replace(world, store_location=location)
+    job = JobRecord(job_id="job-1", space_id=1, workspace_id=2, server="https://o", created_at=1.0)
+    store = world.open_store()
+    try:
+        store.create_job(job)
+        store.append_requests(
+            "job-1",
+            [
+                RequestLogEntry(
+                    time=1.0, method="GET", url=f"https://o/healthy/{n}", status=200,
+                    duration_ms=1, correlation_id=f"c{n}",
+                )
+                for n in range(3)
+            ],
+        )  # fmt: skip
+    finally:
+        store.close()
+    if backend == "folder":
+        log = world.root / "store" / "job-1.requests.jsonl"
+        lines = log.read_text(encoding="utf-8").splitlines(keepends=True)
+        log.write_text(lines[0] + '{"time": 1.0, "method": "GE\n' + "".join(lines[1:]))
+        expected = "job-1.requests.jsonl&#x27; has a bad line 2 ("
+    else:
+        with sqlite3.connect(world.root / "jobs.db") as conn:
+            conn.execute("UPDATE octane_request_log SET duration_ms = 'lots' WHERE url LIKE '%/1'")
+        expected = "in sqlite:///"
+    with world.serve() as server:
+        answer = get(f"{server.url}/jobs/job-1")
+    assert answer.status_code == 200, answer.text
+    page = answer.text
+    healthy = [n for n in range(3) if f"https://o/healthy/{n}<" in page]
+    assert healthy == ([0, 1, 2] if backend == "folder" else [0, 2])
+    damaged = re.findall(r"<li>([^<]*)</li>", page.split('id="damaged-requests"')[1])
+    assert len(damaged) == 1 and expected in damaged[0], damaged
+    assert "repair or delete that" in damaged[0]

@@ -9,7 +9,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from pathlib import Path
 
-from pytest_octane.errors import InputError, OctaneError, PollTimeout
+from pytest_octane.errors import InputError, OctaneError, PollTimeout, TaskLost
 from pytest_octane.job import suites
 from pytest_octane.job.events import collect_waits
 from pytest_octane.job.interrupt import UploadInterrupted, wait_all
@@ -108,29 +108,41 @@ def _send_slice(ctx: JobContext, index: int, refs: list[RunRefs], attempt: int) 
         payload = _payload(ctx, Path(record.path), refs, attempt)
         waits: list[SliceWait] = []  # for the slice's timeline on the jobs page
         with _queue_slot(ctx, index, waits):
-            sent_at = time.time()
-            with collect_waits(waits):
-                accepted = ctx.client.post_test_results(
-                    payload, skip_errors=ctx.settings.skip_errors, label=f"slice {index}"
-                )
-                if accepted.from_older_push and accepted.status.strip().lower() == "failed":
-                    # Octane returned an earlier failed task for identical bytes: new payload
-                    payload = _payload(ctx, Path(record.path), refs, attempt + 1)
-                    attempt += 1
+            for last_try in (False, True):
+                sent_at = time.time()
+                with collect_waits(waits):
                     accepted = ctx.client.post_test_results(
                         payload, skip_errors=ctx.settings.skip_errors, label=f"slice {index}"
                     )
-            update_slice(
-                ctx,
-                index,
-                task_id=accepted.id,
-                attempts=attempt,
-                status=SliceStatus.RUNNING,
-                sent_at=sent_at,
-                waits=tuple(waits),
-            )
-            ctx.state.slice_sent(index, accepted.id)
-            ok, detail = _finish_task(ctx, index, accepted.id, fresh=True)
+                    if accepted.from_older_push and accepted.status.strip().lower() == "failed":
+                        # Octane returned an earlier failed task for identical bytes: new bytes
+                        payload = _payload(ctx, Path(record.path), refs, attempt + 1)
+                        attempt += 1
+                        accepted = ctx.client.post_test_results(
+                            payload, skip_errors=ctx.settings.skip_errors, label=f"slice {index}"
+                        )
+                update_slice(
+                    ctx,
+                    index,
+                    task_id=accepted.id,
+                    attempts=attempt,
+                    status=SliceStatus.RUNNING,
+                    sent_at=sent_at,
+                    waits=tuple(waits),
+                )
+                ctx.state.slice_sent(index, accepted.id)
+                try:
+                    ok, detail = _finish_task(ctx, index, accepted.id, fresh=True)
+                    break
+                except TaskLost as exc:
+                    if last_try:
+                        raise
+                    # the same bytes once more: Octane forgot the task, not the slice
+                    ctx.progress(f"pytest-octane: slice {index}: {exc}")
+    except TaskLost as exc:
+        # forgotten twice: no task id to poll; 'resume' sends the same bytes again
+        update_slice(ctx, index, task_id=None, last_error=str(exc), attempts=attempt)
+        detail = f"not finished: {exc}"
     except UploadInterrupted:
         # Nothing is decided: a task id (if any) is recorded, 'resume' polls or sends it.
         detail = "interrupted (Ctrl-C)"
@@ -214,28 +226,42 @@ def _finish_task(
 
 
 def run_slices(ctx: JobContext, send: Sequence[int], poll: Sequence[int]) -> None:
-    """Send slices ``send`` and finish polling slices ``poll`` (which have task ids)."""
+    """Send slices ``send`` and finish polling slices ``poll`` (which have task ids); a
+    polled task Octane has forgotten gets its slice sent again (the same bytes) after."""
     job_id = ctx.outcome.job.job_id
     job = ctx.store.get_job(job_id)
     ctx.outcome.job = job
     ctx.state.started(len(send) + len(poll))
+    again = _run_pool(ctx, send, poll)
+    if again:
+        ctx.stop.check()
+        _run_pool(ctx, again, ())
+
+
+def _run_pool(ctx: JobContext, send: Sequence[int], poll: Sequence[int]) -> list[int]:
+    """One pool of workers for ``send`` and ``poll``; return the polled slices whose task
+    Octane forgot."""
+    job = ctx.outcome.job
     runs_by_slice = _readable_slices(ctx, send)
     send = [i for i in send if i in runs_by_slice]
     if send:
         resolve_job_suite(ctx)
     refs = references(ctx, runs_by_slice) if send else {}
     ctx.stop.check()
+    lost: list[Future[bool]] = []
     with ThreadPoolExecutor(
         max_workers=ctx.settings.max_parallel, thread_name_prefix="octane-upload"
     ) as pool:
-        futures = [
+        futures: list[Future[None]] = [
             pool.submit(_send_slice, ctx, i, refs[i], _next_attempt(job.slice(i))) for i in send
         ]
         for index in poll:
             task_id = job.slice(index).task_id
             assert task_id is not None
-            futures.append(pool.submit(_guarded_finish, ctx, index, task_id))
-        wait_all(futures, ctx.stop, lambda: ctx.progress(STOPPING.format(ctx.client.deadline_s)))
+            lost.append(pool.submit(_guarded_finish, ctx, index, task_id))
+        on_stop = lambda: ctx.progress(STOPPING.format(ctx.client.deadline_s))  # noqa: E731
+        wait_all([*futures, *lost], ctx.stop, on_stop)
+    return [index for index, future in zip(poll, lost, strict=True) if future.result()]
 
 
 def submit_slices(
@@ -273,14 +299,21 @@ def _readable_slices(ctx: JobContext, send: Sequence[int]) -> dict[int, list[Spo
     return readable
 
 
-def _guarded_finish(ctx: JobContext, index: int, task_id: int) -> None:
+def _guarded_finish(ctx: JobContext, index: int, task_id: int) -> bool:
+    """Poll a recorded task to its end; True when Octane has forgotten it (the slice's task
+    id is cleared, so it is sent again)."""
     ctx.state.slice_begins()
     ok, detail = False, "still unfinished"
     try:
         ok, detail = _finish_task(ctx, index, task_id)
+    except TaskLost as exc:
+        update_slice(ctx, index, task_id=None, last_error=str(exc))
+        detail = f"not finished: {exc}"
+        return True
     except OctaneError as exc:
         detail = f"still unfinished: {exc}"
         update_slice(ctx, index, last_error=str(exc))
     finally:
         flush_log(ctx)
         ctx.state.slice_ends(index, ok, detail)
+    return False

@@ -10,6 +10,7 @@ from typing import Any
 from pytest_octane.errors import (
     NotOctaneError,
     OctaneHTTPError,
+    TaskLost,
 )
 from pytest_octane.octane.client.answers import _as_int
 from pytest_octane.octane.client.checks import _positive_id
@@ -109,7 +110,17 @@ class Results:
     def get_task(self, task_id: int) -> TaskState:
         """Read a test-results task's state (only success/warning/failed are final)."""
         task = _positive_id(task_id, "task_id")
-        data = self._http.api("GET", f"test-results/{task}", what=f"status of task {task}")
+        try:
+            data = self._http.api("GET", f"test-results/{task}", what=f"status of task {task}")
+        except OctaneHTTPError as exc:
+            if exc.status != 404 or isinstance(exc, NotOctaneError):
+                raise
+            self._check_workspace()  # its own 404 when the workspace is what is missing
+            raise TaskLost(
+                f"Octane no longer has task {task} (HTTP 404 on its status; Octane forgets "
+                "the tasks it had queued when it restarts); the slice is sent again",
+                task_id=task,
+            ) from None
         status = data.get("status")
         if not isinstance(status, str):
             raise NotOctaneError(
@@ -125,3 +136,17 @@ class Results:
             until=None if data.get("until") is None else str(data["until"]),
             error_details=None if details is None else str(details),
         )
+
+    def _check_workspace(self) -> None:
+        """Raise the 404 of a shared space or workspace that does not exist; any other
+        answer (even a refusal) shows that it exists."""
+        try:
+            self._http.api(
+                "GET",
+                "releases",
+                params={"fields": "id", "limit": "1"},
+                what="a check that the workspace exists",
+            )
+        except OctaneHTTPError as exc:
+            if exc.status == 404 and not isinstance(exc, NotOctaneError):
+                raise

@@ -22,8 +22,10 @@ from pytest_octane.model import RequestLogEntry
 from pytest_octane.octane.bounded import (
     ERROR_BODY_LIMIT,
     JSON_BODY_LIMIT,
+    AnswerTooSlow,
     read_body,
     size_text,
+    whole_request_deadline,
 )
 from pytest_octane.octane.client.answers import (
     AnswerMapper,
@@ -264,17 +266,23 @@ class HttpSession(SessionState):
         clock = time.perf_counter()
         deadline = time.monotonic() + self._deadline_s
         try:
-            response = self._session.request(
-                method,
-                url,
-                data=body,
-                headers=headers,
-                timeout=self._timeout,
-                verify=self._verify,
-                proxies=self._proxies,
-                allow_redirects=False,
-                stream=True,
-            )
+            with whole_request_deadline(self._deadline_s) as watch:
+                try:
+                    response = self._session.request(
+                        method,
+                        url,
+                        data=body,
+                        headers=headers,
+                        timeout=self._timeout,
+                        verify=self._verify,
+                        proxies=self._proxies,
+                        allow_redirects=False,
+                        stream=True,
+                    )
+                except requests.RequestException:
+                    if watch.fired:  # its headers came too slowly: cut at the deadline
+                        raise AnswerTooSlow(self._deadline_s) from None
+                    raise
             ok = 200 <= response.status_code < 300
             limit = JSON_BODY_LIMIT if ok else ERROR_BODY_LIMIT
             answer = read_body(

@@ -19,6 +19,7 @@ from pytest_octane.errors import (
     ConfigError,
 )
 from pytest_octane.model import RequestLogEntry
+from pytest_octane.octane.bounded import BoundedAdapter
 from pytest_octane.octane.client.checks import (
     _check_client_type,
     _check_timeout,
@@ -141,6 +142,9 @@ class SessionState:
         self._on_request = on_request
         self._owns_session = session is None
         self._session = session if session is not None else requests.Session()
+        if self._owns_session:  # a whole request, headers included, ends at its deadline
+            self._session.mount("https://", BoundedAdapter())
+            self._session.mount("http://", BoundedAdapter())
         self._log_bodies = log_bodies
         self._cookie_domain = _cookie_domain(root)
         self._user_agent = f"pytest-octane/{__version__}"
@@ -149,7 +153,9 @@ class SessionState:
         self._signed_in = False
         self._generation = 0
         self._closed = False
-        self._secrets: set[str] = {credentials.secret.reveal()}
+        secret = credentials.secret.reveal()
+        # the pair is what a Basic Authorization header encodes (base64 of "id:secret")
+        self._secrets: set[str] = {secret, f"{credentials.identity}:{secret}"}
 
     @property
     def server(self) -> str:

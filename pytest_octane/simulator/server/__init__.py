@@ -108,6 +108,7 @@ class Simulator(WorkspaceView):
             go_down=self._go_down,
             expire_sessions=self._expire_sessions,
             forbid_delete=self._set_forbid_delete,
+            restart=self._restart,
         )
         self.internal_errors: list[str] = []
         self._lifecycle = threading.RLock()
@@ -292,6 +293,14 @@ class Simulator(WorkspaceView):
         with self._state.lock:
             return f"sim-{self._state.rng.getrandbits(48):012x}"
 
+    def _answer_then_restart(self, request: Request) -> Response:
+        """One step under the state lock: no task of this request is processed before the
+        restart forgets it."""
+        with self._state.lock:
+            response = self._answer(request)
+            self._state.forget_unfinished_tasks()
+        return response
+
     def _answer(self, request: Request) -> Response:
         try:
             return handle(self._state, request)
@@ -322,6 +331,10 @@ class Simulator(WorkspaceView):
     def _expire_sessions(self) -> int:
         with self._state.lock:
             return self._state.expire_all()
+
+    def _restart(self) -> int:
+        with self._state.lock:
+            return self._state.forget_unfinished_tasks()
 
 
 def _opt_int(value: Any) -> int | None:

@@ -37,6 +37,7 @@ class Served(Controllable, Protocol):
     def _mark_reset(self, connection: Any) -> None: ...
     def _correlation_id(self) -> str: ...
     def _answer(self, request: Request) -> Response: ...
+    def _answer_then_restart(self, request: Request) -> Response: ...
     def _log(
         self, request: Request, status: int | None, started: float, code: str | None
     ) -> None: ...
@@ -248,6 +249,8 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if action.fail is not None:
             response = _fault_response(action.fail, request.correlation_id)
+        elif action.restart:
+            response = sim._answer_then_restart(request)
         else:
             response = sim._answer(request)
         # Logged before answering: a client that got its answer must find it in the log.

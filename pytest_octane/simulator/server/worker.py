@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 
 from pytest_octane.simulator.ingest import ingest
@@ -52,9 +53,11 @@ class TaskWorker:
             task = self._next()
             if task is None:
                 return
-            if self._stop.wait(state.config.processing_ms / 1000):
+            if not self._processing(task):
                 return
             with state.lock:
+                if state.tasks.get(task.id) is not task:
+                    continue  # forgotten by a restart while it was being processed
                 forced = self._take_forced_failure()
                 if forced is not None:
                     state.set_task_status(task, "failed", forced)
@@ -65,3 +68,15 @@ class TaskWorker:
                     state.counters.internal_errors += 1
                     status, details = "failed", f"simulator internal error: {exc!r}"
                 state.set_task_status(task, status, details)
+
+    def _processing(self, task: Task) -> bool:
+        """Wait ``processing_ms`` for ``task``, less if a restart forgets it; False on stop."""
+        state = self._state
+        deadline = time.monotonic() + state.config.processing_ms / 1000
+        with state.changed:
+            while not self._stop.is_set() and state.tasks.get(task.id) is task:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                state.changed.wait(left)
+        return not self._stop.is_set()
