@@ -106,6 +106,33 @@ def _run_once(
     return wall, cpu, None
 
 
+def alternate_rounds(
+    variants: list[Variant],
+    suite: Path,
+    scratch: Path,
+    *,
+    rounds: int,
+    timeout: float,
+    log: Callable[[str], None],
+) -> None:
+    """Run every variant once per round, the order rotating from round to round, and keep
+    each run's wall and CPU time on its variant."""
+    for round_no in range(rounds):
+        shift = round_no % len(variants)
+        for variant in variants[shift:] + variants[:shift]:
+            wall, cpu, problem = _run_once(variant, suite, scratch, timeout)
+            if problem:
+                raise RuntimeError(f"{variant.name} failed in round {round_no + 1}: {problem}")
+            variant.wall.append(wall)
+            variant.cpu.append(cpu)
+        log(
+            f"  round {round_no + 1}/{rounds} wall/cpu: "
+            + ", ".join(
+                f"{v.name.split(' (')[0]} {v.wall[-1]:.2f}/{v.cpu[-1]:.2f}s" for v in variants
+            )
+        )
+
+
 def _dry_written(scratch: Path) -> str | None:
     """A dry run must have written its first slice (removed again, so each run writes it)."""
     first = scratch / "dry" / "slice-0001.xml"
@@ -200,23 +227,7 @@ def run_overhead(
                     log(f"  {variant.name}: warm-up failed, variant dropped: {problem}")
                     detail.append(f"{variant.name}: not measured ({problem})")
                     variants.remove(variant)
-            for round_no in range(rounds):
-                shift = round_no % len(variants)
-                for variant in variants[shift:] + variants[:shift]:
-                    wall, cpu, problem = _run_once(variant, suite, scratch, timeout)
-                    if problem:
-                        raise RuntimeError(
-                            f"{variant.name} failed in round {round_no + 1}: {problem}"
-                        )
-                    variant.wall.append(wall)
-                    variant.cpu.append(cpu)
-                log(
-                    f"  round {round_no + 1}/{rounds} wall/cpu: "
-                    + ", ".join(
-                        f"{v.name.split(' (')[0]} {v.wall[-1]:.2f}/{v.cpu[-1]:.2f}s"
-                        for v in variants
-                    )
-                )
+            alternate_rounds(variants, suite, scratch, rounds=rounds, timeout=timeout, log=log)
             if sim is not None and any(v.name == UPLOAD for v in variants):
                 stored = sim.counters["runs_stored"]
                 expected = tests * (rounds + 1)

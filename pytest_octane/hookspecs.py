@@ -33,3 +33,13 @@ def pytest_octane_modify_run(run: TestRun) -> TestRun | None:
 
 def pytest_octane_upload_finished(job: JobRecord) -> None:
     """Called after an upload job ended (successfully or not) with its final record."""
+
+
+def pytest_octane_attachments(item: pytest.Item, report: pytest.TestReport) -> list[Any] | None:
+    """Return files to attach to ``item``'s Octane run, after each of its phase reports.
+
+    Each entry is a path, or a tuple ``(path_or_bytes, name, description)`` (bytes need a
+    name).  Called in the process that ran the test (an xdist worker under xdist), e.g. a
+    plugin that attaches a screenshot when ``report.failed``.  Same as calling
+    ``pytest_octane.attach`` from a hook.
+    """

@@ -68,6 +68,19 @@ class GherkinScenario:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Attachment:
+    """A file a test attached, already copied into the job's spool, to be sent to its run.
+
+    ``path`` is the absolute path of the spooled copy; ``name`` is the safe name Octane gets.
+    """
+
+    path: str
+    name: str
+    description: str | None = None
+    size: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class TestRun:
     """One test item's final result, named the way Octane identifies a test."""
 
@@ -86,6 +99,8 @@ class TestRun:
     jira_keys: tuple[str, ...] = ()
     #: set for a pytest-bdd scenario: written inside a ``gherkin_test_run``, not a ``test_run``
     gherkin: GherkinScenario | None = None
+    #: files the test attached (pytest_octane.attach), sent to its run after its slice
+    attachments: tuple[Attachment, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

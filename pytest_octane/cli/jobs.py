@@ -82,8 +82,13 @@ def cmd_status(args: argparse.Namespace) -> int:
                 f" task={record.task_id if record.task_id is not None else '-':<8}"
                 f" attempts={record.attempts}" + (f"  {detail}" if detail else "")
             )
+        from pytest_octane.job.evidence.files import ATTACHMENT_EVENT, attachments_summary
+
+        for line in attachments_summary(job):  # issue 23: one line, not one per file
+            print(f"  {line}")
         for event in job.history:
-            print(f"  history: {stamp(event.get('time'))} {event.get('event')}")
+            if event.get("event") != ATTACHMENT_EVENT:
+                print(f"  history: {stamp(event.get('time'))} {event.get('event')}")
     return EXIT_OK if job.status is SliceStatus.SUCCESS else EXIT_FAILED
 
 

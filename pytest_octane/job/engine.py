@@ -3,11 +3,10 @@
 With a suite (``--octane-suite``/``--octane-suite-id``) every slice joins one suite run, and
 once all slices succeeded the job's runs are linked to their stories (see ``suites``).
 
-Results are on disk and the job is recorded before the first request.  Slices are sent
-through a pool of ``maxParallelUploads`` workers; a worker keeps its slot until its task is
-processed, so this job never has more tasks in Octane's queue than that.  Every task id is
-recorded the moment Octane returns it, so ``pytest-octane resume`` can finish a job whose
-process died.
+Results are on disk and the job is recorded before the first request.  Slices are sent through
+a pool of ``maxParallelUploads`` workers; a worker keeps its slot until its task is processed,
+so this job never has more tasks in Octane's queue than that.  Every task id is recorded the
+moment Octane returns it, so ``pytest-octane resume`` can finish a job whose process died.
 """
 
 from __future__ import annotations
@@ -30,6 +29,7 @@ from pytest_octane.errors import (
 from pytest_octane.job import coord
 from pytest_octane.job.budget import QueueBudget, pool_name
 from pytest_octane.job.events import Progress, UploadState
+from pytest_octane.job.evidence.attachments import pending_slices, send_attachments
 from pytest_octane.job.interrupt import StopFlag, UploadInterrupted, ctrl_c, while_spooling
 from pytest_octane.job.outcome import JobOutcome
 from pytest_octane.job.recorded import coverage_pending, external_run_id_for, settings_for_job
@@ -210,8 +210,8 @@ def _execute_job(
                 send.append(record.index)
         elif record.status is SliceStatus.RUNNING:
             (poll if record.task_id is not None else send).append(record.index)
-    link_pending = coverage_pending(job, settings.update_auto_runs)
-    if not send and not poll and not link_pending:
+    files_pending = [] if only_slice is not None else pending_slices(job)  # issue 23
+    if not (send or poll or files_pending or coverage_pending(job, settings.update_auto_runs)):
         outcome.job = store.get_job(job.job_id)
         return outcome
     request_log = RequestLog()
@@ -240,6 +240,7 @@ def _execute_job(
     try:
         with ctrl_c(stop, lambda: _exit_line(outcome)), client:
             run_slices(ctx, send, poll)
+            send_attachments(ctx, files_pending, resumed=True)  # issue 23
             stop.check()
             try:
                 link_runs(ctx)
@@ -373,9 +374,10 @@ def upload_session(
     hook: CredentialsHook | None = None,
     progress: Progress | None = None,
     state: UploadState | None = None,
+    job_id: str | None = None,  # the plugin's, chosen before the tests (issue 23)
 ) -> JobOutcome:
     """The plugin's entry point: spool, record, upload and report one pytest session."""
-    spooled, stopped = while_spooling(lambda: open_job(settings, runs, new_job_id()))
+    spooled, stopped = while_spooling(lambda: open_job(settings, runs, job_id or new_job_id()))
     settings, store, job, warning = spooled
     try:
         if stopped or not job.slices:

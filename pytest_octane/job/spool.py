@@ -16,6 +16,7 @@ from typing import Any
 from lxml import etree
 
 from pytest_octane.errors import InputError
+from pytest_octane.job.evidence.files import write_slice_files
 from pytest_octane.model import (
     MAX_FAILURE_MESSAGE,
     MAX_FAILURES_KEPT,
@@ -66,6 +67,7 @@ def write_spool(
         else:
             keys = [list(run.jira_keys) for run in chunk]
         keys_path(file.path).write_text(json.dumps(keys), encoding="utf-8")
+        write_slice_files(file.path, chunk)  # issue 23: the files attached to its runs
     return files
 
 

@@ -17,7 +17,8 @@ from lxml import etree
 
 from pytest_octane.model import BuildContext, TestRun
 from pytest_octane.octane.gherkin_xml import gherkin_elements, plan_slices
-from pytest_octane.octane.xml_text import clean, clean_limited, cut_trace, fit_long
+from pytest_octane.octane.schema import safe_parser
+from pytest_octane.octane.xml_text import clean, clean_limited, cut_trace, fit_long, run_link
 from pytest_octane.settings import Settings
 
 _MESSAGE_LIMIT = 4000
@@ -37,6 +38,10 @@ class ResultHeader:
     product_area_ids: tuple[int, ...] = ()
     test_fields: tuple[tuple[str, str], ...] = ()
     taxonomies: tuple[tuple[str, str], ...] = ()
+    #: each run's ``external_report_url``: a template ({build_url}, {nodeid}, {name}) and the
+    #: CI build's page; with no template the build's page itself (see xml_text.run_link)
+    report_url: str | None = None
+    build_url: str | None = None
 
 
 def build_context_of(settings: Settings) -> BuildContext | None:
@@ -64,6 +69,8 @@ def header_from_settings(settings: Settings, *, suite_id: int | None = None) -> 
         product_area_ids=settings.product_area,
         test_fields=settings.effective_test_fields,
         taxonomies=settings.tag,
+        report_url=settings.report_url,
+        build_url=settings.build_url,
     )
 
 
@@ -132,7 +139,9 @@ def _header_elements(header: ResultHeader) -> Iterator[etree._Element]:
         yield env
 
 
-def run_element(run: TestRun, refs: RunRefs | None, max_trace: int) -> etree._Element:
+def run_element(
+    run: TestRun, refs: RunRefs | None, max_trace: int, header: ResultHeader | None = None
+) -> etree._Element:
     attrib = {}
     if run.module:
         attrib["module"] = clean_limited(run.module)
@@ -144,6 +153,10 @@ def run_element(run: TestRun, refs: RunRefs | None, max_trace: int) -> etree._El
     attrib["duration"] = str(fit_long(run.duration_ms))
     attrib["status"] = run.status.value
     attrib["started"] = str(fit_long(run.started_ms))
+    if header is not None:
+        link = run_link(header.report_url, header.build_url, run.nodeid, run.name)
+        if link:
+            attrib["external_report_url"] = link
     element = etree.Element("test_run", attrib)
     if refs is not None:
         if refs.backlog_item_ids:
@@ -196,7 +209,7 @@ def write_document(
             for run in itertools.chain([first] if first else [], iterator):
                 _one_kind([run], gherkin=False)
                 count += 1
-                yield run_element(run, refs(run) if refs else None, max_trace)
+                yield run_element(run, refs(run) if refs else None, max_trace, header)
 
         elements = plain()
     out: Any = str(target) if isinstance(target, Path) else target
@@ -214,6 +227,18 @@ def write_document(
 def _one_kind(runs: Iterable[TestRun], *, gherkin: bool) -> None:
     if any((run.gherkin is not None) != gherkin for run in runs):
         raise ValueError("a slice holds either plain runs or pytest-bdd scenarios, not both")
+
+
+def without_build(payload: bytes) -> tuple[bytes, str | None]:
+    """The payload without its document-level ``<build>``, and that build's ``server_id``
+    (None, and the payload unchanged, when it has none)."""
+    root = etree.fromstring(payload, safe_parser())
+    build = root.find("build")
+    if build is None:
+        return payload, None
+    root.remove(build)
+    out = etree.tostring(root, xml_declaration=True, encoding="UTF-8", standalone=True)
+    return bytes(out), build.get("server_id") or ""
 
 
 def slice_path(folder: Path, index: int) -> Path:

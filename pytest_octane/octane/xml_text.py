@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import re
+from urllib.parse import quote
 
 #: The XSD's ``xs:long`` range: every duration and start time Octane's XML can carry.
 LONG_MAX = 2**63 - 1
@@ -62,3 +63,65 @@ def parser_reason(message: str) -> str:
         return first
     cut = quoted[:_QUOTE_LIMIT] + ("…" if len(quoted) > _QUOTE_LIMIT else "")
     return f"{first} (at {cut!r})"
+
+
+#: The XSD's ``urlType``: 6 to 512 characters; we send only http(s) links.
+_URL_MIN, _URL_MAX = 6, 512
+
+
+def link_problem(template: str | None, build_url: str | None, url: str | None) -> str | None:
+    """Why a run got no ``external_report_url`` although one was asked for (None: no problem)."""
+    if url is not None or not (template or build_url):
+        return None
+    if template and "{build_url}" in template and not build_url:
+        return (
+            f"--octane-report-url {template!r} needs {{build_url}}, but no CI build URL was "
+            "detected or given (--octane-build-url); the runs are sent without a link"
+        )
+    return (
+        "a run link is not an http(s) URL of 6 to 512 characters (Octane's rule for "
+        "external_report_url); runs whose link does not fit are sent without it"
+    )
+
+
+def run_link(template: str | None, build_url: str | None, nodeid: str, name: str) -> str | None:
+    """A run's ``external_report_url``: ``template`` (default: the build's page) filled in,
+    or None when there is none or it does not fit the XSD's URL rule (see link_problem)."""
+    template = template or ("{build_url}" if build_url else None)
+    if template is None or ("{build_url}" in template and not build_url):
+        return None
+    url = template.format(
+        build_url=build_url or "", nodeid=quote(nodeid, safe="/:"), name=quote(name, safe="")
+    )
+    if _URL_MIN <= len(url) <= _URL_MAX and url.lower().startswith(("http://", "https://")):
+        return clean(url)
+    return None
+
+
+#: pytest's section headings are ``-`` rules of this width around the title (terminal.py).
+_RULE_WIDTH = 80
+_CUT_NOTE = "\n[... pytest-octane cut {} of {} characters of captured output ...]\n"
+
+
+def pytest_rule(title: str) -> str:
+    """A heading as pytest prints it: ``------ Captured stdout call ------``."""
+    side = max((_RULE_WIDTH - len(title) - 2) // 2, 1)
+    line = f"{'-' * side} {title} {'-' * side}"
+    return line + "-" if len(line) + 1 <= _RULE_WIDTH else line
+
+
+def with_captured(trace: str, sections: list[tuple[str, str]], limit: int) -> str:
+    """``trace`` followed by the captured ``sections`` under pytest's headings, within
+    ``limit`` characters: the trace stays whole (the writer cuts a trace over the limit as
+    before), the captured part is trimmed first (its head is kept)."""
+    if not sections:
+        return trace
+    captured = "".join(f"\n{pytest_rule(title)}\n{text.rstrip()}\n" for title, text in sections)
+    room = limit - len(trace)
+    if len(captured) <= room:
+        return trace + captured
+    note = _CUT_NOTE.format(len(captured), len(captured))
+    keep = room - len(note) - 8  # the numbers in the note may be a few digits longer
+    if keep < len(pytest_rule(sections[0][0])) + 40:
+        return trace  # no room worth using: the trace is what matters
+    return trace + captured[:keep] + _CUT_NOTE.format(len(captured) - keep, len(captured))

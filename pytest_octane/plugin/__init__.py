@@ -105,6 +105,11 @@ def pytest_configure(config: pytest.Config) -> None:
     if hasattr(config, "workerinput"):
         # xdist worker: the controller collects and uploads
         config.pluginmanager.register(WorkerJiraKeys(), "octane-jira-keys")
+        job_id = config.workerinput.get("octane_job_id")
+        if job_id and settings.attachments:
+            from pytest_octane.plugin import attach
+
+            attach.register(config, settings, str(job_id))
         return
     jira_keys = JiraKeys()
     config.pluginmanager.register(jira_keys, "octane-jira-keys")
@@ -113,6 +118,19 @@ def pytest_configure(config: pytest.Config) -> None:
     reporter = OctaneReporter(config, settings, dry_run=dry_run, jira_keys=jira_keys.by_nodeid)
     config.stash[OctaneReporter.stash_key] = reporter
     config.pluginmanager.register(reporter, "octane-reporter")
+    if not dry_run and settings.attachments:
+        from pytest_octane.plugin import attach
+
+        attach.register(config, settings, reporter.job_id)
+
+
+@pytest.fixture
+def octane_attach(request: pytest.FixtureRequest) -> object:
+    """``attach(path_or_bytes, name=None, description=None)``: attach a file to this test's
+    Octane run (a no-op when pytest-octane does not upload)."""
+    from pytest_octane.plugin.attach import octane_attach_fixture
+
+    return octane_attach_fixture(request)
 
 
 def _register_bdd(config: pytest.Config, settings: Settings) -> None:

@@ -8,6 +8,7 @@ only the final attempt counts.  Per report the work is O(1) and touches no files
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import re
@@ -18,13 +19,33 @@ from typing import Any
 
 import pytest
 
-from pytest_octane.model import RunError, RunStatus, TestRun, cut_name
-from pytest_octane.octane.xml_text import ms_of_seconds
+from pytest_octane.model import Attachment, RunError, RunStatus, TestRun, cut_name
+from pytest_octane.octane.xml_text import ms_of_seconds, with_captured
 from pytest_octane.plugin.bdd import BDD_ATTR, scenario_of
 
 #: Report attribute set on xdist workers (see ``ReportEnricher``); a plain list of strings
 #: survives xdist's serialisation.
 JIRA_ATTR = "octane_jira_keys"
+#: Report attribute with the files attached during that phase (plain dicts, see attach.py).
+ATTACH_ATTR = "octane_attachments"
+
+#: Which of pytest's "Captured ..." sections each ``--octane-capture`` mode sends.
+_CAPTURED = {
+    "no": (),
+    "log": ("Captured log",),
+    "system-out": ("Captured stdout",),
+    "system-err": ("Captured stderr",),
+    "out-err": ("Captured stdout", "Captured stderr"),
+    "all": ("Captured stdout", "Captured stderr", "Captured log"),
+}
+
+
+def captured_sections(sections: list[tuple[str, str]], mode: str) -> list[tuple[str, str]]:
+    """The report's captured sections ``mode`` asks for, in pytest's order, non-empty only."""
+    kinds = _CAPTURED[mode]
+    if not kinds:
+        return []
+    return [(t, text) for t, text in sections if text.strip() and t.startswith(kinds)]
 
 
 def split_nodeid(nodeid: str) -> tuple[str, str, str]:
@@ -125,6 +146,11 @@ def _collect_error_of(report: pytest.CollectReport) -> RunError:
     return error
 
 
+def _drop(item: Attachment) -> None:
+    with contextlib.suppress(OSError):
+        os.remove(item.path)
+
+
 @dataclass(slots=True)
 class _Pending:
     """What is known of one item while its reports arrive."""
@@ -137,6 +163,8 @@ class _Pending:
     jira_keys: tuple[str, ...] = ()
     rerun: bool = False
     bdd: dict[str, Any] | None = None  # a pytest-bdd scenario's data (see bdd.py)
+    sections: list[tuple[str, str]] | None = None  # the last report's captured output
+    attachments: list[dict[str, Any]] | None = None
 
 
 class ResultCollector:
@@ -147,8 +175,19 @@ class ResultCollector:
         *,
         module: str | None = None,
         jira_keys: Mapping[str, tuple[str, ...]] | None = None,
+        capture: str = "no",
+        capture_passed: bool = False,
+        max_trace: int = 20000,
+        attachments_max_bytes: int | None = None,
     ) -> None:
         self.runs: list[TestRun] = []
+        self._capture = capture
+        self._capture_passed = capture_passed
+        self._max_trace = max_trace
+        self._attach_budget = attachments_max_bytes
+        #: one line per kind of trouble (said once), for the session summary
+        self.notes: list[str] = []
+        self._noted: set[str] = set()
         self._pending: dict[tuple[str, Any], _Pending] = {}
         self._module = module or ""
         # keys read at collection in this process; xdist workers' keys come on the reports
@@ -181,7 +220,12 @@ class ResultCollector:
         package, klass, _ = split_nodeid(path + "::x")
         if report.failed:
             status = RunStatus.FAILED
-            error: RunError | None = _collect_error_of(report)
+            failure = _collect_error_of(report)
+            sections = captured_sections(report.sections, self._capture)
+            if sections:  # what the module printed or logged while it was imported
+                trace = with_captured(failure.trace, sections, self._max_trace)
+                failure = RunError(type=failure.type, message=failure.message, trace=trace)
+            error: RunError | None = failure
             description = "collection error"
         else:
             status = RunStatus.SKIPPED
@@ -214,6 +258,11 @@ class ResultCollector:
         bdd = getattr(report, BDD_ATTR, None)
         if bdd:
             pending.bdd = bdd
+        if self._capture != "no":
+            pending.sections = report.sections  # each report has every section so far
+        attached = getattr(report, ATTACH_ATTR, None)
+        if attached:
+            pending.attachments = [*(pending.attachments or ()), *attached]
         if pending.status is RunStatus.FAILED:
             return  # the first failure (setup or call) tells the story; teardown adds nothing
         if report.failed:
@@ -234,6 +283,9 @@ class ResultCollector:
             gherkin = scenario_of(pending.bdd, self._feature_texts)
             tag_keys = [str(k) for k in pending.bdd.get("jira_keys", ())]
             keys = tuple(dict.fromkeys([*keys, *tag_keys]))
+        error, description = pending.error, pending.description
+        if pending.sections and (error is not None or self._capture_passed):
+            error, description = self._with_captured(pending, error, description)
         return TestRun(
             nodeid=nodeid,
             module=self._module,
@@ -243,11 +295,59 @@ class ResultCollector:
             status=pending.status,
             duration_ms=_ms(pending.duration),
             started_ms=_ms(pending.started),
-            error=pending.error,
-            description=pending.description,
+            error=error,
+            description=description,
             jira_keys=keys,
             gherkin=gherkin,
+            attachments=self._kept(pending.attachments) if pending.attachments else (),
         )
+
+    def _with_captured(
+        self, pending: _Pending, error: RunError | None, description: str | None
+    ) -> tuple[RunError | None, str | None]:
+        """Captured output after the trace of a failed run (or as a passed run's description
+        with ``--octane-capture-passed``), under pytest's own headings."""
+        sections = captured_sections(pending.sections or [], self._capture)
+        if not sections:
+            return error, description
+        if error is not None:
+            trace = with_captured(error.trace, sections, self._max_trace)
+            return RunError(type=error.type, message=error.message, trace=trace), description
+        if pending.status is RunStatus.PASSED and self._capture_passed:
+            return error, with_captured("", sections, self._max_trace).lstrip("\n") or None
+        return error, description
+
+    def _note(self, kind: str, line: str) -> None:
+        if kind not in self._noted:
+            self._noted.add(kind)
+            self.notes.append(line)
+
+    def _kept(self, attached: list[dict[str, Any]]) -> tuple[Attachment, ...]:
+        """The run's attachments within the job's budget; a file over it is dropped (and its
+        spooled copy deleted), said once."""
+        kept: list[Attachment] = []
+        for data in attached:
+            if "dropped" in data:  # a file over a cap, said by the process that ran the test
+                self._note(str(data.get("kind")), str(data["dropped"]))
+                continue
+            item = Attachment(
+                path=str(data["path"]),
+                name=str(data["name"]),
+                description=data.get("description"),
+                size=int(data.get("size", 0)),
+            )
+            if self._attach_budget is not None:
+                if item.size > self._attach_budget:
+                    _drop(item)
+                    self._note(
+                        "job",
+                        f"attachment {item.name!r} and later ones were not kept: the job's "
+                        "attachments passed --octane-attachments-max-mb",
+                    )
+                    continue
+                self._attach_budget -= item.size
+            kept.append(item)
+        return tuple(kept)
 
 
 def _ms(seconds: float) -> int:

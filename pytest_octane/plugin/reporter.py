@@ -24,6 +24,7 @@ from pytest_octane.job.events import UploadState
 from pytest_octane.model import TestRun
 from pytest_octane.octane.gherkin_xml import plan_slices
 from pytest_octane.octane.results_xml import header_from_settings, write_document, write_slices
+from pytest_octane.octane.xml_text import link_problem, run_link
 from pytest_octane.plugin.collect import ResultCollector, split_nodeid
 from pytest_octane.plugin.progress import TerminalProgress
 from pytest_octane.settings import Settings
@@ -53,7 +54,15 @@ class OctaneReporter:
         self.settings = settings
         self.dry_run = dry_run
         self.jira_keys = jira_keys
-        self.collector = ResultCollector(module=settings.module, jira_keys=jira_keys)
+        self.collector = ResultCollector(
+            module=settings.module,
+            jira_keys=jira_keys,
+            # issue 23: captured output after the trace; the job's budget for attachments
+            capture=settings.capture,
+            capture_passed=settings.capture_passed,
+            max_trace=settings.max_trace,
+            attachments_max_bytes=settings.attachments_max_mb * 2**20,
+        )
         self.session_started_ms = int(time.time() * 1000)
         self.summary_lines: list[str] = []
         self.outcome: JobOutcome | None = None
@@ -67,6 +76,11 @@ class OctaneReporter:
         self.streamed: list[TestRun] = []
         self._held = False  # a pytest-bdd run was seen: the rest is sent at session end
         self._display: TerminalProgress | None = None
+        from pytest_octane.job.engine import new_job_id
+
+        #: issue 23: chosen now, so that files attached during the tests go to this job
+        self.job_id = new_job_id()
+        self._link_said = False
 
     # -- collecting
 
@@ -80,6 +94,7 @@ class OctaneReporter:
         self.stream = SliceStream(
             self.settings, hook=self._credentials, progress=self._on_text, state=state
         )
+        self.stream.job_id = self.job_id  # issue 23: the job the attached files went to
         self.stream.start()
 
     @pytest.hookimpl(tryfirst=True)
@@ -152,7 +167,23 @@ class OctaneReporter:
             runs = [hook(run=run) or run for run in runs]
         if self.settings.started is not None:
             runs = [replace(run, started_ms=self.settings.started) for run in runs]
+        self._check_links(runs)  # issue 23
         return runs
+
+    def _check_links(self, runs: list[TestRun]) -> None:
+        """Say once when a run cannot get its external_report_url (the writer leaves it out)."""
+        template, build_url = self.settings.report_url, self.settings.build_url
+        if self._link_said or not (template or build_url):
+            return
+        for run in runs:
+            if run.gherkin is None:
+                url = run_link(template, build_url, run.nodeid, run.name)
+                problem = link_problem(template, build_url, url)
+                if problem:
+                    self._link_said = True
+                    self.collector.notes.append(problem)
+                    log.warning("%s", problem)
+                    return
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
@@ -232,6 +263,7 @@ class OctaneReporter:
             f"dry run: {len(runs)} test runs in {len(files)} slice(s) written to {folder}"
             + (f" (JIRA keys of {len(keys)} runs in jira-keys.json)" if keys else "")
         )
+        self.summary_lines.extend(self.collector.notes)  # issue 23
 
     def _upload(self, runs: list[TestRun]) -> None:
         from pytest_octane.job.engine import upload_session
@@ -260,7 +292,12 @@ class OctaneReporter:
                 runs = self.streamed + runs
             else:
                 self.outcome = upload_session(
-                    settings, runs, hook=credentials_hook, progress=display.text, state=state
+                    settings,
+                    runs,
+                    hook=credentials_hook,
+                    progress=display.text,
+                    state=state,
+                    job_id=self.job_id,  # issue 23
                 )
         finally:
             display.close()
@@ -271,6 +308,7 @@ class OctaneReporter:
             "runs: "
             + (", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "none")
         )
+        self.summary_lines.extend(self.collector.notes)  # issue 23: attachments not kept
         self.summary_lines.extend(self.outcome.summary_lines())
         write_github_step_summary(os.environ, self.outcome.summary_lines(), "Octane upload")
         self.config.hook.pytest_octane_upload_finished(job=self.outcome.job)

@@ -20,6 +20,7 @@ from urllib.parse import quote, unquote
 __all__ = [
     "CI_OPTION_NAMES",
     "MAX_VALUE",
+    "SERVER_TYPES",
     "CiInfo",
     "ci_defaults",
     "ci_run_url",
@@ -33,7 +34,24 @@ log = logging.getLogger("pytest_octane.settings.ci")
 MAX_VALUE = 255
 
 #: The settings ``ci_defaults`` fills in; all three ids or none, as the XSD requires.
-CI_OPTION_NAMES = ("build_server_id", "build_job_id", "build_id", "build_job_name", "build_name")
+CI_OPTION_NAMES = (
+    "build_server_id",
+    "build_job_id",
+    "build_id",
+    "build_job_name",
+    "build_name",
+    "build_url",
+    "ci_server_type",
+)
+
+#: Octane's ``server_type`` of a ``ci_server`` per CI (github_actions: VERIFIED in OpenText's
+#: GitHub Actions integration; jenkins, gitlab, azure_devops: GUESS, see docs/ci-recipes.md).
+SERVER_TYPES = {
+    "GitHub Actions": "github_actions",
+    "GitLab CI": "gitlab",
+    "Jenkins": "jenkins",
+    "Azure Pipelines": "azure_devops",
+}
 
 #: The step summary is capped by GitHub at 1 MiB per step; stay far below it.
 _SUMMARY_MAX_LINES = 200
@@ -279,13 +297,17 @@ def detect_ci(environ: Mapping[str, str]) -> CiInfo | None:
 
 def ci_defaults(info: CiInfo) -> dict[str, str]:
     """Settings option names -> values, a source just above the built-in defaults."""
-    return {
+    values = {
         "build_server_id": info.server_id,
         "build_job_id": info.job_id,
         "build_id": info.build_id,
         "build_job_name": info.job_name,
         "build_name": info.build_name,
+        "ci_server_type": SERVER_TYPES.get(info.name, info.name.lower().replace(" ", "_")),
     }
+    if info.url and info.url.lower().startswith(("http://", "https://")):
+        values["build_url"] = info.url
+    return values
 
 
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]|~])")

@@ -11,6 +11,9 @@ from urllib.parse import urlsplit
 from pytest_octane.errors import ConfigError
 
 ModuleMode = Literal["off", "module", "package"]
+#: What of pytest's captured output goes with a run (pytest's ``junit_logging`` words).
+CaptureMode = Literal["no", "log", "system-out", "system-err", "out-err", "all"]
+CAPTURE_MODES: tuple[CaptureMode, ...] = ("no", "log", "system-out", "system-err", "out-err", "all")
 
 #: Octane allows at most this many test runs in one test-results call (the seed's limit).
 MAX_SLICE_SIZE = 1000
@@ -198,3 +201,35 @@ def parse_url(raw: Any, where: str) -> str:
 def parse_dry_run(raw: Any, where: str) -> str | None:
     text = _as_text(raw, where)
     return text or None
+
+
+def parse_capture(raw: Any, where: str) -> CaptureMode:
+    """``--octane-capture``: which of pytest's captured sections follow a failed run's trace."""
+    text = _as_text(raw, where).lower()
+    for mode in CAPTURE_MODES:
+        if text == mode:
+            return mode
+    raise ConfigError(
+        f"{where}: {raw!r} is not allowed; use one of {', '.join(CAPTURE_MODES)} "
+        "(pytest's junit_logging words)"
+    )
+
+
+def parse_report_url(raw: Any, where: str) -> str | None:
+    """``--octane-report-url``: an http(s) URL template with {build_url}, {nodeid}, {name}."""
+    text = _as_text(raw, where)
+    if not text:
+        return None
+    try:
+        sample = text.format(build_url="https://ci.example/1", nodeid="t.py::t", name="t")
+    except (KeyError, IndexError, ValueError) as exc:
+        raise ConfigError(
+            f"{where}: {text!r} is not a valid template ({type(exc).__name__}: {exc}); "
+            "the placeholders are {build_url}, {nodeid} and {name}"
+        ) from None
+    if not sample.lower().startswith(("http://", "https://")):
+        raise ConfigError(
+            f"{where}: {text!r} does not start with http:// or https:// (or {{build_url}}); "
+            "Octane links runs to web pages only"
+        )
+    return text

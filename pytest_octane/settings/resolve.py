@@ -19,6 +19,7 @@ from pytest_octane.settings.parsers import (
     JIRA_KEY_RE,
     MAX_SLICE_SIZE,
     MAX_WRITE_BATCH,
+    CaptureMode,
     ModuleMode,
 )
 from pytest_octane.settings.spec import OptionSpec
@@ -75,6 +76,15 @@ class Settings:
     build_id: str | None = None
     build_job_name: str | None = None
     build_name: str | None = None
+    build_url: str | None = None
+    ci_server_type: str | None = None
+    register_ci_server: bool = False
+    report_url: str | None = None
+    capture: CaptureMode = "all"
+    capture_passed: bool = False
+    attachments: bool = True
+    attachment_max_mb: int = 25
+    attachments_max_mb: int = 500
     started: int | None = None
     max_trace: int = 20000
     #: Where each non-default value came from, for error messages and the report header.
@@ -103,7 +113,7 @@ class Settings:
         keep = (
             "url", "workspace", "slice_size", "max_parallel", "skip_errors", "update_auto_runs",
             "jira_field", "root_module", "module_mode", "release", "suite", "suite_id",
-            "external_run_id", "jira", "verify_ssl",
+            "external_run_id", "jira", "verify_ssl", "register_ci_server", "ci_server_type",
         )  # fmt: skip
         return {name: getattr(self, name) for name in keep}
 

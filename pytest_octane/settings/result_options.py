@@ -5,11 +5,15 @@ from __future__ import annotations
 from pytest_octane.settings.parsers import (
     TEST_FIELD_TYPES,
     _int_in,
+    parse_bool,
+    parse_capture,
     parse_jira_key,
     parse_pair,
     parse_release,
+    parse_report_url,
     parse_str,
     parse_suite_path,
+    parse_url,
 )
 from pytest_octane.settings.spec import OptionSpec, _opt
 
@@ -111,6 +115,86 @@ RESULT_OPTIONS: tuple[OptionSpec, ...] = (
         "build_job_name", "Build context: CI job name.", parse_str, metavar="NAME", group="results"
     ),
     _opt("build_name", "Build context: build name.", parse_str, metavar="NAME", group="results"),
+    _opt(
+        "build_url",
+        "The CI build's web page; every run links to it (external_report_url).",
+        parse_url,
+        metavar="URL",
+        group="results",
+    ),
+    _opt(
+        "ci_server_type",
+        "Octane server_type of the CI server --octane-register-ci-server creates "
+        "(github_actions, gitlab, jenkins, azure_devops, ...).",
+        parse_str,
+        metavar="TYPE",
+        group="results",
+    ),
+    _opt(
+        "register_ci_server",
+        "Register the build context's CI server in Octane (ci_servers) when it is missing, "
+        "so the runs keep their build context; without it an unknown CI server is left out.",
+        parse_bool,
+        spaces_key="registerCiServer",
+        default=False,
+        is_switch=True,
+        group="results",
+    ),
+    _opt(
+        "report_url",
+        "Link of every run to a report of your own (external_report_url), a template with "
+        "{build_url}, {nodeid} and {name} (default: the detected CI build's page).",
+        parse_report_url,
+        spaces_key="reportUrl",
+        metavar="TEMPLATE",
+        group="results",
+    ),
+    _opt(
+        "capture",
+        "Captured output sent after the trace of failed runs: no, log, system-out, "
+        "system-err, out-err or all (pytest's junit_logging words).",
+        parse_capture,
+        spaces_key="captureOutput",
+        default="all",
+        metavar="MODE",
+        group="results",
+    ),
+    _opt(
+        "capture_passed",
+        "Send the captured output of passed runs too (in their description).",
+        parse_bool,
+        spaces_key="capturePassed",
+        default=False,
+        is_switch=True,
+        group="results",
+    ),
+    _opt(
+        "attachments",
+        "Send the files tests attach (octane_attach, pytest_octane.attach) to their runs.",
+        parse_bool,
+        spaces_key="attachments",
+        default=True,
+        metavar="on|off",
+        group="results",
+    ),
+    _opt(
+        "attachment_max_mb",
+        "Largest attachment kept, in MiB (a larger one is dropped with a warning).",
+        _int_in(1, 1024),
+        spaces_key="attachmentMaxMb",
+        default=25,
+        metavar="MIB",
+        group="results",
+    ),
+    _opt(
+        "attachments_max_mb",
+        "Most MiB of attachments kept per job (later ones are dropped with a warning).",
+        _int_in(1, 100_000),
+        spaces_key="attachmentsMaxMb",
+        default=500,
+        metavar="MIB",
+        group="results",
+    ),
     _opt(
         "started",
         "Start time of the results, epoch milliseconds (default: measured).",

@@ -13,6 +13,7 @@ import zlib
 from typing import Any
 
 from pytest_octane.octane.schema import validate
+from pytest_octane.simulator.attachments import post_attachment
 from pytest_octane.simulator.entities import COLLECTIONS, get_entity, list_entities, render
 from pytest_octane.simulator.entity_writes import (
     create_entities,
@@ -298,6 +299,10 @@ def _api(state: SimState, request: Request) -> Response:
             return _get_task(state, parts[1])
         if len(parts) <= 2:
             raise ApiError(405, "platform.method_not_allowed", f"{request.method} not allowed")
+    if parts == ["attachments"] and request.method == "POST":
+        _only_params(request, {"name", "description", "owner_run", "owner_test"})
+        with state.lock:
+            return post_attachment(state, request)
     if parts and parts[0] in COLLECTIONS and len(parts) <= 2:
         return _collection(state, request, parts[0], parts[1] if len(parts) == 2 else None)
     raise ApiError(404, "platform.not_found", f"no such resource: {request.path}")

@@ -87,8 +87,23 @@ _SCHEMAS: dict[str, dict[str, FieldInfo]] = {
         "product_areas": _MODULES,
         "build_context": FieldInfo("object"),
         "taxonomies": FieldInfo("object"),
+        "external_report_url": _TEXT,
     },
     "list_node": {"id": _TEXT, "name": _TEXT},
+    "ci_server": {
+        "id": FieldInfo("id"),
+        "name": _TEXT,
+        "instance_id": _TEXT,
+        "server_type": _TEXT,
+        "url": _TEXT,
+    },
+    "attachment": {
+        "id": FieldInfo("id"),
+        "name": _TEXT,
+        "description": _TEXT,
+        "size": FieldInfo("int"),
+        "owner_run": FieldInfo("ref", "run"),
+    },
 }
 
 #: Fields a client may set with POST (create) or PUT (update), per entity type.
@@ -105,6 +120,8 @@ _WRITABLE: dict[str, set[str]] = {
         "product_areas",
     },
     "run": {"name", "description", "covered_content", "product_areas"},
+    "ci_server": {"name", "instance_id", "server_type", "url"},
+    "attachment": set(),
 }
 
 #: Type names a reference to an entity type may use in a request body: the real entity
@@ -156,6 +173,9 @@ COLLECTIONS: dict[str, Collection] = {
         ),
         Collection("runs", "run", "run", can_create=False),
         Collection("automated_runs", "run", "run", frozenset({"run_automated"}), can_create=False),
+        Collection("ci_servers", "ci_server", "ci_server"),
+        # created only by the attachments route (multipart or octet-stream, attachments.py)
+        Collection("attachments", "attachment", "attachment", can_create=False),
     )
 }
 

@@ -188,6 +188,8 @@ def create_entities(state: SimState, coll: Collection, body: Any) -> list[Entity
                 f"{coll.name}: field 'parent' is required (a module hangs under the system root "
                 f"{system_root_id(state)} or another module)",
             )
+        if coll.entity_type == "ci_server":
+            _check_ci_server(state, changes, planned)
         planned.append((subtype if coll.creatable else None, changes))
     created: list[Entity] = []
     for subtype, changes in planned:
@@ -210,6 +212,26 @@ def create_entities(state: SimState, coll: Collection, body: Any) -> list[Entity
                 state.index_test(entity)
         created.append(entity)
     return created
+
+
+def _check_ci_server(
+    state: SimState, changes: dict[str, Any], planned: list[tuple[str | None, dict[str, Any]]]
+) -> None:
+    """A CI server needs instance_id, server_type and url (OpenText's pipeline flow and
+    GitHub Actions integration send all four fields); one instance_id is one server (GUESS)."""
+    for name in ("instance_id", "server_type", "url"):
+        if not changes.get(name):
+            raise ApiError(
+                400, "platform.missing_required_field", f"ci_servers: field {name!r} is required"
+            )
+    taken = [e.fields.get("instance_id") for e in state.all("ci_server")]
+    taken += [c.get("instance_id") for _, c in planned]
+    if changes["instance_id"] in taken:
+        raise ApiError(
+            409,
+            "platform.duplicate_entity",
+            f"ci_servers: a CI server with instance_id {changes['instance_id']!r} exists already",
+        )
 
 
 def _merge(old: Any, new: tuple[Ref, ...], mode: str) -> tuple[Ref, ...]:

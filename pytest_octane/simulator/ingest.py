@@ -90,6 +90,7 @@ class _Missing:
     areas: set[int] = field(default_factory=set)
     releases: set[str] = field(default_factory=set)
     suites: set[int] = field(default_factory=set)
+    ci_servers: set[str] = field(default_factory=set)
 
     def describe(self) -> str:
         parts = []
@@ -101,6 +102,9 @@ class _Missing:
             parts.append(f"releases {', '.join(sorted(self.releases))}")
         if self.suites:
             parts.append(f"test suites {_ids(self.suites)}")
+        if self.ci_servers:
+            names = ", ".join(repr(s) for s in sorted(self.ci_servers))
+            parts.append(f"CI server (build context server_id) {names}")
         return "; ".join(parts)
 
 
@@ -173,7 +177,15 @@ def _plan(state: SimState, root: etree._Element) -> tuple[list[_PlannedRun], _Mi
         runs.append(
             _PlannedRun(element, ctx, _release(state, ctx, missing), _suite(state, ctx, missing))
         )
-    return runs, missing, root.find("build")
+    build = root.find("build")
+    if build is not None:
+        # the build context refers to a ci_server by its instance_id (API-FACTS 1e: never send
+        # <build> for a server Octane does not know); skip-errors drops the build context
+        server_id = build.get("server_id") or ""
+        if not any(c.fields.get("instance_id") == server_id for c in state.all("ci_server")):
+            missing.ci_servers.add(server_id)
+            build = None
+    return runs, missing, build
 
 
 def _test_for(state: SimState, element: etree._Element) -> Entity:
@@ -268,6 +280,7 @@ def _store_run(state: SimState, task: Task, plan: _PlannedRun, build: Any) -> No
             "product_areas": areas,
             "build_context": build_context,
             "taxonomies": list(ctx.taxonomies) or None,
+            "external_report_url": element.get("external_report_url"),
         },
     )
     run.extra.update(

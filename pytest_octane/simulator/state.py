@@ -34,6 +34,8 @@ ENTITY_TYPES: dict[str, int] = {
     "application_module": 3001,
     "test": 4001,
     "run": 7001,
+    "ci_server": 1001,
+    "attachment": 50001,
 }
 
 IDLE_CODE = "VALIDATION_TOKEN_EXPIRED_IDLE_TIME_OUT"

@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from pytest_octane.job.evidence.files import attachments_summary
 from pytest_octane.model import JobRecord, RequestLogEntry, SliceRecord, SliceStatus
 from pytest_octane.web.charts import (
     outcome_bar,
@@ -259,6 +260,13 @@ def render_job(
         f"ok, {counts[SliceStatus.FAILED]} failed, {counts[SliceStatus.RUNNING]} unfinished "
         f"({sum(s.run_count for s in job.slices)} runs)</td></tr>",
         f'<tr><th scope="row">Task store</th><td><code>{_e(location)}</code></td></tr>',
+        # issue 23: attached files (sent, refused with why, pending); each also in History
+        *(
+            f'<tr><th scope="row">Attachments</th><td id="attachments">'
+            f"{_e('; '.join(lines))}</td></tr>"
+            for lines in [attachments_summary(job)]
+            if lines
+        ),
         "</tbody></table>",
     ]
     if notice is not None:

@@ -29,6 +29,11 @@ OUR_DOCS = ["configuration.md", "ci-recipes.md", "getting-started.md", "troubles
 #: Stable parts of the messages docs/troubleshooting.md quotes; each must still be printed
 #: by the code (in one string literal) and still be quoted in the page.
 QUOTED_MESSAGES = [
+    "is not registered in Octane: the runs are sent without the build context (each run "
+    "still links to its build); for pipeline linking pass --octane-register-ci-server",
+    "the slices are sent again without it (each run keeps its link to the build)",
+    "(the runs are uploaded)",
+    "'pytest-octane resume' sends them",
     "Octane refused the sign-in at ",
     "check the credentials path and that the account or API key is valid and has access to "
     "this shared space",

@@ -19,6 +19,7 @@ SECRET_FILE_TEXT = "xxe-must-never-be-read"
 
 
 def test_upload_of_pytest_junit_xml(octane: Octane, junit_xml: Path) -> None:
+    octane.sim.add_ci_server("ci")  # a build context is sent only for a server Octane knows
     done = octane.upload(junit_xml, args=["--slice-size=4", "--build-server-id=ci",
                                           "--build-job-id=nightly", "--build-id=7"])  # fmt: skip
     assert done.code == 0, done.text

@@ -12,14 +12,18 @@ file.  docs/reliability.md is copied from that output.
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import os
 import re
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import threading
+import time
+import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -435,6 +439,7 @@ class Harness:
         kwargs.setdefault("processing_ms", 20)
         kwargs.setdefault("stories", STORIES)
         sim = Simulator(**kwargs).start()
+        sim.add_ci_server(BUILD_SERVER)  # the runs keep the build context tally() matches on
         self.started.append(sim)
         return sim
 
@@ -671,3 +676,387 @@ class BadInputKit:
 @pytest.fixture
 def bad_inputs(tmp_path: Path, tables: Tables) -> BadInputKit:
     return BadInputKit(tmp_path, tables)
+
+
+# ------------------------------------------------- issue 22: the uploader process's isolation
+#
+# A small generated project (a few dozen tests, slices of 5) run by a real pytest process
+# against one simulator.  The project's own conftest writes an out-of-band record: a line
+# ``start NAME`` when a test's setup begins, ``done NAME`` when its teardown has finished, and
+# ``sessionfinish`` when the session ends; it can also hold (bounded) at a chosen point, after
+# writing a marker, so the outer test can kill it there or let it go on.
+
+ISOLATION_SLICE = 5
+ISOLATION_TESTS = 32  # six full slices and a partial one of two
+#: How long an inner session or an orphaned uploader may take before the test gives up.
+ISOLATION_DEADLINE_S = 90.0
+
+_ISOLATION_CONFTEST = '''\
+"""The isolation suite's own record of what ran (written by the tests, not the plugin)."""
+import os
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+WORK = Path(os.environ["ISO_WORK"])
+HOLD = os.environ.get("ISO_HOLD", "")
+
+
+def note(line):
+    with (WORK / "progress.txt").open("a", encoding="utf-8") as out:
+        out.write(line + "\\n")
+        out.flush()
+
+
+def hold(point):
+    """Say where we are, then wait (bounded) until the outer test lets us go or kills us."""
+    (WORK / f"at-{point}").write_text(str(os.getpid()), encoding="utf-8")
+    deadline = time.monotonic() + 60
+    while not (WORK / f"go-{point}").exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
+def pytest_collection_modifyitems(items):
+    if HOLD == "collect":
+        hold("collect")
+
+
+@pytest.fixture(autouse=True)
+def _record(request):
+    name = request.node.name
+    note("start " + name)
+    if HOLD == name:
+        hold("test")
+    yield
+    note("done " + name)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionfinish(session):
+    note("sessionfinish")
+    if HOLD == "finish":
+        hold("finish")
+
+
+def pytest_unconfigure(config):
+    if os.environ.get("ISO_MODULES"):
+        (WORK / "modules.txt").write_text("\\n".join(sorted(sys.modules)), encoding="utf-8")
+'''
+
+_ISOLATION_TESTS = """\
+import os
+import socket
+import time
+
+import pytest
+
+
+@pytest.mark.parametrize("n", range({count}), ids=lambda n: f"{{n:02d}}")
+def test_t(n):
+    assert n >= 0
+{extra}
+"""
+
+
+def isolation_name(index: int) -> str:
+    return f"test_t[{index:02d}]"
+
+
+@dataclass(frozen=True)
+class Progress:
+    """What the suite itself recorded: the tests that finished and those certainly journaled."""
+
+    started: tuple[str, ...]
+    done: frozenset[str]
+    #: finished tests that a later test (or the session's end) saw finished: their results
+    #: were handed to the plugin before the next test started, so none may be lost
+    confirmed: frozenset[str]
+    session_finished: bool
+
+
+def group_members(pgid: int) -> list[int]:
+    """Live (non-zombie) processes of a process group, from /proc."""
+    members = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue  # the process ended while we looked
+        state, _ppid, pgrp = text.rpartition(")")[2].split()[:3]
+        if int(pgrp) == pgid and state not in ("Z", "X"):
+            members.append(int(stat.parent.name))
+    return members
+
+
+def descendants(pid: int) -> list[int]:
+    """Children of ``pid``, and theirs, from /proc (ppid is field 4 of /proc/PID/stat)."""
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parents[int(stat.parent.name)] = int(stat.read_text().rpartition(")")[2].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+    found: list[int] = []
+    frontier = [pid]
+    while frontier:
+        parent = frontier.pop()
+        children = [p for p, pp in parents.items() if pp == parent]
+        found += children
+        frontier += children
+    return found
+
+
+@dataclass
+class Isolation:
+    """One isolation test's simulator, project, store, and the commands that use them."""
+
+    sim: Simulator
+    work: Path
+    tables: Tables
+    processes: list[subprocess.Popen[str]] = field(default_factory=list)
+
+    #: for the test module, which cannot import this conftest
+    tests = ISOLATION_TESTS
+    slice_size = ISOLATION_SLICE
+
+    @staticmethod
+    def descendants(pid: int) -> list[int]:
+        return descendants(pid)
+
+    @staticmethod
+    def unprivileged_prefix(probe_dir: Path) -> list[str]:
+        return unprivileged_prefix(probe_dir)
+
+    @staticmethod
+    def chmod_tree(path: Path, mode: int) -> None:
+        chmod_tree(path, mode)
+
+    @property
+    def suite(self) -> Path:
+        return self.work / "suite"
+
+    @property
+    def store(self) -> Path:
+        return self.work / "store"
+
+    def write(self, *, conftest: str = "", tests: str = "", count: int = ISOLATION_TESTS) -> None:
+        """The project: the recording conftest (plus ``conftest``), ``count`` plain tests
+        (plus ``tests``, module-level test functions)."""
+        self.suite.mkdir(parents=True, exist_ok=True)
+        (self.suite / "conftest.py").write_text(_ISOLATION_CONFTEST + conftest, encoding="utf-8")
+        (self.suite / "test_iso.py").write_text(
+            _ISOLATION_TESTS.format(count=count, extra=tests), encoding="utf-8"
+        )
+
+    def env(self, *, credentials: bool = True, **extra: str) -> dict[str, str]:
+        """The inner session's environment; ``credentials=False`` leaves the OCTANE_CLIENT_*
+        variables out (for a credentials file)."""
+        creds = {}
+        if credentials:
+            creds = {
+                "OCTANE_CLIENT_ID": self.sim.client_id,
+                "OCTANE_CLIENT_SECRET": self.sim.client_secret,
+            }
+        return clean_env(ISO_WORK=str(self.work), **creds, **extra)
+
+    def argv(self, *extra: str, store: str | None = None) -> list[str]:
+        return [
+            sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:randomly",
+            "-p", "no:xdist", "-rN",
+            f"--octane-space={self.sim.space_id}", f"--octane-url={self.sim.url}",
+            f"--octane-workspace={self.sim.workspace_id}",
+            f"--octane-task-store={store or self.store}",
+            f"--octane-spool-dir={self.work / 'spool'}",
+            f"--octane-slice-size={ISOLATION_SLICE}", "--octane-max-parallel=2",
+            f"--octane-build-server-id={BUILD_SERVER}", "--octane-build-job-id=isolation",
+            f"--octane-build-id={BUILD_ID}", "--octane-poll-timeout=60",
+            "--octane-queue-full-retry=0.1", "--octane-queue-full-deadline=30",
+            "--octane-connect-timeout=2", "--octane-read-timeout=10",
+            f"--octane-backoff={BACKOFF_S}", *extra,
+        ]  # fmt: skip
+
+    def start(
+        self, *extra: str, env: dict[str, str] | None = None, prefix: Sequence[str] = ()
+    ) -> subprocess.Popen[str]:
+        """pytest in a process group of its own (its pid is the group id); output to files."""
+        out = (self.work / "stdout.txt").open("w", encoding="utf-8")
+        err = (self.work / "stderr.txt").open("w", encoding="utf-8")
+        with out, err:
+            proc = subprocess.Popen(
+                [*prefix, *self.argv(*extra)],
+                cwd=self.suite,
+                env=env or self.env(),
+                stdout=out,
+                stderr=err,
+                text=True,
+                start_new_session=True,
+            )
+        self.processes.append(proc)
+        return proc
+
+    def wait(self, proc: subprocess.Popen[str]) -> Outcome:
+        try:
+            proc.wait(timeout=ISOLATION_DEADLINE_S)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            raise AssertionError(
+                f"pytest did not end within {ISOLATION_DEADLINE_S} s (killed)\n" + self.output()
+            ) from None
+        self.wait_group_gone(proc.pid, after="pytest ended")
+        return Outcome(
+            list(map(str, proc.args)),  # type: ignore[arg-type]
+            proc.returncode,
+            (self.work / "stdout.txt").read_text(encoding="utf-8"),
+            (self.work / "stderr.txt").read_text(encoding="utf-8"),
+        )
+
+    def run(self, *extra: str, env: dict[str, str] | None = None,
+            prefix: Sequence[str] = ()) -> Outcome:  # fmt: skip
+        return self.wait(self.start(*extra, env=env, prefix=prefix))
+
+    def output(self) -> str:
+        parts = []
+        for name in ("stdout.txt", "stderr.txt"):
+            path = self.work / name
+            if path.exists():
+                parts.append(f"--- {name}:\n{path.read_text(encoding='utf-8')[-4000:]}")
+        return "\n".join(parts)
+
+    # -- placing a kill
+
+    def reached(self, point: str, proc: subprocess.Popen[str]) -> None:
+        """Wait until the suite holds at ``point`` (it wrote its marker)."""
+        self.wait_until(
+            lambda: (self.work / f"at-{point}").exists() or proc.poll() is not None,
+            what=f"the suite to reach {point!r}",
+        )
+        assert proc.poll() is None, f"pytest ended before {point!r}\n" + self.output()
+
+    def release(self, point: str) -> None:
+        (self.work / f"go-{point}").write_text("", encoding="utf-8")
+
+    def wait_until(
+        self, condition: Callable[[], bool], *, what: str, timeout: float = ISOLATION_DEADLINE_S
+    ) -> None:
+        deadline = time.monotonic() + timeout
+        while not condition():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+            time.sleep(0.02)
+
+    def wait_group_gone(self, pgid: int, *, after: str = "pytest was killed") -> None:
+        """Every process of pytest's group has ended (an orphaned uploader finishes first)."""
+        try:
+            self.wait_until(
+                lambda: not group_members(pgid), what=f"the uploader to finish after {after}"
+            )
+        except AssertionError:
+            left = group_members(pgid)
+            for pid in left:
+                with contextlib.suppress(OSError):
+                    os.kill(pid, signal.SIGKILL)
+            raise AssertionError(
+                f"processes {left} of pytest's group still ran {ISOLATION_DEADLINE_S} s after "
+                f"{after} (killed now)"
+            ) from None
+
+    # -- what the suite recorded, what arrived
+
+    def progress(self) -> Progress:
+        path = self.work / "progress.txt"
+        lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+        done: list[str] = []
+        confirmed: set[str] = set()
+        started: list[str] = []
+        for line in lines:
+            word, _, name = line.partition(" ")
+            if word == "done":
+                done.append(name)
+            elif word == "start" or word == "sessionfinish":
+                confirmed.update(done)
+                if word == "start":
+                    started.append(name)
+        return Progress(tuple(started), frozenset(done), frozenset(confirmed),
+                        "sessionfinish" in lines)  # fmt: skip
+
+    def arrived(self, *, this_build: bool = True) -> Counter[str]:
+        """Runs in the simulator per test name: of this session's build context, or (with
+        ``this_build=False``) those that arrived without it."""
+        with contextlib.suppress(TimeoutError):
+            self.sim.wait_for_tasks(timeout=30)
+        return Counter(
+            r["name"]
+            for r in self.sim.runs()
+            if ((r.get("build") or {}).get("job_id") == "isolation") is this_build
+        )
+
+    def check_exactly_once(
+        self,
+        scenario: str,
+        *,
+        must: frozenset[str],
+        may: frozenset[str] | None = None,
+        observed: str = "killed",
+        follow_up: str = "-",
+        extra_problems: Sequence[str] = (),
+        details: str = "",
+    ) -> None:
+        """Every test in ``must`` arrived exactly once; nothing arrived twice; nothing arrived
+        that did not finish (``may``, default ``must``).  The row goes in the fault table."""
+        counts = self.arrived()
+        may = must if may is None else may
+        arrived = {name for name in counts if name in must}
+        duplicated = sum(n - 1 for n in counts.values())
+        unexpected = sorted(set(counts) - may)
+        missing = sorted(must - arrived)
+        problems = list(extra_problems)
+        if missing or duplicated or unexpected:
+            problems.insert(
+                0,
+                f"{len(arrived)}/{len(must)} finished tests arrived, {duplicated} duplicated, "
+                f"missing {missing[:6]}, unexpected {unexpected[:6]}",
+            )
+        elsewhere = self.arrived(this_build=False)
+        if elsewhere:
+            problems.append(
+                f"{sum(elsewhere.values())} runs arrived without the session's build context "
+                f"(build server/job/id), e.g. {sorted(elsewhere)[:3]}"
+            )
+        t = Tally(len(must), len(arrived), duplicated, len(missing), len(unexpected))
+        verdict = "ok" if not problems else "FAIL: " + "; ".join(problems)
+        self.tables.faults.append(FaultRow(scenario, follow_up, t, "0", observed, verdict))
+        assert not problems, "; ".join(problems) + "\n" + details + "\n" + self.output()
+
+    def cli(self, *args: str) -> Outcome:
+        """``pytest-octane ARGS`` in a subprocess, credentials in its environment."""
+        return run(cli_argv(args), cwd=self.work, env=self.env())
+
+    def job_ids(self) -> list[str]:
+        listed = self.cli("jobs", f"--task-store={self.store}")
+        return [line.split()[0] for line in listed.stdout.splitlines()[1:] if line.strip()]
+
+    def stop(self) -> None:
+        for proc in self.processes:
+            if proc.poll() is None:
+                with contextlib.suppress(OSError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+            for pid in group_members(proc.pid):
+                with contextlib.suppress(OSError):
+                    os.kill(pid, signal.SIGKILL)
+
+
+@pytest.fixture
+def isolation(tmp_path: Path, tables: Tables) -> Iterator[Isolation]:
+    """A started simulator with a secret of this test only, and a folder for one project."""
+    sim = Simulator(processing_ms=20, client_secret=f"iso-secret-{uuid.uuid4().hex}").start()
+    world = Isolation(sim, tmp_path, tables)
+    try:
+        yield world
+    finally:
+        world.stop()
+        sim.stop()
+    assert not sim.internal_errors, "simulator internal error:\n" + sim.internal_errors[0]

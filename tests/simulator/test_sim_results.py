@@ -169,6 +169,7 @@ def test_runs_tests_and_links_are_stored(
         fields=[("Framework", "pytest"), ("Testing_Tool_Type", "pytest-octane")],
         taxonomies=[("OS", "Linux")],
     )
+    sim.add_ci_server("ci")  # a build context refers to a registered CI server
     post_results(api, sim, xml)
     assert sim.wait_for_tasks()[0]["status"] == "success"
     first, second = sim.runs()
@@ -213,6 +214,7 @@ def test_the_same_test_identity_reuses_the_test_and_counts_duplicate_runs(
     sim: Any, api: requests.Session, make_xml: Callable[..., bytes], post_results: Upload
 ) -> None:
     build = {"server_id": "ci", "job_id": "j", "build_id": "1"}
+    sim.add_ci_server("ci")
     post_results(api, sim, make_xml([{"name": "t", "duration": 1}], build=build, backlog=[2001]))
     post_results(api, sim, make_xml([{"name": "t", "duration": 2}], build=build, backlog=[2002]))
     post_results(api, sim, make_xml([{"name": "t", "class": "Other"}], build=build))

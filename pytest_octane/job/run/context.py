@@ -122,6 +122,9 @@ class JobContext:
     task_times: list[float] = field(default_factory=list)
     #: slots shared with every job of this task store and shared space (--octane-queue-budget)
     budget: QueueBudget | None = None
+    #: issue 23 (job/evidence/): what this run learnt once per job, e.g. whether Octane knows
+    #: the build context's CI server ("build_known")
+    evidence: dict[str, Any] = field(default_factory=dict)
 
     def task_took(self, seconds: float) -> None:
         self.task_times.append(seconds)  # list.append is atomic under the GIL

@@ -12,6 +12,8 @@ from pathlib import Path
 from pytest_octane.errors import InputError, OctaneError, PollTimeout, TaskLost
 from pytest_octane.job import suites
 from pytest_octane.job.events import collect_waits
+from pytest_octane.job.evidence import ci_server
+from pytest_octane.job.evidence.attachments import send_attachments
 from pytest_octane.job.interrupt import UploadInterrupted, wait_all
 from pytest_octane.job.run.context import JobContext, flush_log, update_slice
 from pytest_octane.job.run.links import references, resolve_job_suite
@@ -59,6 +61,7 @@ def _poll(ctx: JobContext, index: int, task_id: int, *, fresh: bool) -> tuple[st
 
 def _payload(ctx: JobContext, path: Path, refs: list[RunRefs], attempt: int) -> bytes:
     payload = upload_payload(path, refs, attempt=attempt)
+    payload = ci_server.fit_build_context(ctx, payload)  # issue 23: <build> only if Octane knows it
     if ctx.suite_ref is not None:
         payload = suites.with_suite_ref(payload, *ctx.suite_ref)
     return payload
@@ -139,6 +142,17 @@ def _send_slice(ctx: JobContext, index: int, refs: list[RunRefs], attempt: int) 
                         raise
                     # the same bytes once more: Octane forgot the task, not the slice
                     ctx.progress(f"pytest-octane: slice {index}: {exc}")
+            # issue 23: a task that failed on its build context is sent once more without it
+            if not ok and ci_server.build_failed(ctx, detail, payload):
+                attempt += 1
+                payload = _payload(ctx, Path(record.path), refs, attempt)
+                accepted = ctx.client.post_test_results(
+                    payload, skip_errors=ctx.settings.skip_errors, label=f"slice {index}"
+                )
+                update_slice(
+                    ctx, index, task_id=accepted.id, attempts=attempt, status=SliceStatus.RUNNING
+                )
+                ok, detail = _finish_task(ctx, index, accepted.id, fresh=True)
     except TaskLost as exc:
         # forgotten twice: no task id to poll; 'resume' sends the same bytes again
         update_slice(ctx, index, task_id=None, last_error=str(exc), attempts=attempt)
@@ -212,6 +226,7 @@ def _finish_task(
         )
         if status == "warning" and details:
             ctx.outcome.warnings.append(f"slice {index}: Octane warned: {details}")
+        send_attachments(ctx, [index])  # issue 23: the runs exist now; send their files
     else:
         update_slice(
             ctx,

@@ -16,6 +16,7 @@ from typing import Any
 import requests
 
 from pytest_octane.model import RequestLogEntry
+from pytest_octane.octane.client.attachments import Attachments
 from pytest_octane.octane.client.entities import Entities
 from pytest_octane.octane.client.query import quote_query_value
 from pytest_octane.octane.client.results import TERMINAL_STATUSES, Results, TaskAccepted, TaskState
@@ -91,6 +92,7 @@ class OctaneClient:
         )
         self._entities = Entities(self._http, write_batch=write_batch, log_bodies=log_bodies)
         self._results = Results(self._http, compress=compress, log_bodies=log_bodies)
+        self._attachments = Attachments(self._http)
 
     # ------------------------------------------------------------------ properties
 
@@ -213,6 +215,14 @@ class OctaneClient:
     def get_task(self, task_id: int) -> TaskState:
         """Read a test-results task's state (only success/warning/failed are final)."""
         return self._results.get_task(task_id)
+
+    def create_run_attachment(
+        self, run_id: int, name: str, content: bytes, *, description: str | None = None
+    ) -> int:
+        """POST one file onto a run (multipart, ``owner_run``); return the attachment's id."""
+        return self._attachments.create_run_attachment(
+            run_id, name, content, description=description
+        )
 
     def __enter__(self) -> OctaneClient:
         return self

@@ -112,6 +112,38 @@ class WorkspaceView:
             }
             return self._state.add_entity("test", fields).id
 
+    def add_ci_server(
+        self, instance_id: str, *, url: str = "https://ci.example", server_type: str = "jenkins"
+    ) -> int:
+        """Register a CI server (``ci_servers``), as OpenText's pipeline flow does first."""
+        with self._state.lock:
+            fields = {
+                "name": instance_id[:255],
+                "instance_id": instance_id,
+                "server_type": server_type,
+                "url": url,
+            }
+            return self._state.add_entity("ci_server", fields).id
+
+    def ci_servers(self) -> list[dict[str, Any]]:
+        with self._state.lock:
+            return [dict(c.fields) for c in self._state.all("ci_server")]
+
+    def attachments(self) -> list[dict[str, Any]]:
+        """Stored attachments with their owner run and bytes."""
+        with self._state.lock:
+            return [
+                {
+                    "id": a.id,
+                    "name": a.fields.get("name"),
+                    "description": a.fields.get("description"),
+                    "size": a.fields.get("size"),
+                    "run_id": _ref_id(a.fields.get("owner_run")),
+                    "content": a.extra.get("content", b""),
+                }
+                for a in self._state.all("attachment")
+            ]
+
     def add_release(self, name: str, *, id: int | None = None) -> int:
         with self._state.lock:
             return self._state.add_entity("release", {"name": name}, id_=id).id
@@ -278,6 +310,12 @@ def _run_summary(state: SimState, run: Entity) -> dict[str, Any]:
         "taxonomies": list(fields.get("taxonomies") or []),
         "error": run.extra.get("error"),
         "description": fields.get("description"),
+        "external_report_url": fields.get("external_report_url"),
+        "attachments": [
+            {"id": a.id, "name": a.fields.get("name"), "size": a.fields.get("size")}
+            for a in state.all("attachment")
+            if _ref_id(a.fields.get("owner_run")) == run.id
+        ],
         "task_id": run.extra.get("task_id"),
     }
 

@@ -1,0 +1,201 @@
+"""Files a test attaches to its Octane run: ``pytest_octane.attach``, the ``octane_attach``
+fixture and the ``pytest_octane_attachments`` hook.
+
+A file is copied into the job's spool at once (deleting the original later loses nothing),
+under the name Octane will take (``octane_name``: a safe name, inside a ``.zip`` when its
+extension is not on Octane's whitelist).  The copy is noted on the report of the phase it was
+attached in, as plain data that survives xdist, and the controller's collector puts it on the
+run (``TestRun.attachments``).  Under xdist each worker copies its own files.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import shutil
+import zipfile
+from collections.abc import Generator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import pytest_octane
+from pytest_octane.job.evidence.files import attachments_dir
+from pytest_octane.octane.client.attachments import octane_name
+from pytest_octane.plugin.collect import ATTACH_ATTR
+from pytest_octane.settings import Settings
+
+__all__ = ["JOB_ID_KEY", "AttachSink"]
+
+log = logging.getLogger("pytest_octane")
+
+#: Key of ``workerinput`` that tells xdist workers the job id (the controller's choice).
+JOB_ID_KEY = "octane_job_id"
+_MIB = 2**20
+
+
+class AttachSink:
+    """Registered in every process that runs tests (the controller and each xdist worker)."""
+
+    def __init__(self, settings: Settings, job_id: str) -> None:
+        self.job_id = job_id
+        self.folder = attachments_dir(settings.spool_dir, job_id)
+        self.max_file = settings.attachment_max_mb * _MIB
+        self.max_job = settings.attachments_max_mb * _MIB
+        self.budget = self.max_job
+        self.enabled = settings.attachments
+        self._item: pytest.Item | None = None
+        self._pending: dict[str, list[dict[str, Any]]] = {}
+        self._numbers = itertools.count(1)
+        self._said: set[str] = set()
+
+    # -- the public function's target (pytest_octane.attach)
+
+    def __call__(
+        self, data: str | os.PathLike[str] | bytes, name: str | None, description: str | None
+    ) -> None:
+        __tracebackhide__ = True
+        if not self.enabled:
+            return
+        item = self._item
+        if item is None:
+            raise RuntimeError(
+                "pytest_octane.attach() was called outside a running test; call it from the "
+                "test, one of its fixtures, or a hook of its setup, call or teardown"
+            )
+        self.attach_to(item.nodeid, data, name, description)
+
+    def attach_to(
+        self,
+        nodeid: str,
+        data: str | os.PathLike[str] | bytes,
+        name: str | None,
+        description: str | None,
+    ) -> None:
+        __tracebackhide__ = True
+        if isinstance(data, bytearray):
+            data = bytes(data)
+        source, given = pytest_octane.attached_file(data, name)
+        size = len(data) if isinstance(data, bytes) else source.stat().st_size  # type: ignore[union-attr]
+        if size > self.max_file:
+            self._say(
+                nodeid,
+                "file",
+                f"attachment {given!r} of {nodeid} ({size / _MIB:.1f} MiB) is over "
+                f"--octane-attachment-max-mb={self.max_file // _MIB} and was not kept",
+            )
+            return
+        if size > self.budget:
+            self._say(
+                nodeid,
+                "job",
+                f"attachment {given!r} of {nodeid} and later ones were not kept: this process "
+                f"passed --octane-attachments-max-mb={self.max_job // _MIB}",
+            )
+            return
+        final, wrap = octane_name(given)
+        target = self.folder / f"{next(self._numbers):05d}-{os.getpid()}" / final
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if wrap:
+            _zip(target, given, data if isinstance(data, bytes) else source)
+        elif isinstance(data, bytes):
+            target.write_bytes(data)
+        else:
+            assert source is not None
+            shutil.copyfile(source, target)
+        stored = target.stat().st_size
+        self.budget -= stored
+        record = {"path": str(target.resolve()), "name": final, "size": stored}
+        if description:
+            record["description"] = str(description)[:4000]
+        self._pending.setdefault(nodeid, []).append(record)
+
+    def _say(self, nodeid: str, kind: str, line: str) -> None:
+        """Once per kind in this process; on the report, so the session summary says it."""
+        if kind not in self._said:
+            self._said.add(kind)
+            log.warning("pytest-octane: %s", line)
+            self._pending.setdefault(nodeid, []).append({"dropped": line, "kind": kind})
+
+    # -- hooks
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_configure_node(self, node: Any) -> None:
+        """xdist (controller): tell each worker the job id, so its files go to this job."""
+        node.workerinput[JOB_ID_KEY] = self.job_id
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_protocol(self, item: pytest.Item) -> Generator[None, object, object]:
+        self._item = item
+        try:
+            return (yield)
+        finally:
+            self._item = None
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(
+        self, item: pytest.Item, call: pytest.CallInfo[None]
+    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+        report = yield
+        if self.enabled:
+            answers = item.config.hook.pytest_octane_attachments(item=item, report=report)
+            for files in answers:
+                for entry in files or ():
+                    data, name, description = (
+                        (*entry, None, None)[:3]
+                        if isinstance(entry, tuple)
+                        else (entry, None, None)
+                    )
+                    self.attach_to(item.nodeid, data, name, description)
+        return report
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        attached = self._pending.pop(report.nodeid, None)
+        if attached:
+            earlier = getattr(report, ATTACH_ATTR, None) or []
+            setattr(report, ATTACH_ATTR, [*earlier, *attached])
+
+
+def _zip(target: Path, inner: str, data: bytes | Path | None) -> None:
+    """``target`` as a zip holding one member ``inner`` (deflated)."""
+    tmp = target.with_name(target.name + ".tmp")
+    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        member = os.path.basename(inner) or "attachment"
+        if isinstance(data, bytes):
+            archive.writestr(member, data)
+        else:
+            assert data is not None
+            archive.write(data, member)
+    tmp.replace(target)
+
+
+def register(config: pytest.Config, settings: Settings, job_id: str) -> AttachSink:
+    """Make the sink of this process and route ``pytest_octane.attach`` to it."""
+    sink = AttachSink(settings, job_id)
+    config.pluginmanager.register(sink, "octane-attach")
+    pytest_octane.push_attach_sink(sink)
+    config.add_cleanup(lambda: pytest_octane.pop_attach_sink(sink))
+    return sink
+
+
+def octane_attach_fixture(request: pytest.FixtureRequest) -> Any:
+    """The fixture's value: ``attach(path_or_bytes, name=None, description=None)`` bound to
+    the requesting test (a no-op when pytest-octane is off)."""
+    sink: Any = request.config.pluginmanager.get_plugin("octane-attach")
+    nodeid = request.node.nodeid
+
+    def attach(
+        data: str | os.PathLike[str] | bytes,
+        name: str | None = None,
+        description: str | None = None,
+    ) -> None:
+        __tracebackhide__ = True
+        if sink is not None and sink.enabled:
+            sink.attach_to(nodeid, data, name, description)
+        else:
+            pytest_octane.attached_file(data, name)  # misuse fails alike without an upload
+
+    return attach
