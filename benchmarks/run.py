@@ -18,7 +18,9 @@ from collections.abc import Callable, Sequence
 
 from bench_common import REPO, Row, machine, now_text, render_table
 
-BENCHMARKS = ("startup", "overhead", "xml", "upload", "requests", "budget", "stream", "uploader")
+BENCHMARKS = (
+    "startup", "overhead", "xml", "upload", "requests", "budget", "stream", "uploader", "jobs_page",
+)  # fmt: skip
 DOCS = REPO / "docs" / "performance.md"
 START, END = "<!-- benchmarks:start -->", "<!-- benchmarks:end -->"
 
@@ -99,6 +101,12 @@ def run(
                 streamed = run_stream(quick=quick, log=log)
                 rows += streamed.rows
                 detail += streamed.detail
+            elif name == "jobs_page":
+                from bench_jobs_page import run_jobs_page
+
+                page = run_jobs_page(quick=quick, log=log)
+                rows += page.rows
+                detail += page.detail
         except Exception as exc:  # one broken benchmark must not hide the others' numbers
             rows.append(
                 Row(f"{name}: did not complete", f"{type(exc).__name__}: {exc}", "runs", False)

@@ -129,6 +129,32 @@ class BuildContext:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class FailedTest:
+    """A failed run of a slice as the jobs page lists it: its name and why (cut short)."""
+
+    __test__ = False  # not a pytest test class
+
+    name: str
+    message: str
+    error_type: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SliceWait:
+    """Time a slice spent waiting before Octane took it: ``budget`` (a slot of the shared
+    queue budget) or ``queue-full`` (Octane's queue answered full; the POST was retried)."""
+
+    kind: str
+    start: float
+    seconds: float
+
+
+#: Failed runs (and message characters) kept per slice for the jobs page; the spool has all.
+MAX_FAILURES_KEPT = 200
+MAX_FAILURE_MESSAGE = 500
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SliceRecord:
     """One uploaded (or to-be-uploaded) XML document of a job, as the store keeps it."""
 
@@ -143,6 +169,18 @@ class SliceRecord:
     error_details: str | None = None
     created_at: float = 0.0
     updated_at: float = 0.0
+    #: Runs of the slice by outcome, counted when it was spooled (0/0/0 for older records).
+    runs_passed: int = 0
+    runs_failed: int = 0
+    runs_skipped: int = 0
+    #: The slice's failed runs (at most ``MAX_FAILURES_KEPT``), recorded when spooled.
+    failures: tuple[FailedTest, ...] = ()
+    #: When its last attempt's POST began, when Octane gave it a task id, when it ended.
+    sent_at: float | None = None
+    accepted_at: float | None = None
+    done_at: float | None = None
+    #: What the last attempt waited for before Octane took the slice.
+    waits: tuple[SliceWait, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -132,20 +132,6 @@ def print_outcome(outcome: Any) -> int:
     return EXIT_OK if outcome.ok else EXIT_FAILED
 
 
-def check_credentials(settings: Settings) -> None:
-    """Fail with exit code 2 before a job is recorded, not with an unfinished job (1)."""
-    from pytest_octane.octane.credentials import resolve_credentials
-    from pytest_octane.settings import require_connection
-
-    _, space, _ = require_connection(settings)
-    resolve_credentials(
-        space,
-        path_template=settings.credentials_path,
-        environ=os.environ,
-        command=settings.credentials_command,
-    )
-
-
 # ---------------------------------------------------------------- the error boundary
 
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
-from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -13,32 +11,18 @@ from pytest_octane.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
     UsageError,
-    check_credentials,
     print_outcome,
     settings_from_args,
 )
-from pytest_octane.model import TestRun
-from pytest_octane.settings import Settings
-
-
-def _read_inputs(files: Sequence[str], settings: Settings) -> list[TestRun]:
-    """Every run of the given JUnit/Octane XML files, in order."""
-    from pytest_octane.octane.inputs import read_results_file
-
-    started = settings.started or int(time.time() * 1000)
-    module = settings.module or ""
-    return [
-        run
-        for path in files
-        for run in read_results_file(Path(path), started_ms=started, module=module)
-    ]
+from pytest_octane.settings import check_credentials
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
+    from pytest_octane.octane.inputs import read_inputs
     from pytest_octane.octane.results_xml import header_from_settings, write_slices
 
     settings = replace(settings_from_args(args), from_pytest=False)  # any tool's files
-    runs = _read_inputs(args.files, settings)
+    runs = read_inputs(args.files, settings)
     out = Path(args.output)
     try:
         files = write_slices(
@@ -59,9 +43,10 @@ def cmd_convert(args: argparse.Namespace) -> int:
 
 def cmd_upload(args: argparse.Namespace) -> int:
     from pytest_octane.job.engine import upload_session
+    from pytest_octane.octane.inputs import read_inputs
 
     settings = replace(settings_from_args(args), from_pytest=False)  # any tool's files
-    runs = _read_inputs(args.files, settings)
+    runs = read_inputs(args.files, settings)
     if not runs:
         print("no test runs in the given files; nothing to upload", file=sys.stderr)
         return EXIT_FAILED

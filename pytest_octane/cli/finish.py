@@ -7,14 +7,13 @@ from typing import Any
 
 from pytest_octane.cli.common import (
     UsageError,
-    check_credentials,
     get_job,
     open_task_store,
     print_outcome,
 )
 from pytest_octane.job import recorded
 from pytest_octane.model import JobRecord, SliceStatus
-from pytest_octane.settings import Settings
+from pytest_octane.settings import Settings, check_credentials
 
 
 def job_settings(args: argparse.Namespace, job: JobRecord, *, store: Any = None) -> Settings:

@@ -2,11 +2,30 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-__all__ = ["FINISHING", "Progress", "UploadListener", "UploadState"]
+from pytest_octane.model import SliceWait
+
+__all__ = ["FINISHING", "Progress", "UploadListener", "UploadState", "collect_waits"]
+
+_collecting = threading.local()
+
+
+@contextlib.contextmanager
+def collect_waits(into: list[SliceWait]) -> Iterator[None]:
+    """While inside, queue-full waits of requests made by this thread are added to ``into``
+    (the slice being sent records them for its timeline on the jobs page)."""
+    previous = getattr(_collecting, "waits", None)
+    _collecting.waits = into
+    try:
+        yield
+    finally:
+        _collecting.waits = previous
+
 
 #: Receives free-form progress lines ("mapped 3 of 4 JIRA keys ...").
 Progress = Callable[[str], None]
@@ -83,6 +102,9 @@ class UploadState:
                 self.queue_full_waits += 1
             else:
                 self.retries += 1
+        collected: list[SliceWait] | None = getattr(_collecting, "waits", None)
+        if collected is not None and kind == "queue_full":
+            collected.append(SliceWait(kind="queue-full", start=time.time(), seconds=seconds))
         if not line:
             what = "Octane's queue is full" if kind == "queue_full" else "a request failed"
             line = f"{what}; trying again in {seconds:.1f} s"

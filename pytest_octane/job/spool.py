@@ -11,12 +11,20 @@ import json
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from lxml import etree
 
 from pytest_octane.errors import InputError, StoreError
 from pytest_octane.job.evidence.files import write_slice_files
-from pytest_octane.model import SliceRecord, TestRun
+from pytest_octane.model import (
+    MAX_FAILURE_MESSAGE,
+    MAX_FAILURES_KEPT,
+    FailedTest,
+    RunStatus,
+    SliceRecord,
+    TestRun,
+)
 from pytest_octane.model import SpooledRun as SpooledRun  # re-exported (it moved, issue 28)
 from pytest_octane.octane.gherkin_xml import feature_keys, features_of, plan_slices
 from pytest_octane.octane.results_xml import (
@@ -87,7 +95,13 @@ def spool_records(
             f"cannot write the spool folder {str(folder)!r} ({exc.strerror or exc}); "
             "set --octane-spool-dir to a writable folder"
         ) from None
-    now = time.time()
+    return slice_records(files, runs, slice_size, time.time())
+
+
+def slice_records(
+    files: Sequence[SliceFile], runs: Sequence[TestRun], slice_size: int, now: float
+) -> list[SliceRecord]:
+    """The store's records of the slices ``write_spool`` wrote (``files``) of ``runs``."""
     return [
         SliceRecord(
             index=f.index,
@@ -95,9 +109,40 @@ def spool_records(
             run_count=f.run_count,
             created_at=now,
             updated_at=now,
+            **outcome,
         )
-        for f in files
+        for f, outcome in zip(files, slice_outcomes(runs, slice_size), strict=True)
     ]
+
+
+def slice_outcomes(runs: Sequence[TestRun], slice_size: int) -> list[dict[str, Any]]:
+    """Per spooled slice (in ``write_spool``'s order): its runs by outcome and its failed
+    runs with their messages, as ``SliceRecord`` fields, so the jobs page needs no XML."""
+    result: list[dict[str, Any]] = []
+    for chunk in plan_slices(runs, slice_size):
+        by_status = {status: 0 for status in RunStatus}
+        failures: list[FailedTest] = []
+        for run in chunk:
+            by_status[run.status] += 1
+            if run.status is RunStatus.FAILED and len(failures) < MAX_FAILURES_KEPT:
+                error = run.error
+                failures.append(
+                    FailedTest(
+                        name=run.nodeid
+                        or ".".join(p for p in (run.package, run.klass, run.name) if p),
+                        message=(error.message if error else "")[:MAX_FAILURE_MESSAGE],
+                        error_type=error.type if error else "",
+                    )
+                )
+        result.append(
+            {
+                "runs_passed": by_status[RunStatus.PASSED],
+                "runs_failed": by_status[RunStatus.FAILED],
+                "runs_skipped": by_status[RunStatus.SKIPPED],
+                "failures": tuple(failures),
+            }
+        )
+    return result
 
 
 def read_spooled_runs(slice_path: Path) -> list[SpooledRun]:

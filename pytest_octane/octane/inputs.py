@@ -8,8 +8,10 @@ the test case and the attribute, so the XML we write is always valid.
 from __future__ import annotations
 
 import datetime as dt
+import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lxml import etree
 
@@ -17,6 +19,9 @@ from pytest_octane.errors import InputError
 from pytest_octane.model import RunError, RunStatus, TestRun, cut_name
 from pytest_octane.octane.schema import safe_parser
 from pytest_octane.octane.xml_text import LONG_MAX, ms_of_seconds, parser_reason
+
+if TYPE_CHECKING:
+    from pytest_octane.settings import Settings
 
 _STATUSES = {status.value: status for status in RunStatus}
 
@@ -309,3 +314,15 @@ def read_results_file(path: Path, *, started_ms: int, module: str = "") -> list[
         f"{path}: root element <{root.tag}> is neither JUnit (<testsuites>/<testsuite>) nor "
         "Octane (<test_result>) XML"
     )
+
+
+def read_inputs(files: Sequence[str], settings: Settings) -> list[TestRun]:
+    """Every run of the given JUnit/Octane XML files, in order (``pytest-octane upload`` and
+    the jobs page's upload form read their files with this)."""
+    started = settings.started or int(time.time() * 1000)
+    module = settings.module or ""
+    return [
+        run
+        for path in files
+        for run in read_results_file(Path(path), started_ms=started, module=module)
+    ]

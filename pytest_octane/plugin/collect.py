@@ -90,7 +90,8 @@ def _crash_message(report: pytest.TestReport | pytest.CollectReport) -> str:
 
 def _skip_reason(report: pytest.TestReport) -> str:
     if hasattr(report, "wasxfail"):
-        reason = str(report.wasxfail)
+        # pytest < 8 writes "reason: " before the reason of pytest.xfail(); junitxml drops it
+        reason = str(report.wasxfail).removeprefix("reason: ")
         return f"xfail: {reason}" if reason else "xfail"
     message = _crash_message(report)
     return message.removeprefix("Skipped: ")
@@ -196,7 +197,9 @@ class ResultCollector:
         nodeid = report.nodeid  # a property that builds a new string on each read
         key = (nodeid, getattr(report, "node", None))
         pending = self._pending.get(key)
-        if pending is None:
+        if pending is None or (pending.rerun and report.when == "setup"):
+            # a new item, or the next attempt of one: pytest-rerunfailures before 16.7 logs no
+            # teardown for an attempt it reruns, so its "rerun" report is that attempt's last
             pending = self._pending[key] = _Pending(started=report.start)
         outcome: str = report.outcome  # pytest-rerunfailures adds "rerun"
         if outcome == "rerun":

@@ -113,15 +113,16 @@ class OctaneReporter:
         """Collection is over: the uploader signs in and looks up what the tests need."""
         if self.uploader is None:
             return
-        if not session.items and not session.config.pluginmanager.has_plugin("dsession"):
+        # pytest < 8 sets session.items only when it collects, which an xdist controller skips
+        items: list[pytest.Item] = getattr(session, "items", [])
+        if not items and not session.config.pluginmanager.has_plugin("dsession"):
             return  # nothing will run (an xdist controller collects nothing, yet tests run)
         from pytest_octane.model import SpooledRun
 
         # one pass over the items in the main thread: parameters share a place, so only the
         # distinct (test, keys) pairs are split (a sixth of the time on parametrized suites)
         tests = {
-            (item.nodeid.partition("[")[0], self.jira_keys.get(item.nodeid, ()))
-            for item in session.items
+            (item.nodeid.partition("[")[0], self.jira_keys.get(item.nodeid, ())) for item in items
         }
         placed = {SpooledRun(*split_nodeid(test)[:2], keys) for test, keys in tests}
         self.uploader.expect(tuple(placed))

@@ -32,6 +32,7 @@ from pytest_octane.settings.parsers import (
 )
 from pytest_octane.settings.resolve import (
     Settings,
+    check_credentials,
     load_spaces_file,
     require_connection,
     resolve_settings,
@@ -52,6 +53,7 @@ __all__ = [
     "OptionSpec",
     "Parser",
     "Settings",
+    "check_credentials",
     "load_spaces_file",
     "parse_bool",
     "parse_dry_run",

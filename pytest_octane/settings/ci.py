@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ __all__ = [
     "SERVER_TYPES",
     "CiInfo",
     "ci_defaults",
+    "ci_run_url",
     "detect_ci",
     "write_github_step_summary",
 ]
@@ -372,3 +374,12 @@ def write_github_step_summary(
         )
         return None
     return path
+
+
+def ci_run_url(build_id: str | None, environ: Mapping[str, str] | None = None) -> str | None:
+    """The CI run's web address, when ``build_id`` is the build the environment (default:
+    ``os.environ``) describes."""
+    if not build_id:
+        return None
+    info = detect_ci(os.environ if environ is None else environ)
+    return info.url if info is not None and info.build_id == build_id else None

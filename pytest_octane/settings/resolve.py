@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -331,3 +332,17 @@ def require_connection(settings: Settings) -> tuple[str, int, int]:
             "OCTANE_WORKSPACE, ini octane_workspace, or 'workspaceId' in the spaces file"
         )
     return settings.url, settings.space, settings.workspace
+
+
+def check_credentials(settings: Settings) -> None:
+    """Fail (ConfigError/CredentialsError) before a job is recorded, not with an unfinished
+    job: the connection is configured and its shared space's credentials can be found."""
+    from pytest_octane.octane.credentials import resolve_credentials
+
+    _, space, _ = require_connection(settings)
+    resolve_credentials(
+        space,
+        path_template=settings.credentials_path,
+        environ=os.environ,
+        command=settings.credentials_command,
+    )

@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import fields
 from typing import Any
 
 from pytest_octane.errors import StoreError
-from pytest_octane.model import JobRecord, RequestLogEntry, SliceRecord, SliceStatus
+from pytest_octane.model import (
+    FailedTest,
+    JobRecord,
+    RequestLogEntry,
+    SliceRecord,
+    SliceStatus,
+    SliceWait,
+)
 
 #: Version of the job file layout; a file with a higher one was written by newer code.
 FORMAT_VERSION = 1
@@ -29,7 +37,18 @@ _SLICE_TYPES: dict[str, tuple[type, ...]] = {
     "error_details": (str, type(None)),
     "created_at": (int, float),
     "updated_at": (int, float),
+    "runs_passed": (int,),
+    "runs_failed": (int,),
+    "runs_skipped": (int,),
+    "failures": (tuple, list),
+    "sent_at": (int, float, type(None)),
+    "accepted_at": (int, float, type(None)),
+    "done_at": (int, float, type(None)),
+    "waits": (tuple, list),
 }
+#: Fields kept as JSON lists (a TEXT column in the SQL store).
+LIST_FIELDS = ("failures", "waits")
+_TIMES = ("created_at", "updated_at", "sent_at", "accepted_at", "done_at")
 
 
 # ---- codec shared with the SQL store ----
@@ -69,11 +88,32 @@ def slice_changes(changes: Mapping[str, Any]) -> dict[str, Any]:
             )
         if name == "status":
             clean[name] = _status(value).value
-        elif name in ("created_at", "updated_at"):
-            clean[name] = float(value)
+        elif name in _TIMES:
+            clean[name] = None if value is None else float(value)
+        elif name == "failures":
+            clean[name] = [_failure_to_dict(_failure(item)) for item in value]
+        elif name == "waits":
+            clean[name] = [_wait_to_dict(_wait(item)) for item in value]
         else:
             clean[name] = value
+    _timeline(clean)
     return clean
+
+
+def _timeline(clean: dict[str, Any]) -> None:
+    """The slice's timeline follows its state: a task id recorded while Running is the
+    moment Octane took the slice (and a new attempt is not done yet); a final state is the
+    moment it ended. An explicit value wins."""
+    status = clean.get("status")
+    if status is None:
+        return
+    now = time.time()
+    if status == SliceStatus.RUNNING.value:
+        if clean.get("task_id") is not None:
+            clean.setdefault("accepted_at", now)
+        clean.setdefault("done_at", None)
+    else:
+        clean.setdefault("done_at", now)
 
 
 def new_slices(job: JobRecord, now: float) -> list[SliceRecord]:
@@ -95,7 +135,43 @@ def slice_to_dict(record: SliceRecord) -> dict[str, Any]:
     data = {name: getattr(record, name) for name in _SLICE_TYPES}
     data["index"] = record.index
     data["status"] = _status(record.status).value
+    data["failures"] = [_failure_to_dict(f) for f in record.failures]
+    data["waits"] = [_wait_to_dict(w) for w in record.waits]
     return data
+
+
+def _failure_to_dict(item: FailedTest) -> dict[str, Any]:
+    return {"name": item.name, "message": item.message, "error_type": item.error_type}
+
+
+def _wait_to_dict(item: SliceWait) -> dict[str, Any]:
+    return {"kind": item.kind, "start": item.start, "seconds": item.seconds}
+
+
+def _failure(item: object) -> FailedTest:
+    if isinstance(item, FailedTest):
+        return item
+    if isinstance(item, Mapping):
+        return FailedTest(
+            name=printable(str(item["name"])),
+            message=printable(str(item.get("message") or "")),
+            error_type=printable(str(item.get("error_type") or "")),
+        )
+    raise StoreError(f"a failed test must be a FailedTest or an object, not {item!r}")
+
+
+def _wait(item: object) -> SliceWait:
+    if isinstance(item, SliceWait):
+        return item
+    if isinstance(item, Mapping):
+        return SliceWait(
+            kind=str(item["kind"]), start=float(item["start"]), seconds=float(item["seconds"])
+        )
+    raise StoreError(f"a slice wait must be a SliceWait or an object, not {item!r}")
+
+
+def _opt_float(value: Any) -> float | None:
+    return None if value is None else float(value)
 
 
 def slice_from_dict(data: Mapping[str, Any]) -> SliceRecord:
@@ -111,6 +187,14 @@ def slice_from_dict(data: Mapping[str, Any]) -> SliceRecord:
         error_details=data.get("error_details"),
         created_at=float(data.get("created_at", 0.0)),
         updated_at=float(data.get("updated_at", 0.0)),
+        runs_passed=int(data.get("runs_passed") or 0),
+        runs_failed=int(data.get("runs_failed") or 0),
+        runs_skipped=int(data.get("runs_skipped") or 0),
+        failures=tuple(_failure(f) for f in data.get("failures") or ()),
+        sent_at=_opt_float(data.get("sent_at")),
+        accepted_at=_opt_float(data.get("accepted_at")),
+        done_at=_opt_float(data.get("done_at")),
+        waits=tuple(_wait(w) for w in data.get("waits") or ()),
     )
 
 

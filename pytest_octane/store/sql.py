@@ -18,12 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
-    func,
     insert,
     select,
     update,
 )
-from sqlalchemy.engine import Connection, Row
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import (
     DBAPIError,
     IntegrityError,
@@ -36,6 +35,7 @@ from pytest_octane.errors import StoreError
 from pytest_octane.model import JobRecord, RequestLogEntry, SliceRecord
 from pytest_octane.store.base import DamagedJob, JobListing
 from pytest_octane.store.codec import (
+    LIST_FIELDS,
     check_job_id,
     check_slice_index,
     decode_entries,
@@ -44,20 +44,22 @@ from pytest_octane.store.codec import (
     plain_json,
     slice_changes,
     slice_from_dict,
-    slice_to_dict,
 )
 from pytest_octane.store.location import describe_location
 from pytest_octane.store.locks import FileLocks, Locks, LocksDelegate
+from pytest_octane.store.query import JobPage, JobQuery
+from pytest_octane.store.sql_query import page_rows
 from pytest_octane.store.sql_schema import (
-    _PG_SCHEMA_LOCK,
     _SCHEMA_ATTEMPTS,
     SCHEMA_VERSION,
-    _stored_version,
+    as_dict,
     create_store_engine,
     jobs_table,
     metadata,
     request_log_table,
-    schema_version_table,
+    set_up_schema,
+    slice_columns,
+    slice_row,
     tasks_table,
 )
 
@@ -110,7 +112,7 @@ class SqlStore(LocksDelegate):
                     raise self._exists(job_id)
                 conn.execute(insert(jobs_table).values(row))
                 if slices:
-                    conn.execute(insert(tasks_table), [_slice_row(job_id, s) for s in slices])
+                    conn.execute(insert(tasks_table), [slice_row(job_id, s) for s in slices])
         except StoreError as exc:
             if isinstance(exc.__cause__, IntegrityError):  # lost a race on the same id
                 raise self._exists(job_id) from None
@@ -127,7 +129,7 @@ class SqlStore(LocksDelegate):
                 .where(tasks_table.c.job_id == job_id)
                 .order_by(tasks_table.c.slice_index)
             ).all()
-        return self._job(_as_dict(row), [_as_dict(s) for s in slices])
+        return self._job(as_dict(row), [as_dict(s) for s in slices])
 
     def list_jobs(self) -> list[JobRecord]:
         listing = self.scan_jobs()
@@ -145,15 +147,32 @@ class SqlStore(LocksDelegate):
             ).all()
         by_job: dict[str, list[Mapping[str, Any]]] = {}
         for s in slice_rows:
-            by_job.setdefault(s.job_id, []).append(_as_dict(s))
+            by_job.setdefault(s.job_id, []).append(as_dict(s))
         jobs: list[JobRecord] = []
         damaged: list[DamagedJob] = []
         for r in rows:
             try:
-                jobs.append(self._job(_as_dict(r), by_job.get(r.job_id, [])))
+                jobs.append(self._job(as_dict(r), by_job.get(r.job_id, [])))
             except StoreError as exc:
                 damaged.append(DamagedJob(str(r.job_id), str(exc)))
         return JobListing(jobs, damaged)
+
+    def query_jobs(self, query: JobQuery) -> JobPage:
+        """One page of the jobs list in a few queries (``sql_query``), so the jobs page
+        stays fast with thousands of jobs."""
+        with self._read("list jobs") as conn:
+            found = page_rows(conn, query)
+        by_job: dict[str, list[Mapping[str, Any]]] = {}
+        for s in found.slices:
+            by_job.setdefault(s.job_id, []).append(as_dict(s))
+        jobs: list[JobRecord] = []
+        damaged: list[DamagedJob] = []
+        for r in found.jobs:
+            try:
+                jobs.append(self._job(as_dict(r), by_job.get(r.job_id, [])))
+            except StoreError as exc:
+                damaged.append(DamagedJob(str(r.job_id), str(exc)))
+        return JobPage(jobs=jobs, total=found.total, damaged=damaged, spaces=found.spaces)
 
     def add_slices(self, job_id: str, slices: Sequence[SliceRecord]) -> None:
         check_job_id(job_id)
@@ -173,14 +192,14 @@ class SqlStore(LocksDelegate):
             taken = {row[0] for row in have} & {s.index for s in slices}
             if taken:
                 raise StoreError(f"job {job_id} has slice index {min(taken)} twice")
-            rows = [_slice_row(job_id, s) for s in new_slices(probe, time.time())]
+            rows = [slice_row(job_id, s) for s in new_slices(probe, time.time())]
             if rows:
                 conn.execute(insert(tasks_table), rows)
 
     def update_slice(self, job_id: str, index: int, **changes: Any) -> SliceRecord:
         check_job_id(job_id)
         check_slice_index(index)
-        values = slice_changes(changes)
+        values = slice_columns(slice_changes(changes))
         values.setdefault("updated_at", time.time())
         where = (tasks_table.c.job_id == job_id, tasks_table.c.slice_index == index)
         with self._write(f"update slice {index} of job {job_id}") as conn:
@@ -191,7 +210,7 @@ class SqlStore(LocksDelegate):
                     f"job {job_id} has no slice {index} in the task store '{self.location}'"
                 )
             row = conn.execute(select(tasks_table).where(*where)).one()
-        return self._slice(_as_dict(row))
+        return self._slice(as_dict(row))
 
     def finish_job(self, job_id: str, finished_at: float) -> None:
         check_job_id(job_id)
@@ -244,7 +263,7 @@ class SqlStore(LocksDelegate):
                 .order_by(request_log_table.c.id)
             ).all()
         where = f"the request log of job {job_id} in {self.location} has a bad row"
-        raw = [(f"{where} {r.id}", functools.partial(_as_dict, r)) for r in rows]
+        raw = [(f"{where} {r.id}", functools.partial(as_dict, r)) for r in rows]
         return decode_entries(raw, "repair or delete that row", on_damaged)
 
     def close(self) -> None:
@@ -266,20 +285,7 @@ class SqlStore(LocksDelegate):
         for attempt in range(1, _SCHEMA_ATTEMPTS + 1):
             try:
                 with self._write("set up its tables") as conn:
-                    if conn.dialect.name == "postgresql":
-                        conn.execute(select(func.pg_advisory_xact_lock(_PG_SCHEMA_LOCK)))
-                    found = _stored_version(conn)
-                    if found is not None and found > SCHEMA_VERSION:
-                        raise StoreError(
-                            f"the task store '{self.location}' has schema version {found}, "
-                            f"newer than the {SCHEMA_VERSION} this pytest-octane knows: "
-                            "upgrade pytest-octane (or use another database)"
-                        )
-                    metadata.create_all(conn, checkfirst=True)
-                    if found is None:
-                        conn.execute(
-                            insert(schema_version_table).values(id=1, version=SCHEMA_VERSION)
-                        )
+                    set_up_schema(conn, self.location)
                 return
             except StoreError as exc:
                 raced = isinstance(exc.__cause__, IntegrityError | ProgrammingError)
@@ -378,19 +384,13 @@ class SqlStore(LocksDelegate):
     def _slice(self, row: Mapping[str, Any]) -> SliceRecord:
         data = dict(row)
         data["index"] = data.pop("slice_index")
+        for name in LIST_FIELDS:
+            if data.get(name):
+                data[name] = self._json(
+                    data[name], f"{name} of slice {data['index']} of job {data['job_id']}"
+                )
         try:
             return slice_from_dict(data)
         except (KeyError, TypeError, ValueError, OverflowError, StoreError) as exc:
             what = f"slice {data['index']} of job {data['job_id']}"
             raise self._corrupt(what, f"{type(exc).__name__}: {exc}") from None
-
-
-def _slice_row(job_id: str, record: SliceRecord) -> dict[str, Any]:
-    data = slice_to_dict(record)
-    data["slice_index"] = data.pop("index")
-    data["job_id"] = job_id
-    return data
-
-
-def _as_dict(row: Row[Any]) -> dict[str, Any]:
-    return {str(key): value for key, value in row._mapping.items()}

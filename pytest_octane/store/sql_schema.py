@@ -20,13 +20,16 @@ from sqlalchemy import (
     create_engine,
     event,
     func,
+    insert,
     inspect,
     select,
 )
-from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.engine import Connection, Engine, Row, make_url
 from sqlalchemy.exc import ArgumentError
 
 from pytest_octane.errors import StoreError
+from pytest_octane.model import SliceRecord
+from pytest_octane.store.codec import LIST_FIELDS, plain_json, slice_to_dict
 
 #: Version of the tables below; a database with a higher one was set up by newer code.
 SCHEMA_VERSION = 1
@@ -70,7 +73,33 @@ tasks_table = Table(
     Column("error_details", Text, nullable=True),
     Column("created_at", Double, nullable=False),
     Column("updated_at", Double, nullable=False),
+    # added later (``add_missing_columns``): outcome counts, failed runs, the timeline
+    *(
+        Column(name, Integer, nullable=False, server_default="0")
+        for name in ("runs_passed", "runs_failed", "runs_skipped")
+    ),
+    Column("failures", Text, nullable=True),  # JSON array
+    Column("failed_names", Text, nullable=True),  # the failed runs' names, one a line (search)
+    Column("sent_at", Double, nullable=True),
+    Column("accepted_at", Double, nullable=True),
+    Column("done_at", Double, nullable=True),
+    Column("waits", Text, nullable=True),  # JSON array
     PrimaryKeyConstraint("job_id", "slice_index", name="pk_octane_upload_tasks"),
+)
+
+#: Columns added to the tasks table after version 1, as ``ADD COLUMN`` clauses. Older
+#: pytest-octane ignores them and its inserts get their defaults, so the version stays 1 and
+#: runners of different versions can share one database.
+ADDED_COLUMNS = (
+    "runs_passed INTEGER NOT NULL DEFAULT 0",
+    "runs_failed INTEGER NOT NULL DEFAULT 0",
+    "runs_skipped INTEGER NOT NULL DEFAULT 0",
+    "failures TEXT",
+    "failed_names TEXT",
+    "sent_at DOUBLE PRECISION",
+    "accepted_at DOUBLE PRECISION",
+    "done_at DOUBLE PRECISION",
+    "waits TEXT",
 )
 
 request_log_table = Table(
@@ -151,6 +180,58 @@ def _stored_version(conn: Connection) -> int | None:
         return None
     version = conn.execute(select(func.max(schema_version_table.c.version))).scalar()
     return None if version is None else int(version)
+
+
+def add_missing_columns(conn: Connection) -> None:
+    """Add the columns of ``ADDED_COLUMNS`` a table made by older code lacks."""
+    have = {c["name"] for c in inspect(conn).get_columns(tasks_table.name)}
+    for clause in ADDED_COLUMNS:
+        if clause.split()[0] not in have:
+            conn.exec_driver_sql(f"ALTER TABLE {tasks_table.name} ADD COLUMN {clause}")
+
+
+def set_up_schema(conn: Connection, location: str) -> None:
+    """Create the tables, or add the columns older ones lack; refuse a newer version."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(select(func.pg_advisory_xact_lock(_PG_SCHEMA_LOCK)))
+    found = _stored_version(conn)
+    if found is not None and found > SCHEMA_VERSION:
+        raise StoreError(
+            f"the task store '{location}' has schema version {found}, newer than the "
+            f"{SCHEMA_VERSION} this pytest-octane knows: upgrade pytest-octane (or use another "
+            "database)"
+        )
+    metadata.create_all(conn, checkfirst=True)
+    if found is None:
+        conn.execute(insert(schema_version_table).values(id=1, version=SCHEMA_VERSION))
+    else:
+        add_missing_columns(conn)
+
+
+# ---- rows
+
+
+def slice_row(job_id: str, record: SliceRecord) -> dict[str, Any]:
+    data = slice_columns(slice_to_dict(record))
+    data["slice_index"] = data.pop("index")
+    data["job_id"] = job_id
+    return data
+
+
+def slice_columns(values: dict[str, Any]) -> dict[str, Any]:
+    """Slice fields as column values: the lists as JSON text, and the failed runs' names
+    in a column of their own for the jobs page's search."""
+    failures = values.get("failures")
+    if failures is not None:
+        values["failed_names"] = "\n".join(str(f["name"]) for f in failures) or None
+    for name in LIST_FIELDS:
+        if name in values:
+            values[name] = plain_json(values[name]) if values[name] else None
+    return values
+
+
+def as_dict(row: Row[Any]) -> dict[str, Any]:
+    return {str(key): value for key, value in row._mapping.items()}
 
 
 def _lenient_text(raw: bytes) -> str:

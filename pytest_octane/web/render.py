@@ -3,28 +3,44 @@ escaped, because error texts and request logs hold whatever Octane or a proxy an
 
 from __future__ import annotations
 
-import html
+import hashlib
 import json
 import shlex
 import time
-from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
-from urllib.parse import quote, urlsplit
 
 from pytest_octane.job.evidence.files import attachments_summary
 from pytest_octane.model import JobRecord, RequestLogEntry, SliceRecord, SliceStatus
-from pytest_octane.store import DamagedJob
+from pytest_octane.web.charts import (
+    outcome_bar,
+    outcomes_of,
+    seconds_text,
+    slice_times,
+    timeline_svg,
+)
+from pytest_octane.web.layout import (
+    _build_cell,
+    _counts,
+    _duration,
+    _e,
+    _live,
+    _octane_link,
+    _page,
+    _stamp,
+    _status,
+    job_href,
+)
 from pytest_octane.web.retry import Notice
+from pytest_octane.web.upload import SpaceChoice
 
 __all__ = [
     "BODY_CHARS",
     "LOG_ROWS",
     "RETRY_BUTTON",
-    "job_href",
+    "job_is_live",
+    "job_version",
     "render_job",
-    "render_jobs",
-    "render_message",
 ]
 
 RETRY_BUTTON = "Re-upload failed slices"
@@ -32,102 +48,6 @@ RETRY_BUTTON = "Re-upload failed slices"
 LOG_ROWS = 500
 #: Characters of a logged request body shown (inside a collapsed block).
 BODY_CHARS = 4000
-
-_e = html.escape
-
-_CSS = """
-body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#222}
-h1{font-size:1.4em}h2{font-size:1.15em;margin-top:1.6em}
-table{border-collapse:collapse;margin:.5em 0}
-th,td{border:1px solid #ccc;padding:.25em .5em;text-align:left;vertical-align:top}
-th{background:#f3f3f3}td.num{text-align:right}
-.status{font-weight:600}.success{color:#1a7f37}.failed{color:#c62828}.running{color:#9a6700}
-.notice{border:1px solid #ccc;padding:.5em 1em;margin:1em 0}
-.notice.ok{border-color:#1a7f37}.notice.bad{border-color:#c62828}
-pre{white-space:pre-wrap;word-break:break-word;margin:0}
-code{background:#f3f3f3;padding:0 .2em}
-button{font-size:1em;padding:.35em 1em}
-.muted{color:#666}
-"""
-
-
-def _stamp(epoch: object) -> str:
-    if isinstance(epoch, bool) or not isinstance(epoch, int | float) or epoch <= 0:
-        return "-"
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(epoch))
-
-
-def job_href(job_id: str, suffix: str = "") -> str:
-    return "/jobs/" + quote(job_id, safe="") + suffix
-
-
-def _status(status: SliceStatus | str, element_id: str = "") -> str:
-    value = str(status)
-    attr = f' id="{_e(element_id)}"' if element_id else ""
-    return f'<span{attr} class="status {_e(value.lower())}">{_e(value)}</span>'
-
-
-def _octane_link(job: JobRecord) -> str:
-    """A link to the workspace in Octane's UI, only for an http(s) server URL."""
-    server = job.server.rstrip("/")
-    if urlsplit(server).scheme.lower() not in ("http", "https"):
-        return ""
-    href = f"{server}/ui/?p={job.space_id}/{job.workspace_id}"
-    return f' (<a href="{_e(href)}" rel="noopener noreferrer">open in Octane</a>)'
-
-
-def _page(title: str, body: str) -> str:
-    return (
-        "<!doctype html>\n"
-        '<html lang="en"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{_e(title)} - pytest-octane</title><style>{_CSS}</style></head>"
-        f'<body><p class="muted"><a href="/">all jobs</a></p>{body}</body></html>\n'
-    )
-
-
-def render_message(title: str, text: str) -> str:
-    return _page(title, f"<h1>{_e(title)}</h1><p>{_e(text)}</p>")
-
-
-def _counts(job: JobRecord) -> Counter[SliceStatus]:
-    return Counter(record.status for record in job.slices)
-
-
-def render_jobs(
-    jobs: Sequence[JobRecord], location: str, damaged: Sequence[DamagedJob] = ()
-) -> str:
-    """The jobs table, newest first (the store's order), then one line per damaged job."""
-    if not jobs:
-        table = f"<p>No jobs in the task store <code>{_e(location)}</code> yet.</p>"
-    else:
-        rows = []
-        for job in jobs:
-            counts = _counts(job)
-            rows.append(
-                f'<tr id="job-{_e(job.job_id)}">'
-                f'<td><a href="{_e(job_href(job.job_id))}">{_e(job.job_id)}</a></td>'
-                f"<td>{_e(str(job.space_id))} / {_e(str(job.workspace_id))}</td>"
-                f"<td>{_e(job.server)}</td>"
-                f"<td>{_e(_stamp(job.created_at))}</td>"
-                f'<td class="num">{sum(s.run_count for s in job.slices)}</td>'
-                f'<td class="num">{counts[SliceStatus.SUCCESS]}</td>'
-                f'<td class="num">{counts[SliceStatus.FAILED]}</td>'
-                f'<td class="num">{counts[SliceStatus.RUNNING]}</td>'
-                f"<td>{_status(job.status)}</td></tr>"
-            )
-        table = (
-            '<table id="jobs"><tr><th>Job</th><th>Space / workspace</th><th>Server</th>'
-            "<th>Created</th><th>Runs</th><th>Slices OK</th><th>Failed</th><th>Running</th>"
-            "<th>Status</th></tr>" + "".join(rows) + "</table>"
-        )
-    body = (
-        f'<h1>Upload jobs</h1><p class="muted">Task store: <code>{_e(location)}</code></p>{table}'
-    )
-    if damaged:
-        items = "".join(f"<li><code>{_e(d.job_id)}</code>: {_e(d.problem)}</li>" for d in damaged)
-        body += f'<h2>Damaged jobs</h2><ul id="damaged" class="failed">{items}</ul>'
-    return _page("Upload jobs", body)
 
 
 def _slice_row(record: SliceRecord) -> str:
@@ -197,9 +117,109 @@ def _notice_block(notice: Notice) -> str:
         )
     return (
         f'<div id="notice" class="notice {"ok" if notice.ok else "bad"}">'
-        f"<p><strong>Re-upload started from this page at {_e(_stamp(notice.when))} "
+        f"<p><strong>{_e(notice.kind)} started from this page at {_e(_stamp(notice.when))} "
         f"{title}.</strong></p><pre>{_e(lines)}</pre>{progress}</div>"
     )
+
+
+def job_version(job: JobRecord, *, busy: bool, notice: Notice | None) -> str:
+    """Changes whenever the job page would show something new."""
+    parts = [job.status.value, str(job.finished_at), str(len(job.history)), str(busy)]
+    parts.append(str(notice.when) if notice is not None else "-")
+    parts.extend(f"{s.index}:{s.status.value}:{s.updated_at}" for s in job.slices)
+    return hashlib.sha1("|".join(parts).encode("utf-8")).hexdigest()[:16]
+
+
+def job_is_live(job: JobRecord, busy: bool) -> bool:
+    return busy or job.status is SliceStatus.RUNNING
+
+
+_LEGEND = (
+    ("tl-wait", "spooled, waiting to be sent"),
+    ("tl-budget", "waiting for a queue budget slot"),
+    ("tl-post", "sending (POST)"),
+    ("tl-queuefull", "Octane queue full, retried"),
+    ("tl-octane", "queued/running in Octane"),
+    ("tl-ok", "done: success"),
+    ("tl-bad", "done: failed"),
+)
+
+
+def _opt_seconds(value: float | None) -> str:
+    return "-" if value is None else seconds_text(value)
+
+
+def _timeline_block(job: JobRecord, now: float) -> str:
+    _, times = slice_times(job, now)
+    legend = "".join(
+        f'<span><svg width="12" height="12" aria-hidden="true"><rect class="{cls}" '
+        f'width="12" height="12"/></svg> {_e(text)}</span>'
+        for cls, text in _LEGEND
+    )
+    rows = "".join(
+        f'<tr><th scope="row">{t.index}</th><td>{_status(t.status)}</td>'
+        f'<td class="num">{_e(seconds_text(t.spooled))}</td>'
+        f'<td class="num">{_e(_opt_seconds(t.budget_wait or None))}</td>'
+        f'<td class="num">{_e(_opt_seconds(t.sent))}</td>'
+        f'<td class="num">{_e(_opt_seconds(t.queue_full_wait or None))}</td>'
+        f'<td class="num">{_e(_opt_seconds(t.accepted))}</td>'
+        f'<td class="num">{_e(_opt_seconds(t.done))}</td></tr>'
+        for t in times
+    )
+    table = (
+        '<details><summary>The timeline as a table</summary><table id="timeline-table">'
+        "<caption>Seconds after the job started</caption><thead><tr>"
+        '<th scope="col">Slice</th><th scope="col">Status</th><th scope="col">Spooled</th>'
+        '<th scope="col">Budget wait</th><th scope="col">Sent</th>'
+        '<th scope="col">Queue-full wait</th><th scope="col">In Octane</th>'
+        f'<th scope="col">Done</th></tr></thead><tbody>{rows}</tbody></table></details>'
+    )
+    return (
+        '<h2 id="timeline-heading">Timeline</h2>'
+        + timeline_svg(job, now)
+        + f'<p class="legend muted">{legend}</p>'
+        + table
+    )
+
+
+def _failures_block(job: JobRecord, search: str, href: str) -> str:
+    found = [(s.index, f) for s in sorted(job.slices, key=lambda s: s.index) for f in s.failures]
+    total_failed = sum(s.runs_failed for s in job.slices)
+    needle = search.strip().lower()
+    shown = [(i, f) for i, f in found if not needle or needle in f"{f.name}\n{f.message}".lower()]
+    form = (
+        f'<form class="filters" method="get" action="{_e(href)}" role="search" '
+        'aria-label="search failed tests"><label for="t-q">Test name or message'
+        f'<input id="t-q" type="search" name="q" value="{_e(search)}" size="30"></label>'
+        '<button type="submit" id="search-tests">Search</button></form>'
+    )
+    head = f'<h2 id="failures-heading">Failed tests ({total_failed})</h2>'
+    if not found:
+        note = (
+            "No failed tests."
+            if not total_failed
+            else "The failed tests' names were not recorded for this job."
+        )
+        return f'{head}<p class="muted">{note}</p>'
+    rows = "".join(
+        f'<tr><th scope="row">{_e(f.name)}</th><td class="num">{i}</td>'
+        f"<td>{_e(f.error_type)}</td><td><pre>{_e(f.message)}</pre></td></tr>"
+        for i, f in shown
+    )
+    count = (
+        f'<p class="muted" id="failures-count">{len(shown)} of {len(found)} shown'
+        + (f" for &ldquo;{_e(search)}&rdquo;" if needle else "")
+        + (f"; the spool holds all {total_failed}" if total_failed > len(found) else "")
+        + "</p>"
+    )
+    table = (
+        '<table id="failures"><thead><tr><th scope="col">Test</th><th scope="col">Slice</th>'
+        '<th scope="col">Error</th><th scope="col">Message</th></tr></thead>'
+        f"<tbody>{rows}</tbody></table>"
+        if shown
+        else ""
+    )
+    return head + form + count + table
 
 
 def render_job(
@@ -210,40 +230,51 @@ def render_job(
     csrf: str,
     notice: Notice | None = None,
     busy: bool = False,
+    now: float | None = None,
+    search: str = "",
+    nonce: str | None = None,
     damaged_requests: Sequence[str] = (),
 ) -> str:
-    """One job: summary, the re-upload button, slices, history and the request log (its
-    healthy entries, then one line per damaged one)."""
+    """One job: summary, the re-upload button, timeline, failed tests, slices, history and
+    the request log (its healthy entries, then one line per damaged one); while the job
+    runs, the live script keeps it current."""
+    now = time.time() if now is None else now
     counts = _counts(job)
     retry_command, resume_command = _commands(job, location)
     build = ", ".join(f"{k}={v}" for k, v in sorted(job.build.items())) or "-"
+    outcomes = outcomes_of(job)
     parts = [
-        f"<h1>Job {_e(job.job_id)} {_status(job.status, 'job-status')}</h1>",
-        "<table>",
-        f"<tr><th>Server</th><td>{_e(job.server)}{_octane_link(job)}</td></tr>",
-        f"<tr><th>Shared space / workspace</th><td>{_e(str(job.space_id))} / "
+        f'<div id="job-live"><h1>Job {_e(job.job_id)} {_status(job.status, "job-status")}</h1>',
+        '<table id="summary"><tbody>',
+        f'<tr><th scope="row">Runs</th><td>{outcome_bar(outcomes)} '
+        f'<span id="outcomes">{_e(outcomes.text())}</span></td></tr>',
+        f'<tr><th scope="row">Server</th><td>{_e(job.server)}{_octane_link(job)}</td></tr>',
+        f'<tr><th scope="row">Shared space / workspace</th><td>{_e(str(job.space_id))} / '
         f"{_e(str(job.workspace_id))}</td></tr>",
-        f"<tr><th>Created</th><td>{_e(_stamp(job.created_at))}</td></tr>",
-        f"<tr><th>Finished</th><td>{_e(_stamp(job.finished_at))}</td></tr>",
-        f"<tr><th>Build</th><td>{_e(build)}</td></tr>",
-        f"<tr><th>Slices</th><td>{len(job.slices)}: {counts[SliceStatus.SUCCESS]} ok, "
-        f"{counts[SliceStatus.FAILED]} failed, {counts[SliceStatus.RUNNING]} unfinished "
+        f'<tr><th scope="row">Created</th><td>{_e(_stamp(job.created_at))}</td></tr>',
+        f'<tr><th scope="row">Finished</th><td>{_e(_stamp(job.finished_at))}</td></tr>',
+        f'<tr><th scope="row">Duration</th><td>{_e(_duration(job, now))}</td></tr>',
+        f'<tr><th scope="row">Build</th><td>{_build_cell(job)} '
+        f'<span class="muted">{_e(build)}</span></td></tr>',
+        f'<tr><th scope="row">Slices</th><td>{len(job.slices)}: {counts[SliceStatus.SUCCESS]} '
+        f"ok, {counts[SliceStatus.FAILED]} failed, {counts[SliceStatus.RUNNING]} unfinished "
         f"({sum(s.run_count for s in job.slices)} runs)</td></tr>",
-        f"<tr><th>Task store</th><td><code>{_e(location)}</code></td></tr>",
+        f'<tr><th scope="row">Task store</th><td><code>{_e(location)}</code></td></tr>',
         # issue 23: attached files (sent, refused with why, pending); each also in History
         *(
-            f'<tr><th>Attachments</th><td id="attachments">{_e("; ".join(lines))}</td></tr>'
+            f'<tr><th scope="row">Attachments</th><td id="attachments">'
+            f"{_e('; '.join(lines))}</td></tr>"
             for lines in [attachments_summary(job)]
             if lines
         ),
-        "</table>",
+        "</tbody></table>",
     ]
     if notice is not None:
         parts.append(_notice_block(notice))
     if busy:
         parts.append(
-            '<p id="busy" class="notice">A re-upload of this job started from this page is '
-            "running; reload to see its progress.</p>"
+            '<p id="busy" class="notice">An upload of this job started from this page is '
+            "running; this page follows it.</p>"
         )
     if counts[SliceStatus.FAILED]:
         parts.append(
@@ -258,13 +289,17 @@ def render_job(
             '<p class="muted">Some slices are unfinished. If the upload that started this job '
             f"is no longer running, finish it with <code>{_e(resume_command)}</code></p>"
         )
+    href = job_href(job.job_id)
     parts += [
+        _timeline_block(job, now),
+        _failures_block(job, search, href),
         "<h2>Slices</h2>",
-        '<table id="slices"><tr><th>Slice</th><th>Runs</th><th>Task id</th><th>Status</th>'
-        "<th>Attempts</th><th>Octane status</th><th>Error</th><th>Error details</th>"
-        "<th>Updated</th></tr>",
+        '<table id="slices"><thead><tr><th scope="col">Slice</th><th scope="col">Runs</th>'
+        '<th scope="col">Task id</th><th scope="col">Status</th><th scope="col">Attempts</th>'
+        '<th scope="col">Octane status</th><th scope="col">Error</th>'
+        '<th scope="col">Error details</th><th scope="col">Updated</th></tr></thead><tbody>',
         *(_slice_row(record) for record in sorted(job.slices, key=lambda s: s.index)),
-        "</table>",
+        "</tbody></table>",
         "<h2>History</h2>",
     ]
     if job.history:
@@ -303,4 +338,45 @@ def render_job(
     if damaged_requests:
         items = "".join(f"<li>{_e(problem)}</li>" for problem in damaged_requests)
         parts.append(f'<ul id="damaged-requests" class="failed">{items}</ul>')
-    return _page(f"Job {job.job_id}", "".join(parts))
+    parts.append("</div>")
+    live = ""
+    if job_is_live(job, busy):
+        api = "/api" + href
+        live = _live(api, "job-live", job_version(job, busy=busy, notice=notice), 2000)
+    return _page(f"Job {job.job_id}", live + "".join(parts), nonce=nonce if live else None)
+
+
+def render_upload(
+    choices: Sequence[SpaceChoice],
+    problem: str | None,
+    *,
+    csrf: str,
+    max_bytes: int,
+    error: str | None = None,
+) -> str:
+    """The upload form: XML files, a shared space of the spaces file, suite, JIRA story."""
+    parts = ["<h1>Upload results</h1>"]
+    if error:
+        parts.append(f'<p id="upload-error" class="notice bad" role="alert">{_e(error)}</p>')
+    if problem:
+        parts.append(f'<p id="no-spaces" class="notice bad">{_e(problem)}</p>')
+        return _page("Upload results", "".join(parts))
+    options = "".join(f'<option value="{c.space}">{_e(c.label)}</option>' for c in choices)
+    parts.append(
+        '<form id="upload" method="post" action="/upload" enctype="multipart/form-data">'
+        f'<input type="hidden" name="csrf" value="{_e(csrf)}">'
+        '<p><label for="u-files">JUnit or Octane XML files</label><br>'
+        '<input id="u-files" type="file" name="files" multiple required '
+        'accept=".xml,application/xml,text/xml"></p>'
+        f'<p><label for="u-space">Shared space</label><br><select id="u-space" name="space" '
+        f"required>{options}</select></p>"
+        '<p><label for="u-suite">Suite path (optional)</label><br><input id="u-suite" '
+        'name="suite" size="40" placeholder="MODULE/SUITE"></p>'
+        '<p><label for="u-jira">JIRA story for the whole job (optional; needs a suite)</label>'
+        '<br><input id="u-jira" name="jira" size="20" placeholder="PROJ-123"></p>'
+        '<p><button type="submit" id="start-upload">Start the upload</button></p></form>'
+        f'<p class="muted">At most {max_bytes // (1024 * 1024)} MiB in all. The files are read '
+        "as <code>pytest-octane upload</code> reads them and the job starts at once; its page "
+        "follows it live.</p>"
+    )
+    return _page("Upload results", "".join(parts))

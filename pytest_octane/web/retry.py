@@ -39,9 +39,11 @@ def retry_failed_slices(
 
 @dataclass(frozen=True, slots=True)
 class Notice:
-    """The outcome of the last re-upload started from the page, shown on the job page."""
+    """The outcome of the last upload or re-upload started from the page, shown on the job page."""
 
     when: float
     ok: bool
     lines: tuple[str, ...]
     progress: tuple[str, ...] = ()
+    #: What was started from the page: "Re-upload" (the button) or "Upload" (the form).
+    kind: str = "Re-upload"

@@ -24,6 +24,7 @@ from pytest_octane.store import TaskStore
 from pytest_octane.web.access import check_token, cookie_value
 from pytest_octane.web.handler import Handler
 from pytest_octane.web.retry import Notice
+from pytest_octane.web.upload import join_uploads
 
 __all__ = ["DEFAULT_PORT", "TOKEN_ENV", "JobsServer"]
 
@@ -57,6 +58,8 @@ class JobsServer(ThreadingHTTPServer):
         #: Hidden in every form and checked on every POST; new per server start.
         self.csrf = secrets.token_urlsafe(32)
         self.notices: dict[str, Notice] = {}
+        #: Uploads started from the page's form; ``stop`` waits for them (bounded).
+        self.uploads: list[threading.Thread] = []
         self._job_locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -89,7 +92,10 @@ class JobsServer(ThreadingHTTPServer):
         self._thread.start()
         return self
 
-    def stop(self) -> None:
+    def stop(self, upload_wait_s: float = 60.0) -> None:
+        """Stop serving; wait at most ``upload_wait_s`` for uploads started from the form
+        (an upload cut short is resumable: every slice's state is recorded)."""
+        join_uploads(self.uploads, upload_wait_s)
         if self._thread is not None:
             self.shutdown()
             self._thread.join()

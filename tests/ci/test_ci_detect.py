@@ -231,3 +231,14 @@ def test_ci_defaults_are_valid_settings_that_form_a_build_context(
     assert settings.build_id == info.build_id
     assert settings.build_job_name == info.job_name
     assert settings.build_name == info.build_name
+
+
+def test_the_ci_run_url_is_kept_only_for_the_build_the_environment_describes() -> None:
+    from pytest_octane.settings.ci import ci_run_url
+
+    assert ci_run_url("9876543210-1", GITHUB) == (
+        "https://github.com/acme/shop/actions/runs/9876543210"
+    )
+    assert ci_run_url("a-build-given-by-hand", GITHUB) is None  # another build: no link
+    assert ci_run_url(None, GITHUB) is None
+    assert ci_run_url("9876543210-1", {}) is None

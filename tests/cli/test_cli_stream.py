@@ -33,6 +33,16 @@ def test_slow(n):
             fh.write(repr(time.time()))
 """
 
+#: A background job of a non-interactive shell (`bash .ci/run &`) ignores SIGINT, and so does
+#: every process it starts: Python then installs no KeyboardInterrupt handler and the Ctrl-C
+#: is lost (the session runs to its end, exit 0). The suite's conftest gives its pytest the
+#: Ctrl-C of a terminal back.
+TERMINAL_CTRL_C = """
+import signal
+
+signal.signal(signal.SIGINT, signal.default_int_handler)
+"""
+
 RERUN_SUITE = """
 import pytest
 
@@ -97,6 +107,7 @@ def test_xdist_and_reruns_stream_each_final_run_once(octane: Octane, args: tuple
 
 def _started(octane: Octane, tests: int) -> subprocess.Popen[bytes]:
     suite = write(octane, SLOW_SUITE.format(tests=tests, sleep=0.01))
+    (suite / "conftest.py").write_text(TERMINAL_CTRL_C)
     return octane.start_pytest(
         suite,
         "--octane-stream=on",

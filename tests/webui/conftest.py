@@ -6,17 +6,37 @@ for a user; the outer shell's other Octane settings are hidden from the in-proce
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-from webui_harness import World
+from webui_harness import World, in_ci
 
 from pytest_octane.simulator import Simulator
 
 TEST_ENV = ("OCTANE_TEST_POSTGRES_URL", "OCTANE_XSD")
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+#: Bounds a hang only: a page loads well under a second.
+PAGE_LOAD_S = 20.0
+CHROME_FLAGS = (
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-extensions",
+    "--disable-default-apps",
+    "--no-first-run",
+    "--no-default-browser-check",
+    "--window-size=1280,1024",
+)
 
 
 @pytest.fixture
@@ -31,3 +51,38 @@ def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
     with sim:
         yield World(sim, tmp_path, str(tmp_path / "task_logs"), tmp_path / "spool")
     assert not sim.internal_errors, sim.internal_errors[0]
+
+
+def _missing() -> str | None:
+    for path in (CHROMIUM, CHROMEDRIVER):
+        if not (path.is_file() and os.access(path, os.X_OK)):
+            return f"{path} is missing: apt-get install chromium chromium-driver"
+    if importlib.util.find_spec("selenium") is None:
+        return "selenium is not installed: pip install 'selenium>=4.11'"
+    return None
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Iterator[Any]:
+    """Debian's chromium, headless, driven by Selenium (skipped without it outside CI)."""
+    missing = _missing()
+    if missing:
+        if in_ci():
+            pytest.fail(f"the browser test must run in CI: {missing} (source .ci/browser.sh)")
+        pytest.skip(missing)
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for flag in CHROME_FLAGS:
+        options.add_argument(flag)
+    options.add_argument(f"--user-data-dir={tmp_path / 'chromium-profile'}")
+    # an explicit driver path: Selenium Manager never runs, so nothing is downloaded
+    service = Service(executable_path=str(CHROMEDRIVER), log_output=str(tmp_path / "driver.log"))
+    driver = webdriver.Chrome(service=service, options=options)
+    driver.set_page_load_timeout(PAGE_LOAD_S)
+    try:
+        yield driver
+    finally:
+        driver.quit()

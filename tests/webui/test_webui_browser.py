@@ -11,71 +11,16 @@ fails instead (``.ci/browser.sh`` installs the browser there).
 
 from __future__ import annotations
 
-import importlib.util
-import os
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import pytest
-from webui_harness import World, in_ci
+from webui_harness import World
 
 from pytest_octane.model import SliceStatus
 from pytest_octane.web.render import RETRY_BUTTON
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
 TOKEN = "browser-token-5f0c2a9e7d41"
 #: Bounds a hang only: every step here takes well under a second.
 WAIT_S = 20.0
-CHROME_FLAGS = (
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-extensions",
-    "--disable-default-apps",
-    "--no-first-run",
-    "--no-default-browser-check",
-    "--window-size=1280,1024",
-)
-
-
-def _missing() -> str | None:
-    for path in (CHROMIUM, CHROMEDRIVER):
-        if not (path.is_file() and os.access(path, os.X_OK)):
-            return f"{path} is missing: apt-get install chromium chromium-driver"
-    if importlib.util.find_spec("selenium") is None:
-        return "selenium is not installed: pip install 'selenium>=4.11'"
-    return None
-
-
-@pytest.fixture
-def browser(tmp_path: Path) -> Iterator[Any]:
-    missing = _missing()
-    if missing:
-        if in_ci():
-            pytest.fail(f"the browser test must run in CI: {missing} (source .ci/browser.sh)")
-        pytest.skip(missing)
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for flag in CHROME_FLAGS:
-        options.add_argument(flag)
-    options.add_argument(f"--user-data-dir={tmp_path / 'chromium-profile'}")
-    # an explicit driver path: Selenium Manager never runs, so nothing is downloaded
-    service = Service(executable_path=str(CHROMEDRIVER), log_output=str(tmp_path / "driver.log"))
-    driver = webdriver.Chrome(service=service, options=options)
-    driver.set_page_load_timeout(WAIT_S)
-    try:
-        yield driver
-    finally:
-        driver.quit()
 
 
 def test_reupload_a_failed_slice_from_the_browser(world: World, browser: Any) -> None:

@@ -57,6 +57,13 @@ class World:
         finally:
             store.close()
 
+    def job_count(self) -> int:
+        store = self.open_store()
+        try:
+            return len(store.scan_jobs().jobs)
+        finally:
+            store.close()
+
     def results_posts(self) -> int:
         """Test-result uploads the simulator has answered so far."""
         return sum(

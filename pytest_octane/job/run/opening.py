@@ -19,6 +19,7 @@ from pytest_octane.job.spool import JOURNAL_KEY, spool_records
 from pytest_octane.model import JobRecord, TestRun
 from pytest_octane.octane.results_xml import header_from_settings
 from pytest_octane.settings import Settings, require_connection
+from pytest_octane.settings.ci import ci_run_url
 from pytest_octane.store import TaskStore, open_store
 
 __all__ = ["Opened", "open_job", "prepare_job"]
@@ -84,6 +85,7 @@ def _build_dict(settings: Settings) -> dict[str, str | None]:
         "build_id": settings.build_id,
         "job_name": settings.build_job_name,
         "build_name": settings.build_name,
+        "url": ci_run_url(settings.build_id),  # the jobs page links the build
     }
 
 

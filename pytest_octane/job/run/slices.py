@@ -11,13 +11,14 @@ from pathlib import Path
 
 from pytest_octane.errors import InputError, OctaneError, PollTimeout, TaskLost
 from pytest_octane.job import suites
+from pytest_octane.job.events import collect_waits
 from pytest_octane.job.evidence import ci_server
 from pytest_octane.job.evidence.attachments import send_attachments
 from pytest_octane.job.interrupt import UploadInterrupted
 from pytest_octane.job.run.context import JobContext, flush_log, update_slice
 from pytest_octane.job.run.links import references, resolve_job_suite
 from pytest_octane.job.spool import SpooledRun, read_spooled_runs, upload_payload
-from pytest_octane.model import SliceRecord, SliceStatus
+from pytest_octane.model import SliceRecord, SliceStatus, SliceWait
 from pytest_octane.octane.failures import is_permanent, what_to_fix
 from pytest_octane.octane.results_xml import RunRefs
 
@@ -108,20 +109,29 @@ def _send_slice(ctx: JobContext, index: int, refs: list[RunRefs], attempt: int) 
             attempt = _next_attempt(ctx.store.get_job(job.job_id).slice(index))
         ctx.stop.check()
         payload = _payload(ctx, Path(record.path), refs, attempt)
-        with _queue_slot(ctx, index):
+        waits: list[SliceWait] = []  # for the slice's timeline on the jobs page
+        with _queue_slot(ctx, index, waits):
             for last_try in (False, True):
-                accepted = ctx.client.post_test_results(
-                    payload, skip_errors=ctx.settings.skip_errors, label=f"slice {index}"
-                )
-                if accepted.from_older_push and accepted.status.strip().lower() == "failed":
-                    # Octane returned an earlier failed task for identical bytes: new bytes
-                    payload = _payload(ctx, Path(record.path), refs, attempt + 1)
-                    attempt += 1
+                sent_at = time.time()
+                with collect_waits(waits):
                     accepted = ctx.client.post_test_results(
                         payload, skip_errors=ctx.settings.skip_errors, label=f"slice {index}"
                     )
+                    if accepted.from_older_push and accepted.status.strip().lower() == "failed":
+                        # Octane returned an earlier failed task for identical bytes: new bytes
+                        payload = _payload(ctx, Path(record.path), refs, attempt + 1)
+                        attempt += 1
+                        accepted = ctx.client.post_test_results(
+                            payload, skip_errors=ctx.settings.skip_errors, label=f"slice {index}"
+                        )
                 update_slice(
-                    ctx, index, task_id=accepted.id, attempts=attempt, status=SliceStatus.RUNNING
+                    ctx,
+                    index,
+                    task_id=accepted.id,
+                    attempts=attempt,
+                    status=SliceStatus.RUNNING,
+                    sent_at=sent_at,
+                    waits=tuple(waits),
                 )
                 ctx.state.slice_sent(index, accepted.id)
                 try:
@@ -179,12 +189,25 @@ def _send_slice(ctx: JobContext, index: int, refs: list[RunRefs], attempt: int) 
         ctx.state.slice_ends(index, ok, detail)
 
 
-def _queue_slot(ctx: JobContext, index: int) -> AbstractContextManager[None]:
-    """One slot of the shared queue budget from before the POST until the task ends."""
+def _queue_slot(
+    ctx: JobContext, index: int, waits: list[SliceWait]
+) -> AbstractContextManager[None]:
+    """One slot of the shared queue budget from before the POST until the task ends; a wait
+    for it is added to ``waits``."""
     budget = ctx.budget
     if budget is None:
         return contextlib.nullcontext()
-    return budget.slot(lambda waiting: ctx.state.slot_wait(index, budget.limit, waiting))
+    began: list[float] = []
+
+    def on_wait(waiting: bool) -> None:
+        if waiting:
+            began.append(time.time())
+        elif began:
+            start = began.pop()
+            waits.append(SliceWait(kind="budget", start=start, seconds=time.time() - start))
+        ctx.state.slot_wait(index, budget.limit, waiting)
+
+    return budget.slot(on_wait)
 
 
 def _finish_task(
