@@ -65,6 +65,7 @@ def _variants(sim: Simulator, scratch: Path, baseline: Path, ref: str) -> list[V
     old = {"PYTHONPATH": str(baseline)}
     return [
         Variant(BARE, lambda s: []),
+        Variant("junitxml", lambda s: [f"--junitxml={s / 'junit.xml'}"]),
         Variant(f"dry run ({ref})", dry_args, old, _dry_written),
         Variant("dry run (this branch)", dry_args, {}, _dry_written),
         Variant(f"upload ({ref})", upload_args, {**creds, **old}),
@@ -127,10 +128,50 @@ def run_uploader(
                     for v in variants
                 )
             )
+            rows += _import_time(baseline, ref, log)
             rows += _startup(sim, root, log)
             if memory:
                 rows += _memory(sim, root, baseline, ref, log)
     return UploaderResult(rows, detail)
+
+
+#: the plugin's import on top of an imported pytest, in seconds (what pytest's entry point costs)
+_IMPORT_PROBE = (
+    "import time, pytest; t = time.perf_counter(); import pytest_octane.plugin; "
+    "print(time.perf_counter() - t)"
+)
+
+
+def _import_time(baseline: Path, ref: str, log: Callable[[str], None]) -> list[Row]:
+    """``import pytest_octane.plugin`` after ``import pytest`` (median of 15 fresh
+    interpreters, the two checkouts alternating); ``python -X importtime`` tells which
+    module costs what."""
+    times: dict[str, list[float]] = {ref: [], "this branch": []}
+    pycache = baseline.parent / "pycache"  # bytecode cached, as users' runs have it
+    envs = {
+        ref: clean_env(pycache, PYTHONPATH=str(baseline)),
+        "this branch": clean_env(pycache),
+    }
+    for round_no in range(16):  # the first round compiles the bytecode: not counted
+        for name, env in envs.items():
+            done = subprocess.run(
+                [sys.executable, "-c", _IMPORT_PROBE], env=env, capture_output=True, check=True
+            )
+            if round_no:
+                times[name].append(float(done.stdout.split()[-1]))
+    log(
+        "  import: "
+        + ", ".join(f"{n} {[round(t * 1000, 1) for t in v]} ms" for n, v in times.items())
+    )
+    return [
+        Row(
+            f"uploader: import pytest_octane.plugin after pytest ({name}), median of 15",
+            f"{median(v) * 1000:.1f} ms",
+            "measured",
+            True,
+        )
+        for name, v in times.items()
+    ]
 
 
 def _startup(sim: Simulator, root: Path, log: Callable[[str], None]) -> list[Row]:

@@ -104,6 +104,16 @@ class TestRun:
     attachments: tuple[Attachment, ...] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class SpooledRun:
+    """What the uploader needs to know of one run in a spooled slice (here, not in
+    job/spool.py, so that the pytest process that names them imports no XML writer)."""
+
+    package: str
+    klass: str
+    jira_keys: tuple[str, ...]
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class BuildContext:
     """CI build that produced the runs (XSD ``<build>``): all three ids or none."""

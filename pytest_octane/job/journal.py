@@ -39,7 +39,7 @@ from typing import Any
 
 from pytest_octane.errors import InputError
 from pytest_octane.model import TestRun
-from pytest_octane.octane.results_xml import ResultHeader
+from pytest_octane.octane.result_header import ResultHeader
 from pytest_octane.settings.parsers import MAX_SLICE_SIZE
 
 __all__ = [
@@ -69,10 +69,18 @@ def new_job_id() -> str:
 def encode(value: Any) -> Any:
     """A frozen record as JSON-ready data: dataclasses by field name, enums by value,
     tuples as lists, everything else as it is (str, int, float, bool, None)."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {name: encode(getattr(value, name)) for name in _field_names(type(value))}
+    if type(value) in _PLAIN:  # most fields: the hot path of one journal line per test
+        return value
     if isinstance(value, enum.Enum):
         return value.value
+    names = _FIELDS.get(type(value))
+    if names is None and dataclasses.is_dataclass(value) and not isinstance(value, type):
+        names = _field_names(type(value))
+    if names is not None:  # a plain field is taken as it is, without a call per field
+        return {
+            name: item if type(item := getattr(value, name)) in _PLAIN else encode(item)
+            for name in names
+        }
     if isinstance(value, tuple | list):
         return [encode(item) for item in value]
     if isinstance(value, dict):
@@ -80,15 +88,25 @@ def encode(value: Any) -> Any:
     return value
 
 
+#: types :func:`encode` returns as they are (exact types: an enum deriving from str is not one)
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+
+
 def decode(kind: Any, data: Any) -> Any:
     """The inverse of :func:`encode` for the type ``kind`` (a record class or a type hint)."""
+    if type(data) is kind and kind in _PLAIN:  # most fields of a record: as they are
+        return data
+    if data is None and kind in _NULLABLE:
+        return None
     origin = typing.get_origin(kind)
     if kind is Any:
         return data
     if origin in (typing.Union, types.UnionType):
         options = typing.get_args(kind)
-        if data is None and type(None) in options:
-            return None
+        if type(None) in options:
+            _NULLABLE.add(kind)  # the next None for this hint takes the fast path
+            if data is None:
+                return None
         errors = []
         for option in options:
             if option is type(None):
@@ -137,6 +155,8 @@ def _expect(data: Any, kind: Any, what: Any) -> None:
         raise TypeError(f"expected {getattr(what, '__name__', what)}, got {data!r}")
 
 
+#: type hints that admit None (``X | None``), learnt by :func:`decode`
+_NULLABLE: set[Any] = set()
 _FIELDS: dict[type, tuple[str, ...]] = {}
 _HINTS: dict[type, dict[str, Any]] = {}
 
@@ -158,8 +178,12 @@ def _hints(kind: type) -> dict[str, Any]:
 
 def run_line(run: TestRun) -> bytes:
     """One result as the journal's line (with its newline)."""
-    text = json.dumps({"run": encode(run)}, ensure_ascii=False, separators=(",", ":"))
+    text = _LINE_ENCODER.encode({"run": encode(run)})
     return (text + "\n").encode("utf-8", "surrogatepass")
+
+
+#: one encoder for every line (``json.dumps`` with options builds a new one per call)
+_LINE_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
 # ---------------------------------------------------------------- writing (the pytest process)

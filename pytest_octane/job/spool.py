@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,7 @@ from pytest_octane.model import (
     SliceRecord,
     TestRun,
 )
+from pytest_octane.model import SpooledRun as SpooledRun  # re-exported (it moved, issue 28)
 from pytest_octane.octane.gherkin_xml import feature_keys, features_of, plan_slices
 from pytest_octane.octane.results_xml import (
     ResultHeader,
@@ -41,15 +41,6 @@ JOURNAL_KEY = "journal"
 
 #: Per-run children that come before ``backlog_items`` in the XSD's sequence.
 _BEFORE_REFS = {"suite_ref", "program_ref", "release_ref", "release", "milestone_ref"}
-
-
-@dataclass(frozen=True, slots=True)
-class SpooledRun:
-    """What the uploader needs to know of one run in a spooled slice."""
-
-    package: str
-    klass: str
-    jira_keys: tuple[str, ...]
 
 
 def keys_path(slice_path: Path) -> Path:

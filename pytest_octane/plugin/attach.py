@@ -139,8 +139,9 @@ class AttachSink:
         self, item: pytest.Item, call: pytest.CallInfo[None]
     ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
         report = yield
-        if self.enabled:
-            answers = item.config.hook.pytest_octane_attachments(item=item, report=report)
+        hook = item.config.hook.pytest_octane_attachments
+        if self.enabled and hook.get_hookimpls():  # no conftest implements it: no hook call
+            answers = hook(item=item, report=report)
             for files in answers:
                 for entry in files or ():
                     data, name, description = (

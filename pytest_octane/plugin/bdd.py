@@ -110,21 +110,21 @@ class BddCollector:
 
     # -- pytest's hook: put the data on the teardown report
 
-    @pytest.hookimpl(hookwrapper=True)
+    @pytest.hookimpl(wrapper=True)  # a new-style wrapper: pluggy's cheaper kind, per phase
     def pytest_runtest_makereport(
         self, item: pytest.Item, call: pytest.CallInfo[None]
-    ) -> Generator[None, Any, None]:
-        outcome = yield
+    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+        report = yield
         if call.when != "teardown":
-            return
+            return report
         function = getattr(item, "obj", None)
         template = self._templates.get(function) if function is not None else None
         if template is None:
-            return
+            return report
         results = self._steps.pop(item.nodeid, {})
         self._started.pop(item.nodeid, None)
-        report = outcome.get_result()
         setattr(report, BDD_ATTR, self.describe(item, template, results))
+        return report
 
     def describe(
         self, item: pytest.Item, template: Any, results: dict[int, dict[str, Any]]

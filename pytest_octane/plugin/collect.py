@@ -20,12 +20,10 @@ from typing import Any
 import pytest
 
 from pytest_octane.model import Attachment, RunError, RunStatus, TestRun, cut_name
-from pytest_octane.octane.xml_text import ms_of_seconds, with_captured
+from pytest_octane.octane.xml_text import LONG_MAX, ms_of_seconds, with_captured
+from pytest_octane.plugin import JIRA_ATTR
 from pytest_octane.plugin.bdd import BDD_ATTR, scenario_of
 
-#: Report attribute set on xdist workers (see ``ReportEnricher``); a plain list of strings
-#: survives xdist's serialisation.
-JIRA_ATTR = "octane_jira_keys"
 #: Report attribute with the files attached during that phase (plain dicts, see attach.py).
 ATTACH_ATTR = "octane_attachments"
 
@@ -252,7 +250,8 @@ class ResultCollector:
         )
 
     def _merge(self, pending: _Pending, report: pytest.TestReport) -> None:
-        if report.when == "setup" or not pending.started:
+        when: str = report.when
+        if when == "setup" or not pending.started:
             pending.started = report.start
         pending.duration += report.duration
         keys = getattr(report, JIRA_ATTR, None)
@@ -266,15 +265,17 @@ class ResultCollector:
         attached = getattr(report, ATTACH_ATTR, None)
         if attached:
             pending.attachments = [*(pending.attachments or ()), *attached]
-        if pending.status is RunStatus.FAILED:
-            return  # the first failure (setup or call) tells the story; teardown adds nothing
-        if report.failed:
+        outcome: str = report.outcome
+        if outcome == "passed" or pending.status is RunStatus.FAILED:
+            # the first failure (setup or call) tells the story; teardown adds nothing
+            return
+        if outcome == "failed":
             pending.status = RunStatus.FAILED
-            default = "TeardownError" if report.when == "teardown" else "Failed"
+            default = "TeardownError" if when == "teardown" else "Failed"
             pending.error = _error_of(report, default)
-            if report.when != "call":
-                pending.description = f"error in {report.when}"
-        elif report.skipped:
+            if when != "call":
+                pending.description = f"error in {when}"
+        elif outcome == "skipped":
             pending.status = RunStatus.SKIPPED
             pending.description = _skip_reason(report)
 
@@ -353,9 +354,17 @@ class ResultCollector:
         return tuple(kept)
 
 
+#: up to this many seconds ``round(seconds * 1000)`` is far inside ``xs:long`` (the fast path
+#: of :func:`_ms`; NaN and infinities fail the comparison and take the checked one)
+_MAX_SECONDS = 1e15
+assert _MAX_SECONDS * 1000 < LONG_MAX
+
+
 def _ms(seconds: float) -> int:
     """A report's time in whole milliseconds; 0 for one no clock gives (infinite, NaN,
     negative or past ``xs:long``: a plugin may set anything), never an OverflowError."""
+    if type(seconds) is float and 0.0 <= seconds <= _MAX_SECONDS:  # every real report
+        return round(seconds * 1000)
     try:
         return ms_of_seconds(float(seconds)) or 0
     except (TypeError, ValueError):

@@ -22,8 +22,7 @@ import pytest
 from pytest_octane.errors import OctaneError
 from pytest_octane.job.events import UploadState
 from pytest_octane.model import TestRun
-from pytest_octane.octane.gherkin_xml import plan_slices
-from pytest_octane.octane.results_xml import header_from_settings, write_document, write_slices
+from pytest_octane.octane.result_header import header_from_settings
 from pytest_octane.octane.xml_text import link_problem, run_link
 from pytest_octane.plugin.collect import ResultCollector, split_nodeid
 from pytest_octane.plugin.progress import TerminalProgress
@@ -118,7 +117,7 @@ class OctaneReporter:
         items: list[pytest.Item] = getattr(session, "items", [])
         if not items and not session.config.pluginmanager.has_plugin("dsession"):
             return  # nothing will run (an xdist controller collects nothing, yet tests run)
-        from pytest_octane.job.spool import SpooledRun
+        from pytest_octane.model import SpooledRun
 
         # one pass over the items in the main thread: parameters share a place, so only the
         # distinct (test, keys) pairs are split (a sixth of the time on parametrized suites)
@@ -223,13 +222,17 @@ class OctaneReporter:
             self.uploader.abandon()  # the session never reached its end (usage/internal error)
 
     def _dry_run(self, runs: list[TestRun]) -> None:
+        if not runs:
+            self.summary_lines.append("dry run: 0 test runs, nothing would be uploaded")
+            return
+        # the XML writer (and lxml) only here, when a dry run writes (issue 28)
+        from pytest_octane.octane.gherkin_xml import plan_slices
+        from pytest_octane.octane.results_xml import write_document, write_slices
+
         header = header_from_settings(self.settings)
         slices = plan_slices(runs, self.settings.slice_size)
         n_slices = len(slices)
         if self.dry_run == "-":
-            if not runs:
-                self.summary_lines.append("dry run: 0 test runs, nothing would be uploaded")
-                return
             buffer = io.BytesIO()
             write_document(buffer, header, slices[0], max_trace=self.settings.max_trace)
             self.printed_xml = buffer.getvalue().decode("utf-8")
@@ -239,9 +242,6 @@ class OctaneReporter:
             )
             return
         folder = Path(self.dry_run or ".")
-        if not runs:
-            self.summary_lines.append("dry run: 0 test runs, nothing would be uploaded")
-            return
         try:
             files = write_slices(
                 folder,

@@ -31,10 +31,9 @@ from pytest_octane.job.interrupt import StopFlag, ctrl_c
 from pytest_octane.job.journal import JOURNAL_NAME, JournalWriter, new_job_id
 from pytest_octane.job.outcome import JobOutcome
 from pytest_octane.job.run import pipe
-from pytest_octane.job.spool import SpooledRun
-from pytest_octane.model import JobRecord, TestRun
+from pytest_octane.model import JobRecord, SpooledRun, TestRun
 from pytest_octane.octane.credentials import Credentials, resolve_credentials
-from pytest_octane.octane.results_xml import header_from_settings
+from pytest_octane.octane.result_header import header_from_settings
 from pytest_octane.settings import Settings, require_connection
 
 __all__ = ["UploaderProcess"]

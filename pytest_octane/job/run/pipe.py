@@ -29,7 +29,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import IO, Any
 
 from pytest_octane.job.interrupt import StopFlag
-from pytest_octane.job.spool import SpooledRun
+from pytest_octane.model import SpooledRun
 from pytest_octane.octane.credentials import Credentials, Secret
 
 __all__ = [

@@ -1,0 +1,70 @@
+"""Issue 28: the plugin imports what a session needs, when it needs it.
+
+Each session runs in a subprocess (a fresh interpreter) whose conftest writes down, at the
+very end, every module that session imported.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+MODULES_CONFTEST = """
+import json
+import os
+import sys
+
+
+def pytest_unconfigure(config):
+    with open(os.environ["MODULES_OUT"], "w") as fh:
+        json.dump(sorted(sys.modules), fh)
+"""
+
+
+def _imported(
+    pytester: pytest.Pytester, out: Path, *args: str, ret: int = pytest.ExitCode.OK
+) -> set[str]:
+    pytester.makeconftest(MODULES_CONFTEST)
+    pytester.makepyfile(test_a="def test_a():\n    pass\n")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-p", "no:randomly", *args)
+    assert result.ret == ret, result.stdout.str() + result.stderr.str()
+    return set(json.loads(out.read_text()))
+
+
+@pytest.fixture
+def modules_out(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    out = tmp_path / "modules.json"
+    monkeypatch.setenv("MODULES_OUT", str(out))
+    for name in ("OCTANE_SPACE", "PYTEST_ADDOPTS"):
+        monkeypatch.delenv(name, raising=False)
+    return out
+
+
+def test_an_inactive_plugin_imports_no_collector_model_or_xml_writer(
+    pytester: pytest.Pytester, modules_out: Path
+) -> None:
+    imported = _imported(pytester, modules_out)
+    assert "pytest_octane.plugin" in imported  # the entry point was loaded
+    for name in (
+        "pytest_octane.plugin.collect",
+        "pytest_octane.plugin.reporter",
+        "pytest_octane.model",
+        "lxml",
+    ):
+        assert name not in imported, f"an inactive plugin imported {name}"
+
+
+def test_a_dry_run_imports_the_xml_writer_only_when_it_writes(
+    pytester: pytest.Pytester, modules_out: Path
+) -> None:
+    written = _imported(pytester, modules_out, f"--octane-dry-run={pytester.path / 'out'}")
+    assert "pytest_octane.plugin.reporter" in written
+    assert "pytest_octane.octane.results_xml" in written and "lxml" in written
+    assert (pytester.path / "out" / "slice-0001.xml").is_file()
+    nothing = _imported(
+        pytester, modules_out, "--octane-dry-run=-", "-k", "no_such_test", ret=5
+    )  # every test deselected: exit code 5, no run
+    assert "pytest_octane.plugin.reporter" in nothing  # active, but no run to write
+    assert "lxml" not in nothing and "pytest_octane.octane.results_xml" not in nothing
