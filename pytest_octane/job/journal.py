@@ -39,7 +39,7 @@ from typing import Any
 
 from pytest_octane.errors import InputError
 from pytest_octane.model import TestRun
-from pytest_octane.octane.result_header import ResultHeader
+from pytest_octane.octane.xml_text import ResultHeader
 from pytest_octane.settings.parsers import MAX_SLICE_SIZE
 
 __all__ = [

@@ -17,17 +17,17 @@ from lxml import etree
 
 from pytest_octane.model import TestRun
 from pytest_octane.octane.gherkin_xml import gherkin_elements, plan_slices
-from pytest_octane.octane.result_header import (  # re-exported: the writer's header
+from pytest_octane.octane.schema import safe_parser
+from pytest_octane.octane.xml_text import (  # re-exported: the writer's header
     ResultHeader as ResultHeader,
 )
-from pytest_octane.octane.result_header import (
+from pytest_octane.octane.xml_text import (
     build_context_of as build_context_of,
 )
-from pytest_octane.octane.result_header import (
+from pytest_octane.octane.xml_text import clean, clean_limited, cut_trace, fit_long, run_link
+from pytest_octane.octane.xml_text import (
     header_from_settings as header_from_settings,
 )
-from pytest_octane.octane.schema import safe_parser
-from pytest_octane.octane.xml_text import clean, clean_limited, cut_trace, fit_long, run_link
 
 _MESSAGE_LIMIT = 4000
 

@@ -1,13 +1,19 @@
-"""Text made fit for Octane's result XML: characters XML 1.0 can carry, long traces cut.
+"""Text made fit for Octane's result XML (characters XML 1.0 can carry, long traces cut), and
+the document header as data (``ResultHeader``: what a whole document says about its runs).
 
-Shared by the plain writer (results_xml.py) and the Gherkin writer (gherkin_xml.py).
+Shared by the plain writer (results_xml.py) and the Gherkin writer (gherkin_xml.py); free of
+lxml, so that the pytest process, which only journals the header, does not import it.
 """
 
 from __future__ import annotations
 
 import math
 import re
+from dataclasses import dataclass
 from urllib.parse import quote
+
+from pytest_octane.model import BuildContext
+from pytest_octane.settings import Settings
 
 #: The XSD's ``xs:long`` range: every duration and start time Octane's XML can carry.
 LONG_MAX = 2**63 - 1
@@ -125,3 +131,53 @@ def with_captured(trace: str, sections: list[tuple[str, str]], limit: int) -> st
     if keep < len(pytest_rule(sections[0][0])) + 40:
         return trace  # no room worth using: the trace is what matters
     return trace + captured[:keep] + _CUT_NOTE.format(len(captured) - keep, len(captured))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ResultHeader:
+    """What a whole document says about its runs (the XSD's global elements)."""
+
+    build: BuildContext | None = None
+    suite_id: int | None = None
+    external_run_id: str | None = None
+    program_id: int | None = None
+    release: int | str | None = None
+    milestone_id: int | None = None
+    backlog_item_ids: tuple[int, ...] = ()
+    product_area_ids: tuple[int, ...] = ()
+    test_fields: tuple[tuple[str, str], ...] = ()
+    taxonomies: tuple[tuple[str, str], ...] = ()
+    #: each run's ``external_report_url``: a template ({build_url}, {nodeid}, {name}) and the
+    #: CI build's page; with no template the build's page itself (see xml_text.run_link)
+    report_url: str | None = None
+    build_url: str | None = None
+
+
+def build_context_of(settings: Settings) -> BuildContext | None:
+    if not (settings.build_server_id and settings.build_job_id and settings.build_id):
+        return None
+    return BuildContext(
+        server_id=settings.build_server_id,
+        job_id=settings.build_job_id,
+        build_id=settings.build_id,
+        job_name=settings.build_job_name,
+        build_name=settings.build_name,
+    )
+
+
+def header_from_settings(settings: Settings, *, suite_id: int | None = None) -> ResultHeader:
+    """The document-level elements the user configured."""
+    return ResultHeader(
+        build=build_context_of(settings),
+        suite_id=suite_id if suite_id is not None else settings.suite_id,
+        external_run_id=settings.external_run_id,
+        program_id=settings.program,
+        release=settings.release,
+        milestone_id=settings.milestone,
+        backlog_item_ids=settings.backlog_item,
+        product_area_ids=settings.product_area,
+        test_fields=settings.effective_test_fields,
+        taxonomies=settings.tag,
+        report_url=settings.report_url,
+        build_url=settings.build_url,
+    )

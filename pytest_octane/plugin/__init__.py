@@ -13,12 +13,8 @@ from pathlib import Path
 import pytest
 
 from pytest_octane.errors import ConfigError, CredentialsError
+from pytest_octane.plugin.attrs import JIRA_ATTR
 from pytest_octane.settings import JIRA_KEY_RE, OPTIONS, OptionSpec, Settings, resolve_settings
-
-#: Report attribute set on xdist workers (see ``WorkerJiraKeys``); a plain list of strings
-#: survives xdist's serialisation.  Defined here, not in collect.py, so that an inactive
-#: plugin imports neither the collector nor the model (issue 28).
-JIRA_ATTR = "octane_jira_keys"
 
 
 def _addoption(group: pytest.OptionGroup, spec: OptionSpec) -> None:

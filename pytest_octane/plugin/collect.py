@@ -21,11 +21,8 @@ import pytest
 
 from pytest_octane.model import Attachment, RunError, RunStatus, TestRun, cut_name
 from pytest_octane.octane.xml_text import LONG_MAX, ms_of_seconds, with_captured
-from pytest_octane.plugin import JIRA_ATTR
+from pytest_octane.plugin.attrs import ATTACH_ATTR, JIRA_ATTR
 from pytest_octane.plugin.bdd import BDD_ATTR, scenario_of
-
-#: Report attribute with the files attached during that phase (plain dicts, see attach.py).
-ATTACH_ATTR = "octane_attachments"
 
 #: Which of pytest's "Captured ..." sections each ``--octane-capture`` mode sends.
 _CAPTURED = {

@@ -22,8 +22,7 @@ import pytest
 from pytest_octane.errors import OctaneError
 from pytest_octane.job.events import UploadState
 from pytest_octane.model import TestRun
-from pytest_octane.octane.result_header import header_from_settings
-from pytest_octane.octane.xml_text import link_problem, run_link
+from pytest_octane.octane.xml_text import header_from_settings, link_problem, run_link
 from pytest_octane.plugin.collect import ResultCollector, split_nodeid
 from pytest_octane.plugin.progress import TerminalProgress
 from pytest_octane.settings import Settings

@@ -33,7 +33,7 @@ from pytest_octane.job.outcome import JobOutcome
 from pytest_octane.job.run import pipe
 from pytest_octane.model import JobRecord, SpooledRun, TestRun
 from pytest_octane.octane.credentials import Credentials, resolve_credentials
-from pytest_octane.octane.result_header import header_from_settings
+from pytest_octane.octane.xml_text import header_from_settings
 from pytest_octane.settings import Settings, require_connection
 
 __all__ = ["UploaderProcess"]
