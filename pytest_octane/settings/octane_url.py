@@ -10,7 +10,7 @@ from pytest_octane.errors import (
 )
 from pytest_octane.octane.redact import HIDDEN as _HIDDEN
 
-_EXPECTED_URL = (
+EXPECTED_URL = (
     "expected the Octane root such as https://octane.example.com, optionally followed by "
     "/shared_spaces/<space id>/workspaces/<workspace id> (with or without /api), "
     "or the UI address https://octane.example.com/ui/?p=<space id>/<workspace id>"
@@ -38,20 +38,20 @@ def parse_octane_url(url: str) -> tuple[str, int | None, int | None]:
     """
     text = url.strip() if isinstance(url, str) else ""
     if not text:
-        raise ConfigError(f"the Octane server URL is empty; {_EXPECTED_URL}")
-    shown = _redact_userinfo(text)
+        raise ConfigError(f"the Octane server URL is empty; {EXPECTED_URL}")
+    shown = redact_userinfo(text)
     try:
         parts = urlsplit(text)
         port = parts.port
     except ValueError as exc:
         raise ConfigError(
-            f"Octane URL {shown!r} is not a valid URL ({exc}); {_EXPECTED_URL}"
+            f"Octane URL {shown!r} is not a valid URL ({exc}); {EXPECTED_URL}"
         ) from None
     scheme = parts.scheme.lower()
     if scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError(
             f"Octane URL {shown!r} does not start with http:// or https:// and a host name; "
-            f"{_EXPECTED_URL}"
+            f"{EXPECTED_URL}"
         )
     if "@" in parts.netloc:
         raise ConfigError(
@@ -70,7 +70,7 @@ def parse_octane_url(url: str) -> tuple[str, int | None, int | None]:
     if path in ("", "/api"):
         if parts.query:
             raise ConfigError(
-                f"Octane URL {shown!r} has an unexpected query {parts.query!r}; {_EXPECTED_URL}"
+                f"Octane URL {shown!r} has an unexpected query {parts.query!r}; {EXPECTED_URL}"
             )
     elif match := _PATH_RE.fullmatch(path):
         prefix, space, workspace = match["prefix"], match["space"], match["workspace"]
@@ -78,7 +78,7 @@ def parse_octane_url(url: str) -> tuple[str, int | None, int | None]:
         prefix = match["prefix"]
         space, workspace = _ui_ids(parts.query, parts.fragment, shown)
     else:
-        raise ConfigError(f"Octane URL {shown!r} has an unexpected path {path!r}; {_EXPECTED_URL}")
+        raise ConfigError(f"Octane URL {shown!r} has an unexpected path {path!r}; {EXPECTED_URL}")
     server = f"{scheme}://{netloc}{prefix}"
     return server, _url_id(space, "shared space", shown), _url_id(workspace, "workspace", shown)
 
@@ -103,5 +103,5 @@ def _url_id(raw: str | None, name: str, shown: str) -> int | None:
     return int(raw)
 
 
-def _redact_userinfo(text: str) -> str:
+def redact_userinfo(text: str) -> str:
     return _USERINFO_PATTERN.sub(lambda m: f"{m[1]}{_HIDDEN}@", text)

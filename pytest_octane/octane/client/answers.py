@@ -28,7 +28,7 @@ from pytest_octane.octane.bounded import (
     size_text,
 )
 from pytest_octane.octane.client.state import _CUT_ATTR, _ERROR_TEXT_LIMIT
-from pytest_octane.octane.client.urls import _EXPECTED_URL
+from pytest_octane.octane.client.urls import EXPECTED_URL
 from pytest_octane.octane.credentials import Credentials
 from pytest_octane.octane.retry import (
     QUEUE_FULL_CODES,
@@ -181,7 +181,7 @@ class AnswerMapper:
                 requests.exceptions.InvalidSchema,
             ),
         ):
-            return ConfigError(f"cannot send {method} to {where}: {reason}; {_EXPECTED_URL}")
+            return ConfigError(f"cannot send {method} to {where}: {reason}; {EXPECTED_URL}")
         if isinstance(exc, requests.exceptions.SSLError):
             if _is_cert_failure(exc):
                 return ConfigError(

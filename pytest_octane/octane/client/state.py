@@ -26,7 +26,7 @@ from pytest_octane.octane.client.checks import (
     _check_verify,
     _positive_id,
 )
-from pytest_octane.octane.client.urls import _redact_userinfo, parse_octane_url
+from pytest_octane.octane.client.urls import parse_octane_url, redact_userinfo
 from pytest_octane.octane.credentials import Credentials
 from pytest_octane.octane.redact import HIDDEN as _HIDDEN
 from pytest_octane.octane.redact import redact
@@ -235,7 +235,7 @@ class SessionState:
             known.update(c.value for c in jar if c.value)
         text = redact(text, known)
         text = _SECRET_PATTERN.sub(lambda m: f"{m[1]}{m[2]}{_HIDDEN}", text)
-        return _redact_userinfo(text)
+        return redact_userinfo(text)
 
 
 def _jar_lock(jar: Any) -> AbstractContextManager[Any]:

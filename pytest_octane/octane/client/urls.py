@@ -3,6 +3,6 @@ too, in the pytest process, which must not import this package's HTTP library)."
 
 from __future__ import annotations
 
-from pytest_octane.settings.octane_url import _EXPECTED_URL, _redact_userinfo, parse_octane_url
+from pytest_octane.settings.octane_url import EXPECTED_URL, parse_octane_url, redact_userinfo
 
-__all__ = ["_EXPECTED_URL", "_redact_userinfo", "parse_octane_url"]
+__all__ = ["EXPECTED_URL", "parse_octane_url", "redact_userinfo"]
