@@ -24,7 +24,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench_common import REPO, Row, clean_env, fmt_ratio, fmt_s, median, paired_ratios
-from bench_overhead import BARE, Variant, _dry_written, _run_once, make_suite, module_count
+from bench_overhead import (
+    BARE,
+    Variant,
+    _dry_written,
+    _run_once,
+    alternate_rounds,
+    make_suite,
+    module_count,
+)
 
 from pytest_octane.simulator import Simulator
 
@@ -92,18 +100,7 @@ def run_uploader(
                 _, _, problem = _run_once(variant, suite, scratch, timeout)
                 if problem:
                     raise RuntimeError(f"{variant.name}: {problem}")
-            for round_no in range(rounds):
-                shift = round_no % len(variants)
-                for variant in variants[shift:] + variants[:shift]:
-                    wall, cpu, problem = _run_once(variant, suite, scratch, timeout)
-                    if problem:
-                        raise RuntimeError(f"{variant.name}, round {round_no + 1}: {problem}")
-                    variant.wall.append(wall)
-                    variant.cpu.append(cpu)
-                log(
-                    f"  round {round_no + 1}/{rounds}: "
-                    + ", ".join(f"{v.name} {v.wall[-1]:.2f}/{v.cpu[-1]:.2f}s" for v in variants)
-                )
+            alternate_rounds(variants, suite, scratch, rounds=rounds, timeout=timeout, log=log)
             stored, expected = sim.counters["runs_stored"], 2 * tests * (rounds + 1)
             rows.append(Row("uploader: runs stored by both upload variants", str(stored),
                             f"== {expected}", stored == expected))  # fmt: skip
