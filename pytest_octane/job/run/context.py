@@ -6,7 +6,8 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -129,6 +130,23 @@ class JobContext:
     #: issue 23 (job/evidence/): what this run learnt once per job, e.g. whether Octane knows
     #: the build context's CI server ("build_known")
     evidence: dict[str, Any] = field(default_factory=dict)
+
+    #: pytest waits for the job's last slices (the journal's end): their tasks are polled
+    #: quickly, and the tasks polled at once share Octane's 20 requests a second
+    ending: bool = False
+    polling: int = 0
+    _polling_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @contextmanager
+    def polling_task(self) -> Iterator[None]:
+        """Count one task as being polled while the block runs."""
+        with self._polling_lock:
+            self.polling += 1
+        try:
+            yield
+        finally:
+            with self._polling_lock:
+                self.polling -= 1
 
     def task_took(self, seconds: float) -> None:
         self.task_times.append(seconds)  # list.append is atomic under the GIL

@@ -24,6 +24,10 @@ from pytest_octane.octane.results_xml import RunRefs
 
 __all__ = ["STOPPING", "poll_slices", "submit_slices"]
 
+#: the shortest wait between two polls of a task, and the first look at a fresh task of the
+#: job's last slices (pytest waits for them)
+QUICK_POLL_S = 0.05
+
 STOPPING = (
     "pytest-octane: Ctrl-C: sending no more slices; waiting for the requests in flight "
     "(at most {:g} s each); press Ctrl-C again to stop at once"
@@ -36,27 +40,36 @@ def _poll(ctx: JobContext, index: int, task_id: int, *, fresh: bool) -> tuple[st
     A worker keeps its upload slot until its task is final, so a late poll delays the next
     upload: a fresh task is first polled after the job's typical processing time, then
     every 10 % of the time waited so far, never more often than P/20 s (Octane asks for at
-    most 20 requests a second) and never less often than every 10 s.
+    most 20 requests a second) and never less often than every 10 s.  Once pytest waits for
+    the job's last slices (``ctx.ending``), a fresh task is first looked at after at most
+    ``QUICK_POLL_S`` (then at the typical time), and the floor is shared by the tasks polled
+    at that moment only.
     """
     started = time.monotonic()
     deadline = started + ctx.settings.poll_timeout
-    floor = max(ctx.settings.max_parallel / 20.0, 0.05)
-    if fresh:
-        ctx.sleep(ctx.typical_task_s())
-    while True:
-        state = ctx.client.get_task(task_id)
-        if state.is_final:
-            if fresh:
-                ctx.task_took(time.monotonic() - started)
-            return state.status.strip().lower(), state.error_details
-        interval = min(max(floor, 0.1 * (time.monotonic() - started)), 10.0)
-        if time.monotonic() + interval > deadline:
-            raise PollTimeout(
-                f"task {task_id} of slice {index} is still {state.status.strip()!r} after "
-                f"{ctx.settings.poll_timeout:.0f} s; run 'pytest-octane resume' later",
-                task_id=task_id,
-            )
-        ctx.sleep(interval)
+    typical = ctx.typical_task_s()
+    with ctx.polling_task():
+        if fresh:
+            ctx.sleep(min(typical, QUICK_POLL_S) if ctx.ending else typical)
+        while True:
+            state = ctx.client.get_task(task_id)
+            if state.is_final:
+                if fresh:
+                    ctx.task_took(time.monotonic() - started)
+                return state.status.strip().lower(), state.error_details
+            waited = time.monotonic() - started
+            pollers = ctx.polling if ctx.ending else ctx.settings.max_parallel
+            interval = max(pollers / 20.0, QUICK_POLL_S, 0.1 * waited)
+            if ctx.ending and fresh:
+                interval = max(interval, typical - waited)  # the quick look was too early
+            interval = min(interval, 10.0)
+            if time.monotonic() + interval > deadline:
+                raise PollTimeout(
+                    f"task {task_id} of slice {index} is still {state.status.strip()!r} after "
+                    f"{ctx.settings.poll_timeout:.0f} s; run 'pytest-octane resume' later",
+                    task_id=task_id,
+                )
+            ctx.sleep(interval)
 
 
 def _payload(ctx: JobContext, path: Path, refs: list[RunRefs], attempt: int) -> bytes:
