@@ -22,7 +22,7 @@ from pytest_octane.model import SliceRecord, SliceStatus, SliceWait
 from pytest_octane.octane.failures import is_permanent, what_to_fix
 from pytest_octane.octane.results_xml import RunRefs
 
-__all__ = ["STOPPING", "poll_slices", "submit_slices"]
+__all__ = ["QUICK_POLL_S", "STOPPING", "poll_slices", "poll_task", "submit_slices"]
 
 #: the shortest wait between two polls of a task, and the first look at a fresh task of the
 #: job's last slices (pytest waits for them)
@@ -34,7 +34,7 @@ STOPPING = (
 )
 
 
-def _poll(ctx: JobContext, index: int, task_id: int, *, fresh: bool) -> tuple[str, str | None]:
+def poll_task(ctx: JobContext, index: int, task_id: int, *, fresh: bool) -> tuple[str, str | None]:
     """Poll one task until it is final.
 
     A worker keeps its upload slot until its task is final, so a late poll delays the next
@@ -227,7 +227,7 @@ def _finish_task(
     ctx: JobContext, index: int, task_id: int, *, fresh: bool = False
 ) -> tuple[bool, str]:
     """Poll the task to its end and record it; return (succeeded, what happened)."""
-    status, details = _poll(ctx, index, task_id, fresh=fresh)
+    status, details = poll_task(ctx, index, task_id, fresh=fresh)
     if status in ("success", "warning"):
         update_slice(
             ctx,
