@@ -83,7 +83,7 @@ def test_once_pytest_waits_the_last_tasks_are_looked_at_soon_then_at_the_typical
     # the quick look was too early: the next one comes at the typical time
     assert clock.waits == pytest.approx([QUICK_POLL_S, 2.0 - QUICK_POLL_S][:final_at])
     assert client.polls == final_at
-    assert ctx.polling == 0
+    assert not ctx.polling
 
 
 def test_polls_share_octanes_rate_only_with_the_tasks_polled_at_that_moment(

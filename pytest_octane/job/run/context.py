@@ -6,8 +6,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -131,22 +130,9 @@ class JobContext:
     #: the build context's CI server ("build_known")
     evidence: dict[str, Any] = field(default_factory=dict)
 
-    #: pytest waits for the job's last slices (the journal's end): their tasks are polled
-    #: quickly, and the tasks polled at once share Octane's 20 requests a second
+    #: pytest waits for the last slices (poll them soon); the tasks polled now share 20 req/s
     ending: bool = False
-    polling: int = 0
-    _polling_lock: threading.Lock = field(default_factory=threading.Lock)
-
-    @contextmanager
-    def polling_task(self) -> Iterator[None]:
-        """Count one task as being polled while the block runs."""
-        with self._polling_lock:
-            self.polling += 1
-        try:
-            yield
-        finally:
-            with self._polling_lock:
-                self.polling -= 1
+    polling: set[int] = field(default_factory=set)
 
     def task_took(self, seconds: float) -> None:
         self.task_times.append(seconds)  # list.append is atomic under the GIL

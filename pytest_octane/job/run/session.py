@@ -3,8 +3,8 @@
 The pytest process journals each final result (``job/journal.py``) and tells the uploader,
 through its :class:`Inbox`, where collection ended (the look-ahead: sign in, look up the
 collected tests' stories, make their modules and the job's suite), when the journal's end
-mark is written, and about Ctrl-C.  :class:`SessionUpload` records the job first (so that
-``resume`` finds it whatever happens next), then reads the journal as it grows, cuts each
+mark is written, and about Ctrl-C.  Once the job is recorded (``open_job``: from then on
+``resume`` finds it), :class:`SessionUpload` reads the journal as it grows, cuts each
 slice (``job/run/journaled.py``), spools and records it before any request and queues it on
 the pool of ``maxParallelUploads`` workers.  With ``--octane-stream=off`` it cuts nothing
 before the end mark.  When the pipe closes without the end mark, pytest died: every
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 from pytest_octane.errors import CredentialsError, OctaneError, StoreError
@@ -27,7 +26,7 @@ from pytest_octane.job.run.context import RequestLog, make_client
 from pytest_octane.job.run.failover import FailoverStore
 from pytest_octane.job.run.jobrun import JobRun, fail_unfinished
 from pytest_octane.job.run.journaled import INTERRUPTED_EVENT, record_journal_slices
-from pytest_octane.job.run.opening import Opened, open_job
+from pytest_octane.job.run.opening import Opened
 from pytest_octane.job.run.pipe import Inbox
 from pytest_octane.octane.client import OctaneClient
 from pytest_octane.octane.credentials import Credentials
@@ -55,7 +54,6 @@ class SessionUpload:
         credentials_error: str | None = None,
         progress: Progress | None = None,
         state: UploadState | None = None,
-        on_ready: Callable[[str, str | None], None] = lambda location, warning: None,
     ) -> None:
         self.settings = settings
         self.job_id = job_id
@@ -66,19 +64,13 @@ class SessionUpload:
         self.credentials_error = credentials_error
         self.progress: Progress = progress or (lambda line: log.info("%s", line))
         self.state = state or UploadState()
-        self.on_ready = on_ready
         self._reader = JournalReader(journal)
         self._interrupted = False  # the pipe closed before the end mark
 
-    def open(self) -> Opened:
-        """Record the job (before anything else: from then on ``resume`` finds it)."""
-        opened = open_job(self.settings, [], self.job_id, journal=self.journal)
-        self.on_ready(opened[1].location, opened[3])
-        return opened
-
-    def run(self, opened: Opened | None = None) -> JobOutcome:
-        """Upload the session; ``opened``: the job as :meth:`open` recorded it."""
-        settings, primary, job, warning = opened or self.open()
+    def run(self, opened: Opened) -> JobOutcome:
+        """Upload the session; ``opened``: the job as ``open_job`` recorded it (before
+        anything else: from then on ``resume`` finds it)."""
+        settings, primary, job, warning = opened
         self.settings = settings
         store = FailoverStore(primary, job)
         outcome: JobOutcome | None = None

@@ -24,8 +24,7 @@ from pytest_octane.octane.results_xml import RunRefs
 
 __all__ = ["QUICK_POLL_S", "STOPPING", "poll_slices", "poll_task", "submit_slices"]
 
-#: the shortest wait between two polls of a task, and the first look at a fresh task of the
-#: job's last slices (pytest waits for them)
+#: the shortest wait between polls, and the first look at the last slices' tasks
 QUICK_POLL_S = 0.05
 
 STOPPING = (
@@ -40,15 +39,15 @@ def poll_task(ctx: JobContext, index: int, task_id: int, *, fresh: bool) -> tupl
     A worker keeps its upload slot until its task is final, so a late poll delays the next
     upload: a fresh task is first polled after the job's typical processing time, then
     every 10 % of the time waited so far, never more often than P/20 s (Octane asks for at
-    most 20 requests a second) and never less often than every 10 s.  Once pytest waits for
-    the job's last slices (``ctx.ending``), a fresh task is first looked at after at most
-    ``QUICK_POLL_S`` (then at the typical time), and the floor is shared by the tasks polled
-    at that moment only.
+    most 20 requests a second) and never less often than every 10 s.  Once pytest waits
+    (``ctx.ending``), a fresh task is looked at after ``QUICK_POLL_S`` (then at the typical
+    time), and the floor is shared by the tasks polled at that moment.
     """
     started = time.monotonic()
     deadline = started + ctx.settings.poll_timeout
     typical = ctx.typical_task_s()
-    with ctx.polling_task():
+    ctx.polling.add(task_id)  # set.add and discard are atomic: the workers share it
+    try:
         if fresh:
             ctx.sleep(min(typical, QUICK_POLL_S) if ctx.ending else typical)
         while True:
@@ -58,11 +57,9 @@ def poll_task(ctx: JobContext, index: int, task_id: int, *, fresh: bool) -> tupl
                     ctx.task_took(time.monotonic() - started)
                 return state.status.strip().lower(), state.error_details
             waited = time.monotonic() - started
-            pollers = ctx.polling if ctx.ending else ctx.settings.max_parallel
-            interval = max(pollers / 20.0, QUICK_POLL_S, 0.1 * waited)
-            if ctx.ending and fresh:
-                interval = max(interval, typical - waited)  # the quick look was too early
-            interval = min(interval, 10.0)
+            pollers = len(ctx.polling) if ctx.ending else ctx.settings.max_parallel
+            quick_too_early = typical - waited if ctx.ending and fresh else 0.0
+            interval = min(max(pollers / 20.0, QUICK_POLL_S, 0.1 * waited, quick_too_early), 10)
             if time.monotonic() + interval > deadline:
                 raise PollTimeout(
                     f"task {task_id} of slice {index} is still {state.status.strip()!r} after "
@@ -70,6 +67,8 @@ def poll_task(ctx: JobContext, index: int, task_id: int, *, fresh: bool) -> tupl
                     task_id=task_id,
                 )
             ctx.sleep(interval)
+    finally:
+        ctx.polling.discard(task_id)
 
 
 def _payload(ctx: JobContext, path: Path, refs: list[RunRefs], attempt: int) -> bytes:
