@@ -57,7 +57,7 @@ def run_delink(args: argparse.Namespace) -> int:
     """``pytest-octane delink``: 0 done, 1 Octane or store failure, 2 usage/configuration."""
     from pytest_octane.job.recorded import settings_for_job
     from pytest_octane.job.run.context import make_client
-    from pytest_octane.job.run.stories import map_jira_keys
+    from pytest_octane.job.run.links import map_jira_keys
     from pytest_octane.store import open_store
 
     def fail(code: int, exc: BaseException) -> int:

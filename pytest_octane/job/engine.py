@@ -34,8 +34,8 @@ from pytest_octane.job.run.context import (
 )
 from pytest_octane.job.run.jobrun import JobRun, fail_unfinished
 from pytest_octane.job.run.journaled import catch_up
+from pytest_octane.job.run.links import map_jira_keys
 from pytest_octane.job.run.opening import open_job, prepare_job
-from pytest_octane.job.run.stories import map_jira_keys
 from pytest_octane.model import JobRecord, SliceStatus, TestRun
 from pytest_octane.settings import Settings
 from pytest_octane.store import TaskStore
@@ -52,7 +52,7 @@ __all__ = [
     "upload_session",
 ]
 
-log = logging.getLogger("pytest_octane.job.engine")
+log = logging.getLogger(__name__)
 
 
 def execute_job(

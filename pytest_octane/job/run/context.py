@@ -35,7 +35,7 @@ __all__ = [
     "update_slice",
 ]
 
-log = logging.getLogger("pytest_octane.job.engine")
+log = logging.getLogger(__name__)
 
 CredentialsHook = Callable[[], Credentials | Mapping[str, str] | None]
 
@@ -100,11 +100,10 @@ def make_client(
     )
 
 
-# ---------------------------------------------------------------- JIRA keys -> stories
-
-
 @dataclass(slots=True)
 class JobContext:
+    """What one job run carries between its steps (the state of its :class:`JobRun`)."""
+
     settings: Settings
     store: TaskStore
     client: OctaneClient

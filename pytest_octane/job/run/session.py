@@ -35,7 +35,7 @@ from pytest_octane.settings import Settings
 
 __all__ = ["Inbox", "SessionUpload"]  # Inbox lives in pipe.py, light for the uploader
 
-log = logging.getLogger("pytest_octane.job.session")
+log = logging.getLogger(__name__)
 
 #: how often the journal is read again while nothing else happens
 FOLLOW_S = 0.1
