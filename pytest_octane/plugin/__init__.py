@@ -1,7 +1,9 @@
 """pytest wiring for pytest-octane: options, ini keys, the ``jira`` marker and registration.
 
 Nothing is registered, and nothing runs per test, unless ``--octane-space``,
-``--octane-dry-run`` or the ini/environment select a shared space.
+``--octane-dry-run`` or the ini/environment select a shared space.  Then the session's parts
+are registered and kept in one :class:`OctaneSession`, the one object in
+``config.stash[SESSION]`` (junitxml's pattern); ``pytest_unconfigure`` unregisters them.
 """
 
 from __future__ import annotations
@@ -9,12 +11,60 @@ from __future__ import annotations
 import os
 from collections.abc import Generator
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
 
 import pytest
 
 from pytest_octane.errors import ConfigError, CredentialsError
 from pytest_octane.plugin.attrs import JIRA_ATTR
 from pytest_octane.settings import JIRA_KEY_RE, OPTIONS, OptionSpec, Settings, resolve_settings
+
+if TYPE_CHECKING:
+    from pytest_octane.plugin.attach import AttachSink
+    from pytest_octane.plugin.reporter import OctaneReporter
+    from pytest_octane.plugin.uploading import UploadPlugin
+
+__all__ = [
+    "SESSION",
+    "JiraKeys",
+    "OctaneSession",
+    "WorkerJiraKeys",
+    "check_upload_ready",
+    "jira_keys_of",
+    "octane_attach",
+    "settings_from_config",
+]
+
+_Plugin = TypeVar("_Plugin")
+
+
+class OctaneSession:
+    """What pytest-octane holds for one session, and the only thing it keeps in
+    ``config.stash``: the settings and the parts it registered as plugins of their own (the
+    JIRA keys read at collection, the pytest-bdd collector, the attachment sink and, on the
+    controller, the upload and the reporter).  The fixture and ``pytest_unconfigure`` find
+    the parts here, never by a plugin name or a global."""
+
+    def __init__(self, config: pytest.Config, settings: Settings) -> None:
+        self.config = config
+        self.settings = settings
+        self.attach: AttachSink | None = None
+        self.upload: UploadPlugin | None = None  # None for a dry run and on xdist workers
+        self.reporter: OctaneReporter | None = None  # None on xdist workers
+        self._parts: list[object] = []
+
+    def register(self, plugin: _Plugin, name: str) -> _Plugin:
+        if self.config.pluginmanager.register(plugin, name) is not None:  # -p no:NAME: None
+            self._parts.append(plugin)
+        return plugin
+
+    def unregister(self) -> None:
+        while self._parts:
+            self.config.pluginmanager.unregister(self._parts.pop())
+
+
+#: the session's one entry in ``config.stash``
+SESSION = pytest.StashKey[OctaneSession]()
 
 
 def _addoption(group: pytest.OptionGroup, spec: OptionSpec) -> None:
@@ -101,27 +151,31 @@ def pytest_configure(config: pytest.Config) -> None:
             check_upload_ready(config, settings)
     except (ConfigError, CredentialsError) as exc:
         raise pytest.UsageError(f"pytest-octane: {exc}") from None
-    _register_bdd(config, settings)
+    session = config.stash[SESSION] = OctaneSession(config, settings)
+    _register_bdd(session)
     if hasattr(config, "workerinput"):
         # xdist worker: the controller collects and uploads
-        config.pluginmanager.register(WorkerJiraKeys(), "octane-jira-keys")
+        session.register(WorkerJiraKeys(), "octane-jira-keys")
         job_id = config.workerinput.get("octane_job_id")
         if job_id and settings.attachments:
-            from pytest_octane.plugin import attach
-
-            attach.register(config, settings, str(job_id))
+            _register_attach(session, str(job_id))
         return
-    jira_keys = JiraKeys()
-    config.pluginmanager.register(jira_keys, "octane-jira-keys")
+    jira_keys = session.register(JiraKeys(), "octane-jira-keys").by_nodeid
     from pytest_octane.plugin.reporter import OctaneReporter
 
-    reporter = OctaneReporter(config, settings, dry_run=dry_run, jira_keys=jira_keys.by_nodeid)
-    config.stash[OctaneReporter.stash_key] = reporter
-    config.pluginmanager.register(reporter, "octane-reporter")
-    if not dry_run and settings.attachments:
-        from pytest_octane.plugin import attach
+    if not dry_run:
+        from pytest_octane.plugin.uploading import UploadPlugin
 
-        attach.register(config, settings, reporter.job_id)
+        # registered before the reporter: its trylast session finish runs first
+        session.upload = session.register(
+            UploadPlugin(config, settings, jira_keys), "octane-upload"
+        )
+        if settings.attachments:
+            _register_attach(session, session.upload.job_id)
+    reporter = OctaneReporter(
+        config, settings, dry_run=dry_run, jira_keys=jira_keys, upload=session.upload
+    )
+    session.reporter = session.register(reporter, "octane-reporter")
 
 
 @pytest.fixture
@@ -130,16 +184,24 @@ def octane_attach(request: pytest.FixtureRequest) -> object:
     Octane run (a no-op when pytest-octane does not upload)."""
     from pytest_octane.plugin.attach import octane_attach_fixture
 
-    return octane_attach_fixture(request)
+    session = request.config.stash.get(SESSION, None)
+    return octane_attach_fixture(request, session.attach if session is not None else None)
 
 
-def _register_bdd(config: pytest.Config, settings: Settings) -> None:
+def _register_bdd(session: OctaneSession) -> None:
     """With pytest-bdd installed, scenarios carry their feature and steps on their reports."""
     from pytest_octane.plugin.bdd import BddCollector, bdd_installed
 
-    if bdd_installed(config):
-        collector = BddCollector(config.rootpath, settings.jira_tag_pattern)
-        config.pluginmanager.register(collector, "octane-bdd")
+    if bdd_installed(session.config):
+        collector = BddCollector(session.config.rootpath, session.settings.jira_tag_pattern)
+        session.register(collector, "octane-bdd")
+
+
+def _register_attach(session: OctaneSession, job_id: str) -> None:
+    from pytest_octane.plugin import attach
+
+    session.attach = attach.register(session.config, session.settings, job_id)
+    session.register(session.attach, "octane-attach")
 
 
 def _check_dry_run_folder(dry_run: str | None) -> None:
@@ -185,34 +247,30 @@ def check_upload_ready(config: pytest.Config, settings: Settings) -> None:
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_unconfigure(config: pytest.Config) -> Generator[None]:
-    reporter = config.pluginmanager.get_plugin("octane-reporter")
-    if reporter is None:
+    session = config.stash.get(SESSION, None)
+    if session is None:
         return (yield)  # never imported the reporter (and lxml): the plugin costs nothing off
-    from pytest_octane.job.interrupt import exit_on_ctrl_c
+    try:
+        if session.reporter is None:  # an xdist worker
+            return (yield)
+        from pytest_octane.job.interrupt import exit_on_ctrl_c
 
-    # a (second) Ctrl-C here, after the summary, would be a traceback: one line instead
-    with exit_on_ctrl_c(lambda: _ctrl_c_line(reporter)):
-        result = yield
-        _unregister(config, reporter)
-    return result
+        # a (second) Ctrl-C here, after the summary, would be a traceback: one line instead
+        with exit_on_ctrl_c(lambda: _ctrl_c_line(session)):
+            return (yield)
+    finally:
+        session.unregister()
+        del config.stash[SESSION]
 
 
-def _ctrl_c_line(reporter: object) -> str:
-    outcome = getattr(reporter, "outcome", None)
+def _ctrl_c_line(session: OctaneSession) -> str:
+    outcome = session.upload.outcome if session.upload is not None else None
     if outcome is None or not outcome.interrupted:
         return "pytest-octane: Ctrl-C: stopped at once (the upload had ended)"
     return (
         "pytest-octane: Ctrl-C again: stopped at once; to finish the upload later run: "
         f"{outcome.resume_command()}"
     )
-
-
-def _unregister(config: pytest.Config, reporter: object) -> None:
-    from pytest_octane.plugin.reporter import OctaneReporter
-
-    if OctaneReporter.stash_key in config.stash:
-        del config.stash[OctaneReporter.stash_key]
-    config.pluginmanager.unregister(reporter)
 
 
 def jira_keys_of(item: pytest.Item) -> tuple[str, ...]:
