@@ -12,6 +12,8 @@ from collections.abc import Callable
 
 from pytest_octane.job.events import UploadState
 
+__all__ = ["TerminalProgress"]
+
 
 class TerminalProgress:
     """Renders an ``UploadState`` on pytest's terminal according to TTY and verbosity."""
