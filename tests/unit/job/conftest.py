@@ -1,0 +1,90 @@
+"""Fixtures of the job engine's unit tests: a simulator (``pytest_octane.testing``), settings
+aimed at it, its credentials, a task store and results to upload."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_octane.model import RunError, RunStatus, TestRun
+from pytest_octane.octane.credentials import Credentials
+from pytest_octane.settings import Settings, resolve_settings
+from pytest_octane.simulator import Simulator
+from pytest_octane.store import TaskStore, open_store
+from pytest_octane.testing import SimulatorFactory, octane_simulator_factory
+
+__all__ = ["octane_simulator_factory"]
+
+MakeRun = Callable[..., TestRun]
+SettingsFor = Callable[..., Settings]
+
+
+@pytest.fixture
+def sim(octane_simulator_factory: SimulatorFactory) -> Simulator:
+    return octane_simulator_factory(processing_ms=0)
+
+
+@pytest.fixture
+def settings_for(sim: Simulator, tmp_path: Path) -> SettingsFor:
+    """Settings aimed at the simulator, with more options as command-line values."""
+
+    def make(**options: str) -> Settings:
+        cli: dict[str, Any] = {
+            "space": str(sim.space_id),
+            "url": sim.url,
+            "workspace": str(sim.workspace_id),
+            "task_store": str(tmp_path / "store"),
+            "spool_dir": str(tmp_path / "spool"),
+            "slice_size": "2",
+            "max_parallel": "2",
+            "queue_full_retry": "0.05",
+            "connect_timeout": "2",
+            "read_timeout": "10",
+            **options,
+        }
+        return resolve_settings(cli=cli, environ={}, ini={})
+
+    return make
+
+
+@pytest.fixture
+def settings(settings_for: SettingsFor) -> Settings:
+    return settings_for()
+
+
+@pytest.fixture
+def credentials(sim: Simulator) -> Credentials:
+    return Credentials.api_key(sim.client_id, sim.client_secret, source="test")
+
+
+@pytest.fixture
+def store(settings: Settings) -> Iterator[TaskStore]:
+    opened = open_store(settings.task_store)
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def make_run() -> MakeRun:
+    """``make_run(i, **changes)``: test ``i`` of ``tests/test_m.py`` (every 3rd one fails)."""
+
+    def make(i: int, **changes: Any) -> TestRun:
+        fields: dict[str, Any] = {
+            "nodeid": f"tests/test_m.py::test_{i}",
+            "module": "",
+            "package": "tests",
+            "klass": "test_m",
+            "name": f"test_{i}",
+            "status": RunStatus.FAILED if i % 3 == 0 else RunStatus.PASSED,
+            "duration_ms": i,
+            "started_ms": 1_700_000_000_000 + i,
+        }
+        if i % 3 == 0:
+            fields["error"] = RunError(type="AssertionError", message=f"no {i}", trace="trace")
+        fields.update(changes)
+        return TestRun(**fields)
+
+    return make
