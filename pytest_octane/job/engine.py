@@ -33,9 +33,8 @@ from pytest_octane.job.run.context import (
     make_client,
 )
 from pytest_octane.job.run.jobrun import JobRun, fail_unfinished
-from pytest_octane.job.run.journaled import catch_up
+from pytest_octane.job.run.journaled import catch_up, open_job, prepare_job
 from pytest_octane.job.run.links import map_jira_keys
-from pytest_octane.job.run.opening import open_job, prepare_job
 from pytest_octane.model import JobRecord, SliceStatus, TestRun
 from pytest_octane.settings import Settings
 from pytest_octane.store import TaskStore

@@ -17,7 +17,7 @@ from pytest_octane.job.coverage import (
 from pytest_octane.job.engine import upload_session
 from pytest_octane.job.recorded import recorded_suite_id
 from pytest_octane.job.run.context import make_client
-from pytest_octane.job.run.opening import prepare_job
+from pytest_octane.job.run.journaled import prepare_job
 from pytest_octane.model import JobRecord
 from pytest_octane.octane.credentials import Credentials
 from pytest_octane.simulator import Simulator

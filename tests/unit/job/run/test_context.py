@@ -18,7 +18,7 @@ from pytest_octane.job.run.context import (
     module_resolver,
     update_slice,
 )
-from pytest_octane.job.run.opening import prepare_job
+from pytest_octane.job.run.journaled import prepare_job
 from pytest_octane.model import RequestLogEntry, SliceStatus
 from pytest_octane.octane.credentials import Credentials
 from pytest_octane.settings import Settings

@@ -7,7 +7,7 @@ from typing import Any
 
 from pytest_octane.errors import StoreError
 from pytest_octane.job.run.failover import MOVED_EVENT, FailoverStore
-from pytest_octane.job.run.opening import prepare_job
+from pytest_octane.job.run.journaled import prepare_job
 from pytest_octane.model import SliceStatus
 from pytest_octane.settings import Settings
 from pytest_octane.store import TaskStore

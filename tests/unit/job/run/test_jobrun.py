@@ -13,7 +13,7 @@ from pytest_octane.job.events import UploadState
 from pytest_octane.job.interrupt import StopFlag, UploadInterrupted
 from pytest_octane.job.run.context import RequestLog, make_client
 from pytest_octane.job.run.jobrun import JobRun, fail_unfinished
-from pytest_octane.job.run.opening import prepare_job
+from pytest_octane.job.run.journaled import prepare_job
 from pytest_octane.model import JobRecord, SliceStatus
 from pytest_octane.octane.credentials import Credentials
 from pytest_octane.settings import Settings

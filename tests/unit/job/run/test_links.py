@@ -9,6 +9,7 @@ import pytest
 
 from pytest_octane.job.outcome import JobOutcome
 from pytest_octane.job.run.context import JobContext, RequestLog, make_client
+from pytest_octane.job.run.journaled import prepare_job
 from pytest_octane.job.run.links import (
     KEYS_PER_QUERY,
     look_ahead,
@@ -16,7 +17,6 @@ from pytest_octane.job.run.links import (
     map_jira_keys,
     references,
 )
-from pytest_octane.job.run.opening import prepare_job
 from pytest_octane.model import SpooledRun
 from pytest_octane.octane.client import OctaneClient
 from pytest_octane.octane.credentials import Credentials

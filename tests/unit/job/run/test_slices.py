@@ -7,7 +7,7 @@ from typing import Any
 
 from pytest_octane.job.outcome import JobOutcome
 from pytest_octane.job.run.context import JobContext, RequestLog, make_client
-from pytest_octane.job.run.opening import prepare_job
+from pytest_octane.job.run.journaled import prepare_job
 from pytest_octane.job.run.slices import poll_slices, submit_slices
 from pytest_octane.model import SliceStatus
 from pytest_octane.octane.credentials import Credentials
