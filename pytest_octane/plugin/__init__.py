@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Generator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
@@ -38,6 +39,7 @@ __all__ = [
 _Plugin = TypeVar("_Plugin")
 
 
+@dataclass
 class OctaneSession:
     """What pytest-octane holds for one session, and the only thing it keeps in
     ``config.stash``: the settings and the parts it registered as plugins of their own (the
@@ -45,13 +47,12 @@ class OctaneSession:
     controller, the upload and the reporter).  The fixture and ``pytest_unconfigure`` find
     the parts here, never by a plugin name or a global."""
 
-    def __init__(self, config: pytest.Config, settings: Settings) -> None:
-        self.config = config
-        self.settings = settings
-        self.attach: AttachSink | None = None
-        self.upload: UploadPlugin | None = None  # None for a dry run and on xdist workers
-        self.reporter: OctaneReporter | None = None  # None on xdist workers
-        self._parts: list[object] = []
+    config: pytest.Config
+    settings: Settings
+    attach: AttachSink | None = None
+    upload: UploadPlugin | None = None  # None for a dry run and on xdist workers
+    reporter: OctaneReporter | None = None  # None on xdist workers
+    _parts: list[object] = field(default_factory=list)
 
     def register(self, plugin: _Plugin, name: str) -> _Plugin:
         if self.config.pluginmanager.register(plugin, name) is not None:  # -p no:NAME: None
@@ -198,10 +199,13 @@ def _register_bdd(session: OctaneSession) -> None:
 
 
 def _register_attach(session: OctaneSession, job_id: str) -> None:
-    from pytest_octane.plugin import attach
+    """The attachment sink of this process; ``pytest_octane.attach`` is routed to it."""
+    import pytest_octane
+    from pytest_octane.plugin.attach import AttachSink
 
-    session.attach = attach.register(session.config, session.settings, job_id)
-    session.register(session.attach, "octane-attach")
+    sink = session.attach = session.register(AttachSink(session.settings, job_id), "octane-attach")
+    pytest_octane.push_attach_sink(sink)
+    session.config.add_cleanup(lambda: pytest_octane.pop_attach_sink(sink))
 
 
 def _check_dry_run_folder(dry_run: str | None) -> None:

@@ -8,7 +8,10 @@ variable and no secret (``job/run/pipe.py``).  Each final result is then one wri
 journal, nothing more: this module imports neither requests nor a database driver.
 At session end the end mark is written and the uploader's progress is shown while it
 finishes; Ctrl-C keeps its meaning (the first stops the sending, the second ends both
-processes at once).
+processes at once).  On a TTY the progress is one line rewritten in place; without one (CI
+logs) only events that matter are printed, one line each (a slice finished, Octane's queue
+was full, a request is retried); ``-q`` prints nothing until the summary, ``-v`` also prints
+each slice as it is sent.
 """
 
 from __future__ import annotations
@@ -38,10 +41,9 @@ from pytest_octane.model import JobRecord, SpooledRun, TestRun
 from pytest_octane.octane.credentials import Credentials, resolve_credentials
 from pytest_octane.octane.xml_text import header_from_settings
 from pytest_octane.plugin.collect import split_nodeid
-from pytest_octane.plugin.progress import TerminalProgress
 from pytest_octane.settings import Settings, require_connection
 
-__all__ = ["UploadPlugin", "UploaderProcess"]
+__all__ = ["TerminalProgress", "UploadPlugin", "UploaderProcess"]
 
 log = logging.getLogger(__name__)
 
@@ -453,3 +455,54 @@ class UploadPlugin:
             self._display.text(line)
         else:
             log.info("%s", line)
+
+
+class TerminalProgress:
+    """Renders an ``UploadState`` on pytest's terminal according to TTY and verbosity."""
+
+    def __init__(
+        self,
+        *,
+        write_line: Callable[[str], None],
+        rewrite: Callable[[str], None] | None,
+        verbosity: int,
+        flush: Callable[[], None] = lambda: None,
+    ) -> None:
+        self._write_line = write_line
+        self._flush = flush  # a CI log shows each line as it happens, not at exit
+        self._rewrite = rewrite  # None when the terminal is not a TTY
+        self._verbosity = verbosity
+        self._lock = threading.Lock()
+        self._dirty = False
+
+    def __call__(self, state: UploadState, event: str, notable: bool) -> None:
+        if self._verbosity < 0:
+            return
+        with self._lock:
+            if self._rewrite is not None:
+                if event and (notable and self._verbosity > 0):
+                    self._rewrite("")
+                    self._write_line(f"octane: {event}")
+                self._rewrite(state.line())
+                self._dirty = True
+            elif event and (notable or self._verbosity > 0):
+                # the count belongs to slice events; a retry line says its own attempt
+                count = f" ({state.done + state.failed}/{state.total})"
+                self._write_line(f"octane: {event}" + (count if event.startswith("slice") else ""))
+                self._flush()
+
+    def text(self, line: str) -> None:
+        """A free-form line from the uploader (mapping, suites, coverage)."""
+        if self._verbosity < 0:
+            return
+        with self._lock:
+            if self._rewrite is not None and self._dirty:
+                self._rewrite("")
+            self._write_line(f"octane: {line}")
+            self._flush()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._rewrite is not None and self._dirty:
+                self._rewrite("")
+                self._dirty = False

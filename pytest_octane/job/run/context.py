@@ -12,7 +12,7 @@ from typing import Any
 
 from pytest_octane.errors import StoreError
 from pytest_octane.job import coord
-from pytest_octane.job.budget import QueueBudget
+from pytest_octane.job.coord import QueueBudget
 from pytest_octane.job.events import Progress, UploadState
 from pytest_octane.job.interrupt import StopFlag
 from pytest_octane.job.module_tree import Guard, ModuleResolver
