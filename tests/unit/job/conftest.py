@@ -27,27 +27,16 @@ def sim(octane_simulator_factory: SimulatorFactory) -> Simulator:
     return octane_simulator_factory(processing_ms=0)
 
 
+#: small slices, two workers, and short waits (a queue-full retry costs a twentieth of a second)
+FAST = {"slice_size": "2", "max_parallel": "2", "queue_full_retry": "0.05", "read_timeout": "10"}
+
+
 @pytest.fixture
 def settings_for(sim: Simulator, tmp_path: Path) -> SettingsFor:
     """Settings aimed at the simulator, with more options as command-line values."""
-
-    def make(**options: str) -> Settings:
-        cli: dict[str, Any] = {
-            "space": str(sim.space_id),
-            "url": sim.url,
-            "workspace": str(sim.workspace_id),
-            "task_store": str(tmp_path / "store"),
-            "spool_dir": str(tmp_path / "spool"),
-            "slice_size": "2",
-            "max_parallel": "2",
-            "queue_full_retry": "0.05",
-            "connect_timeout": "2",
-            "read_timeout": "10",
-            **options,
-        }
-        return resolve_settings(cli=cli, environ={}, ini={})
-
-    return make
+    where = {"space": str(sim.space_id), "url": sim.url, "workspace": str(sim.workspace_id)}
+    where |= {"task_store": str(tmp_path / "store"), "spool_dir": str(tmp_path / "spool")}
+    return lambda **options: resolve_settings(cli={**where, **FAST, **options}, environ={}, ini={})
 
 
 @pytest.fixture

@@ -28,30 +28,31 @@ from pytest_octane.simulator import Simulator
 from pytest_octane.store import TaskStore
 
 
-def _journaled(settings: Settings, store: TaskStore, make_run: Any, n: int) -> JobRecord:
-    """A job recorded with no slice yet, and a journal of ``n`` results beside it."""
+def _journaled(
+    settings: Settings, store: TaskStore, make_run: Any, n: int
+) -> tuple[JobRecord, Path]:
+    """A job recorded with no slice yet, and (its path) a journal of ``n`` results beside it."""
     folder = Path(settings.spool_dir) / "job-1"
     writer = JournalWriter(folder / JOURNAL_NAME, "job-1", slice_size=settings.slice_size)
     for i in range(1, n + 1):
         writer.add(make_run(i))
     writer.end(0)
-    return prepare_job(settings, [], store, job_id="job-1", journal=folder / JOURNAL_NAME)
+    job = prepare_job(settings, [], store, job_id="job-1", journal=folder / JOURNAL_NAME)
+    return job, (folder / JOURNAL_NAME).resolve()
 
 
 def test_journal_of_is_the_recorded_journal_or_none(
     settings: Settings, store: TaskStore, make_run: Any
 ) -> None:
-    job = _journaled(settings, store, make_run, 1)
-    assert journal_of(job) == (Path(settings.spool_dir) / "job-1" / JOURNAL_NAME).resolve()
+    job, path = _journaled(settings, store, make_run, 1)
+    assert journal_of(job) == path
     assert journal_of(prepare_job(settings, [], store, job_id="plain")) is None
 
 
 def test_only_full_slices_are_cut_before_the_end_and_the_rest_after_it(
     settings: Settings, store: TaskStore, make_run: Any
 ) -> None:
-    job = _journaled(settings, store, make_run, 5)
-    path = journal_of(job)
-    assert path is not None
+    job, path = _journaled(settings, store, make_run, 5)
     journal = read_journal(path)
     folder = path.parent
     assert record_journal_slices(store, job, journal, ended=False, folder=folder) == [1, 2]
@@ -67,9 +68,7 @@ def test_only_full_slices_are_cut_before_the_end_and_the_rest_after_it(
 def test_a_slice_file_left_by_a_kill_is_written_again_with_the_same_bytes(
     settings: Settings, store: TaskStore, make_run: Any, tmp_path: Path
 ) -> None:
-    job = _journaled(settings, store, make_run, 2)
-    path = journal_of(job)
-    assert path is not None
+    job, path = _journaled(settings, store, make_run, 2)
     journal = read_journal(path)
     other = prepare_job(settings, [], store, job_id="job-other", journal=path)
     first = record_journal_slices(store, job, journal, ended=True, folder=tmp_path / "a")
@@ -82,7 +81,7 @@ def test_a_slice_file_left_by_a_kill_is_written_again_with_the_same_bytes(
 def test_catch_up_records_what_the_dead_uploader_never_cut(
     settings: Settings, store: TaskStore, make_run: Any
 ) -> None:
-    job = _journaled(settings, store, make_run, 3)
+    job, _ = _journaled(settings, store, make_run, 3)
     indexes, note = catch_up(store, job)
     assert indexes == [1, 2]
     assert note == "3 journaled runs were not in a slice yet: slices 1-2"
@@ -92,9 +91,7 @@ def test_catch_up_records_what_the_dead_uploader_never_cut(
 def test_catch_up_of_a_job_whose_journal_is_gone_finishes_its_recorded_slices(
     settings: Settings, store: TaskStore, make_run: Any
 ) -> None:
-    job = _journaled(settings, store, make_run, 1)
-    path = journal_of(job)
-    assert path is not None
+    job, path = _journaled(settings, store, make_run, 1)
     path.unlink()
     indexes, note = catch_up(store, job)
     assert indexes == [] and note is not None and "is gone" in note
