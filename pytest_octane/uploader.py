@@ -24,7 +24,9 @@ from pytest_octane.job.run import pipe
 from pytest_octane.job.run.journaled import open_job
 from pytest_octane.job.run.pipe import Inbox
 
-log = logging.getLogger("pytest_octane.uploader")
+__all__ = ["main"]
+
+log = logging.getLogger(__name__)
 
 
 def _read_pipe(stream: IO[bytes], inbox: Inbox) -> None:
