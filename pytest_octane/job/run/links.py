@@ -28,10 +28,6 @@ __all__ = [
 KEYS_PER_QUERY = 50
 
 
-def _now() -> float:
-    return time.time()
-
-
 def resolve_job_suite(ctx: JobContext) -> None:
     """Find or create the job's suite (once per job: the id goes into its history)."""
     job = ctx.outcome.job
@@ -52,7 +48,7 @@ def resolve_job_suite(ctx: JobContext) -> None:
         ctx.store.add_history(
             job.job_id,
             {
-                "time": _now(),
+                "time": time.time(),
                 "event": recorded.SUITE_EVENT,
                 "path": plan.path,
                 "suite_id": suite_id,
