@@ -16,6 +16,8 @@ from pytest_octane.cli.common import (
 )
 from pytest_octane.settings import check_credentials
 
+__all__ = ["cmd_convert", "cmd_upload"]
+
 
 def cmd_convert(args: argparse.Namespace) -> int:
     from pytest_octane.octane.inputs import read_inputs

@@ -15,6 +15,8 @@ from pytest_octane.job import recorded
 from pytest_octane.model import JobRecord, SliceStatus
 from pytest_octane.settings import Settings, check_credentials
 
+__all__ = ["cmd_resume", "cmd_retry", "job_settings"]
+
 
 def job_settings(args: argparse.Namespace, job: JobRecord, *, store: Any = None) -> Settings:
     """Settings to retry or resume ``job``: its server, space and recorded options, with

@@ -9,6 +9,8 @@ from typing import Any, Protocol
 
 from pytest_octane.model import JobRecord, RequestLogEntry, SliceRecord
 
+__all__ = ["DamagedJob", "JobListing", "TaskStore"]
+
 
 @dataclass(frozen=True, slots=True)
 class DamagedJob:

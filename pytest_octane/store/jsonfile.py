@@ -25,15 +25,15 @@ from pytest_octane.errors import StoreError
 from pytest_octane.model import JobRecord, RequestLogEntry, SliceRecord
 from pytest_octane.store.base import DamagedJob, JobListing
 from pytest_octane.store.codec import (
-    _JOB_ID,
     FORMAT_VERSION,
-    _job_from_dict,
-    _job_to_dict,
+    JOB_ID_PATTERN,
     check_job_id,
     check_slice_index,
     decode_entries,
     entry_from_dict,
     entry_to_dict,
+    job_from_dict,
+    job_to_dict,
     new_slices,
     slice_changes,
     slice_from_dict,
@@ -105,7 +105,7 @@ class JsonFileStore(LocksDelegate):
 
     def create_job(self, job: JobRecord) -> None:
         job_id = check_job_id(job.job_id)
-        data = _job_to_dict(job, new_slices(job, time.time()))
+        data = job_to_dict(job, new_slices(job, time.time()))
         with self._locked(job_id):
             if self._job_path(job_id).exists():
                 raise StoreError(
@@ -138,7 +138,7 @@ class JsonFileStore(LocksDelegate):
         damaged: list[DamagedJob] = []
         for name in sorted(names):
             job_id = name.removesuffix(".json")
-            if job_id == name or not _JOB_ID.match(job_id):
+            if job_id == name or not JOB_ID_PATTERN.match(job_id):
                 continue  # not a job file (request logs, locks, '.'-prefixed temp files)
             path = self._folder / name
             try:
@@ -276,7 +276,7 @@ class JsonFileStore(LocksDelegate):
 
     def _decode(self, path: Path, data: Mapping[str, Any]) -> JobRecord:
         try:
-            return _job_from_dict(data)
+            return job_from_dict(data)
         except (KeyError, TypeError, ValueError, OverflowError, AttributeError, StoreError) as exc:
             raise StoreError(
                 f"the task store file '{path}' is not a valid pytest-octane job "

@@ -50,7 +50,7 @@ from pytest_octane.store.locks import FileLocks, Locks, LocksDelegate
 from pytest_octane.store.query import JobPage, JobQuery
 from pytest_octane.store.sql_query import page_rows
 from pytest_octane.store.sql_schema import (
-    _SCHEMA_ATTEMPTS,
+    SCHEMA_ATTEMPTS,
     SCHEMA_VERSION,
     as_dict,
     create_store_engine,
@@ -282,14 +282,14 @@ class SqlStore(LocksDelegate):
 
     def _ensure_schema(self) -> None:
         """Create the tables once; concurrent first uses wait for (or re-check after) each other."""
-        for attempt in range(1, _SCHEMA_ATTEMPTS + 1):
+        for attempt in range(1, SCHEMA_ATTEMPTS + 1):
             try:
                 with self._write("set up its tables") as conn:
                     set_up_schema(conn, self.location)
                 return
             except StoreError as exc:
                 raced = isinstance(exc.__cause__, IntegrityError | ProgrammingError)
-                if not raced or attempt == _SCHEMA_ATTEMPTS:
+                if not raced or attempt == SCHEMA_ATTEMPTS:
                     raise
 
     # -- transactions and errors --

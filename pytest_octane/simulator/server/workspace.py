@@ -16,6 +16,8 @@ from pytest_octane.simulator.state import (
     SimState,
 )
 
+__all__ = ["WorkspaceView"]
+
 
 class WorkspaceView:
     """Mixed into :class:`Simulator`: reads and seeds its state under the state lock."""
