@@ -7,6 +7,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from pytest_octane.errors import StoreError
 from pytest_octane.model import JobRecord, RequestLogEntry, SliceRecord
 
 __all__ = ["DamagedJob", "JobListing", "TaskStore"]
@@ -33,6 +34,12 @@ class JobListing:
         return any(j.job_id == job_id for j in self.jobs) or any(
             d.job_id == job_id for d in self.damaged
         )
+
+    def intact_jobs(self) -> list[JobRecord]:
+        """Every job, when none is damaged; else the first damaged one's problem as the error."""
+        if self.damaged:
+            raise StoreError(self.damaged[0].problem)
+        return self.jobs
 
 
 class TaskStore(Protocol):

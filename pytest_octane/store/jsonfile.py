@@ -119,10 +119,7 @@ class JsonFileStore(LocksDelegate):
         return self._decode(self._job_path(job_id), self._read_job(job_id))
 
     def list_jobs(self) -> list[JobRecord]:
-        listing = self.scan_jobs()
-        if listing.damaged:
-            raise StoreError(listing.damaged[0].problem)
-        return listing.jobs
+        return self.scan_jobs().intact_jobs()
 
     def scan_jobs(self) -> JobListing:
         try:

@@ -132,10 +132,7 @@ class SqlStore(LocksDelegate):
         return self._job(as_dict(row), [as_dict(s) for s in slices])
 
     def list_jobs(self) -> list[JobRecord]:
-        listing = self.scan_jobs()
-        if listing.damaged:
-            raise StoreError(listing.damaged[0].problem)
-        return listing.jobs
+        return self.scan_jobs().intact_jobs()
 
     def scan_jobs(self) -> JobListing:
         with self._read("list jobs") as conn:
