@@ -13,14 +13,13 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 
+from pytest_octane.errors import JobBusy, LockBusy
 from pytest_octane.octane.client import OctaneClient
 from pytest_octane.store import TaskStore
-from pytest_octane.store.locks import LockBusy
 
 __all__ = [
     "CreationGuard",
     "Guard",
-    "JobBusy",
     "creation_guard",
     "creation_lock",
     "job_lock",
@@ -36,10 +35,6 @@ CreationGuard = Callable[[], AbstractContextManager[None]]
 Guard = Callable[[], AbstractContextManager[object]]
 
 
-class JobBusy(Exception):
-    """Another process is uploading this job; the message says which."""
-
-
 def job_lock_name(job_id: str) -> str:
     return f"job:{job_id}"
 
@@ -51,8 +46,7 @@ def job_lock(store: TaskStore, job_id: str) -> Iterator[None]:
     try:
         stack.enter_context(store.lock(job_lock_name(job_id), timeout=0))
     except LockBusy as exc:
-        who = exc.holder.describe() if exc.holder else "another process"
-        raise JobBusy(f"job {job_id} is being uploaded by {who}") from None
+        raise JobBusy.held(job_id, exc.holder) from None
     with stack:
         yield
 

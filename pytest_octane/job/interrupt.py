@@ -24,13 +24,11 @@ from contextlib import contextmanager
 from types import FrameType
 from typing import Any, TypeVar
 
-from pytest_octane.errors import OctaneError
+from pytest_octane.errors import UploadInterrupted
 
 __all__ = [
     "EXIT_INTERRUPTED",
-    "SPOOL_STOPPED",
     "StopFlag",
-    "UploadInterrupted",
     "ctrl_c",
     "exit_on_ctrl_c",
     "wait_all",
@@ -41,18 +39,12 @@ __all__ = [
 EXIT_INTERRUPTED = 130
 #: how often the main thread looks at the flag while workers run
 _TICK_S = 0.2
-#: the outcome's error after a Ctrl-C while the slices were spooled
-SPOOL_STOPPED = "interrupted (Ctrl-C) while spooling: every slice is spooled, none was sent"
 #: a second Ctrl-C while the slices are spooled: the job is not recorded yet
 _SPOOL_EXIT_LINE = (
     "pytest-octane: Ctrl-C again: stopped at once while spooling; nothing was recorded or "
     "sent (the test results are in pytest's own output only)"
 )
 _T = TypeVar("_T")
-
-
-class UploadInterrupted(OctaneError):
-    """Ctrl-C: this step stopped; what was sent so far is recorded."""
 
 
 class StopFlag:
@@ -70,7 +62,7 @@ class StopFlag:
 
     def check(self) -> None:
         if self._event.is_set():
-            raise UploadInterrupted("interrupted (Ctrl-C) before this step")
+            raise UploadInterrupted.before_step()
 
     def sleeper(self, sleep: Callable[[float], None]) -> Callable[[float], None]:
         """``sleep`` that ends early (raising :class:`UploadInterrupted`) once the flag is set;
@@ -153,7 +145,7 @@ def wait_all(futures: Iterable[Future[Any]], stop: StopFlag, on_stop: Callable[[
             on_stop()
 
 
-def while_spooling(spool: Callable[[], _T]) -> tuple[_T, str | None]:
+def while_spooling(spool: Callable[[], _T]) -> tuple[_T, UploadInterrupted | None]:
     """Run ``spool`` (local files and the job's record: bounded) with a first Ctrl-C held
     back until it ends; return its result and, if Ctrl-C was pressed, the outcome's error
     (then send nothing: the job is recorded, ``resume`` sends it). A second one exits at
@@ -161,4 +153,4 @@ def while_spooling(spool: Callable[[], _T]) -> tuple[_T, str | None]:
     stop = StopFlag()
     with ctrl_c(stop, lambda: _SPOOL_EXIT_LINE):
         result = spool()
-    return result, SPOOL_STOPPED if stop.is_set else None
+    return result, UploadInterrupted.while_spooling() if stop.is_set else None
