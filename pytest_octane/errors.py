@@ -20,15 +20,10 @@
      ├── PollTimeout          a task stayed queued/running past the deadline
      └── TaskLost             Octane forgot a task it gave us
 
-Each class decides (httpx style): ``transient`` says whether a later ``resume`` can succeed
-unchanged (no connection, 5xx, 408, 429, a full queue, a slow or forgotten task, a store
-hiccup) or the trouble comes back on every attempt until the user changes something
-(refused credentials, no access, a space or workspace that does not exist, a payload Octane
-rejects, a bad setting); ``hint()`` is that change, one sentence for the summary.
-
-Messages say what happened, which value, and what to do. None ever holds a secret, so an
-error crosses the pipe to the pytest process as its class name, message and fields
-(:func:`rebuild`).
+Each class decides: ``transient`` (a later ``resume`` can succeed unchanged) or permanent
+(it comes back until the user changes something), and ``hint()``, that change in one sentence.
+Messages say what happened, which value, and what to do. None holds a secret: an error
+crosses the uploader's pipe as its class name, message and fields (:func:`rebuild`).
 """
 
 from __future__ import annotations
@@ -68,12 +63,15 @@ EXPECTED_URL = (
 )
 #: Octane's error codes for a full test-result queue (the seed writes the first with ``_``).
 QUEUE_FULL_CODES = frozenset({"testbox.queue_full", "testbox_queue_full", "testbox.request_limit"})
-_REFUSED_HINT = "Octane refused the credentials: fix the client id/secret, then retry"
+_REFUSED = "Octane refused the credentials: fix the client id/secret, then retry"
 
 
 class OctaneError(Exception):
     """Base of all pytest-octane errors: transient unless a subclass knows better (a store
     hiccup or anything unforeseen keeps the job resumable)."""
+
+    #: :meth:`hint`'s sentence, formatted with ``space``, ``workspace`` and ``server``
+    hint_text = "fix the cause above, then retry"
 
     @property
     def transient(self) -> bool:
@@ -87,7 +85,7 @@ class OctaneError(Exception):
 
     def hint(self, *, space: int, workspace: int, server: str) -> str:
         """One sentence: the change that makes a ``retry`` of the job work."""
-        return "fix the cause above, then retry"
+        return self.hint_text.format(space=space, workspace=workspace, server=server)
 
     def __reduce__(self) -> tuple[Any, ...]:
         return rebuild, (type(self).__name__, str(self), dict(vars(self)))
@@ -107,14 +105,12 @@ class ConfigError(OctaneError):
     """A setting is missing or has a value that is not allowed."""
 
     transient = False
+    hint_text = "fix the setting named above, then upload the spooled results"
 
     @classmethod
     def too_long(cls, where: str, text: str) -> ConfigError:
         """``where``'s value ``text`` passes Octane's limit on names and values."""
         return cls(f"{where}: {text!r} is longer than Octane's 255 characters")
-
-    def hint(self, *, space: int, workspace: int, server: str) -> str:
-        return "fix the setting named above, then upload the spooled results"
 
 
 class UsageError(ConfigError):
@@ -125,9 +121,7 @@ class CredentialsError(OctaneError):
     """Credentials could not be found or read."""
 
     transient = False
-
-    def hint(self, *, space: int, workspace: int, server: str) -> str:
-        return "provide the credentials, then upload the spooled results"
+    hint_text = "provide the credentials, then upload the spooled results"
 
 
 class InputError(OctaneError):
@@ -183,30 +177,9 @@ class LockBusy(StoreError):
 class JobBusy(OctaneError):
     """Another process is uploading this job; the message says which."""
 
-    @classmethod
-    def held(cls, job_id: str, holder: LockHolder | None) -> JobBusy:
-        who = holder.describe() if holder else "another process"
-        return cls(f"job {job_id} is being uploaded by {who}")
-
 
 class UploadInterrupted(OctaneError):
     """Ctrl-C: this step stopped; what was sent so far is recorded."""
-
-    @classmethod
-    def before_step(cls) -> UploadInterrupted:
-        return cls("interrupted (Ctrl-C) before this step")
-
-    @classmethod
-    def sending_stopped(cls) -> UploadInterrupted:
-        """The job's error after a Ctrl-C while slices were sent."""
-        return cls(
-            "interrupted (Ctrl-C): no more slices were sent; every slice's state is recorded"
-        )
-
-    @classmethod
-    def while_spooling(cls) -> UploadInterrupted:
-        """The job's error after a Ctrl-C while the slices were spooled."""
-        return cls("interrupted (Ctrl-C) while spooling: every slice is spooled, none was sent")
 
 
 class ConnectionFailed(OctaneError):
@@ -267,32 +240,26 @@ class OctaneHTTPError(OctaneError):
         return self.queue_full or self.status >= 500 or self.status in (408, 429)
 
     def hint(self, *, space: int, workspace: int, server: str) -> str:
-        if self.status == 401:
-            return _REFUSED_HINT
-        if self.status == 403:
-            return (
-                f"the API key has no access to shared space {space}, workspace {workspace}: "
-                "grant it in Octane or use another key, then retry"
-            )
-        if self.status == 404:
-            return (
-                f"shared space {space} or workspace {workspace} does not exist at {server}: "
-                "retry with the right --space/--workspace (or --url)"
-            )
-        if self.status == 400:
-            return (
-                "Octane rejected the request as sent; see the error, fix the settings, then retry"
-            )
-        return super().hint(space=space, workspace=workspace, server=server)
+        text = _STATUS_HINTS.get(self.status, self.hint_text)
+        return text.format(space=space, workspace=workspace, server=server)
+
+
+_STATUS_HINTS = {
+    400: "Octane rejected the request as sent; see the error, fix the settings, then retry",
+    401: _REFUSED,
+    403: "the API key has no access to shared space {space}, workspace {workspace}: "
+    "grant it in Octane or use another key, then retry",
+    404: "shared space {space} or workspace {workspace} does not exist at {server}: "
+    "retry with the right --space/--workspace (or --url)",
+}
 
 
 class AuthError(OctaneHTTPError):
     """Octane refused the credentials (401 after one fresh sign-in)."""
 
     transient = False
-
-    def hint(self, *, space: int, workspace: int, server: str) -> str:
-        return _REFUSED_HINT
+    hint_text = _REFUSED
+    hint = OctaneError.hint  # its own sentence, whatever the status
 
 
 class SessionRefused(AuthError):
@@ -317,6 +284,5 @@ class NotOctaneError(OctaneHTTPError):
     """The answer did not come from Octane's REST API (HTML login page, proxy error)."""
 
     transient = False
-
-    def hint(self, *, space: int, workspace: int, server: str) -> str:
-        return f"check the Octane URL ({server}): {EXPECTED_URL}; then retry with --url"
+    hint_text = "check the Octane URL ({server}): " + EXPECTED_URL + "; then retry with --url"
+    hint = OctaneError.hint  # its own sentence, whatever the status

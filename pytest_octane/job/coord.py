@@ -46,7 +46,8 @@ def job_lock(store: TaskStore, job_id: str) -> Iterator[None]:
     try:
         stack.enter_context(store.lock(job_lock_name(job_id), timeout=0))
     except LockBusy as exc:
-        raise JobBusy.held(job_id, exc.holder) from None
+        who = exc.holder.describe() if exc.holder else "another process"
+        raise JobBusy(f"job {job_id} is being uploaded by {who}") from None
     with stack:
         yield
 

@@ -28,6 +28,7 @@ from pytest_octane.errors import UploadInterrupted
 
 __all__ = [
     "EXIT_INTERRUPTED",
+    "SPOOL_STOPPED",
     "StopFlag",
     "ctrl_c",
     "exit_on_ctrl_c",
@@ -39,6 +40,8 @@ __all__ = [
 EXIT_INTERRUPTED = 130
 #: how often the main thread looks at the flag while workers run
 _TICK_S = 0.2
+#: the outcome's error after a Ctrl-C while the slices were spooled
+SPOOL_STOPPED = "interrupted (Ctrl-C) while spooling: every slice is spooled, none was sent"
 #: a second Ctrl-C while the slices are spooled: the job is not recorded yet
 _SPOOL_EXIT_LINE = (
     "pytest-octane: Ctrl-C again: stopped at once while spooling; nothing was recorded or "
@@ -62,7 +65,7 @@ class StopFlag:
 
     def check(self) -> None:
         if self._event.is_set():
-            raise UploadInterrupted.before_step()
+            raise UploadInterrupted("interrupted (Ctrl-C) before this step")
 
     def sleeper(self, sleep: Callable[[float], None]) -> Callable[[float], None]:
         """``sleep`` that ends early (raising :class:`UploadInterrupted`) once the flag is set;
@@ -153,4 +156,4 @@ def while_spooling(spool: Callable[[], _T]) -> tuple[_T, UploadInterrupted | Non
     stop = StopFlag()
     with ctrl_c(stop, lambda: _SPOOL_EXIT_LINE):
         result = spool()
-    return result, UploadInterrupted.while_spooling() if stop.is_set else None
+    return result, UploadInterrupted(SPOOL_STOPPED) if stop.is_set else None

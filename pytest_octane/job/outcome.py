@@ -1,9 +1,5 @@
-"""What one job run came to (JobOutcome), and the summary lines the front ends print.
-
-The outcome holds the error itself (it crosses the uploader's pipe as class name, message
-and fields, see :func:`pytest_octane.errors.rebuild`); ``fix`` is a permanent error's
-:meth:`~pytest_octane.errors.OctaneError.hint` for this job.
-"""
+"""What one job run came to (JobOutcome, holding the error itself), and the summary lines the
+front ends print."""
 
 from __future__ import annotations
 
@@ -153,12 +149,8 @@ class JobOutcome:
         if by_status[SliceStatus.RUNNING]:
             lines.append(f"to finish the upload later run: {self.resume_command()}")
         elif by_status[SliceStatus.FAILED]:
-            if self.fix:
-                lines.append(
-                    f"to re-upload the failed slices after the fix run: {self.retry_command()}"
-                )
-            else:
-                lines.append(f"to re-upload the failed slices run: {self.retry_command()}")
+            after = " after the fix" if self.fix else ""
+            lines.append(f"to re-upload the failed slices{after} run: {self.retry_command()}")
         return lines
 
 

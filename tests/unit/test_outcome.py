@@ -156,7 +156,7 @@ def test_a_masked_database_password_is_not_pasted_into_the_command() -> None:
 @pytest.mark.parametrize(
     "error",
     [
-        UploadInterrupted.sending_stopped(),
+        UploadInterrupted("interrupted (Ctrl-C): no more slices were sent"),
         ConnectionFailed("cannot reach octane.example.com", url=SERVER),
         OctaneHTTPError("Octane refused POST: 403", status=403, url=SERVER, error_code="x"),
         CredentialsError("no credentials"),

@@ -158,7 +158,9 @@ class JobRun:
         outcome = self.outcome
         if isinstance(exc, UploadInterrupted):
             outcome.interrupted = True
-            outcome.error = UploadInterrupted.sending_stopped()
+            outcome.error = UploadInterrupted(
+                "interrupted (Ctrl-C): no more slices were sent; every slice's state is recorded"
+            )
         elif exc.transient:
             outcome.error = exc
         else:
