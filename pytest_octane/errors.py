@@ -20,10 +20,10 @@
      ├── PollTimeout          a task stayed queued/running past the deadline
      └── TaskLost             Octane forgot a task it gave us
 
-Each class decides: ``transient`` (a later ``resume`` can succeed unchanged) or permanent
-(it comes back until the user changes something), and ``hint()``, that change in one sentence.
-Messages say what happened, which value, and what to do. None holds a secret: an error
-crosses the uploader's pipe as its class name, message and fields (:func:`rebuild`).
+Each class decides whether it is ``transient`` (a later ``resume`` can succeed unchanged) and
+its ``hint()``, the change to make before ``retry``. Messages say what happened, which value,
+and what to do; none holds a secret, so an error crosses the uploader's pipe as its class
+name, message and fields (:func:`rebuild`).
 """
 
 from __future__ import annotations
@@ -77,11 +77,6 @@ class OctaneError(Exception):
     def transient(self) -> bool:
         """A later ``resume`` can succeed without the user changing anything."""
         return True
-
-    @property
-    def queue_full(self) -> bool:
-        """Octane's test-result queue is full: worth waiting out at a fixed pace."""
-        return False
 
     def hint(self, *, space: int, workspace: int, server: str) -> str:
         """One sentence: the change that makes a ``retry`` of the job work."""
@@ -231,6 +226,7 @@ class OctaneHTTPError(OctaneError):
 
     @property
     def queue_full(self) -> bool:
+        """Octane's test-result queue is full: worth waiting out at a fixed pace."""
         return self.error_code in QUEUE_FULL_CODES
 
     @property

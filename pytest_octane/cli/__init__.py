@@ -32,13 +32,7 @@ from pytest_octane.cli.finish import cmd_resume, cmd_retry, job_settings
 from pytest_octane.cli.jobs import cmd_jobs, cmd_logs, cmd_status
 from pytest_octane.cli.serve import configure_parser as configure_serve_parser
 from pytest_octane.cli.simulate import cmd_simulator
-from pytest_octane.errors import (
-    ConfigError,
-    CredentialsError,
-    InputError,
-    OctaneError,
-    UsageError,
-)
+from pytest_octane.errors import ConfigError, CredentialsError, InputError, OctaneError, UsageError
 from pytest_octane.settings import OPTIONS_BY_NAME
 
 __all__ = [

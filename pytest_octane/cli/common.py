@@ -18,24 +18,6 @@ from pytest_octane.job.recorded import given_options, settings_from_options
 from pytest_octane.model import JobRecord
 from pytest_octane.settings import OPTIONS, OptionSpec, Settings
 
-__all__ = [
-    "EXIT_BROKEN_PIPE",
-    "EXIT_FAILED",
-    "EXIT_OK",
-    "EXIT_USAGE",
-    "add_settings_arguments",
-    "add_task_store_argument",
-    "broken_pipe",
-    "error",
-    "flags_of",
-    "get_job",
-    "open_task_store",
-    "option_help",
-    "print_outcome",
-    "settings_from_args",
-    "stamp",
-]
-
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a reader that went away
 

@@ -76,12 +76,9 @@ _LOCAL_GUARD = threading.Lock()
 
 
 def _local_lock(name: str) -> threading.Lock:
+    """This process's lock of that name, made on first use."""
     with _LOCAL_GUARD:
         return _LOCAL_LOCKS.setdefault(name, threading.Lock())
-
-
-_CREATION_LOCKS: dict[str, threading.Lock] = {}
-_CREATION_LOCKS_GUARD = threading.Lock()
 
 
 def creation_lock(client: OctaneClient) -> threading.Lock:
@@ -90,8 +87,7 @@ def creation_lock(client: OctaneClient) -> threading.Lock:
     Uploads in threads of one process then create a module or suite exactly once; uploads
     in different processes still meet in the query-create-query rule.
     """
-    with _CREATION_LOCKS_GUARD:
-        return _CREATION_LOCKS.setdefault(client.base_url, threading.Lock())
+    return _local_lock(client.base_url)  # a URL: never one of creation_guard's names
 
 
 def taking_turns(client: OctaneClient, guard: Guard | None) -> AbstractContextManager[object]:

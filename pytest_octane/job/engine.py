@@ -15,12 +15,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 
-from pytest_octane.errors import (
-    ConfigError,
-    CredentialsError,
-    JobBusy,
-    OctaneError,
-)
+from pytest_octane.errors import ConfigError, CredentialsError, JobBusy, OctaneError
 from pytest_octane.job import coord
 from pytest_octane.job.events import Progress, UploadState
 from pytest_octane.job.evidence.attachments import pending_slices

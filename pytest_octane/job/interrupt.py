@@ -89,9 +89,6 @@ def ctrl_c(stop: StopFlag, exit_line: Callable[[], str]) -> Iterator[None]:
 
     Only the main thread can own signal handlers; elsewhere this does nothing.
     """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
 
     def on_sigint(signum: int, frame: FrameType | None) -> None:
         if not stop.is_set:
@@ -101,11 +98,8 @@ def ctrl_c(stop: StopFlag, exit_line: Callable[[], str]) -> Iterator[None]:
         os.write(2, (exit_line() + "\n").encode("utf-8", "replace"))
         os._exit(EXIT_INTERRUPTED)
 
-    previous = signal.signal(signal.SIGINT, on_sigint)
-    try:
+    with _on_sigint(on_sigint):
         yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 @contextmanager
@@ -116,15 +110,22 @@ def exit_on_ctrl_c(exit_line: Callable[[], str]) -> Iterator[None]:
 
     Only the main thread can own signal handlers; elsewhere this does nothing.
     """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
 
     def on_sigint(signum: int, frame: FrameType | None) -> None:
         os.write(2, (exit_line() + "\n").encode("utf-8", "replace"))
         raise SystemExit(EXIT_INTERRUPTED)
 
-    previous = signal.signal(signal.SIGINT, on_sigint)
+    with _on_sigint(on_sigint):
+        yield
+
+
+@contextmanager
+def _on_sigint(handler: Callable[[int, FrameType | None], None]) -> Iterator[None]:
+    """``handler`` takes SIGINT within the block (in the main thread; elsewhere nothing)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, handler)
     try:
         yield
     finally:

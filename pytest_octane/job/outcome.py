@@ -6,14 +6,12 @@ from __future__ import annotations
 import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from itertools import groupby
 
 from pytest_octane.errors import ConnectionFailed, OctaneError
 from pytest_octane.job.recorded import recorded_connection
 from pytest_octane.model import JobRecord, SliceStatus
-
-if TYPE_CHECKING:
-    from pytest_octane.settings import Settings
+from pytest_octane.settings import Settings
 
 __all__ = ["JobOutcome"]
 
@@ -50,11 +48,8 @@ class JobOutcome:
     def hint(self, exc: OctaneError, settings: Settings) -> str:
         """``exc``'s hint for this job: the settings' space, workspace and URL, else the job's."""
         job = self.job
-        return exc.hint(
-            space=settings.space or job.space_id,
-            workspace=settings.workspace or job.workspace_id,
-            server=settings.url or job.server,
-        )
+        space, workspace = settings.space or job.space_id, settings.workspace or job.workspace_id
+        return exc.hint(space=space, workspace=workspace, server=settings.url or job.server)
 
     def resume_command(self) -> str:
         return self._command("resume")
@@ -156,13 +151,5 @@ class JobOutcome:
 
 def _ranges(indexes: Sequence[int]) -> str:
     """``[1, 2, 3, 5]`` -> ``1-3, 5``."""
-    parts: list[str] = []
-    start = prev = indexes[0]
-    for index in [*indexes[1:], None]:
-        if index is not None and index == prev + 1:
-            prev = index
-            continue
-        parts.append(str(start) if start == prev else f"{start}-{prev}")
-        if index is not None:
-            start = prev = index
-    return ", ".join(parts)
+    runs = [[i for _, i in run] for _, run in groupby(enumerate(indexes), lambda p: p[1] - p[0])]
+    return ", ".join(str(r[0]) if len(r) == 1 else f"{r[0]}-{r[-1]}" for r in runs)

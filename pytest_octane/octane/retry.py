@@ -23,14 +23,7 @@ from typing import TypeVar
 
 from tenacity import RetryCallState, Retrying, retry_if_exception
 
-from pytest_octane.errors import (
-    QUEUE_FULL_CODES,
-    AuthError,
-    ConnectionFailed,
-    NotOctaneError,
-    OctaneError,
-    OctaneHTTPError,
-)
+from pytest_octane.errors import QUEUE_FULL_CODES, ConnectionFailed, OctaneError, OctaneHTTPError
 
 __all__ = [
     "QUEUE_FULL_CODES",
@@ -97,7 +90,7 @@ class RetryPolicy:
 
 
 def is_queue_full(exc: BaseException | None) -> bool:
-    return isinstance(exc, OctaneError) and exc.queue_full
+    return isinstance(exc, OctaneHTTPError) and exc.queue_full
 
 
 def is_transient(exc: BaseException | None) -> bool:
@@ -106,9 +99,12 @@ def is_transient(exc: BaseException | None) -> bool:
     Narrower than :attr:`OctaneError.transient` (a later ``resume`` can succeed)."""
     if isinstance(exc, ConnectionFailed):
         return True
-    if isinstance(exc, (AuthError, NotOctaneError)) or is_queue_full(exc):
-        return False
-    return isinstance(exc, OctaneHTTPError) and exc.status in TRANSIENT_STATUSES
+    return (
+        isinstance(exc, OctaneHTTPError)
+        and exc.transient
+        and not exc.queue_full
+        and exc.status in TRANSIENT_STATUSES
+    )
 
 
 def _not_processed(exc: BaseException | None) -> bool:

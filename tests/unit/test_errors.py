@@ -144,11 +144,10 @@ def test_each_error_says_what_to_change_before_retry(exc: OctaneError, hint: str
         (http(429, "testbox.request_limit"), True),
         (http(503, "platform.unavailable"), False),
         (http(503), False),
-        (ConnectionFailed("x", url=URL), False),
     ],
     ids=_id,
 )
-def test_a_full_queue_is_known_by_class_or_error_code(exc: OctaneError, full: bool) -> None:
+def test_a_full_queue_is_known_by_class_or_error_code(exc: OctaneHTTPError, full: bool) -> None:
     assert exc.queue_full is full
 
 

@@ -9,9 +9,8 @@ it holds a secret (:func:`child_environment`).
 A message is a length-prefixed pickle of ``(kind, fields)``; both ends are the same
 installation of pytest-octane on the same interpreter.  Credentials travel as plain fields
 (a :class:`Secret` refuses to be pickled, so it cannot end up in a file by accident) and are
-wrapped in ``Secret`` again on arrival.  An error (the outcome's, or why there are no
-credentials) travels as its class name, message and fields and arrives as the same class
-(:func:`pytest_octane.errors.rebuild`); none holds a secret.
+wrapped in ``Secret`` again on arrival.  An error travels as its class name, message and
+fields (:func:`pytest_octane.errors.rebuild`).
 
 Plugin to uploader: ``start`` (settings, job id, journal, credentials or the error saying
 why there are none), ``collected`` (the collected tests, for the look-ahead), ``end`` (the
