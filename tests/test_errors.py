@@ -129,6 +129,13 @@ def test_permanent_errors_need_a_fix(exc: OctaneError) -> None:
         (http(409), "fix the cause above, then retry"),
         (http(503), "fix the cause above, then retry"),
         (StoreError("x"), "fix the cause above, then retry"),
+        (ConnectionFailed("x", url=URL), "fix the cause above, then retry"),
+        (TaskLost("x", task_id=7), "fix the cause above, then retry"),
+        (QueueFullError("x", status=503, url=URL), "fix the cause above, then retry"),
+        (
+            SessionRefused("x", status=401, url=URL),
+            "Octane refused the credentials: fix the client id/secret, then retry",
+        ),
     ],
     ids=lambda value: _id(value) if isinstance(value, OctaneError) else "",
 )
