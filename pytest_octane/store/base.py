@@ -97,7 +97,7 @@ class TaskStore(Protocol):
         """Hold the named lock, exclusive across processes and threads sharing this store.
 
         Waits at most ``timeout`` seconds (0: try once), then raises
-        :class:`pytest_octane.store.locks.LockBusy` naming the holder's pid and host. The
+        :class:`pytest_octane.errors.LockBusy` naming the holder's pid and host. The
         lock is freed when its holder dies. Not re-entrant.
         """
 

@@ -108,10 +108,7 @@ class JsonFileStore(LocksDelegate):
         data = job_to_dict(job, new_slices(job, time.time()))
         with self._locked(job_id):
             if self._job_path(job_id).exists():
-                raise StoreError(
-                    f"job {job_id} already exists in the task store '{self.location}': "
-                    "use a new job id"
-                )
+                raise StoreError.job_exists(job_id, self.location)
             self._write_job(job_id, data)
 
     def get_job(self, job_id: str) -> JobRecord:
@@ -169,9 +166,7 @@ class JsonFileStore(LocksDelegate):
                     updated = self._decode_slice(job_id, raw)
                     break
             else:
-                raise StoreError(
-                    f"job {job_id} has no slice {index!r} in the task store '{self.location}'"
-                )
+                raise StoreError.no_slice(job_id, index, self.location)
             self._write_job(job_id, data)
         return updated
 
@@ -256,13 +251,9 @@ class JsonFileStore(LocksDelegate):
         try:
             data = json.loads(text)
         except ValueError as exc:
-            raise StoreError(
-                f"the task store file '{path}' is not valid JSON ({exc}): repair or delete it"
-            ) from None
+            raise StoreError.damaged(path, f"is not valid JSON ({exc})") from None
         if not isinstance(data, dict) or not isinstance(data.get("slices"), list):
-            raise StoreError(
-                f"the task store file '{path}' is not a pytest-octane job: repair or delete it"
-            )
+            raise StoreError.damaged(path, "is not a pytest-octane job")
         version = data.get("format", FORMAT_VERSION)
         if not isinstance(version, int) or version > FORMAT_VERSION:
             raise StoreError(
@@ -275,18 +266,16 @@ class JsonFileStore(LocksDelegate):
         try:
             return job_from_dict(data)
         except (KeyError, TypeError, ValueError, OverflowError, AttributeError, StoreError) as exc:
-            raise StoreError(
-                f"the task store file '{path}' is not a valid pytest-octane job "
-                f"({type(exc).__name__}: {exc}): repair or delete it"
+            raise StoreError.damaged(
+                path, f"is not a valid pytest-octane job ({type(exc).__name__}: {exc})"
             ) from None
 
     def _decode_slice(self, job_id: str, raw: Mapping[str, Any]) -> SliceRecord:
         try:
             return slice_from_dict(raw)
         except (KeyError, TypeError, ValueError, OverflowError, StoreError) as exc:
-            raise StoreError(
-                f"the task store file '{self._job_path(job_id)}' has a bad slice "
-                f"({type(exc).__name__}: {exc}): repair or delete it"
+            raise StoreError.damaged(
+                self._job_path(job_id), f"has a bad slice ({type(exc).__name__}: {exc})"
             ) from None
 
     @contextlib.contextmanager

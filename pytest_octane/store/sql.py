@@ -109,13 +109,13 @@ class SqlStore(LocksDelegate):
                     select(jobs_table.c.job_id).where(jobs_table.c.job_id == job_id)
                 ).first()
                 if found is not None:
-                    raise self._exists(job_id)
+                    raise StoreError.job_exists(job_id, self.location)
                 conn.execute(insert(jobs_table).values(row))
                 if slices:
                     conn.execute(insert(tasks_table), [slice_row(job_id, s) for s in slices])
         except StoreError as exc:
             if isinstance(exc.__cause__, IntegrityError):  # lost a race on the same id
-                raise self._exists(job_id) from None
+                raise StoreError.job_exists(job_id, self.location) from None
             raise
 
     def get_job(self, job_id: str) -> JobRecord:
@@ -203,9 +203,7 @@ class SqlStore(LocksDelegate):
             result = conn.execute(update(tasks_table).where(*where).values(values))
             if result.rowcount == 0:
                 self._require_job(conn, job_id)
-                raise StoreError(
-                    f"job {job_id} has no slice {index} in the task store '{self.location}'"
-                )
+                raise StoreError.no_slice(job_id, index, self.location)
             row = conn.execute(select(tasks_table).where(*where)).one()
         return self._slice(as_dict(row))
 
@@ -331,11 +329,6 @@ class SqlStore(LocksDelegate):
 
     def _unknown(self, job_id: str) -> StoreError:
         return StoreError(f"unknown job {job_id} in the task store '{self.location}'")
-
-    def _exists(self, job_id: str) -> StoreError:
-        return StoreError(
-            f"job {job_id} already exists in the task store '{self.location}': use a new job id"
-        )
 
     def _corrupt(self, what: str, reason: str) -> StoreError:
         return StoreError(
