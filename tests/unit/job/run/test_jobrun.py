@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from pytest_octane.errors import ConfigError, ConnectionFailed
+from pytest_octane.errors import ConfigError, ConnectionFailed, UploadInterrupted
 from pytest_octane.job.events import UploadState
-from pytest_octane.job.interrupt import StopFlag, UploadInterrupted
+from pytest_octane.job.interrupt import StopFlag
 from pytest_octane.job.run.context import RequestLog, make_client
 from pytest_octane.job.run.jobrun import JobRun, fail_unfinished
 from pytest_octane.job.run.journaled import prepare_job

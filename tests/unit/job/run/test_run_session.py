@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from pytest_octane.errors import CredentialsError
 from pytest_octane.job.journal import JOURNAL_NAME, JournalWriter
 from pytest_octane.job.outcome import JobOutcome
 from pytest_octane.job.run.journaled import INTERRUPTED_EVENT
@@ -87,7 +88,7 @@ def test_without_credentials_every_slice_is_recorded_failed_and_nothing_is_sent(
     settings: Settings, sim: Simulator, make_run: Any
 ) -> None:
     _journal(settings, make_run, 3)
-    outcome = _run(settings, None, "end", credentials_error="no key for 1001")
+    outcome = _run(settings, None, "end", credentials_error=CredentialsError("no key for 1001"))
     assert [s.status for s in outcome.job.slices] == [SliceStatus.FAILED, SliceStatus.FAILED]
     assert outcome.fix is not None
     assert sim.request_log == []
