@@ -3,6 +3,7 @@ aimed at it, its credentials, a task store and results to upload."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -51,9 +52,8 @@ def credentials(sim: Simulator) -> Credentials:
 
 @pytest.fixture
 def store(settings: Settings) -> Iterator[TaskStore]:
-    opened = open_store(settings.task_store)
-    yield opened
-    opened.close()
+    with contextlib.closing(open_store(settings.task_store)) as opened:
+        yield opened
 
 
 @pytest.fixture
@@ -61,19 +61,22 @@ def make_run() -> MakeRun:
     """``make_run(i, **changes)``: test ``i`` of ``tests/test_m.py`` (every 3rd one fails)."""
 
     def make(i: int, **changes: Any) -> TestRun:
-        fields: dict[str, Any] = {
-            "nodeid": f"tests/test_m.py::test_{i}",
-            "module": "",
-            "package": "tests",
-            "klass": "test_m",
-            "name": f"test_{i}",
-            "status": RunStatus.FAILED if i % 3 == 0 else RunStatus.PASSED,
-            "duration_ms": i,
-            "started_ms": 1_700_000_000_000 + i,
-        }
-        if i % 3 == 0:
-            fields["error"] = RunError(type="AssertionError", message=f"no {i}", trace="trace")
-        fields.update(changes)
-        return TestRun(**fields)
+        failed = i % 3 == 0
+        return TestRun(
+            **{
+                "nodeid": f"tests/test_m.py::test_{i}",
+                "module": "",
+                "package": "tests",
+                "klass": "test_m",
+                "name": f"test_{i}",
+                "status": RunStatus.FAILED if failed else RunStatus.PASSED,
+                "duration_ms": i,
+                "started_ms": 1_700_000_000_000 + i,
+                "error": RunError(type="AssertionError", message=f"no {i}", trace="t")
+                if failed
+                else None,
+                **changes,
+            }
+        )
 
     return make

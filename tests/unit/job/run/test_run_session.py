@@ -3,6 +3,7 @@ journal (named test_run_session: tests/uploader/test_session.py drives it end to
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -57,11 +58,8 @@ def test_the_job_is_recorded_and_said_ready_before_any_request(
     )
     opened = upload.open()
     assert ready == [(settings.task_store, None, 0)]
-    store = opened[1]
-    try:
+    with contextlib.closing(opened[1]) as store:
         assert store.get_job("job-1").slices == ()
-    finally:
-        store.close()
 
 
 def test_a_finished_session_uploads_every_journaled_result(
@@ -92,11 +90,8 @@ def test_without_credentials_every_slice_is_recorded_failed_and_nothing_is_sent(
     assert [s.status for s in outcome.job.slices] == [SliceStatus.FAILED, SliceStatus.FAILED]
     assert outcome.fix is not None
     assert sim.request_log == []
-    store = open_store(settings.task_store)
-    try:
+    with contextlib.closing(open_store(settings.task_store)) as store:
         assert [s.status for s in store.get_job("job-1").slices] == [SliceStatus.FAILED] * 2
-    finally:
-        store.close()
 
 
 def test_a_stop_before_the_end_sends_nothing_and_keeps_the_slices_resumable(
