@@ -130,10 +130,6 @@ def _meaning(spec: OptionSpec) -> str:
     return text
 
 
-def _tool_flag(flag: str) -> str:
-    return "--" + flag.removeprefix("--octane-")
-
-
 def tool_commands(parser: argparse.ArgumentParser) -> dict[str, list[str]]:
     """Destination -> the ``pytest-octane`` subcommands that have an option for it.
 
@@ -151,12 +147,10 @@ def tool_commands(parser: argparse.ArgumentParser) -> dict[str, list[str]]:
 
 
 def _tool_cell(spec: OptionSpec, accepted: dict[str, list[str]]) -> str:
-    if not spec.flag:
+    commands = accepted.get(spec.dest)
+    if not spec.tool_flags or not commands:
         return ""
-    commands = accepted.get(f"octane_{spec.name}")
-    if not commands:
-        return ""
-    return f"{_code(_tool_flag(spec.flag))} ({', '.join(commands)})"
+    return f"{_code(spec.tool_flags[0])} ({', '.join(commands)})"
 
 
 def _table(specs: Iterable[OptionSpec], accepted: dict[str, list[str]]) -> list[str]:

@@ -10,6 +10,8 @@ from pytest_octane.errors import (
 )
 from pytest_octane.octane.redact import HIDDEN as _HIDDEN
 
+__all__ = ["EXPECTED_URL", "parse_octane_url", "redact_userinfo"]
+
 EXPECTED_URL = (
     "expected the Octane root such as https://octane.example.com, optionally followed by "
     "/shared_spaces/<space id>/workspaces/<workspace id> (with or without /api), "
