@@ -25,6 +25,7 @@ __all__ = [
     "pytest_addhooks",
     "pytest_addoption",
     "pytest_configure",
+    "pytest_report_header",
     "pytest_unconfigure",
 ]
 
@@ -93,6 +94,16 @@ def pytest_configure(config: pytest.Config) -> None:
         from pytest_octane.plugin import attach
 
         attach.register(config, settings, reporter.job_id)
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    """One line with where the results go and where each of those settings came from (only
+    while the plugin is on; pytest shows no header with -q or --no-header)."""
+    reporter = config.pluginmanager.get_plugin("octane-reporter")
+    if reporter is None:
+        return None
+    dry_run = " (dry run: nothing is uploaded)" if reporter.dry_run is not None else ""
+    return f"octane{dry_run}: {reporter.settings.header_line()}"
 
 
 @pytest.fixture

@@ -131,6 +131,24 @@ class Settings:
         )  # fmt: skip
         return {name: getattr(self, name) for name in keep}
 
+    def header_line(self) -> str:
+        """Where the results go and where each of those settings came from, for pytest's
+        report header; a user name or password in the URL or the task store is hidden."""
+        from pytest_octane.settings.octane_url import redact_userinfo
+        from pytest_octane.store.location import describe_location
+
+        shown = (
+            ("space", "space", self.space),
+            ("workspace", "workspace", self.workspace),
+            ("url", "url", redact_userinfo(self.url) if self.url else None),
+            ("task store", "task_store", describe_location(self.task_store)),
+            ("streaming", "stream", "on" if self.stream else "off"),
+        )
+        return "; ".join(
+            f"{label} {'not set' if value is None else value} ({self.where(name)})"
+            for label, name, value in shown
+        )
+
     # ------------------------------------------------------------ the front ends
 
     @staticmethod
