@@ -17,7 +17,6 @@ from pytest_octane.settings.options import (
     DEFAULT_TASK_STORE,
     OPTIONS,
     OPTIONS_BY_NAME,
-    SPACES_KEYS,
     OptionSpec,
 )
 from pytest_octane.settings.parsers import JIRA_KEY_RE, MAX_SLICE_SIZE, parse_jira_key
@@ -42,7 +41,6 @@ __all__ = [
     "MAX_SLICE_SIZE",
     "OPTIONS",
     "OPTIONS_BY_NAME",
-    "SPACES_KEYS",
     "OptionSpec",
     "Settings",
     "check_credentials",

@@ -259,51 +259,43 @@ def _parse(spec: OptionSpec, raw: Any, where: str) -> Any:
 def load_spaces_file(path: str, where: str) -> dict[str, dict[str, Any]]:
     """Read the spaces file: ``{"1001": {"url": ..., "workspaceId": ...}, ...}``."""
     file = Path(path).expanduser()
+    name = f"spaces file {str(file)!r}"
     try:
-        text = file.read_text(encoding="utf-8")
+        data = json.loads(file.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(
-            f"{where}: spaces file {str(file)!r} does not exist; give the path of a JSON file "
-            "mapping shared space ids to their settings"
+            f"{where}: {name} does not exist; give the path of a JSON file mapping shared "
+            "space ids to their settings"
         ) from None
     except OSError as exc:
         raise ConfigError(
-            f"{where}: spaces file {str(file)!r} cannot be read ({exc.strerror}); "
-            "check its permissions"
+            f"{where}: {name} cannot be read ({exc.strerror}); check its permissions"
         ) from None
-    try:
-        data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ConfigError(
-            f"{where}: spaces file {str(file)!r} is not valid JSON: {exc.msg} at line "
-            f"{exc.lineno} column {exc.colno}"
+            f"{where}: {name} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
         ) from None
     if not isinstance(data, dict):
         raise ConfigError(
-            f"spaces file {str(file)!r}: expected a JSON object mapping shared space ids to "
-            "their settings"
+            f"{name}: expected a JSON object mapping shared space ids to their settings"
         )
-    spaces: dict[str, dict[str, Any]] = {}
     for key, entry in data.items():
         if not str(key).isdigit():
-            raise ConfigError(
-                f"spaces file {str(file)!r}: key {key!r} is not a shared space id (digits)"
-            )
+            raise ConfigError(f"{name}: key {key!r} is not a shared space id (digits)")
         if not isinstance(entry, dict):
-            raise ConfigError(f"spaces file {str(file)!r}: space {key}: expected a JSON object")
+            raise ConfigError(f"{name}: space {key}: expected a JSON object")
         unknown = sorted(set(entry) - set(SPACES_KEYS))
         if unknown:
             hints = [
-                f"{name!r} (did you mean {close[0]!r}?)" if close else repr(name)
-                for name in unknown
-                for close in [difflib.get_close_matches(name, SPACES_KEYS, n=1)]
+                f"{bad!r} (did you mean {close[0]!r}?)" if close else repr(bad)
+                for bad in unknown
+                for close in [difflib.get_close_matches(bad, SPACES_KEYS, n=1)]
             ]
             raise ConfigError(
-                f"spaces file {str(file)!r}: space {key}: unknown key(s) {', '.join(hints)}; "
+                f"{name}: space {key}: unknown key(s) {', '.join(hints)}; "
                 f"allowed: {', '.join(sorted(SPACES_KEYS))}"
             )
-        spaces[str(key)] = entry
-    return spaces
+    return {str(key): entry for key, entry in data.items()}
 
 
 def resolve_settings(
@@ -322,50 +314,38 @@ def resolve_settings(
     """
     values: dict[str, Any] = {}
     sources: dict[str, str] = {}
-
-    def from_sources(spec: OptionSpec) -> bool:
-        found = _given(spec, cli.get(spec.name), environ, ini.get(spec.name), ini_name)
-        if found is not None:
-            values[spec.name], sources[spec.name] = found
-        return found is not None
-
-    for first in ("space", "config"):
-        if not from_sources(OPTIONS_BY_NAME[first]):
-            values[first] = None
-
     entry: Mapping[str, Any] = {}
-    config_path = values.get("config")
-    if config_path:
-        spaces = load_spaces_file(config_path, sources["config"])
-        space = values.get("space")
-        if space is not None:
-            if str(space) not in spaces:
-                known = ", ".join(sorted(spaces)) or "none"
-                raise ConfigError(
-                    f"shared space {space} (from {sources['space']}) is not in spaces file "
-                    f"{config_path!r} (it has: {known}); add it or pick another --octane-space"
-                )
-            entry = spaces[str(space)]
-
-    for spec in OPTIONS:
-        if spec.name in ("space", "config"):
-            continue
-        if from_sources(spec):
-            continue
-        if spec.spaces_key and spec.spaces_key in entry:
-            where = f"spaces file {config_path!r}, space {values['space']}, key {spec.spaces_key}"
-            values[spec.name] = _parse(spec, entry[spec.spaces_key], where)
-            sources[spec.name] = where
-        elif detected and spec.name in detected:
-            values[spec.name] = _parse(spec, detected[spec.name], "detected CI build")
-            sources[spec.name] = "detected CI build"
-        else:
+    for spec in OPTIONS:  # space and config come first: they select the spaces-file entry
+        found = _given(spec, cli.get(spec.name), environ, ini.get(spec.name), ini_name)
+        if found is None and (key := spec.spaces_key) and key in entry:
+            where = f"spaces file {values['config']!r}, space {values['space']}, key {key}"
+            found = _parse(spec, entry[key], where), where
+        elif found is None and detected and spec.name in detected:
+            found = _parse(spec, detected[spec.name], "detected CI build"), "detected CI build"
+        if found is None:
             values[spec.name] = () if spec.multiple else spec.default
-
+        else:
+            values[spec.name], sources[spec.name] = found
+        if spec.name == "config" and values["config"]:
+            entry = _space_entry(values["config"], values["space"], sources)
     _derive_from_url(values, sources)
     settings = Settings(sources=sources, **values)
     _check_combinations(settings)
     return settings
+
+
+def _space_entry(path: str, space: int | None, sources: Mapping[str, str]) -> Mapping[str, Any]:
+    """The selected shared space's entry of the spaces file (the file is read either way)."""
+    spaces = load_spaces_file(path, sources["config"])
+    if space is None:
+        return {}
+    if str(space) not in spaces:
+        known = ", ".join(sorted(spaces)) or "none"
+        raise ConfigError(
+            f"shared space {space} (from {sources['space']}) is not in spaces file "
+            f"{path!r} (it has: {known}); add it or pick another --octane-space"
+        )
+    return spaces[str(space)]
 
 
 def _given(
