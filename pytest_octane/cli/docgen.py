@@ -61,6 +61,15 @@ command line, as a comma-separated list in an environment variable, one value pe
 an ini file, and as a JSON list in the spaces file. Errors name the place that held the bad
 value, such as `environment variable OCTANE_SLICE_SIZE: 5000 is out of range`.
 
+While the plugin is on, pytest's header says where the results go and where each of those
+settings came from (`-q` and `--no-header` leave the header out, as for every plugin):
+
+```text
+octane: space 1001 (option --octane-space); workspace 1002 (pytest.ini key octane_workspace); \
+url https://octane.example.com (environment variable OCTANE_URL); task store octane_task_logs \
+(default); streaming on (default)
+```
+
 The "`pytest-octane`" column lists the subcommands that accept the option.
 """
 

@@ -12,6 +12,7 @@ from pytest_octane.settings import OPTIONS, Settings, resolve_option, resolve_se
 
 
 def test_every_default_comes_from_the_option_table() -> None:
+    assert [spec.name for spec in OPTIONS[:2]] == ["space", "config"]  # they select the entry
     fields = {f.name: f for f in dataclasses.fields(Settings)}
     assert list(fields) == [spec.name for spec in OPTIONS] + ["sources", "from_pytest"]
     assert [name for name, f in fields.items() if f.default is not dataclasses.MISSING] == [

@@ -94,3 +94,14 @@ def test_the_header_hides_passwords_and_says_what_is_not_set() -> None:
         "task store postgresql://octane:***@db.example/jobs?sslpassword=*** "
         "(option --octane-task-store); streaming on (default)"
     )
+
+
+def test_the_configuration_reference_shows_the_line_as_printed() -> None:
+    settings = resolve_settings(
+        cli={"space": "1001"},
+        environ={"OCTANE_URL": "https://octane.example.com"},
+        ini={"workspace": "1002"},
+        ini_name="pytest.ini",
+    )
+    docs = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
+    assert f"\noctane: {settings.header_line()}\n" in docs.read_text(encoding="utf-8")
