@@ -182,7 +182,7 @@ class JobSuite:
             jira_keys=tuple(str(k) for k in recorded.get("jira") or ()),
             update_auto_runs=bool(recorded.get("update_auto_runs")),
             root_module=recorded.get("root_module") or None,
-            jira_field=str(recorded.get("jira_field") or "jira_key_udf"),
+            jira_field=str(recorded.get("jira_field") or OPTIONS_BY_NAME["jira_field"].default),
         )
 
     def links_runs(self, update_auto_runs: bool = False) -> bool:
