@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from pytest_octane.errors import ConfigError, StoreError
+from pytest_octane.errors import StoreError, UsageError
 from pytest_octane.model import JobRecord
 from pytest_octane.settings import OPTIONS_BY_NAME, resolve_option
 
@@ -49,10 +49,6 @@ def add_task_store_argument(parser: argparse.ArgumentParser) -> None:
         metavar=_TASK_STORE.metavar,
         help=f"folder, sqlite:///file.db or postgresql://... {_TASK_STORE_SOURCES}",
     )
-
-
-class UsageError(ConfigError):
-    """What the user asked for does not exist (a job id, a slice number): exit code 2."""
 
 
 def open_task_store(args: argparse.Namespace, *, must_exist: bool = False) -> Any:

@@ -7,13 +7,11 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from pytest_octane.cli.common import (
-    EXIT_FAILED,
-    EXIT_OK,
-    UsageError,
-    print_outcome,
-)
+from pytest_octane.cli.common import EXIT_FAILED, EXIT_OK, print_outcome
+from pytest_octane.errors import UsageError
 from pytest_octane.settings import Settings, check_credentials
+
+__all__ = ["cmd_convert", "cmd_upload"]
 
 __all__ = ["cmd_convert", "cmd_upload"]
 
