@@ -18,7 +18,7 @@ import pytest
 
 from pytest_octane.errors import ConfigError, CredentialsError
 from pytest_octane.plugin.attrs import JIRA_ATTR
-from pytest_octane.settings import JIRA_KEY_RE, OPTIONS, OptionSpec, Settings, resolve_settings
+from pytest_octane.settings import JIRA_KEY_RE, Settings
 
 if TYPE_CHECKING:
     from pytest_octane.plugin.attach import AttachSink
@@ -33,7 +33,11 @@ __all__ = [
     "check_upload_ready",
     "jira_keys_of",
     "octane_attach",
-    "settings_from_config",
+    "pytest_addhooks",
+    "pytest_addoption",
+    "pytest_configure",
+    "pytest_report_header",
+    "pytest_unconfigure",
 ]
 
 _Plugin = TypeVar("_Plugin")
@@ -68,24 +72,6 @@ class OctaneSession:
 SESSION = pytest.StashKey[OctaneSession]()
 
 
-def _addoption(group: pytest.OptionGroup, spec: OptionSpec) -> None:
-    assert spec.flag is not None
-    dest = f"octane_{spec.name}"
-    if spec.is_switch:
-        group.addoption(spec.flag, action="store_true", dest=dest, default=None, help=spec.help)
-    elif spec.multiple:
-        group.addoption(
-            spec.flag,
-            action="append",
-            dest=dest,
-            default=None,
-            metavar=spec.metavar,
-            help=spec.help,
-        )
-    else:
-        group.addoption(spec.flag, dest=dest, default=None, metavar=spec.metavar, help=spec.help)
-
-
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("octane", "upload results to OpenText ALM Octane")
     group.addoption(
@@ -98,14 +84,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="write the Octane XML slices to DIR (or print the first slice) and upload nothing; "
         "use --octane-dry-run=DIR",
     )
-    for spec in OPTIONS:
-        if spec.flag:
-            _addoption(group, spec)
-        if spec.ini:
-            if spec.multiple:
-                parser.addini(spec.ini, spec.help, type="linelist", default=None)
-            else:
-                parser.addini(spec.ini, spec.help, type="string", default=None)
+    Settings.register_pytest_options(parser, group)
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
@@ -120,22 +99,6 @@ def _is_enabled(config: pytest.Config) -> bool:
     return bool(os.environ.get("OCTANE_SPACE", "").strip() or config.getini("octane_space"))
 
 
-def settings_from_config(config: pytest.Config) -> Settings:
-    cli = {spec.name: config.getoption(f"octane_{spec.name}") for spec in OPTIONS if spec.flag}
-    ini = {spec.name: config.getini(spec.ini) for spec in OPTIONS if spec.ini}
-    from pytest_octane.settings.ci import ci_defaults, detect_ci
-
-    ini_name = config.inipath.name if config.inipath else "ini file"
-    info = detect_ci(os.environ)
-    return resolve_settings(
-        cli=cli,
-        environ=os.environ,
-        ini=ini,
-        ini_name=ini_name,
-        detected=ci_defaults(info) if info else None,
-    )
-
-
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
@@ -147,7 +110,7 @@ def pytest_configure(config: pytest.Config) -> None:
     dry_run = config.getoption("octane_dry_run")
     _check_dry_run_folder(dry_run)
     try:
-        settings = settings_from_config(config)
+        settings = Settings.from_pytest_config(config)
         if not dry_run and not hasattr(config, "workerinput"):
             check_upload_ready(config, settings)
     except (ConfigError, CredentialsError) as exc:
@@ -177,6 +140,16 @@ def pytest_configure(config: pytest.Config) -> None:
         config, settings, dry_run=dry_run, jira_keys=jira_keys, upload=session.upload
     )
     session.reporter = session.register(reporter, "octane-reporter")
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    """One line with where the results go and where each of those settings came from (only
+    while the plugin is on; pytest shows no header with -q or --no-header)."""
+    reporter = config.pluginmanager.get_plugin("octane-reporter")
+    if reporter is None:
+        return None
+    dry_run = " (dry run: nothing is uploaded)" if reporter.dry_run is not None else ""
+    return f"octane{dry_run}: {reporter.settings.header_line()}"
 
 
 @pytest.fixture
