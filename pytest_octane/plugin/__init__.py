@@ -145,11 +145,11 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_report_header(config: pytest.Config) -> str | None:
     """One line with where the results go and where each of those settings came from (only
     while the plugin is on; pytest shows no header with -q or --no-header)."""
-    reporter = config.pluginmanager.get_plugin("octane-reporter")
-    if reporter is None:
+    session = config.stash.get(SESSION, None)
+    if session is None or session.reporter is None:
         return None
-    dry_run = " (dry run: nothing is uploaded)" if reporter.dry_run is not None else ""
-    return f"octane{dry_run}: {reporter.settings.header_line()}"
+    dry_run = " (dry run: nothing is uploaded)" if session.upload is None else ""
+    return f"octane{dry_run}: {session.settings.header_line()}"
 
 
 @pytest.fixture
