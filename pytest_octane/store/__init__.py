@@ -10,8 +10,9 @@ from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
 from pytest_octane.errors import StoreError
+from pytest_octane.settings.options import DEFAULT_TASK_STORE
 from pytest_octane.store.base import DamagedJob, JobListing, TaskStore
-from pytest_octane.store.location import _SCHEME, describe_location
+from pytest_octane.store.location import URL_SCHEME, describe_location
 
 __all__ = [
     "DEFAULT_LOCATION",
@@ -22,8 +23,8 @@ __all__ = [
     "open_store",
 ]
 
-#: Folder used when the user configures nothing.
-DEFAULT_LOCATION = "octane_task_logs"
+#: Folder used when the user configures nothing (the option table's default).
+DEFAULT_LOCATION = DEFAULT_TASK_STORE
 
 _SQLITE_SCHEMES = frozenset({"sqlite", "sqlite+pysqlite"})
 _POSTGRES_SCHEMES = frozenset({"postgresql", "postgres", "postgresql+psycopg"})
@@ -41,7 +42,7 @@ def open_store(location: str) -> TaskStore:
     location = location.strip()
     if not location:
         raise StoreError(f"the task store location is empty: use {_SUPPORTED}")
-    match = _SCHEME.match(location)
+    match = URL_SCHEME.match(location)
     if match is None:
         return _open_json(location)
     scheme = match.group(1).lower()

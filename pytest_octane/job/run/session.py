@@ -25,8 +25,7 @@ from pytest_octane.job.outcome import JobOutcome
 from pytest_octane.job.run.context import RequestLog, make_client
 from pytest_octane.job.run.failover import FailoverStore
 from pytest_octane.job.run.jobrun import JobRun, fail_unfinished
-from pytest_octane.job.run.journaled import INTERRUPTED_EVENT, record_journal_slices
-from pytest_octane.job.run.opening import Opened
+from pytest_octane.job.run.journaled import INTERRUPTED_EVENT, Opened, record_journal_slices
 from pytest_octane.job.run.pipe import Inbox
 from pytest_octane.octane.client import OctaneClient
 from pytest_octane.octane.credentials import Credentials
@@ -34,7 +33,7 @@ from pytest_octane.settings import Settings
 
 __all__ = ["Inbox", "SessionUpload"]  # Inbox lives in pipe.py, light for the uploader
 
-log = logging.getLogger("pytest_octane.job.session")
+log = logging.getLogger(__name__)
 
 #: how often the journal is read again while nothing else happens
 FOLLOW_S = 0.1
@@ -51,7 +50,7 @@ class SessionUpload:
         inbox: Inbox,
         *,
         credentials: Credentials | None,
-        credentials_error: str | None = None,
+        credentials_error: CredentialsError | None = None,
         progress: Progress | None = None,
         state: UploadState | None = None,
     ) -> None:
@@ -109,7 +108,7 @@ class SessionUpload:
             except OctaneError as exc:
                 error = exc
         else:
-            error = CredentialsError(self.credentials_error or "no credentials were given")
+            error = self.credentials_error or CredentialsError("no credentials were given")
         if client is None:
             # record every slice all the same: the summary says how to send them later
             started = time.monotonic()
