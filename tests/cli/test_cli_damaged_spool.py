@@ -30,7 +30,7 @@ def test_number(n):
 
 
 def store_arg(octane: Octane) -> str:
-    return f"--task-store={octane.store_location}"
+    return f"--task-store={octane.store}"
 
 
 @pytest.mark.octane_simulator(stories=STORIES)

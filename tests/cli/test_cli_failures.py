@@ -10,7 +10,7 @@ import shlex
 import subprocess
 from pathlib import Path
 
-from cli_harness import Octane
+from cli_harness import FAST_RETRIES, Octane
 
 from pytest_octane.model import SliceStatus
 
@@ -40,7 +40,7 @@ def test_a_wrong_shared_space_fails_the_job_and_retry_with_the_right_space_works
     octane: Octane,
 ) -> None:
     suite = octane.write_suite(params=1)
-    args = [a for a in octane.plugin_args() if not a.startswith("--octane-space")]
+    args = [a for a in octane.pytest_args(*FAST_RETRIES) if not a.startswith("--octane-space")]
     done = octane.run_pytest(suite, "-q", *args, "--octane-space=9999", upload=False)
     assert done.returncode == 1, done.stdout  # one test of the suite fails: pytest's own 1
     line = _quiet_line(done.stdout)
@@ -58,7 +58,7 @@ def test_a_wrong_shared_space_fails_the_job_and_retry_with_the_right_space_works
     assert "using --space 1001 instead of the job's recorded shared space 9999" in fixed.out
     assert octane.only_job().status is SliceStatus.SUCCESS
     octane.assert_every_run_once(4)
-    again = octane.cli("resume", job.job_id, f"--task-store={octane.store_location}")
+    again = octane.cli("resume", job.job_id, f"--task-store={octane.store}")
     assert again.code == 0, again.text  # the override is remembered by the job
 
 
@@ -79,7 +79,7 @@ def test_refused_credentials_fail_the_job_with_the_reason_in_quiet_mode(octane: 
     assert "not-the-secret" not in done.stdout + done.stderr
     job = octane.only_job()
     assert {s.status for s in job.slices} == {SliceStatus.FAILED}
-    status = octane.cli("status", job.job_id, f"--task-store={octane.store_location}")
+    status = octane.cli("status", job.job_id, f"--task-store={octane.store}")
     assert "Failed" in status.out and "401" in status.out
 
 

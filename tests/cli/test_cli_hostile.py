@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 import pytest
 import requests
-from cli_harness import CliResult, Octane, lines_without_traceback, printed
+from cli_harness import CLI_FAST, CliResult, Octane, lines_without_traceback, printed
 from hostile_proxy import Answer, HostileProxy, hostile_proxy
 
 from pytest_octane import cli
@@ -31,7 +31,9 @@ TASK_PATH = re.compile(r".*/test-results/(\d+)$")
 
 
 def upload_via(octane: Octane, proxy: HostileProxy, junit: Path, *args: str) -> CliResult:
-    return octane.cli("upload", str(junit), *octane.connection_args(), f"--url={proxy.url}", *args)
+    return octane.cli(
+        "upload", str(junit), *octane.cli_args(*CLI_FAST), f"--url={proxy.url}", *args
+    )
 
 
 # ---------------------------------------------------------------- point 2: trickled answers
@@ -56,7 +58,7 @@ def test_a_trickled_answer_is_cut_at_the_deadline_and_retried(
     lines_without_traceback(out)
     assert len(trickled) == 2
     octane.assert_every_run_once(RUNS)
-    log = octane.cli("logs", octane.only_job().job_id, f"--task-store={octane.store_location}")
+    log = octane.cli("logs", octane.only_job().job_id, f"--task-store={octane.store}")
     assert "did not finish within 3 s" in log.out, log.out
 
 
@@ -86,7 +88,7 @@ def test_trickled_headers_are_cut_at_the_deadline_and_retried(
     lines_without_traceback(out)
     assert len(trickled) == 2
     octane.assert_every_run_once(RUNS)
-    log = octane.cli("logs", octane.only_job().job_id, f"--task-store={octane.store_location}")
+    log = octane.cli("logs", octane.only_job().job_id, f"--task-store={octane.store}")
     assert log.out.count("did not finish within 3 s") == 2, log.out
 
 
@@ -232,7 +234,7 @@ def test_secrets_echoed_in_escaped_forms_are_redacted(octane: Octane, junit_xml:
     assert done.code == 0, done.text
     assert len(seen) == 3
     job_id = octane.only_job().job_id
-    log = octane.cli("logs", job_id, f"--task-store={octane.store_location}", "--bodies")
+    log = octane.cli("logs", job_id, f"--task-store={octane.store}", "--bodies")
     assert log.out.count("HTTP 502") == 3 and "<hidden>" in log.out, log.out
     every_form = [f for s in (*secrets, *octane.cookies) for f in (s, *escaped_forms(s).values())]
     for form in every_form:
@@ -282,7 +284,7 @@ def test_secrets_echoed_base64_encoded_are_redacted(octane: Octane, junit_xml: P
     assert done.code == 0, done.text
     assert len(seen) == 2 and len(shown) == 2 * 3 * 36
     job_id = octane.only_job().job_id
-    log = octane.cli("logs", job_id, f"--task-store={octane.store_location}", "--bodies")
+    log = octane.cli("logs", job_id, f"--task-store={octane.store}", "--bodies")
     assert log.out.count("HTTP 502") == 2 and "<hidden>" in log.out, log.out
     page = job_page(octane, job_id)
     assert "<hidden>" in page or "&lt;hidden&gt;" in page
@@ -297,9 +299,7 @@ def test_secrets_echoed_base64_encoded_are_redacted(octane: Octane, junit_xml: P
 
 def job_page(octane: Octane, job_id: str) -> str:
     """The jobs page's ``/jobs/JOB`` for this test's store, served on 127.0.0.1."""
-    args = cli.build_parser().parse_args(
-        ["serve", f"--task-store={octane.store_location}", "--port=0"]
-    )
+    args = cli.build_parser().parse_args(["serve", f"--task-store={octane.store}", "--port=0"])
     store = cli.open_task_store(args)
     try:
         with JobsServer(args, store, port=0, quiet=True) as server:

@@ -56,7 +56,7 @@ def test_retry_reuploads_exactly_the_failed_slices(octane: Octane) -> None:
     assert named == set(failed)
     command = printed_command(done.stdout, "re-upload")
     assert command == [
-        "pytest-octane", "retry", before.job_id, "--task-store", octane.store_location,
+        "pytest-octane", "retry", before.job_id, "--task-store", octane.store,
     ]  # fmt: skip
     arrived = sum(s.run_count for s in before.slices if s.index not in failed)
     assert len(octane.sim.runs()) == arrived
@@ -174,7 +174,7 @@ def test_retry_of_one_slice_leaves_the_other_failed_slice_alone(
     assert octane.upload(junit_xml, args=UPLOAD_FLAGS).code == 1
     job = octane.only_job()
     first, second = sorted(failed_indexes(job))
-    store = f"--task-store={octane.store_location}"
+    store = f"--task-store={octane.store}"
     posts = octane.posts()
 
     one = octane.cli("retry", job.job_id, "--slice", str(second), store)
@@ -202,9 +202,7 @@ def test_retry_of_a_slice_the_job_does_not_have_is_a_usage_error(
     assert octane.upload(junit_xml, args=UPLOAD_FLAGS).code == 1
     job = octane.only_job()
     posts = octane.posts()
-    result = octane.cli(
-        "retry", job.job_id, "--slice", "99", f"--task-store={octane.store_location}"
-    )
+    result = octane.cli("retry", job.job_id, "--slice", "99", f"--task-store={octane.store}")
     assert result.code == 2, result.text
     (line,) = lines_without_traceback(result.err)
     assert "slice 99" in line and job.job_id in line
@@ -239,10 +237,10 @@ def test_retry_keeps_the_jobs_upload_settings(octane: Octane, junit_xml: Path) -
 
 def test_the_printed_retry_command_survives_a_shell(octane: Octane, junit_xml: Path) -> None:
     """A store folder with a space (or a database URL with ``&``) must be quoted."""
-    octane.store_location = str(octane.root / "task logs")
+    octane.store = str(octane.root / "task logs")
     octane.sim.faults.fail_next_tasks(1)
     done = octane.upload(junit_xml, args=UPLOAD_FLAGS)
     job = octane.only_job()
     assert printed_command(done.out, "re-upload") == [
-        "pytest-octane", "retry", job.job_id, "--task-store", octane.store_location,
+        "pytest-octane", "retry", job.job_id, "--task-store", octane.store,
     ]  # fmt: skip

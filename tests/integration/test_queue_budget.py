@@ -14,7 +14,6 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +29,7 @@ from pytest_octane.store.locks import LockHolder, lease_alive
 WAIT_S = 180.0
 RUNNERS = 4
 RUNS = 400  # 8 slices of 50 per runner
+pytestmark = pytest.mark.octane_simulator(queue_limit=6, processing_ms=150)
 
 _WORKER = r"""
 import json, os, sys, time
@@ -49,15 +49,6 @@ tests = [TestRun(nodeid=f"t_{name}.py::test_{i}", module="", package="", klass=f
 outcome = upload_session(resolve_settings(cli=cli, environ={}, ini={}), tests)
 print(json.dumps({"ok": outcome.ok, "lines": outcome.summary_lines()}))
 """
-
-
-@pytest.fixture
-def sim(monkeypatch: pytest.MonkeyPatch) -> Iterator[Simulator]:
-    with Simulator(queue_limit=6, processing_ms=150) as simulator:
-        monkeypatch.setenv("OCTANE_CLIENT_ID", simulator.client_id)
-        monkeypatch.setenv("OCTANE_CLIENT_SECRET", simulator.client_secret)
-        yield simulator
-        assert not simulator.internal_errors, simulator.internal_errors[0]
 
 
 def _cli(sim: Simulator, location: str, spool: Path, budget: int | None) -> dict[str, Any]:

@@ -5,7 +5,6 @@ waited for (a queue budget slot, a queue-full answer), against the simulator."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,15 +19,7 @@ from pytest_octane.simulator import Simulator
 from pytest_octane.store import open_store
 
 WAIT_S = 60.0
-
-
-@pytest.fixture
-def sim(monkeypatch: pytest.MonkeyPatch) -> Iterator[Simulator]:
-    with Simulator(processing_ms=0) as simulator:
-        monkeypatch.setenv("OCTANE_CLIENT_ID", simulator.client_id)
-        monkeypatch.setenv("OCTANE_CLIENT_SECRET", simulator.client_secret)
-        yield simulator
-        assert not simulator.internal_errors, simulator.internal_errors[0]
+pytestmark = pytest.mark.octane_simulator(processing_ms=0)
 
 
 def _run(name: str, status: RunStatus, message: str | None = None) -> TestRun:

@@ -1,49 +1,33 @@
-"""Fixtures for the suite flow: a simulator with stories QZ-1..QZ-41, credentials, settings."""
+"""Fixtures for the job engine's tests: ``octane_env`` with instant-ish processing, and
+settings aimed at it (the suite flow's stories come from each module's ``pytestmark``)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from suite_support import STORIES, SettingsFor
+from suite_support import SettingsFor
 
-from pytest_octane.settings import Settings, resolve_settings
-from pytest_octane.simulator import Simulator
-
-
-@pytest.fixture
-def sim() -> Iterator[Simulator]:
-    with Simulator(stories=STORIES, processing_ms=10) as simulator:
-        yield simulator
-        assert not simulator.internal_errors, simulator.internal_errors[0]
+from pytest_octane.settings import Settings
+from tests.octane_env import OctaneEnv
 
 
 @pytest.fixture
-def creds(sim: Simulator, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("OCTANE_CLIENT_ID", sim.client_id)
-    monkeypatch.setenv("OCTANE_CLIENT_SECRET", sim.client_secret)
+def simulator_defaults() -> dict[str, Any]:
+    return {"processing_ms": 10}
 
 
 @pytest.fixture
-def settings_for(sim: Simulator, tmp_path: Path) -> SettingsFor:
-    """Settings for the simulator; keyword arguments are raw command-line values."""
+def settings(octane_env: OctaneEnv) -> Settings:
+    """The uploader's settings: slices of 10, two in flight."""
+    return octane_env.settings(slice_size="10", max_parallel="2")
+
+
+@pytest.fixture
+def settings_for(octane_env: OctaneEnv) -> SettingsFor:
+    """The suite flow's settings; keyword arguments are raw command-line values."""
 
     def make(**extra: Any) -> Settings:
-        cli: dict[str, Any] = {
-            "space": str(sim.space_id),
-            "url": sim.url,
-            "workspace": str(sim.workspace_id),
-            "task_store": str(tmp_path / "store"),
-            "spool_dir": str(tmp_path / "spool"),
-            "root_module": "Automated",
-            "module_mode": "off",
-            "queue_full_retry": "0.05",
-            "connect_timeout": "2",
-            "read_timeout": "10",
-            **extra,
-        }
-        return resolve_settings(cli=cli, environ={}, ini={})
+        return octane_env.settings(**{"root_module": "Automated", "module_mode": "off", **extra})
 
     return make

@@ -94,15 +94,6 @@ def _run(pytester: pytest.Pytester, sim: Simulator, conftest: str, *extra: str) 
     return text
 
 
-@pytest.fixture
-def sim(monkeypatch: pytest.MonkeyPatch) -> Simulator:
-    with Simulator(processing_ms=10) as simulator:
-        monkeypatch.setenv("OCTANE_CLIENT_ID", simulator.client_id)
-        monkeypatch.setenv("OCTANE_CLIENT_SECRET", simulator.client_secret)
-        yield simulator  # type: ignore[misc]
-        assert not simulator.internal_errors, simulator.internal_errors[0]
-
-
 def test_the_pytest_process_imports_no_http_or_database_library_and_connects_nowhere(
     pytester: pytest.Pytester, sim: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
