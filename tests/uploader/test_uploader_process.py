@@ -24,6 +24,7 @@ from pytest_octane.store import sql as _sql  # noqa: F401  # before pytester's m
 pytest_plugins = ["pytester"]
 
 TESTS = 30
+pytestmark = pytest.mark.octane_simulator(processing_ms=10)
 
 SUITE = f"""
 import pytest
