@@ -26,6 +26,17 @@ from pytest_octane.octane import schema
 from pytest_octane.simulator import Simulator
 from tests.octane_env import SIMULATOR_DEFAULTS, TEST_ENV, OctaneEnv
 
+__all__ = [
+    "check_xml",
+    "octane_env",
+    "octane_simulator",
+    "octane_simulator_factory",
+    "pytest_configure",
+    "sim",
+    "simulator_defaults",
+    "validate_xml",
+]
+
 # The opt-in plugin's fixtures and marker for every test folder (pytest_plugins is only
 # allowed in the rootdir's conftest).
 octane_simulator = testing.octane_simulator

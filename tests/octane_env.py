@@ -8,6 +8,8 @@ the CLI's arguments, resolved settings, and a child process's environment.
 from __future__ import annotations
 
 import os
+import subprocess
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,7 +17,14 @@ from typing import Any
 from pytest_octane.settings import Settings, resolve_settings
 from pytest_octane.simulator import Simulator
 
-__all__ = ["SIMULATOR_DEFAULTS", "TEST_ENV", "OctaneEnv", "qz_stories"]
+__all__ = [
+    "CHILD_TIMEOUT",
+    "SIMULATOR_DEFAULTS",
+    "TEST_ENV",
+    "OctaneEnv",
+    "qz_stories",
+    "run_child",
+]
 
 #: The simulator's keyword arguments unless ``@pytest.mark.octane_simulator(...)`` says otherwise.
 SIMULATOR_DEFAULTS: dict[str, Any] = {"processing_ms": 20}
@@ -23,6 +32,19 @@ SIMULATOR_DEFAULTS: dict[str, Any] = {"processing_ms": 20}
 TEST_ENV = ("OCTANE_TEST_POSTGRES_URL", "OCTANE_XSD")
 #: Short waits, so a queue-full retry or a slow connection costs tenths of a second.
 FAST_SETTINGS = {"queue_full_retry": "0.05", "connect_timeout": "2", "read_timeout": "10"}
+
+#: Child processes (pytest sessions, the CLI) finish in seconds; this only bounds a hang.
+CHILD_TIMEOUT = 120.0
+
+
+def run_child(
+    argv: Sequence[str], *, cwd: Path, env: Mapping[str, str], timeout: float = CHILD_TIMEOUT
+) -> subprocess.CompletedProcess[str]:
+    """Run a child process to its end, its output captured as text; a hang fails the test."""
+    return subprocess.run(
+        list(argv), cwd=cwd, env=dict(env), capture_output=True, text=True, timeout=timeout,
+        check=False,
+    )  # fmt: skip
 
 
 def qz_stories(*numbers: int) -> list[dict[str, Any]]:
@@ -59,29 +81,23 @@ class OctaneEnv:
         }
         return {**kept, **self.credentials()}
 
+    def _connection(self, prefix: str) -> list[str]:
+        values = {
+            "space": self.sim.space_id,
+            "url": self.sim.url,
+            "workspace": self.sim.workspace_id,
+            "task-store": self.store,
+            "spool-dir": self.spool,
+        }
+        return [f"--{prefix}{name}={value}" for name, value in values.items()]
+
     def pytest_args(self, *extra: str) -> list[str]:
         """``pytest`` options that upload to the simulator (no cache folder)."""
-        return [
-            f"--octane-space={self.sim.space_id}",
-            f"--octane-url={self.sim.url}",
-            f"--octane-workspace={self.sim.workspace_id}",
-            f"--octane-task-store={self.store}",
-            f"--octane-spool-dir={self.spool}",
-            "-p",
-            "no:cacheprovider",
-            *extra,
-        ]
+        return [*self._connection("octane-"), "-p", "no:cacheprovider", *extra]
 
     def cli_args(self, *extra: str) -> list[str]:
         """``pytest-octane`` arguments that reach the simulator and this store and spool."""
-        return [
-            f"--space={self.sim.space_id}",
-            f"--url={self.sim.url}",
-            f"--workspace={self.sim.workspace_id}",
-            f"--task-store={self.store}",
-            f"--spool-dir={self.spool}",
-            *extra,
-        ]
+        return [*self._connection(""), *extra]
 
     def settings(self, **cli: str) -> Settings:
         """Settings for the simulator with short waits; keywords are raw command-line values."""

@@ -22,7 +22,20 @@ from pathlib import Path
 from pytest_octane import cli
 from pytest_octane.model import JobRecord
 from pytest_octane.store import TaskStore, open_store
-from tests.octane_env import OctaneEnv
+from tests.octane_env import OctaneEnv, run_child
+
+__all__ = [
+    "CLI_FAST",
+    "FAST_RETRIES",
+    "SUBPROCESS_TIMEOUT",
+    "SUITE",
+    "CliResult",
+    "Octane",
+    "in_ci",
+    "lines_without_traceback",
+    "printed",
+    "wait_until",
+]
 
 #: Inner pytest sessions and subprocess CLIs finish in seconds; this only bounds a hang.
 SUBPROCESS_TIMEOUT = 120.0
@@ -127,14 +140,8 @@ class Octane(OctaneEnv):
     def run_pytest(
         self, suite: Path, *args: str, upload: bool = True
     ) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            self.pytest_command(suite, *args, upload=upload),
-            cwd=suite,
-            env=self.env(),
-            capture_output=True,
-            text=True,
-            timeout=SUBPROCESS_TIMEOUT,
-            check=False,
+        return run_child(
+            self.pytest_command(suite, *args, upload=upload), cwd=suite, env=self.env()
         )
 
     def start_pytest(
@@ -163,14 +170,8 @@ class Octane(OctaneEnv):
         return CliResult(code, out.getvalue(), err.getvalue())
 
     def cli_subprocess(self, *args: str) -> CliResult:
-        done = subprocess.run(
-            [sys.executable, "-m", "pytest_octane", *args],
-            cwd=self.root,
-            env=self.env(),
-            capture_output=True,
-            text=True,
-            timeout=SUBPROCESS_TIMEOUT,
-            check=False,
+        done = run_child(
+            [sys.executable, "-m", "pytest_octane", *args], cwd=self.root, env=self.env()
         )
         return CliResult(done.returncode, done.stdout, done.stderr)
 

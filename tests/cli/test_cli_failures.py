@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import re
 import shlex
-import subprocess
 from pathlib import Path
 
 from cli_harness import FAST_RETRIES, Octane
 
 from pytest_octane.model import SliceStatus
+from tests.octane_env import run_child
 
 JIRA_TEST = 'import pytest\n\n\n@pytest.mark.jira("QZ-404")\ndef test_ok():\n    pass\n'
 
@@ -65,15 +65,7 @@ def test_a_wrong_shared_space_fails_the_job_and_retry_with_the_right_space_works
 def test_refused_credentials_fail_the_job_with_the_reason_in_quiet_mode(octane: Octane) -> None:
     suite = octane.write_suite(params=1)
     env = {**octane.env(), "OCTANE_CLIENT_SECRET": "not-the-secret"}
-    done = subprocess.run(
-        octane.pytest_command(suite, "-q"),
-        cwd=suite,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = run_child(octane.pytest_command(suite, "-q"), cwd=suite, env=env)
     line = _quiet_line(done.stdout)
     assert "HTTP 401" in line and "fix the client id/secret" in line, line
     assert "not-the-secret" not in done.stdout + done.stderr
@@ -86,14 +78,10 @@ def test_refused_credentials_fail_the_job_with_the_reason_in_quiet_mode(octane: 
 def test_missing_credentials_run_the_tests_and_spool_for_a_later_upload(octane: Octane) -> None:
     suite = octane.write_suite(params=1)
     env = {k: v for k, v in octane.env().items() if not k.startswith("OCTANE_CLIENT")}
-    done = subprocess.run(
+    done = run_child(
         [*octane.pytest_command(suite), f"--octane-credentials-path={octane.root}/none.json"],
         cwd=suite,
         env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
     )
     assert done.returncode == 1, done.stdout + done.stderr  # the suite's own failing test
     assert "1 failed, 2 passed, 1 skipped" in done.stdout, done.stdout

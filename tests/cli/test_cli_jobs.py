@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 import sys
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import pytest
 from cli_harness import Octane
 
 from pytest_octane.model import SliceStatus
+from tests.octane_env import run_child
 
 BACKENDS = ["json", "sqlite", "postgresql"]
 
@@ -126,14 +126,11 @@ def test_the_console_script_reads_the_store_from_the_environment(octane: Octane)
     assert done.returncode == 0, done.stdout + done.stderr
     job = octane.only_job()
     env_store = octane.env() | {"OCTANE_TASK_STORE": octane.store}
-    shown = subprocess.run(
+    shown = run_child(
         [sys.executable, "-m", "pytest_octane", "status", job.job_id],
         cwd=octane.root,
         env=env_store,
-        capture_output=True,
-        text=True,
         timeout=60,
-        check=False,
     )
     assert shown.returncode == 0, shown.stdout + shown.stderr
     assert shown.stdout.startswith(f"job {job.job_id}: Success")

@@ -26,6 +26,13 @@ def failed_indexes(job: JobRecord) -> set[int]:
     return {s.index for s in job.slices if s.status is SliceStatus.FAILED}
 
 
+def upload_with_failed_tasks(octane: Octane, junit_xml: Path, failed: int) -> JobRecord:
+    """``upload`` in slices of two whose first ``failed`` tasks fail: the job it leaves."""
+    octane.sim.faults.fail_next_tasks(failed)
+    assert octane.upload(junit_xml, args=UPLOAD_FLAGS).code == 1
+    return octane.only_job()
+
+
 def printed_command(output: str, kind: str) -> list[str]:
     """The command the summary tells the user to run, split the way a shell would."""
     match = re.search(rf"^to {kind}.* run: (pytest-octane .*)$", output, re.MULTILINE)
@@ -170,9 +177,7 @@ def test_a_400_on_the_post_fails_the_slice_and_retry_sends_it(
 def test_retry_of_one_slice_leaves_the_other_failed_slice_alone(
     octane: Octane, junit_xml: Path
 ) -> None:
-    octane.sim.faults.fail_next_tasks(2)
-    assert octane.upload(junit_xml, args=UPLOAD_FLAGS).code == 1
-    job = octane.only_job()
+    job = upload_with_failed_tasks(octane, junit_xml, 2)
     first, second = sorted(failed_indexes(job))
     store = f"--task-store={octane.store}"
     posts = octane.posts()
@@ -198,9 +203,7 @@ def test_retry_of_one_slice_leaves_the_other_failed_slice_alone(
 def test_retry_of_a_slice_the_job_does_not_have_is_a_usage_error(
     octane: Octane, junit_xml: Path
 ) -> None:
-    octane.sim.faults.fail_next_tasks(1)
-    assert octane.upload(junit_xml, args=UPLOAD_FLAGS).code == 1
-    job = octane.only_job()
+    job = upload_with_failed_tasks(octane, junit_xml, 1)
     posts = octane.posts()
     result = octane.cli("retry", job.job_id, "--slice", "99", f"--task-store={octane.store}")
     assert result.code == 2, result.text

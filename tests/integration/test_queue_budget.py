@@ -25,6 +25,7 @@ from pytest_octane.settings import OPTIONS, resolve_settings
 from pytest_octane.simulator import Simulator
 from pytest_octane.store import open_store
 from pytest_octane.store.locks import LockHolder, lease_alive
+from tests.run_factory import make_test_run
 
 WAIT_S = 180.0
 RUNNERS = 4
@@ -166,21 +167,8 @@ def test_slots_of_a_killed_runner_do_not_block_the_others(sim: Simulator, tmp_pa
 
 
 def _runs(count: int) -> list[Any]:
-    from pytest_octane.model import RunStatus, TestRun
-
-    return [
-        TestRun(
-            nodeid=f"t.py::test_{i}",
-            module="",
-            package="",
-            klass="t",
-            name=f"test_{i}",
-            status=RunStatus.PASSED,
-            duration_ms=1,
-            started_ms=int(time.time() * 1000),
-        )
-        for i in range(count)
-    ]
+    now = int(time.time() * 1000)
+    return [make_test_run(f"t.py::test_{i}", started_ms=now) for i in range(count)]
 
 
 def test_a_lease_lives_while_its_process_lives_or_until_it_expires_elsewhere() -> None:

@@ -17,6 +17,7 @@ from pytest_octane.model import RunError, RunStatus, SliceStatus, TestRun
 from pytest_octane.settings import resolve_settings
 from pytest_octane.simulator import Simulator
 from pytest_octane.store import open_store
+from tests.run_factory import make_test_run
 
 WAIT_S = 60.0
 pytestmark = pytest.mark.octane_simulator(processing_ms=0)
@@ -24,10 +25,7 @@ pytestmark = pytest.mark.octane_simulator(processing_ms=0)
 
 def _run(name: str, status: RunStatus, message: str | None = None) -> TestRun:
     error = RunError(type="AssertionError", message=message, trace="...") if message else None
-    return TestRun(
-        nodeid=f"tests/test_shop.py::{name}", module="", package="tests", klass="test_shop",
-        name=name, status=status, duration_ms=3, started_ms=1_700_000_000_000, error=error,
-    )  # fmt: skip
+    return make_test_run(f"tests/test_shop.py::{name}", status=status, duration_ms=3, error=error)
 
 
 RUNS = [

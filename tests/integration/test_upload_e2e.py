@@ -19,6 +19,7 @@ from pytest_octane.settings import Settings
 from pytest_octane.simulator import Simulator
 from pytest_octane.store import open_store
 from tests.octane_env import OctaneEnv
+from tests.run_factory import make_test_run
 
 N_KEYS = 40
 STORIES = [{"id": 9000 + i, "name": f"story {i}", "jira_key_udf": f"QZ-{i}"} for i in range(N_KEYS)]
@@ -28,12 +29,8 @@ pytestmark = pytest.mark.octane_simulator(stories=STORIES)
 def make_runs(count: int, *, modules: int = 6) -> list[TestRun]:
     now = int(time.time() * 1000)
     return [
-        TestRun(
-            nodeid=f"tests/test_m{i % modules}.py::test_{i}",
-            module="",
-            package="tests",
-            klass=f"test_m{i % modules}",
-            name=f"test_{i}",
+        make_test_run(
+            f"tests/test_m{i % modules}.py::test_{i}",
             status=RunStatus.FAILED if i % 97 == 0 else RunStatus.PASSED,
             duration_ms=i % 13,
             started_ms=now + i,
@@ -184,13 +181,7 @@ def test_existing_duplicate_modules_use_the_lowest_id_and_warn(
 
 
 def test_unmapped_keys_are_listed_and_do_not_fail_the_job(sim: Simulator, tmp_path: Path) -> None:
-    runs = [
-        TestRun(
-            nodeid="tests/test_x.py::test_a", module="", package="tests", klass="test_x",
-            name="test_a", status=RunStatus.PASSED, duration_ms=1, started_ms=1,
-            jira_keys=("QZ-1", "NOPE-7"),
-        )
-    ]  # fmt: skip
+    runs = [make_test_run("tests/test_x.py::test_a", started_ms=1, jira_keys=("QZ-1", "NOPE-7"))]
     outcome = upload_session(settings_for(sim, tmp_path), runs)
     assert outcome.ok
     assert outcome.unmapped_keys == ["NOPE-7"]

@@ -18,6 +18,8 @@ from pytest_octane.store import TaskStore, open_store
 from pytest_octane.web.server import JobsServer
 from tests.octane_env import OctaneEnv
 
+__all__ = ["CSRF_FIELD", "JUNIT", "UPLOAD_FAST", "World", "csrf_of", "in_ci", "slice_statuses"]
+
 #: Four test cases: with --slice-size=2 a job of two slices.
 JUNIT = """<?xml version="1.0" encoding="utf-8"?>
 <testsuites><testsuite name="pytest" tests="4" failures="1" errors="0" skipped="0">
