@@ -21,15 +21,14 @@ from pytest_octane.cli.common import (
     broken_pipe,
     error,
     flags_of,
-    open_task_store,
 )
 from pytest_octane.cli.delink import configure_delink_parser
 from pytest_octane.cli.files import cmd_convert, cmd_upload
-from pytest_octane.cli.finish import cmd_resume, cmd_retry, job_settings
+from pytest_octane.cli.finish import cmd_resume, cmd_retry
 from pytest_octane.cli.jobs import cmd_jobs, cmd_logs, cmd_status
 from pytest_octane.cli.serve import configure_parser as configure_serve_parser
 from pytest_octane.cli.simulate import cmd_simulator
-from pytest_octane.errors import ConfigError, CredentialsError, InputError, OctaneError, UsageError
+from pytest_octane.errors import ConfigError, CredentialsError, InputError, OctaneError
 from pytest_octane.settings import DEFAULT_TASK_STORE, OPTIONS_BY_NAME, Settings, option_help
 
 __all__ = [
@@ -37,13 +36,8 @@ __all__ = [
     "EXIT_FAILED",
     "EXIT_OK",
     "EXIT_USAGE",
-    "UsageError",
-    "add_task_store_argument",
     "build_parser",
-    "job_settings",
     "main",
-    "open_task_store",
-    "option_help",
 ]
 
 
