@@ -28,6 +28,11 @@ class OctaneError(Exception):
 class ConfigError(OctaneError):
     """A setting is missing or has a value that is not allowed."""
 
+    @classmethod
+    def bad_value(cls, name: str, value: object, rule: str) -> ConfigError:
+        """``<name> <value> <rule>``, e.g. ``page_size 0 must be between 1 and 1000``."""
+        return cls(f"{name} {value!r} {rule}")
+
 
 class CredentialsError(OctaneError):
     """Credentials could not be found or read."""
@@ -107,3 +112,13 @@ class QueueFullError(OctaneHTTPError):
 
 class NotOctaneError(OctaneHTTPError):
     """The answer did not come from Octane's REST API (HTML login page, proxy error)."""
+
+    @classmethod
+    def wrong_url(cls, found: str, *, status: int, url: str) -> NotOctaneError:
+        """``found`` says how the answer is not Octane's; the advice is the wrong-URL one."""
+        return cls(
+            f"{found}: the server URL is probably wrong; expected the Octane root such as "
+            "https://octane.example.com",
+            status=status,
+            url=url,
+        )

@@ -47,6 +47,7 @@ def make_client(sleeps: list[float], **kw: Any) -> OctaneClient:
     kw.setdefault("space_id", 1001)
     kw.setdefault("workspace_id", 1002)
     kw.setdefault("credentials", Credentials.api_key("key_id", SECRET, source="test"))
+    kw.setdefault("timeout", (20.0, 60.0))
     kw.setdefault("retry", RetryPolicy(sleep=sleeps.append, jitter=False))
     return OctaneClient(**kw)
 
