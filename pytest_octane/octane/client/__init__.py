@@ -28,7 +28,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, TypedDict, Unpack
+from typing import Any, Final, TypedDict, Unpack
 
 from pytest_octane.errors import ConfigError, NotOctaneError, OctaneHTTPError
 from pytest_octane.octane.client.session import (
@@ -40,7 +40,6 @@ from pytest_octane.octane.client.session import (
     ignore_unverified_request_warnings,
     positive_id,
 )
-from pytest_octane.octane.credentials import Credentials
 from pytest_octane.settings import MAX_WRITE_BATCH
 from pytest_octane.settings.octane_url import parse_octane_url
 
@@ -149,38 +148,21 @@ class OctaneClient:
             raise ConfigError.bad_value(
                 "write_batch", write_batch, f"must be between 1 and {MAX_WRITE_BATCH}"
             )
-        self._http = HttpSession(**connection)
-        self._answers = self._http.answers
+        self._http = http = HttpSession(**connection)
+        # the session's checked settings, read-only: the root URL, the ids, the credentials and
+        # how long one request may take in all (connect + 2 x read timeout)
+        self.server: Final = http.server
+        self.space_id: Final = http.space_id
+        self.workspace_id: Final = http.workspace_id
+        self.base_url: Final = http.base_url
+        self.credentials: Final = http.credentials
+        self.deadline_s: Final = http.deadline_s
+        self._answers = http.answers
         self._write_batch = write_batch
         self._compress = bool(compress)
         self._unknown_fields_said: set[tuple[str, tuple[str, ...]]] = set()
 
     # ------------------------------------------------------------------ the session
-
-    @property
-    def server(self) -> str:
-        return self._http.server
-
-    @property
-    def space_id(self) -> int:
-        return self._http.space_id
-
-    @property
-    def workspace_id(self) -> int:
-        return self._http.workspace_id
-
-    @property
-    def base_url(self) -> str:
-        return self._http.base_url
-
-    @property
-    def credentials(self) -> Credentials:
-        return self._http.credentials
-
-    @property
-    def deadline_s(self) -> float:
-        """How long one request may take in all (connect + 2 x read timeout)."""
-        return self._http.deadline_s
 
     @property
     def signed_in(self) -> bool:

@@ -20,7 +20,7 @@ import warnings
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
-from typing import Any, Required, TypedDict, Unpack
+from typing import Any, Final, Required, TypedDict, Unpack
 from urllib.parse import quote, urlencode, urlsplit
 
 import requests
@@ -112,21 +112,24 @@ class HttpSession:
 
     def __init__(self, **options: Unpack[Connection]) -> None:
         root, url_space, url_workspace = parse_octane_url(options["server"])
-        self.space_id = positive_id(options["space_id"], "space_id")
-        self.workspace_id = positive_id(options["workspace_id"], "workspace_id")
+        self.space_id: Final = positive_id(options["space_id"], "space_id")
+        self.workspace_id: Final = positive_id(options["workspace_id"], "workspace_id")
         _check_ids_agree(url_space, self.space_id, "shared space")
         _check_ids_agree(url_workspace, self.workspace_id, "workspace")
-        self.server = root
-        self.base_url = f"{root}/api/shared_spaces/{self.space_id}/workspaces/{self.workspace_id}"
-        self.credentials = credentials = options["credentials"]
+        self.server: Final = root
+        self.base_url: Final = (
+            f"{root}/api/shared_spaces/{self.space_id}/workspaces/{self.workspace_id}"
+        )
+        credentials = options["credentials"]
         if not isinstance(credentials, Credentials):
             raise ConfigError(
                 f"credentials must be a Credentials, not {type(credentials).__name__}"
             )
-        self.timeout = _check_timeout(options["timeout"])
+        self.credentials: Final = credentials
+        self.timeout: Final = _check_timeout(options["timeout"])
         # a whole request (connect, answer, body) may take this long: see octane/bounded.py
-        self.deadline_s = self.timeout[0] + 2 * self.timeout[1]
-        self.log_bodies = options.get("log_bodies", False)
+        self.deadline_s: Final = self.timeout[0] + 2 * self.timeout[1]
+        self.log_bodies: Final = options.get("log_bodies", False)
         self._client_type = _check_client_type(options.get("client_type", "PYTEST_OCTANE"))
         self._verify = _check_verify(options.get("verify", True))
         if self._verify is False and root.lower().startswith("https:"):
@@ -465,9 +468,10 @@ def positive_id(value: object, name: str) -> int:
 
 def _check_ids_agree(found: int | None, given: int, name: str) -> None:
     if found is not None and found != given:
-        agree = "make them agree or give only the server root"
-        found_given = f"names {name} {found} but {name} {given} was configured"
-        raise ConfigError(f"the server URL {found_given}; {agree}")
+        raise ConfigError(
+            f"the server URL names {name} {found} but {name} {given} was configured; "
+            "make them agree or give only the server root"
+        )
 
 
 def _check_client_type(value: str) -> str:
