@@ -34,7 +34,7 @@ from pytest_octane.octane.credentials import Credentials
 from pytest_octane.octane.retry import QUEUE_FULL_CODES, TRANSIENT_STATUSES
 from pytest_octane.settings.octane_url import EXPECTED_URL
 
-__all__ = ["AnswerMapper", "no_query"]
+__all__ = ["AnswerMapper"]
 
 #: the most of an error text kept in a message or a request-log entry
 _ERROR_TEXT_LIMIT = 500
@@ -79,9 +79,9 @@ class AnswerMapper:
     ) -> OctaneHTTPError:
         status = response.status_code
         retry_after = _retry_after(response.headers.get("Retry-After"))
-        where = no_query(url)
+        where = _no_query(url)
         if 300 <= status < 400:
-            location = no_query(self._scrub(response.headers.get("Location", "nowhere")))
+            location = _no_query(self._scrub(response.headers.get("Location", "nowhere")))
             return NotOctaneError(
                 f"Octane did not answer {method} {where}: HTTP {status} redirect to {location}; "
                 "the server URL is probably wrong (http instead of https, or a login page in "
@@ -130,7 +130,7 @@ class AnswerMapper:
         if queue_code is None and status in (429, 503):
             text = json.dumps(data)
             queue_code = next((c for c in sorted(QUEUE_FULL_CODES) if c in text), None)
-        message = f"Octane refused {method} {no_query(url)}: {status}"
+        message = f"Octane refused {method} {_no_query(url)}: {status}"
         message += _describe_error(code, description, count)
         if correlation:
             message += f" (correlation id {correlation})"
@@ -171,7 +171,7 @@ class AnswerMapper:
         """A request answered 401 again right after a fresh sign-in that Octane accepted."""
         error = self.error_for(method, url, response)
         message = (
-            f"Octane answered {method} {no_query(url)} with 401 even after a fresh sign-in "
+            f"Octane answered {method} {_no_query(url)} with 401 even after a fresh sign-in "
             f"with the credentials from {self._credentials.source}"
             f"{_code_suffix(error.error_code)}: check the credentials path and that the "
             f"account may use shared space {space_id} workspace {workspace_id}"
@@ -189,13 +189,13 @@ class AnswerMapper:
 
     def not_octane(self, url: str, response: requests.Response) -> NotOctaneError:
         status = response.status_code
-        found = f"the answer from {no_query(url)} is not Octane's JSON (HTTP {status}, "
+        found = f"the answer from {_no_query(url)} is not Octane's JSON (HTTP {status}, "
         return NotOctaneError.wrong_url(
             f"{found}{_content_type(response)})", status=status, url=url
         )
 
     def bad_shape(self, method: str, url: str, problem: str) -> NotOctaneError:
-        found = f"the answer to {method} {no_query(url)} is JSON but not shaped like Octane's"
+        found = f"the answer to {method} {_no_query(url)} is JSON but not shaped like Octane's"
         return NotOctaneError.wrong_url(f"{found} ({problem})", status=200, url=url)
 
     def partial_write(
@@ -243,7 +243,7 @@ class AnswerMapper:
             setattr(response, _CUT_ATTR, size_text(limit))
             return None
         return OctaneHTTPError(
-            f"the answer to {method} {no_query(url)} (HTTP {status}) is larger than "
+            f"the answer to {method} {_no_query(url)} (HTTP {status}) is larger than "
             f"{size_text(limit)}, the most pytest-octane reads from one Octane answer; it stopped "
             "reading there: check that the server URL is Octane's, or ask for less (a narrower "
             "query, fewer fields)",
@@ -264,7 +264,7 @@ class AnswerMapper:
     def connection_error(
         self, method: str, url: str, exc: requests.RequestException
     ) -> OctaneError:
-        where = no_query(url)
+        where = _no_query(url)
         connect, read = self._timeout
         timeouts = f"timeouts: connect {connect:g} s, read {read:g} s"
         reason = _truncate(self._scrub(_reason(exc)), 240)
@@ -306,7 +306,7 @@ class AnswerMapper:
         return None if value is None else _truncate(self._scrub(str(value)), _ERROR_TEXT_LIMIT)
 
 
-def no_query(url: str) -> str:
+def _no_query(url: str) -> str:
     """``url`` without its query string (messages name the endpoint, not the query)."""
     return url.split("?", 1)[0]
 
