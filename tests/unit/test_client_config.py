@@ -165,3 +165,8 @@ def test_repr_shows_where_not_what() -> None:
         "OctaneClient(server='https://octane.example.com', space_id=1001, workspace_id=1002, "
         "credentials=Credentials(client_id='key_id', client_secret=<hidden>, source='test'))"
     )
+
+
+def test_a_misspelt_keyword_is_refused_not_ignored() -> None:
+    with pytest.raises(TypeError, match=r"\['proxy'\]"):
+        make_client(proxy="http://proxy.example.com:3128")

@@ -111,6 +111,9 @@ class HttpSession:
     ``base_url``, ``credentials``, ``timeout`` and ``deadline_s`` are its checked settings."""
 
     def __init__(self, **options: Unpack[Connection]) -> None:
+        unknown = options.keys() - Connection.__annotations__.keys()
+        if unknown:  # a typed caller cannot get here; a misspelt keyword must not pass unseen
+            raise TypeError(f"unknown keyword arguments for an Octane session: {sorted(unknown)}")
         root, url_space, url_workspace = parse_octane_url(options["server"])
         self.space_id: Final = positive_id(options["space_id"], "space_id")
         self.workspace_id: Final = positive_id(options["workspace_id"], "workspace_id")
