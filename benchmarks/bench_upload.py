@@ -130,7 +130,7 @@ def run_scenario(scenario: Scenario, root: Path) -> ScenarioResult:
     if posts and polls:
         makespan = max(r.time for r in polls) - min(_start(r) for r in posts)
     identities = {(r["package"], r["class"], r["name"]) for r in stored}
-    error = outcome.error or (errors[0] if errors else None)
+    error = outcome.error_text or (errors[0] if errors else None)
     return ScenarioResult(
         scenario=scenario,
         ok=outcome.ok and not errors,

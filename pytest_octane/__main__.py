@@ -6,4 +6,6 @@ import sys
 
 from pytest_octane.cli import main
 
+__all__ = []
+
 sys.exit(main())

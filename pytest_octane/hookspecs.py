@@ -11,6 +11,13 @@ if TYPE_CHECKING:
     from pytest_octane.octane.credentials import Credentials
     from pytest_octane.settings import Settings
 
+__all__ = [
+    "pytest_octane_attachments",
+    "pytest_octane_credentials",
+    "pytest_octane_modify_run",
+    "pytest_octane_upload_finished",
+]
+
 
 @pytest.hookspec(firstresult=True)
 def pytest_octane_credentials(

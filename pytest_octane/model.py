@@ -12,6 +12,29 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+__all__ = [
+    "ATTACHMENT_WHITELIST",
+    "MAX_FAILURES_KEPT",
+    "MAX_FAILURE_MESSAGE",
+    "MAX_NAME",
+    "Attachment",
+    "BuildContext",
+    "FailedTest",
+    "GherkinScenario",
+    "GherkinStep",
+    "JobRecord",
+    "RequestLogEntry",
+    "RunError",
+    "RunStatus",
+    "SliceRecord",
+    "SliceStatus",
+    "SliceWait",
+    "SpooledRun",
+    "TestRun",
+    "cut_name",
+    "octane_name",
+]
+
 
 class RunStatus(enum.StrEnum):
     """Octane's native statuses for a test run (XSD ``nativeStatusType``)."""

@@ -24,6 +24,8 @@ from pytest_octane.job.run import pipe
 from pytest_octane.job.run.opening import open_job
 from pytest_octane.job.run.pipe import Inbox
 
+__all__ = ["main"]
+
 log = logging.getLogger("pytest_octane.uploader")
 
 

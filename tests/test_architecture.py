@@ -1,7 +1,9 @@
-"""The package's shape: layers that only import downwards, no circles, rooms of a readable size.
+"""The package's shape: layers that only import downwards, no circles, public names between modules.
 
 A redesign is only worth having while it lasts, so the rules of docs/architecture.md are checked
-here over the real import graph (every ``import`` in the package, read with ``ast``).
+here over the real import graph (every ``import`` in the package, read with ``ast``). Size is not
+a rule: a module is as long as its one responsibility needs (docs/architecture.md says when a
+long module or a crowded folder is worth a look).
 """
 
 from __future__ import annotations
@@ -10,11 +12,7 @@ import ast
 from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
 PACKAGE = Path(__file__).resolve().parents[1] / "pytest_octane"
-MAX_LINES = 400
-MAX_MODULES_PER_FOLDER = 12
 
 #: Each layer may import itself and the layers after it, never one before it.
 LAYERS: tuple[tuple[str, ...], ...] = (
@@ -150,17 +148,99 @@ def test_the_rules_find_a_planted_upward_import_and_circle() -> None:
     ]
 
 
-@pytest.mark.parametrize("path", sorted(PACKAGE.rglob("*.py")), ids=_module_name)
-def test_no_module_is_over_the_line_limit(path: Path) -> None:
-    lines = len(path.read_text(encoding="utf-8").splitlines())
-    assert lines <= MAX_LINES, f"{path.name}: {lines} lines (at most {MAX_LINES})"
+def _is_private(name: str) -> bool:
+    return name.startswith("_") and not (name.startswith("__") and name.endswith("__"))
 
 
-def test_no_folder_holds_more_than_twelve_modules() -> None:
-    crowded = {
-        str(folder.relative_to(PACKAGE.parent)): count
-        for folder in [PACKAGE, *[p for p in PACKAGE.rglob("*") if p.is_dir()]]
-        if (count := len([p for p in folder.glob("*.py") if p.name != "__init__.py"]))
-        > MAX_MODULES_PER_FOLDER
-    }
-    assert not crowded, crowded
+def private_imports(name: str, source: str, known: set[str]) -> list[str]:
+    """Underscore names this module takes from another module of the package.
+
+    Both spellings count: ``from pytest_octane.x import _y`` and ``import pytest_octane.x as x``
+    followed by ``x._y``. A name a sibling needs is public, or the two belong in one module.
+    """
+    package = name if source.lstrip().startswith("#package") else name.rpartition(".")[0]
+    tree = ast.parse(source)
+    found: list[str] = []
+    module_aliases: dict[str, str] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                module = ".".join([*base, node.module] if node.module else base)
+            else:
+                module = node.module or ""
+            if module not in known:
+                continue
+            for alias in node.names:
+                if f"{module}.{alias.name}" in known:
+                    module_aliases[alias.asname or alias.name] = f"{module}.{alias.name}"
+                elif _is_private(alias.name) and module != name:
+                    found.append(f"{name} imports {alias.name} from {module}")
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name in known and alias.asname:
+                    module_aliases[alias.asname] = alias.name
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Name)
+            and node.value.id in module_aliases
+            and _is_private(node.attr)
+            and module_aliases[node.value.id] != name
+        ):
+            found.append(f"{name} uses {node.attr} of {module_aliases[node.value.id]}")
+    return sorted(set(found))
+
+
+def _source(path: Path) -> str:
+    text = path.read_text(encoding="utf-8")
+    # an __init__ module resolves relative imports against itself
+    return "#package\n" + text if path.name == "__init__.py" else text
+
+
+def test_no_private_name_is_imported_from_another_module() -> None:
+    modules = _modules()
+    known = set(modules)
+    found = [
+        line
+        for name, path in modules.items()
+        for line in private_imports(name, _source(path), known)
+    ]
+    assert not found, "\n".join(found)
+
+
+def test_the_private_name_rule_finds_both_spellings() -> None:
+    known = {"pytest_octane.a", "pytest_octane.a.b", "pytest_octane.c"}
+    source = (
+        "from pytest_octane.a.b import _hidden, shown\n"
+        "from . import b\n"
+        "import pytest_octane.c as c\n"
+        "b._inner()\n"
+        "c.__name__\n"
+        "c._secret\n"
+    )
+    assert private_imports("pytest_octane.a.d", source, known) == [
+        "pytest_octane.a.d imports _hidden from pytest_octane.a.b",
+        "pytest_octane.a.d uses _inner of pytest_octane.a.b",
+        "pytest_octane.a.d uses _secret of pytest_octane.c",
+    ]
+
+
+def _declares_all(path: Path) -> bool:
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        targets = (
+            node.targets
+            if isinstance(node, ast.Assign)
+            else [node.target]
+            if isinstance(node, ast.AnnAssign)
+            else []
+        )
+        if any(isinstance(t, ast.Name) and t.id == "__all__" for t in targets):
+            return True
+    return False
+
+
+def test_every_module_says_what_it_exports() -> None:
+    """``__all__`` is the module's public surface: what a sibling may import, what docs show."""
+    missing = [_module_name(p) for p in sorted(PACKAGE.rglob("*.py")) if not _declares_all(p)]
+    assert not missing, "no __all__ in: " + ", ".join(missing)

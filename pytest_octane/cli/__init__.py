@@ -17,7 +17,6 @@ from pytest_octane.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
     EXIT_USAGE,
-    UsageError,
     add_settings_arguments,
     add_task_store_argument,
     broken_pipe,
@@ -33,7 +32,7 @@ from pytest_octane.cli.finish import cmd_resume, cmd_retry, job_settings
 from pytest_octane.cli.jobs import cmd_jobs, cmd_logs, cmd_status
 from pytest_octane.cli.serve import configure_parser as configure_serve_parser
 from pytest_octane.cli.simulate import cmd_simulator
-from pytest_octane.errors import ConfigError, CredentialsError, InputError, OctaneError
+from pytest_octane.errors import ConfigError, CredentialsError, InputError, OctaneError, UsageError
 from pytest_octane.settings import OPTIONS_BY_NAME
 
 __all__ = [

@@ -13,10 +13,26 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from pytest_octane.errors import ConfigError, StoreError
+from pytest_octane.errors import StoreError, UsageError
 from pytest_octane.job.recorded import given_options, settings_from_options
 from pytest_octane.model import JobRecord
 from pytest_octane.settings import OPTIONS, OptionSpec, Settings
+
+__all__ = [
+    "EXIT_BROKEN_PIPE",
+    "UsageError",
+    "add_settings_arguments",
+    "add_task_store_argument",
+    "broken_pipe",
+    "error",
+    "flags_of",
+    "get_job",
+    "open_task_store",
+    "option_help",
+    "print_outcome",
+    "settings_from_args",
+    "stamp",
+]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a reader that went away
@@ -77,10 +93,6 @@ def add_task_store_argument(parser: argparse.ArgumentParser) -> None:
 
 def settings_from_args(args: argparse.Namespace, **overrides: Any) -> Settings:
     return settings_from_options(given_options(args), **overrides)
-
-
-class UsageError(ConfigError):
-    """What the user asked for does not exist (a job id, a slice number): exit code 2."""
 
 
 def open_task_store(args: argparse.Namespace, *, must_exist: bool = False) -> Any:

@@ -10,6 +10,7 @@ import threading
 from pytest_octane.cli.common import (
     add_settings_arguments,
     add_task_store_argument,
+    get_job,
     settings_from_args,
 )
 from pytest_octane.errors import (
@@ -78,15 +79,7 @@ def run_delink(args: argparse.Namespace) -> int:
         return fail(2, exc)
     requests = _Requests()
     try:
-        try:
-            job = store.get_job(args.job)
-        except StoreError:
-            if any(j.job_id == args.job for j in store.list_jobs()):
-                raise
-            raise ConfigError(
-                f"job {args.job!r} is not in the task store '{store.location}'; "
-                "'pytest-octane jobs --task-store LOCATION' lists the jobs there"
-            ) from None
+        job = get_job(store, args.job)
         plan = JobSuite.of(job)
         settings = settings_for_job(settings_from_args(args, space=str(job.space_id)), job)
         client = make_client(settings, on_request=requests)

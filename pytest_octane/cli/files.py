@@ -7,14 +7,11 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from pytest_octane.cli.common import (
-    EXIT_FAILED,
-    EXIT_OK,
-    UsageError,
-    print_outcome,
-    settings_from_args,
-)
+from pytest_octane.cli.common import EXIT_FAILED, EXIT_OK, print_outcome, settings_from_args
+from pytest_octane.errors import UsageError
 from pytest_octane.settings import check_credentials
+
+__all__ = ["cmd_convert", "cmd_upload"]
 
 
 def cmd_convert(args: argparse.Namespace) -> int:

@@ -5,15 +5,13 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from pytest_octane.cli.common import (
-    UsageError,
-    get_job,
-    open_task_store,
-    print_outcome,
-)
+from pytest_octane.cli.common import get_job, open_task_store, print_outcome
+from pytest_octane.errors import UsageError
 from pytest_octane.job import recorded
 from pytest_octane.model import JobRecord, SliceStatus
 from pytest_octane.settings import Settings, check_credentials
+
+__all__ = ["cmd_resume", "cmd_retry", "job_settings"]
 
 
 def job_settings(args: argparse.Namespace, job: JobRecord, *, store: Any = None) -> Settings:

@@ -10,6 +10,8 @@ from dataclasses import asdict
 from pytest_octane.cli.common import EXIT_FAILED, EXIT_OK, get_job, open_task_store, stamp
 from pytest_octane.model import JobRecord, SliceStatus
 
+__all__ = ["cmd_jobs", "cmd_logs", "cmd_status"]
+
 
 def _job_counts(job: JobRecord) -> dict[str, int]:
     counts = {status.value: 0 for status in SliceStatus}

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+__all__ = ["cmd_simulator"]
+
 
 def cmd_simulator(args: argparse.Namespace) -> int:
     from pytest_octane.simulator.cli import run

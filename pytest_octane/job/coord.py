@@ -13,14 +13,13 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 
+from pytest_octane.errors import JobBusy, LockBusy
 from pytest_octane.octane.client import OctaneClient
 from pytest_octane.store import TaskStore
-from pytest_octane.store.locks import LockBusy
 
 __all__ = [
     "CreationGuard",
     "Guard",
-    "JobBusy",
     "creation_guard",
     "creation_lock",
     "job_lock",
@@ -34,10 +33,6 @@ CREATION_WAIT_S = 120.0
 CreationGuard = Callable[[], AbstractContextManager[None]]
 #: Factory of the lock held around one entity's get-or-create (``coord.creation_guard``).
 Guard = Callable[[], AbstractContextManager[object]]
-
-
-class JobBusy(Exception):
-    """Another process is uploading this job; the message says which."""
 
 
 def job_lock_name(job_id: str) -> str:
@@ -81,12 +76,9 @@ _LOCAL_GUARD = threading.Lock()
 
 
 def _local_lock(name: str) -> threading.Lock:
+    """This process's lock of that name, made on first use."""
     with _LOCAL_GUARD:
         return _LOCAL_LOCKS.setdefault(name, threading.Lock())
-
-
-_CREATION_LOCKS: dict[str, threading.Lock] = {}
-_CREATION_LOCKS_GUARD = threading.Lock()
 
 
 def creation_lock(client: OctaneClient) -> threading.Lock:
@@ -95,8 +87,7 @@ def creation_lock(client: OctaneClient) -> threading.Lock:
     Uploads in threads of one process then create a module or suite exactly once; uploads
     in different processes still meet in the query-create-query rule.
     """
-    with _CREATION_LOCKS_GUARD:
-        return _CREATION_LOCKS.setdefault(client.base_url, threading.Lock())
+    return _local_lock(client.base_url)  # a URL: never one of creation_guard's names
 
 
 def taking_turns(client: OctaneClient, guard: Guard | None) -> AbstractContextManager[object]:

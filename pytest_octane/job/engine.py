@@ -15,11 +15,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 
-from pytest_octane.errors import (
-    ConfigError,
-    CredentialsError,
-    OctaneError,
-)
+from pytest_octane.errors import ConfigError, CredentialsError, JobBusy, OctaneError
 from pytest_octane.job import coord
 from pytest_octane.job.events import Progress, UploadState
 from pytest_octane.job.evidence.attachments import pending_slices
@@ -87,9 +83,9 @@ def execute_job(
                 state=state,
                 sleep=sleep,
             )
-    except coord.JobBusy as exc:
+    except JobBusy as exc:
         outcome = JobOutcome(job=store.get_job(job.job_id), store_location=store.location)
-        outcome.error = str(exc)
+        outcome.error = exc
         return outcome
 
 

@@ -24,13 +24,12 @@ from contextlib import contextmanager
 from types import FrameType
 from typing import Any, TypeVar
 
-from pytest_octane.errors import OctaneError
+from pytest_octane.errors import UploadInterrupted
 
 __all__ = [
     "EXIT_INTERRUPTED",
     "SPOOL_STOPPED",
     "StopFlag",
-    "UploadInterrupted",
     "ctrl_c",
     "exit_on_ctrl_c",
     "wait_all",
@@ -49,10 +48,6 @@ _SPOOL_EXIT_LINE = (
     "sent (the test results are in pytest's own output only)"
 )
 _T = TypeVar("_T")
-
-
-class UploadInterrupted(OctaneError):
-    """Ctrl-C: this step stopped; what was sent so far is recorded."""
 
 
 class StopFlag:
@@ -94,9 +89,6 @@ def ctrl_c(stop: StopFlag, exit_line: Callable[[], str]) -> Iterator[None]:
 
     Only the main thread can own signal handlers; elsewhere this does nothing.
     """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
 
     def on_sigint(signum: int, frame: FrameType | None) -> None:
         if not stop.is_set:
@@ -106,11 +98,8 @@ def ctrl_c(stop: StopFlag, exit_line: Callable[[], str]) -> Iterator[None]:
         os.write(2, (exit_line() + "\n").encode("utf-8", "replace"))
         os._exit(EXIT_INTERRUPTED)
 
-    previous = signal.signal(signal.SIGINT, on_sigint)
-    try:
+    with _on_sigint(on_sigint):
         yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 @contextmanager
@@ -121,15 +110,22 @@ def exit_on_ctrl_c(exit_line: Callable[[], str]) -> Iterator[None]:
 
     Only the main thread can own signal handlers; elsewhere this does nothing.
     """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
 
     def on_sigint(signum: int, frame: FrameType | None) -> None:
         os.write(2, (exit_line() + "\n").encode("utf-8", "replace"))
         raise SystemExit(EXIT_INTERRUPTED)
 
-    previous = signal.signal(signal.SIGINT, on_sigint)
+    with _on_sigint(on_sigint):
+        yield
+
+
+@contextmanager
+def _on_sigint(handler: Callable[[int, FrameType | None], None]) -> Iterator[None]:
+    """``handler`` takes SIGINT within the block (in the main thread; elsewhere nothing)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, handler)
     try:
         yield
     finally:
@@ -153,7 +149,7 @@ def wait_all(futures: Iterable[Future[Any]], stop: StopFlag, on_stop: Callable[[
             on_stop()
 
 
-def while_spooling(spool: Callable[[], _T]) -> tuple[_T, str | None]:
+def while_spooling(spool: Callable[[], _T]) -> tuple[_T, UploadInterrupted | None]:
     """Run ``spool`` (local files and the job's record: bounded) with a first Ctrl-C held
     back until it ends; return its result and, if Ctrl-C was pressed, the outcome's error
     (then send nothing: the job is recorded, ``resume`` sends it). A second one exits at
@@ -161,4 +157,4 @@ def while_spooling(spool: Callable[[], _T]) -> tuple[_T, str | None]:
     stop = StopFlag()
     with ctrl_c(stop, lambda: _SPOOL_EXIT_LINE):
         result = spool()
-    return result, SPOOL_STOPPED if stop.is_set else None
+    return result, UploadInterrupted(SPOOL_STOPPED) if stop.is_set else None

@@ -1,13 +1,17 @@
-"""What one job run came to (JobOutcome), and the summary lines the front ends print."""
+"""What one job run came to (JobOutcome, holding the error itself), and the summary lines the
+front ends print."""
 
 from __future__ import annotations
 
 import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from itertools import groupby
 
+from pytest_octane.errors import ConnectionFailed, OctaneError
 from pytest_octane.job.recorded import recorded_connection
 from pytest_octane.model import JobRecord, SliceStatus
+from pytest_octane.settings import Settings
 
 __all__ = ["JobOutcome"]
 
@@ -21,7 +25,7 @@ class JobOutcome:
     unmapped_keys: list[str] = field(default_factory=list)
     ambiguous_keys: dict[str, list[int]] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
-    error: str | None = None
+    error: OctaneError | None = None
     #: what the user must change before a retry can work (permanent errors only)
     fix: str | None = None
     elapsed_s: float = 0.0
@@ -33,6 +37,19 @@ class JobOutcome:
     @property
     def ok(self) -> bool:
         return self.error is None and self.job.status is SliceStatus.SUCCESS
+
+    @property
+    def error_text(self) -> str | None:
+        """The error line; a lost connection adds that the results stay on disk."""
+        if isinstance(self.error, ConnectionFailed):
+            return f"{self.error} — the results are kept on disk"
+        return None if self.error is None else str(self.error)
+
+    def hint(self, exc: OctaneError, settings: Settings) -> str:
+        """``exc``'s hint for this job: the settings' space, workspace and URL, else the job's."""
+        job = self.job
+        space, workspace = settings.space or job.space_id, settings.workspace or job.workspace_id
+        return exc.hint(space=space, workspace=workspace, server=settings.url or job.server)
 
     def resume_command(self) -> str:
         return self._command("resume")
@@ -55,7 +72,7 @@ class JobOutcome:
     def reason(self) -> str | None:
         """Why the job is not done, in one line: the job's error or the first slice's."""
         if self.error:
-            return self.error
+            return self.error_text
         for record in self.job.slices:
             if record.status is not SliceStatus.SUCCESS:
                 detail = record.error_details or record.last_error
@@ -106,7 +123,7 @@ class JobOutcome:
                     detail = record.error_details or record.last_error
                     if detail or state is SliceStatus.FAILED:
                         problems.setdefault(detail or "no details", []).append(record.index)
-            problems.pop(self.error or "", None)  # said once, on the error line
+            problems.pop(self.error_text or "", None)  # said once, on the error line
             for detail, indexes in problems.items():
                 which = f"slice {indexes[0]}" if len(indexes) == 1 else f"slices {_ranges(indexes)}"
                 lines.append(f"{which} {word}: {detail}")
@@ -121,30 +138,18 @@ class JobOutcome:
             lines.append(self.moved)
         lines.extend(self.warnings)
         if self.error:
-            lines.append(f"error: {self.error}")
+            lines.append(f"error: {self.error_text}")
         if self.fix:
             lines.append(f"to fix: {self.fix}")
         if by_status[SliceStatus.RUNNING]:
             lines.append(f"to finish the upload later run: {self.resume_command()}")
         elif by_status[SliceStatus.FAILED]:
-            if self.fix:
-                lines.append(
-                    f"to re-upload the failed slices after the fix run: {self.retry_command()}"
-                )
-            else:
-                lines.append(f"to re-upload the failed slices run: {self.retry_command()}")
+            after = " after the fix" if self.fix else ""
+            lines.append(f"to re-upload the failed slices{after} run: {self.retry_command()}")
         return lines
 
 
 def _ranges(indexes: Sequence[int]) -> str:
     """``[1, 2, 3, 5]`` -> ``1-3, 5``."""
-    parts: list[str] = []
-    start = prev = indexes[0]
-    for index in [*indexes[1:], None]:
-        if index is not None and index == prev + 1:
-            prev = index
-            continue
-        parts.append(str(start) if start == prev else f"{start}-{prev}")
-        if index is not None:
-            start = prev = index
-    return ", ".join(parts)
+    runs = [[i for _, i in run] for _, run in groupby(enumerate(indexes), lambda p: p[1] - p[0])]
+    return ", ".join(str(r[0]) if len(r) == 1 else f"{r[0]}-{r[-1]}" for r in runs)

@@ -1,1 +1,3 @@
 """octane: see docs/architecture.md."""
+
+__all__ = []

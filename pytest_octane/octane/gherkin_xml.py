@@ -16,6 +16,15 @@ from lxml import etree
 from pytest_octane.model import GherkinScenario, GherkinStep, RunStatus, TestRun
 from pytest_octane.octane.xml_text import clean, cut_trace
 
+__all__ = [
+    "feature_keys",
+    "feature_status",
+    "features_of",
+    "gherkin_elements",
+    "gherkin_run_element",
+    "plan_slices",
+]
+
 #: Octane's own feature-file tag linking a feature to its Gherkin test (``@TID1311REV0.2.0``).
 _OCTANE_TID = re.compile(r"TID\d+REV[\w.]*")
 _NAME_LIMIT = 3800

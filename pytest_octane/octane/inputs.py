@@ -23,6 +23,15 @@ from pytest_octane.octane.xml_text import LONG_MAX, ms_of_seconds, parser_reason
 if TYPE_CHECKING:
     from pytest_octane.settings import Settings
 
+__all__ = [
+    "parse_xml_file",
+    "read_inputs",
+    "read_junit",
+    "read_octane",
+    "read_results_file",
+    "refuse_doctype",
+]
+
 _STATUSES = {status.value: status for status in RunStatus}
 
 

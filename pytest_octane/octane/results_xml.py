@@ -29,6 +29,17 @@ from pytest_octane.octane.xml_text import (
     header_from_settings as header_from_settings,
 )
 
+__all__ = [
+    "RefsFor",
+    "RunRefs",
+    "SliceFile",
+    "run_element",
+    "slice_path",
+    "without_build",
+    "write_document",
+    "write_slices",
+]
+
 _MESSAGE_LIMIT = 4000
 
 

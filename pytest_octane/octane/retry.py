@@ -23,14 +23,7 @@ from typing import TypeVar
 
 from tenacity import RetryCallState, Retrying, retry_if_exception
 
-from pytest_octane.errors import (
-    AuthError,
-    ConnectionFailed,
-    NotOctaneError,
-    OctaneError,
-    OctaneHTTPError,
-    QueueFullError,
-)
+from pytest_octane.errors import QUEUE_FULL_CODES, ConnectionFailed, OctaneError, OctaneHTTPError
 
 __all__ = [
     "QUEUE_FULL_CODES",
@@ -43,7 +36,6 @@ __all__ = [
 
 T = TypeVar("T")
 
-QUEUE_FULL_CODES = frozenset({"testbox.queue_full", "testbox_queue_full", "testbox.request_limit"})
 TRANSIENT_STATUSES = frozenset({429, 502, 503, 504})
 # Statuses that say the server did not act on the request, so even a non-idempotent call
 # (creating entities) may be sent again.
@@ -98,17 +90,21 @@ class RetryPolicy:
 
 
 def is_queue_full(exc: BaseException | None) -> bool:
-    return isinstance(exc, QueueFullError) or (
-        isinstance(exc, OctaneHTTPError) and exc.error_code in QUEUE_FULL_CODES
-    )
+    return isinstance(exc, OctaneHTTPError) and exc.queue_full
 
 
 def is_transient(exc: BaseException | None) -> bool:
+    """Worth sending again at once (backing off): no connection, 429, 502, 503, 504.
+
+    Narrower than :attr:`OctaneError.transient` (a later ``resume`` can succeed)."""
     if isinstance(exc, ConnectionFailed):
         return True
-    if isinstance(exc, (AuthError, NotOctaneError)) or is_queue_full(exc):
-        return False
-    return isinstance(exc, OctaneHTTPError) and exc.status in TRANSIENT_STATUSES
+    return (
+        isinstance(exc, OctaneHTTPError)
+        and exc.transient
+        and not exc.queue_full
+        and exc.status in TRANSIENT_STATUSES
+    )
 
 
 def _not_processed(exc: BaseException | None) -> bool:

@@ -15,6 +15,23 @@ from urllib.parse import quote
 from pytest_octane.model import BuildContext
 from pytest_octane.settings import Settings
 
+__all__ = [
+    "LONG_MAX",
+    "ResultHeader",
+    "build_context_of",
+    "clean",
+    "clean_limited",
+    "cut_trace",
+    "fit_long",
+    "header_from_settings",
+    "link_problem",
+    "ms_of_seconds",
+    "parser_reason",
+    "pytest_rule",
+    "run_link",
+    "with_captured",
+]
+
 #: The XSD's ``xs:long`` range: every duration and start time Octane's XML can carry.
 LONG_MAX = 2**63 - 1
 _QUOTE_LIMIT = 40

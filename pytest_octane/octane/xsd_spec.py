@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 
 from lxml import etree
 
+__all__ = ["SPECS", "XSI_ALLOWED", "Slot", "Spec", "spec_for"]
+
 _XSI = "{http://www.w3.org/2001/XMLSchema-instance}"
 XSI_ALLOWED = {f"{_XSI}noNamespaceSchemaLocation", f"{_XSI}schemaLocation"}
 _LONG_MIN = -(2**63)

@@ -333,7 +333,7 @@ def _failure_reasons(outcome: JobOutcome, *, strict: bool) -> list[str]:
     if unfinished:
         reasons.append(f"{unfinished} of {len(slices)} slice(s) unfinished")
     if outcome.error and not (failed or unfinished):
-        reasons.append(f"the upload failed: {outcome.error}")
+        reasons.append(f"the upload failed: {outcome.error_text}")
     if strict and outcome.unmapped_keys:
         reasons.append("JIRA keys with no Octane story: " + ", ".join(outcome.unmapped_keys))
     return reasons

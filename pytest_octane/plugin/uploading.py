@@ -87,7 +87,7 @@ class UploaderProcess:
         """Open the journal, resolve the credentials and start the uploader."""
         self.journal = self._open_journal()
         credentials: Credentials | None = None
-        credentials_error: str | None = None
+        credentials_error: CredentialsError | None = None
         _, space, _ = require_connection(self.settings)
         try:
             credentials = resolve_credentials(
@@ -98,7 +98,7 @@ class UploaderProcess:
                 command=self.settings.credentials_command,
             )
         except CredentialsError as exc:
-            credentials_error = str(exc)
+            credentials_error = exc  # pickled as class name, message and fields
         log_path = self.journal.path.with_name("uploader.log")
         try:
             with open(log_path, "ab") as log_file:

@@ -5,16 +5,10 @@ from __future__ import annotations
 import re
 from urllib.parse import parse_qs, urlsplit
 
-from pytest_octane.errors import (
-    ConfigError,
-)
+from pytest_octane.errors import EXPECTED_URL, ConfigError
 from pytest_octane.octane.redact import HIDDEN as _HIDDEN
 
-EXPECTED_URL = (
-    "expected the Octane root such as https://octane.example.com, optionally followed by "
-    "/shared_spaces/<space id>/workspaces/<workspace id> (with or without /api), "
-    "or the UI address https://octane.example.com/ui/?p=<space id>/<workspace id>"
-)
+__all__ = ["EXPECTED_URL", "parse_octane_url", "redact_userinfo"]
 
 
 _PATH_RE = re.compile(

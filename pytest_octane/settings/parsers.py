@@ -145,7 +145,7 @@ def parse_pair(allowed_types: Sequence[str] | None) -> Parser:
                 f"{where}: test field type {kind!r} is not one of {', '.join(allowed_types)}"
             )
         if len(value) > 255 or len(kind) > 255:
-            raise ConfigError(f"{where}: {text!r} is longer than Octane's 255 characters")
+            raise ConfigError.too_long(where, text)
         return (kind, value)
 
     return parse
@@ -183,7 +183,7 @@ def parse_suite_path(raw: Any, where: str) -> str | None:
         )
     for part in parts:
         if len(part) > 255:
-            raise ConfigError(f"{where}: {part[:40]!r}... is longer than Octane's 255 characters")
+            raise ConfigError.too_long(where, part[:40] + "...")
     return "/".join(parts)
 
 

@@ -126,7 +126,7 @@ _WRITABLE: dict[str, set[str]] = {
 
 #: Type names a reference to an entity type may use in a request body: the real entity
 #: types only (``application_module`` is a collection name and UI alias, API-FACTS 1d).
-_REF_TYPES: dict[str, set[str]] = {
+REF_TYPES: dict[str, set[str]] = {
     "work_item": {"work_item", "story"},
     "application_module": {"product_area"},
     "release": {"release"},
@@ -187,7 +187,7 @@ def schema_for(state: SimState, entity_type: str) -> dict[str, FieldInfo]:
     return schema
 
 
-def _writable(state: SimState, entity_type: str) -> set[str]:
+def writable_fields(state: SimState, entity_type: str) -> set[str]:
     fields = set(_WRITABLE[entity_type])
     if entity_type == "work_item":
         fields.add(state.config.jira_field)
@@ -336,12 +336,12 @@ def list_entities(state: SimState, coll: Collection, params: Mapping[str, str]) 
 
 
 def get_entity(state: SimState, coll: Collection, id_text: str, fields_raw: str | None) -> Entity:
-    entity = _find(state, coll, id_text)
+    entity = find_entity(state, coll, id_text)
     _fields_param(state, coll, fields_raw)
     return entity
 
 
-def _find(state: SimState, coll: Collection, id_value: Any) -> Entity:
+def find_entity(state: SimState, coll: Collection, id_value: Any) -> Entity:
     try:
         id_ = int(str(id_value))
     except ValueError:

@@ -10,13 +10,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from pytest_octane.simulator.entities import (
-    _REF_TYPES,
+    REF_TYPES,
     ROOT_LOGICAL_NAME,
     ROOT_NAME,
     Collection,
-    _find,
-    _writable,
+    find_entity,
     schema_for,
+    writable_fields,
 )
 from pytest_octane.simulator.protocol import ApiError
 from pytest_octane.simulator.query import (
@@ -45,12 +45,12 @@ def _ref_from_json(state: SimState, field: str, target: str, raw: Any) -> Ref:
             f'field {field!r}: a reference must look like {{"type": "{target}", "id": "5"}}',
         )
     type_ = raw.get("type", target)
-    if type_ not in _REF_TYPES[target]:
+    if type_ not in REF_TYPES[target]:
         raise ApiError(
             400,
             "platform.invalid_reference",
             f"field {field!r}: type {type_!r} cannot be referenced here "
-            f"(expected {', '.join(sorted(_REF_TYPES[target]))})",
+            f"(expected {', '.join(sorted(REF_TYPES[target]))})",
         )
     try:
         id_ = int(str(raw["id"]))
@@ -99,7 +99,7 @@ def _check_body_fields(
 ) -> dict[str, Any]:
     if not isinstance(item, dict):
         raise ApiError(400, "platform.invalid_body", "each item of 'data' must be a JSON object")
-    allowed = _writable(state, coll.entity_type)
+    allowed = writable_fields(state, coll.entity_type)
     known = set(schema_for(state, coll.entity_type))
     changes: dict[str, Any] = {}
     for name, raw in item.items():
@@ -200,7 +200,9 @@ def create_entities(state: SimState, coll: Collection, body: Any) -> list[Entity
             )
             entity.fields["description"] = changes.get("description")
         else:
-            fields: dict[str, Any] = {name: None for name in _writable(state, coll.entity_type)}
+            fields: dict[str, Any] = {
+                name: None for name in writable_fields(state, coll.entity_type)
+            }
             for name, info in schema_for(state, coll.entity_type).items():
                 if info.kind == "multiref":
                     fields[name] = ()
@@ -265,7 +267,7 @@ def update_entities(
     for item in items:
         if not isinstance(item, dict) or "id" not in item:
             raise ApiError(400, "platform.missing_field", "each item to update needs its 'id'")
-        entity = _find(state, coll, item["id"])
+        entity = find_entity(state, coll, item["id"])
         if "subtype" in item and item["subtype"] != entity.fields.get("subtype"):
             raise ApiError(400, "platform.field_not_writable", "the subtype cannot be changed")
         changes = _check_body_fields(state, coll, item, creating=False)
@@ -315,7 +317,7 @@ def delete_entity(state: SimState, coll: Collection, id_text: str) -> None:
             "platform.forbidden",
             f"the API key's role may not delete {coll.name} (the simulator forbids DELETE)",
         )
-    entity = _find(state, coll, id_text)
+    entity = find_entity(state, coll, id_text)
     if entity.fields.get("logical_name") == ROOT_LOGICAL_NAME:
         raise ApiError(403, "platform.forbidden", "the system root module cannot be deleted")
     reason = _in_use(state, entity)

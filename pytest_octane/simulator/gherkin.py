@@ -13,6 +13,8 @@ from lxml import etree
 from pytest_octane.simulator.query import Ref
 from pytest_octane.simulator.state import Entity, SimState, Task
 
+__all__ = ["gherkin_run_summary", "gherkin_test_for", "scenarios_of", "store_gherkin_run"]
+
 
 def gherkin_test_for(state: SimState, feature: etree._Element) -> Entity:
     """The feature's Gherkin test, created on its first run (found by its path after that)."""

@@ -11,7 +11,7 @@ from urllib.request import url2pathname
 
 from pytest_octane.errors import StoreError
 from pytest_octane.store.base import DamagedJob, JobListing, TaskStore
-from pytest_octane.store.location import _SCHEME, describe_location
+from pytest_octane.store.location import URL_SCHEME, describe_location
 
 __all__ = [
     "DEFAULT_LOCATION",
@@ -41,7 +41,7 @@ def open_store(location: str) -> TaskStore:
     location = location.strip()
     if not location:
         raise StoreError(f"the task store location is empty: use {_SUPPORTED}")
-    match = _SCHEME.match(location)
+    match = URL_SCHEME.match(location)
     if match is None:
         return _open_json(location)
     scheme = match.group(1).lower()

@@ -7,7 +7,10 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from pytest_octane.errors import StoreError
 from pytest_octane.model import JobRecord, RequestLogEntry, SliceRecord
+
+__all__ = ["DamagedJob", "JobListing", "TaskStore"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +34,12 @@ class JobListing:
         return any(j.job_id == job_id for j in self.jobs) or any(
             d.job_id == job_id for d in self.damaged
         )
+
+    def intact_jobs(self) -> list[JobRecord]:
+        """Every job, when none is damaged; else the first damaged one's problem as the error."""
+        if self.damaged:
+            raise StoreError(self.damaged[0].problem)
+        return self.jobs
 
 
 class TaskStore(Protocol):
@@ -88,7 +97,7 @@ class TaskStore(Protocol):
         """Hold the named lock, exclusive across processes and threads sharing this store.
 
         Waits at most ``timeout`` seconds (0: try once), then raises
-        :class:`pytest_octane.store.locks.LockBusy` naming the holder's pid and host. The
+        :class:`pytest_octane.errors.LockBusy` naming the holder's pid and host. The
         lock is freed when its holder dies. Not re-entrant.
         """
 

@@ -19,10 +19,30 @@ from pytest_octane.model import (
     SliceWait,
 )
 
+__all__ = [
+    "FORMAT_VERSION",
+    "JOB_ID_PATTERN",
+    "LIST_FIELDS",
+    "RawEntry",
+    "check_job_id",
+    "check_slice_index",
+    "decode_entries",
+    "entry_from_dict",
+    "entry_to_dict",
+    "job_from_dict",
+    "job_to_dict",
+    "new_slices",
+    "plain_json",
+    "printable",
+    "slice_changes",
+    "slice_from_dict",
+    "slice_to_dict",
+]
+
 #: Version of the job file layout; a file with a higher one was written by newer code.
 FORMAT_VERSION = 1
 
-_JOB_ID = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$")
+JOB_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$")
 _LOCK_ATTEMPTS = 60  # Windows only: msvcrt retries each attempt for ~10 s itself.
 
 # Field -> accepted types for update_slice; bool is excluded from ints on purpose below.
@@ -56,7 +76,7 @@ _TIMES = ("created_at", "updated_at", "sent_at", "accepted_at", "done_at")
 
 def check_job_id(job_id: object) -> str:
     """Reject ids that could escape the folder or clash with our own temp and lock files."""
-    if not isinstance(job_id, str) or not _JOB_ID.match(job_id):
+    if not isinstance(job_id, str) or not JOB_ID_PATTERN.match(job_id):
         raise StoreError(
             f"invalid job id {job_id!r}: use 1-128 characters from A-Z a-z 0-9 . _ -, "
             "not starting with '.'"
@@ -240,7 +260,7 @@ def _accepts(value: object, allowed: tuple[type, ...]) -> bool:
     return not isinstance(value, bool) and isinstance(value, allowed)
 
 
-def _job_to_dict(job: JobRecord, slices: Sequence[SliceRecord]) -> dict[str, Any]:
+def job_to_dict(job: JobRecord, slices: Sequence[SliceRecord]) -> dict[str, Any]:
     return {
         "format": FORMAT_VERSION,
         "job_id": job.job_id,
@@ -256,7 +276,7 @@ def _job_to_dict(job: JobRecord, slices: Sequence[SliceRecord]) -> dict[str, Any
     }
 
 
-def _job_from_dict(data: Mapping[str, Any]) -> JobRecord:
+def job_from_dict(data: Mapping[str, Any]) -> JobRecord:
     slices = sorted((slice_from_dict(s) for s in data["slices"]), key=lambda s: s.index)
     finished = data.get("finished_at")
     return JobRecord(

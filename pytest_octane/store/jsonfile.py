@@ -25,15 +25,15 @@ from pytest_octane.errors import StoreError
 from pytest_octane.model import JobRecord, RequestLogEntry, SliceRecord
 from pytest_octane.store.base import DamagedJob, JobListing
 from pytest_octane.store.codec import (
-    _JOB_ID,
     FORMAT_VERSION,
-    _job_from_dict,
-    _job_to_dict,
+    JOB_ID_PATTERN,
     check_job_id,
     check_slice_index,
     decode_entries,
     entry_from_dict,
     entry_to_dict,
+    job_from_dict,
+    job_to_dict,
     new_slices,
     slice_changes,
     slice_from_dict,
@@ -105,13 +105,10 @@ class JsonFileStore(LocksDelegate):
 
     def create_job(self, job: JobRecord) -> None:
         job_id = check_job_id(job.job_id)
-        data = _job_to_dict(job, new_slices(job, time.time()))
+        data = job_to_dict(job, new_slices(job, time.time()))
         with self._locked(job_id):
             if self._job_path(job_id).exists():
-                raise StoreError(
-                    f"job {job_id} already exists in the task store '{self.location}': "
-                    "use a new job id"
-                )
+                raise StoreError.job_exists(job_id, self.location)
             self._write_job(job_id, data)
 
     def get_job(self, job_id: str) -> JobRecord:
@@ -119,10 +116,7 @@ class JsonFileStore(LocksDelegate):
         return self._decode(self._job_path(job_id), self._read_job(job_id))
 
     def list_jobs(self) -> list[JobRecord]:
-        listing = self.scan_jobs()
-        if listing.damaged:
-            raise StoreError(listing.damaged[0].problem)
-        return listing.jobs
+        return self.scan_jobs().intact_jobs()
 
     def scan_jobs(self) -> JobListing:
         try:
@@ -138,7 +132,7 @@ class JsonFileStore(LocksDelegate):
         damaged: list[DamagedJob] = []
         for name in sorted(names):
             job_id = name.removesuffix(".json")
-            if job_id == name or not _JOB_ID.match(job_id):
+            if job_id == name or not JOB_ID_PATTERN.match(job_id):
                 continue  # not a job file (request logs, locks, '.'-prefixed temp files)
             path = self._folder / name
             try:
@@ -172,9 +166,7 @@ class JsonFileStore(LocksDelegate):
                     updated = self._decode_slice(job_id, raw)
                     break
             else:
-                raise StoreError(
-                    f"job {job_id} has no slice {index!r} in the task store '{self.location}'"
-                )
+                raise StoreError.no_slice(job_id, index, self.location)
             self._write_job(job_id, data)
         return updated
 
@@ -259,13 +251,9 @@ class JsonFileStore(LocksDelegate):
         try:
             data = json.loads(text)
         except ValueError as exc:
-            raise StoreError(
-                f"the task store file '{path}' is not valid JSON ({exc}): repair or delete it"
-            ) from None
+            raise StoreError.damaged(path, f"is not valid JSON ({exc})") from None
         if not isinstance(data, dict) or not isinstance(data.get("slices"), list):
-            raise StoreError(
-                f"the task store file '{path}' is not a pytest-octane job: repair or delete it"
-            )
+            raise StoreError.damaged(path, "is not a pytest-octane job")
         version = data.get("format", FORMAT_VERSION)
         if not isinstance(version, int) or version > FORMAT_VERSION:
             raise StoreError(
@@ -276,20 +264,18 @@ class JsonFileStore(LocksDelegate):
 
     def _decode(self, path: Path, data: Mapping[str, Any]) -> JobRecord:
         try:
-            return _job_from_dict(data)
+            return job_from_dict(data)
         except (KeyError, TypeError, ValueError, OverflowError, AttributeError, StoreError) as exc:
-            raise StoreError(
-                f"the task store file '{path}' is not a valid pytest-octane job "
-                f"({type(exc).__name__}: {exc}): repair or delete it"
+            raise StoreError.damaged(
+                path, f"is not a valid pytest-octane job ({type(exc).__name__}: {exc})"
             ) from None
 
     def _decode_slice(self, job_id: str, raw: Mapping[str, Any]) -> SliceRecord:
         try:
             return slice_from_dict(raw)
         except (KeyError, TypeError, ValueError, OverflowError, StoreError) as exc:
-            raise StoreError(
-                f"the task store file '{self._job_path(job_id)}' has a bad slice "
-                f"({type(exc).__name__}: {exc}): repair or delete it"
+            raise StoreError.damaged(
+                self._job_path(job_id), f"has a bad slice ({type(exc).__name__}: {exc})"
             ) from None
 
     @contextlib.contextmanager

@@ -5,13 +5,15 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
-_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
+__all__ = ["URL_SCHEME", "describe_location"]
+
+URL_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 _QUERY_SECRET = re.compile(r"(?i)(^|&)(password|passwd|pwd|sslpassword)=[^&]*")
 
 
 def describe_location(location: str) -> str:
     """Return ``location`` fit for messages and reprs: any password replaced by ``***``."""
-    if not _SCHEME.match(location):
+    if not URL_SCHEME.match(location):
         return location
     try:
         parts = urlsplit(location)

@@ -20,16 +20,13 @@ import time
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from pytest_octane.errors import StoreError
+from pytest_octane.errors import LockBusy, LockHolder, StoreError
 
 __all__ = [
     "FileLocks",
-    "LockBusy",
-    "LockHolder",
     "Locks",
     "LocksDelegate",
     "lease_alive",
@@ -39,35 +36,6 @@ __all__ = [
 #: How often a waiting process tries a busy lock again.
 POLL_S = 0.05
 _LOCK_OFFSET = 1 << 20  # Windows locks one byte far beyond the holder text
-
-
-@dataclass(frozen=True, slots=True)
-class LockHolder:
-    """Who holds a lock: enough for a message, never a secret."""
-
-    pid: int
-    host: str
-
-    def describe(self) -> str:
-        return f"pid {self.pid} on {self.host}"
-
-    def text(self) -> str:
-        return f"{self.pid} {self.host}"
-
-    @classmethod
-    def parse(cls, text: str) -> LockHolder | None:
-        pid, _, host = text.strip().partition(" ")
-        return cls(int(pid), host) if pid.isdigit() and host else None
-
-
-class LockBusy(StoreError):
-    """Another process (or thread) holds the named lock past the timeout."""
-
-    def __init__(self, name: str, holder: LockHolder | None, location: str) -> None:
-        who = holder.describe() if holder else "another process"
-        super().__init__(f"the lock {name!r} in the task store '{location}' is held by {who}")
-        self.name = name
-        self.holder = holder
 
 
 class Locks(Protocol):

@@ -19,7 +19,8 @@ from contextlib import AbstractContextManager
 from sqlalchemy import Column, Double, Integer, MetaData, String, Table, Text, text
 from sqlalchemy.engine import Connection, Engine
 
-from pytest_octane.store.locks import POLL_S, LockBusy, LockHolder, lease_alive, lock_key, me
+from pytest_octane.errors import LockBusy, LockHolder
+from pytest_octane.store.locks import POLL_S, lease_alive, lock_key, me
 
 __all__ = ["PgLocks", "leases_table"]
 

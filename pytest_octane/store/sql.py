@@ -50,7 +50,7 @@ from pytest_octane.store.locks import FileLocks, Locks, LocksDelegate
 from pytest_octane.store.query import JobPage, JobQuery
 from pytest_octane.store.sql_query import page_rows
 from pytest_octane.store.sql_schema import (
-    _SCHEMA_ATTEMPTS,
+    SCHEMA_ATTEMPTS,
     SCHEMA_VERSION,
     as_dict,
     create_store_engine,
@@ -109,13 +109,13 @@ class SqlStore(LocksDelegate):
                     select(jobs_table.c.job_id).where(jobs_table.c.job_id == job_id)
                 ).first()
                 if found is not None:
-                    raise self._exists(job_id)
+                    raise StoreError.job_exists(job_id, self.location)
                 conn.execute(insert(jobs_table).values(row))
                 if slices:
                     conn.execute(insert(tasks_table), [slice_row(job_id, s) for s in slices])
         except StoreError as exc:
             if isinstance(exc.__cause__, IntegrityError):  # lost a race on the same id
-                raise self._exists(job_id) from None
+                raise StoreError.job_exists(job_id, self.location) from None
             raise
 
     def get_job(self, job_id: str) -> JobRecord:
@@ -132,10 +132,7 @@ class SqlStore(LocksDelegate):
         return self._job(as_dict(row), [as_dict(s) for s in slices])
 
     def list_jobs(self) -> list[JobRecord]:
-        listing = self.scan_jobs()
-        if listing.damaged:
-            raise StoreError(listing.damaged[0].problem)
-        return listing.jobs
+        return self.scan_jobs().intact_jobs()
 
     def scan_jobs(self) -> JobListing:
         with self._read("list jobs") as conn:
@@ -206,9 +203,7 @@ class SqlStore(LocksDelegate):
             result = conn.execute(update(tasks_table).where(*where).values(values))
             if result.rowcount == 0:
                 self._require_job(conn, job_id)
-                raise StoreError(
-                    f"job {job_id} has no slice {index} in the task store '{self.location}'"
-                )
+                raise StoreError.no_slice(job_id, index, self.location)
             row = conn.execute(select(tasks_table).where(*where)).one()
         return self._slice(as_dict(row))
 
@@ -282,14 +277,14 @@ class SqlStore(LocksDelegate):
 
     def _ensure_schema(self) -> None:
         """Create the tables once; concurrent first uses wait for (or re-check after) each other."""
-        for attempt in range(1, _SCHEMA_ATTEMPTS + 1):
+        for attempt in range(1, SCHEMA_ATTEMPTS + 1):
             try:
                 with self._write("set up its tables") as conn:
                     set_up_schema(conn, self.location)
                 return
             except StoreError as exc:
                 raced = isinstance(exc.__cause__, IntegrityError | ProgrammingError)
-                if not raced or attempt == _SCHEMA_ATTEMPTS:
+                if not raced or attempt == SCHEMA_ATTEMPTS:
                     raise
 
     # -- transactions and errors --
@@ -334,11 +329,6 @@ class SqlStore(LocksDelegate):
 
     def _unknown(self, job_id: str) -> StoreError:
         return StoreError(f"unknown job {job_id} in the task store '{self.location}'")
-
-    def _exists(self, job_id: str) -> StoreError:
-        return StoreError(
-            f"job {job_id} already exists in the task store '{self.location}': use a new job id"
-        )
 
     def _corrupt(self, what: str, reason: str) -> StoreError:
         return StoreError(

@@ -31,6 +31,23 @@ from pytest_octane.errors import StoreError
 from pytest_octane.model import SliceRecord
 from pytest_octane.store.codec import LIST_FIELDS, plain_json, slice_to_dict
 
+__all__ = [
+    "ADDED_COLUMNS",
+    "SCHEMA_ATTEMPTS",
+    "SCHEMA_VERSION",
+    "add_missing_columns",
+    "as_dict",
+    "create_store_engine",
+    "jobs_table",
+    "metadata",
+    "request_log_table",
+    "schema_version_table",
+    "set_up_schema",
+    "slice_columns",
+    "slice_row",
+    "tasks_table",
+]
+
 #: Version of the tables below; a database with a higher one was set up by newer code.
 SCHEMA_VERSION = 1
 
@@ -38,7 +55,7 @@ _SQLITE_BUSY_TIMEOUT_S = 30.0
 _PG_CONNECT_TIMEOUT_S = 10
 # pg_advisory_xact_lock key ("octane" in ASCII) serializing table creation across processes.
 _PG_SCHEMA_LOCK = 0x6F6374616E65
-_SCHEMA_ATTEMPTS = 3
+SCHEMA_ATTEMPTS = 3
 _JOB_ID = String(128)
 
 metadata = MetaData()

@@ -1,1 +1,3 @@
 """web: see docs/architecture.md."""
+
+__all__ = []

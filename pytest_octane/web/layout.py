@@ -3,17 +3,28 @@ script (the live updater), and the small pieces every page uses."""
 
 from __future__ import annotations
 
-import html
 import time
 from collections import Counter
+from html import escape
 from urllib.parse import quote, urlsplit
 
 from pytest_octane.model import JobRecord, SliceStatus
 from pytest_octane.web.charts import seconds_text
 
-__all__ = ["LIVE_SCRIPT", "job_href", "render_message"]
+__all__ = [
+    "LIVE_SCRIPT",
+    "build_cell",
+    "duration_text",
+    "html_page",
+    "job_href",
+    "live_updates",
+    "octane_link",
+    "render_message",
+    "slice_counts",
+    "stamp",
+    "status_badge",
+]
 
-_e = html.escape
 
 _CSS = """
 :root{color-scheme:light dark;--fg:#1f2328;--bg:#fff;--muted:#59636e;--line:#d1d9e0;
@@ -54,7 +65,7 @@ td.outcome,td.when,td.num{white-space:nowrap}
 """
 
 
-def _stamp(epoch: object) -> str:
+def stamp(epoch: object) -> str:
     if isinstance(epoch, bool) or not isinstance(epoch, int | float) or epoch <= 0:
         return "-"
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(epoch))
@@ -64,28 +75,28 @@ def job_href(job_id: str, suffix: str = "") -> str:
     return "/jobs/" + quote(job_id, safe="") + suffix
 
 
-def _status(status: SliceStatus | str, element_id: str = "") -> str:
+def status_badge(status: SliceStatus | str, element_id: str = "") -> str:
     value = str(status)
-    attr = f' id="{_e(element_id)}"' if element_id else ""
-    return f'<span{attr} class="status {_e(value.lower())}">{_e(value)}</span>'
+    attr = f' id="{escape(element_id)}"' if element_id else ""
+    return f'<span{attr} class="status {escape(value.lower())}">{escape(value)}</span>'
 
 
-def _octane_link(job: JobRecord) -> str:
+def octane_link(job: JobRecord) -> str:
     """A link to the workspace in Octane's UI, only for an http(s) server URL."""
     server = job.server.rstrip("/")
     if urlsplit(server).scheme.lower() not in ("http", "https"):
         return ""
     href = f"{server}/ui/?p={job.space_id}/{job.workspace_id}"
-    return f' (<a href="{_e(href)}" rel="noopener noreferrer">open in Octane</a>)'
+    return f' (<a href="{escape(href)}" rel="noopener noreferrer">open in Octane</a>)'
 
 
-def _page(title: str, body: str, *, nonce: str | None = None) -> str:
-    script = f'<script nonce="{_e(nonce)}">{LIVE_SCRIPT}</script>' if nonce else ""
+def html_page(title: str, body: str, *, nonce: str | None = None) -> str:
+    script = f'<script nonce="{escape(nonce)}">{LIVE_SCRIPT}</script>' if nonce else ""
     return (
         "<!doctype html>\n"
         '<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{_e(title)} - pytest-octane</title><style>{_CSS}</style></head>"
+        f"<title>{escape(title)} - pytest-octane</title><style>{_CSS}</style></head>"
         '<body><nav class="top muted" aria-label="pages"><a href="/">all jobs</a>'
         f'<a href="/upload">upload results</a></nav><main>{body}</main>{script}</body></html>\n'
     )
@@ -112,23 +123,23 @@ box.dataset.ended='1';}});}).catch(function(){setTimeout(tick,every*2);});}
 setTimeout(tick,every);})();"""
 
 
-def _live(api: str, target: str, version: str, every_ms: int) -> str:
+def live_updates(api: str, target: str, version: str, every_ms: int) -> str:
     return (
-        f'<p id="live" class="muted" aria-live="polite" data-api="{_e(api)}" '
-        f'data-target="{_e(target)}" data-version="{_e(version)}" data-every="{every_ms}">'
+        f'<p id="live" class="muted" aria-live="polite" data-api="{escape(api)}" '
+        f'data-target="{escape(target)}" data-version="{escape(version)}" data-every="{every_ms}">'
         "Reload the page to see changes.</p>"
     )
 
 
 def render_message(title: str, text: str) -> str:
-    return _page(title, f"<h1>{_e(title)}</h1><p>{_e(text)}</p>")
+    return html_page(title, f"<h1>{escape(title)}</h1><p>{escape(text)}</p>")
 
 
-def _counts(job: JobRecord) -> Counter[SliceStatus]:
+def slice_counts(job: JobRecord) -> Counter[SliceStatus]:
     return Counter(record.status for record in job.slices)
 
 
-def _duration(job: JobRecord, now: float) -> str:
+def duration_text(job: JobRecord, now: float) -> str:
     if job.finished_at is not None and job.finished_at >= job.created_at:
         return seconds_text(job.finished_at - job.created_at)
     if job.status is SliceStatus.RUNNING and job.created_at:
@@ -136,13 +147,15 @@ def _duration(job: JobRecord, now: float) -> str:
     return "-"
 
 
-def _build_cell(job: JobRecord) -> str:
+def build_cell(job: JobRecord) -> str:
     build = job.build
     name = build.get("build_name") or build.get("build_id") or ""
     if not name:
         return '<span class="muted">-</span>'
-    what = " ".join(_e(v) for v in (build.get("job_name") or build.get("job_id") or "", name) if v)
+    what = " ".join(
+        escape(v) for v in (build.get("job_name") or build.get("job_id") or "", name) if v
+    )
     url = build.get("url", "")
     if urlsplit(url).scheme.lower() in ("http", "https"):
-        return f'<a href="{_e(url)}" rel="noopener noreferrer">{what}</a>'
+        return f'<a href="{escape(url)}" rel="noopener noreferrer">{what}</a>'
     return what

@@ -8,6 +8,7 @@ import json
 import shlex
 import time
 from collections.abc import Iterable, Mapping, Sequence
+from html import escape
 from typing import Any
 
 from pytest_octane.job.evidence.files import attachments_summary
@@ -20,16 +21,15 @@ from pytest_octane.web.charts import (
     timeline_svg,
 )
 from pytest_octane.web.layout import (
-    _build_cell,
-    _counts,
-    _duration,
-    _e,
-    _live,
-    _octane_link,
-    _page,
-    _stamp,
-    _status,
+    build_cell,
+    duration_text,
+    html_page,
     job_href,
+    live_updates,
+    octane_link,
+    slice_counts,
+    stamp,
+    status_badge,
 )
 from pytest_octane.web.retry import Notice
 from pytest_octane.web.upload import SpaceChoice
@@ -52,16 +52,16 @@ BODY_CHARS = 4000
 
 def _slice_row(record: SliceRecord) -> str:
     task = "-" if record.task_id is None else str(record.task_id)
-    index = _e(str(record.index))
+    index = escape(str(record.index))
     return (
         f'<tr id="slice-{index}"><td class="num">{index}</td>'
-        f'<td class="num">{_e(str(record.run_count))}</td><td class="num">{_e(task)}</td>'
-        f"<td>{_status(record.status)}</td>"
-        f'<td class="num">{_e(str(record.attempts))}</td>'
-        f"<td>{_e(record.server_status or '')}</td>"
-        f"<td><pre>{_e(record.last_error or '')}</pre></td>"
-        f"<td><pre>{_e(record.error_details or '')}</pre></td>"
-        f"<td>{_e(_stamp(record.updated_at))}</td></tr>"
+        f'<td class="num">{escape(str(record.run_count))}</td><td class="num">{escape(task)}</td>'
+        f"<td>{status_badge(record.status)}</td>"
+        f'<td class="num">{escape(str(record.attempts))}</td>'
+        f"<td>{escape(record.server_status or '')}</td>"
+        f"<td><pre>{escape(record.last_error or '')}</pre></td>"
+        f"<td><pre>{escape(record.error_details or '')}</pre></td>"
+        f"<td>{escape(stamp(record.updated_at))}</td></tr>"
     )
 
 
@@ -71,8 +71,8 @@ def _history_rows(history: Iterable[Mapping[str, Any]]) -> str:
         rest = {k: v for k, v in event.items() if k not in ("time", "event")}
         details = json.dumps(rest, default=str, sort_keys=True) if rest else ""
         rows.append(
-            f"<tr><td>{_e(_stamp(event.get('time')))}</td><td>{_e(str(event.get('event')))}</td>"
-            f"<td><pre>{_e(details)}</pre></td></tr>"
+            f"<tr><td>{escape(stamp(event.get('time')))}</td><td>{escape(str(event.get('event')))}</td>"
+            f"<td><pre>{escape(details)}</pre></td></tr>"
         )
     return "".join(rows)
 
@@ -88,13 +88,13 @@ def _request_rows(entries: Sequence[RequestLogEntry]) -> str:
                 if shown != entry.body
                 else ""
             )
-            body = f"<details><summary>body</summary><pre>{_e(shown + more)}</pre></details>"
+            body = f"<details><summary>body</summary><pre>{escape(shown + more)}</pre></details>"
         status = "---" if entry.status is None else str(entry.status)
         rows.append(
-            f"<tr><td>{_e(_stamp(entry.time))}</td><td>{_e(entry.method)}</td>"
-            f'<td class="num">{_e(status)}</td><td class="num">{entry.duration_ms}</td>'
-            f"<td><pre>{_e(entry.url)}</pre>{body}</td><td>{_e(entry.correlation_id)}</td>"
-            f"<td><pre>{_e(entry.error or '')}</pre></td></tr>"
+            f"<tr><td>{escape(stamp(entry.time))}</td><td>{escape(entry.method)}</td>"
+            f'<td class="num">{escape(status)}</td><td class="num">{entry.duration_ms}</td>'
+            f"<td><pre>{escape(entry.url)}</pre>{body}</td><td>{escape(entry.correlation_id)}</td>"
+            f"<td><pre>{escape(entry.error or '')}</pre></td></tr>"
         )
     return "".join(rows)
 
@@ -113,12 +113,12 @@ def _notice_block(notice: Notice) -> str:
     if notice.progress:
         progress = (
             "<details><summary>progress</summary>"
-            f"<pre>{_e(chr(10).join(notice.progress))}</pre></details>"
+            f"<pre>{escape(chr(10).join(notice.progress))}</pre></details>"
         )
     return (
         f'<div id="notice" class="notice {"ok" if notice.ok else "bad"}">'
-        f"<p><strong>{_e(notice.kind)} started from this page at {_e(_stamp(notice.when))} "
-        f"{title}.</strong></p><pre>{_e(lines)}</pre>{progress}</div>"
+        f"<p><strong>{escape(notice.kind)} started from this page at {escape(stamp(notice.when))} "
+        f"{title}.</strong></p><pre>{escape(lines)}</pre>{progress}</div>"
     )
 
 
@@ -153,17 +153,17 @@ def _timeline_block(job: JobRecord, now: float) -> str:
     _, times = slice_times(job, now)
     legend = "".join(
         f'<span><svg width="12" height="12" aria-hidden="true"><rect class="{cls}" '
-        f'width="12" height="12"/></svg> {_e(text)}</span>'
+        f'width="12" height="12"/></svg> {escape(text)}</span>'
         for cls, text in _LEGEND
     )
     rows = "".join(
-        f'<tr><th scope="row">{t.index}</th><td>{_status(t.status)}</td>'
-        f'<td class="num">{_e(seconds_text(t.spooled))}</td>'
-        f'<td class="num">{_e(_opt_seconds(t.budget_wait or None))}</td>'
-        f'<td class="num">{_e(_opt_seconds(t.sent))}</td>'
-        f'<td class="num">{_e(_opt_seconds(t.queue_full_wait or None))}</td>'
-        f'<td class="num">{_e(_opt_seconds(t.accepted))}</td>'
-        f'<td class="num">{_e(_opt_seconds(t.done))}</td></tr>'
+        f'<tr><th scope="row">{t.index}</th><td>{status_badge(t.status)}</td>'
+        f'<td class="num">{escape(seconds_text(t.spooled))}</td>'
+        f'<td class="num">{escape(_opt_seconds(t.budget_wait or None))}</td>'
+        f'<td class="num">{escape(_opt_seconds(t.sent))}</td>'
+        f'<td class="num">{escape(_opt_seconds(t.queue_full_wait or None))}</td>'
+        f'<td class="num">{escape(_opt_seconds(t.accepted))}</td>'
+        f'<td class="num">{escape(_opt_seconds(t.done))}</td></tr>'
         for t in times
     )
     table = (
@@ -188,9 +188,9 @@ def _failures_block(job: JobRecord, search: str, href: str) -> str:
     needle = search.strip().lower()
     shown = [(i, f) for i, f in found if not needle or needle in f"{f.name}\n{f.message}".lower()]
     form = (
-        f'<form class="filters" method="get" action="{_e(href)}" role="search" '
+        f'<form class="filters" method="get" action="{escape(href)}" role="search" '
         'aria-label="search failed tests"><label for="t-q">Test name or message'
-        f'<input id="t-q" type="search" name="q" value="{_e(search)}" size="30"></label>'
+        f'<input id="t-q" type="search" name="q" value="{escape(search)}" size="30"></label>'
         '<button type="submit" id="search-tests">Search</button></form>'
     )
     head = f'<h2 id="failures-heading">Failed tests ({total_failed})</h2>'
@@ -202,13 +202,13 @@ def _failures_block(job: JobRecord, search: str, href: str) -> str:
         )
         return f'{head}<p class="muted">{note}</p>'
     rows = "".join(
-        f'<tr><th scope="row">{_e(f.name)}</th><td class="num">{i}</td>'
-        f"<td>{_e(f.error_type)}</td><td><pre>{_e(f.message)}</pre></td></tr>"
+        f'<tr><th scope="row">{escape(f.name)}</th><td class="num">{i}</td>'
+        f"<td>{escape(f.error_type)}</td><td><pre>{escape(f.message)}</pre></td></tr>"
         for i, f in shown
     )
     count = (
         f'<p class="muted" id="failures-count">{len(shown)} of {len(found)} shown'
-        + (f" for &ldquo;{_e(search)}&rdquo;" if needle else "")
+        + (f" for &ldquo;{escape(search)}&rdquo;" if needle else "")
         + (f"; the spool holds all {total_failed}" if total_failed > len(found) else "")
         + "</p>"
     )
@@ -239,31 +239,32 @@ def render_job(
     the request log (its healthy entries, then one line per damaged one); while the job
     runs, the live script keeps it current."""
     now = time.time() if now is None else now
-    counts = _counts(job)
+    counts = slice_counts(job)
     retry_command, resume_command = _commands(job, location)
     build = ", ".join(f"{k}={v}" for k, v in sorted(job.build.items())) or "-"
     outcomes = outcomes_of(job)
     parts = [
-        f'<div id="job-live"><h1>Job {_e(job.job_id)} {_status(job.status, "job-status")}</h1>',
+        f'<div id="job-live"><h1>Job {escape(job.job_id)} '
+        f"{status_badge(job.status, 'job-status')}</h1>",
         '<table id="summary"><tbody>',
         f'<tr><th scope="row">Runs</th><td>{outcome_bar(outcomes)} '
-        f'<span id="outcomes">{_e(outcomes.text())}</span></td></tr>',
-        f'<tr><th scope="row">Server</th><td>{_e(job.server)}{_octane_link(job)}</td></tr>',
-        f'<tr><th scope="row">Shared space / workspace</th><td>{_e(str(job.space_id))} / '
-        f"{_e(str(job.workspace_id))}</td></tr>",
-        f'<tr><th scope="row">Created</th><td>{_e(_stamp(job.created_at))}</td></tr>',
-        f'<tr><th scope="row">Finished</th><td>{_e(_stamp(job.finished_at))}</td></tr>',
-        f'<tr><th scope="row">Duration</th><td>{_e(_duration(job, now))}</td></tr>',
-        f'<tr><th scope="row">Build</th><td>{_build_cell(job)} '
-        f'<span class="muted">{_e(build)}</span></td></tr>',
+        f'<span id="outcomes">{escape(outcomes.text())}</span></td></tr>',
+        f'<tr><th scope="row">Server</th><td>{escape(job.server)}{octane_link(job)}</td></tr>',
+        f'<tr><th scope="row">Shared space / workspace</th><td>{escape(str(job.space_id))} / '
+        f"{escape(str(job.workspace_id))}</td></tr>",
+        f'<tr><th scope="row">Created</th><td>{escape(stamp(job.created_at))}</td></tr>',
+        f'<tr><th scope="row">Finished</th><td>{escape(stamp(job.finished_at))}</td></tr>',
+        f'<tr><th scope="row">Duration</th><td>{escape(duration_text(job, now))}</td></tr>',
+        f'<tr><th scope="row">Build</th><td>{build_cell(job)} '
+        f'<span class="muted">{escape(build)}</span></td></tr>',
         f'<tr><th scope="row">Slices</th><td>{len(job.slices)}: {counts[SliceStatus.SUCCESS]} '
         f"ok, {counts[SliceStatus.FAILED]} failed, {counts[SliceStatus.RUNNING]} unfinished "
         f"({sum(s.run_count for s in job.slices)} runs)</td></tr>",
-        f'<tr><th scope="row">Task store</th><td><code>{_e(location)}</code></td></tr>',
+        f'<tr><th scope="row">Task store</th><td><code>{escape(location)}</code></td></tr>',
         # issue 23: attached files (sent, refused with why, pending); each also in History
         *(
             f'<tr><th scope="row">Attachments</th><td id="attachments">'
-            f"{_e('; '.join(lines))}</td></tr>"
+            f"{escape('; '.join(lines))}</td></tr>"
             for lines in [attachments_summary(job)]
             if lines
         ),
@@ -278,16 +279,16 @@ def render_job(
         )
     if counts[SliceStatus.FAILED]:
         parts.append(
-            f'<form method="post" action="{_e(job_href(job.job_id, "/retry"))}">'
-            f'<input type="hidden" name="csrf" value="{_e(csrf)}">'
-            f'<button type="submit" id="retry">{_e(RETRY_BUTTON)}</button></form>'
+            f'<form method="post" action="{escape(job_href(job.job_id, "/retry"))}">'
+            f'<input type="hidden" name="csrf" value="{escape(csrf)}">'
+            f'<button type="submit" id="retry">{escape(RETRY_BUTTON)}</button></form>'
             f'<p class="muted">Sends each Failed slice again as a new Octane task, never a '
-            f"successful one; the same as <code>{_e(retry_command)}</code></p>"
+            f"successful one; the same as <code>{escape(retry_command)}</code></p>"
         )
     if counts[SliceStatus.RUNNING]:
         parts.append(
             '<p class="muted">Some slices are unfinished. If the upload that started this job '
-            f"is no longer running, finish it with <code>{_e(resume_command)}</code></p>"
+            f"is no longer running, finish it with <code>{escape(resume_command)}</code></p>"
         )
     href = job_href(job.job_id)
     parts += [
@@ -312,7 +313,7 @@ def render_job(
         parts.append('<p class="muted">No re-uploads, resumes or delinks yet.</p>')
     if job.settings:
         rows = "".join(
-            f"<tr><th>{_e(str(k))}</th><td>{_e(json.dumps(v, default=str))}</td></tr>"
+            f"<tr><th>{escape(str(k))}</th><td>{escape(json.dumps(v, default=str))}</td></tr>"
             for k, v in sorted(job.settings.items())
         )
         parts.append(
@@ -321,9 +322,10 @@ def render_job(
     parts.append("<h2>Request log</h2>")
     shown = requests[-LOG_ROWS:]
     if len(requests) > len(shown):
+        logs_command = f"pytest-octane logs {job.job_id} --task-store {shlex.quote(location)}"
         parts.append(
             f'<p class="muted">The last {len(shown)} of {len(requests)} requests; '
-            f"<code>{_e(f'pytest-octane logs {job.job_id} --task-store {shlex.quote(location)}')}"
+            f"<code>{escape(logs_command)}"
             "</code> prints them all.</p>"
         )
     if shown:
@@ -336,14 +338,14 @@ def render_job(
     else:
         parts.append('<p class="muted">No requests logged.</p>')
     if damaged_requests:
-        items = "".join(f"<li>{_e(problem)}</li>" for problem in damaged_requests)
+        items = "".join(f"<li>{escape(problem)}</li>" for problem in damaged_requests)
         parts.append(f'<ul id="damaged-requests" class="failed">{items}</ul>')
     parts.append("</div>")
     live = ""
     if job_is_live(job, busy):
         api = "/api" + href
-        live = _live(api, "job-live", job_version(job, busy=busy, notice=notice), 2000)
-    return _page(f"Job {job.job_id}", live + "".join(parts), nonce=nonce if live else None)
+        live = live_updates(api, "job-live", job_version(job, busy=busy, notice=notice), 2000)
+    return html_page(f"Job {job.job_id}", live + "".join(parts), nonce=nonce if live else None)
 
 
 def render_upload(
@@ -357,14 +359,14 @@ def render_upload(
     """The upload form: XML files, a shared space of the spaces file, suite, JIRA story."""
     parts = ["<h1>Upload results</h1>"]
     if error:
-        parts.append(f'<p id="upload-error" class="notice bad" role="alert">{_e(error)}</p>')
+        parts.append(f'<p id="upload-error" class="notice bad" role="alert">{escape(error)}</p>')
     if problem:
-        parts.append(f'<p id="no-spaces" class="notice bad">{_e(problem)}</p>')
-        return _page("Upload results", "".join(parts))
-    options = "".join(f'<option value="{c.space}">{_e(c.label)}</option>' for c in choices)
+        parts.append(f'<p id="no-spaces" class="notice bad">{escape(problem)}</p>')
+        return html_page("Upload results", "".join(parts))
+    options = "".join(f'<option value="{c.space}">{escape(c.label)}</option>' for c in choices)
     parts.append(
         '<form id="upload" method="post" action="/upload" enctype="multipart/form-data">'
-        f'<input type="hidden" name="csrf" value="{_e(csrf)}">'
+        f'<input type="hidden" name="csrf" value="{escape(csrf)}">'
         '<p><label for="u-files">JUnit or Octane XML files</label><br>'
         '<input id="u-files" type="file" name="files" multiple required '
         'accept=".xml,application/xml,text/xml"></p>'
@@ -379,4 +381,4 @@ def render_upload(
         "as <code>pytest-octane upload</code> reads them and the job starts at once; its page "
         "follows it live.</p>"
     )
-    return _page("Upload results", "".join(parts))
+    return html_page("Upload results", "".join(parts))

@@ -5,28 +5,28 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import replace
+from html import escape
 from urllib.parse import urlencode
 
 from pytest_octane.model import JobRecord, SliceStatus
 from pytest_octane.store.query import JobPage, JobQuery
 from pytest_octane.web.charts import outcome_bar, outcomes_of
 from pytest_octane.web.layout import (
-    _build_cell,
-    _counts,
-    _duration,
-    _e,
-    _live,
-    _page,
-    _stamp,
-    _status,
+    build_cell,
+    duration_text,
+    html_page,
     job_href,
+    live_updates,
+    slice_counts,
+    stamp,
+    status_badge,
 )
 
 __all__ = ["list_href", "list_version", "render_jobs"]
 
 
 def _slices_cell(job: JobRecord) -> str:
-    counts = _counts(job)
+    counts = slice_counts(job)
     parts = [f"{counts[SliceStatus.SUCCESS]} ok"]
     if counts[SliceStatus.FAILED]:
         parts.append(f'<span class="failed">{counts[SliceStatus.FAILED]} failed</span>')
@@ -64,7 +64,7 @@ def list_href(query: JobQuery, **changes: object) -> str:
 def _filters(query: JobQuery, spaces: Sequence[int]) -> str:
     def option(value: str, label: str, current: str) -> str:
         selected = " selected" if value == current else ""
-        return f'<option value="{_e(value)}"{selected}>{_e(label)}</option>'
+        return f'<option value="{escape(value)}"{selected}>{escape(label)}</option>'
 
     status = query.status.value if query.status is not None else ""
     space = str(query.space) if query.space is not None else ""
@@ -80,7 +80,7 @@ def _filters(query: JobQuery, spaces: Sequence[int]) -> str:
         f'</label><label for="f-space">Shared space<select id="f-space" name="space">'
         f"{space_options}</select></label>"
         '<label for="f-q">Job id, build or failed test<input id="f-q" type="search" name="q" '
-        f'value="{_e(query.text)}" size="30"></label>'
+        f'value="{escape(query.text)}" size="30"></label>'
         '<button type="submit" id="filter">Filter</button>'
         + (' <a href="/">clear</a>' if list_href(query, offset=0) != "/" else "")
         + "</form>"
@@ -90,8 +90,8 @@ def _filters(query: JobQuery, spaces: Sequence[int]) -> str:
 def _pager(page: JobPage, query: JobQuery) -> str:
     pages = max((page.total + query.limit - 1) // query.limit, 1)
     current = query.offset // query.limit + 1
-    before = _e(list_href(query, offset=query.offset - query.limit))
-    after = _e(list_href(query, offset=query.offset + query.limit))
+    before = escape(list_href(query, offset=query.offset - query.limit))
+    after = escape(list_href(query, offset=query.offset + query.limit))
     newer = f'<a id="newer" rel="prev" href="{before}">&larr; newer</a>' if current > 1 else ""
     older = f'<a id="older" rel="next" href="{after}">older &rarr;</a>' if current < pages else ""
     return (
@@ -122,7 +122,7 @@ def render_jobs(
     """The jobs list: filters, one row per job (newest first), the pager, damaged jobs."""
     if not page.jobs:
         if page.total:
-            first = _e(list_href(query, offset=0))
+            first = escape(list_href(query, offset=0))
             table = (
                 '<p id="no-match">This page is past the last one: '
                 f'<a href="{first}">first page</a>.</p>'
@@ -130,20 +130,21 @@ def render_jobs(
         elif query != JobQuery(limit=query.limit):
             table = '<p id="no-match">No job matches these filters.</p>'
         else:
-            table = f"<p>No jobs in the task store <code>{_e(location)}</code> yet.</p>"
+            table = f"<p>No jobs in the task store <code>{escape(location)}</code> yet.</p>"
     else:
         rows = []
         for job in page.jobs:
             rows.append(
-                f'<tr id="job-{_e(job.job_id)}">'
-                f'<th scope="row"><a href="{_e(job_href(job.job_id))}">{_e(job.job_id)}</a></th>'
-                f"<td>{_status(job.status)}</td>"
+                f'<tr id="job-{escape(job.job_id)}">'
+                f'<th scope="row"><a href="{escape(job_href(job.job_id))}">'
+                f"{escape(job.job_id)}</a></th>"
+                f"<td>{status_badge(job.status)}</td>"
                 f'<td class="outcome">{_outcomes_cell(job)}</td>'
                 f"<td>{_slices_cell(job)}</td>"
-                f'<td class="when">{_e(_stamp(job.created_at))}</td>'
-                f'<td class="num">{_e(_duration(job, now))}</td>'
-                f"<td>{_e(str(job.space_id))} / {_e(str(job.workspace_id))}</td>"
-                f"<td>{_build_cell(job)}</td></tr>"
+                f'<td class="when">{escape(stamp(job.created_at))}</td>'
+                f'<td class="num">{escape(duration_text(job, now))}</td>'
+                f"<td>{escape(str(job.space_id))} / {escape(str(job.workspace_id))}</td>"
+                f"<td>{build_cell(job)}</td></tr>"
             )
         table = (
             '<table id="jobs"><caption class="muted">Runs: passed / failed / skipped</caption>'
@@ -155,15 +156,15 @@ def render_jobs(
     results = f'<section id="results" aria-label="jobs">{table}{_pager(page, query)}'
     if page.damaged:
         items = "".join(
-            f"<li><code>{_e(d.job_id)}</code>: {_e(d.problem)}</li>" for d in page.damaged
+            f"<li><code>{escape(d.job_id)}</code>: {escape(d.problem)}</li>" for d in page.damaged
         )
         results += f'<h2>Damaged jobs</h2><ul id="damaged" class="failed">{items}</ul>'
     results += "</section>"
     api_href = api + list_href(query)[1:]
     body = (
         '<h1>Upload jobs</h1><p class="muted">Task store: '
-        f"<code>{_e(location)}</code></p>{_filters(query, page.spaces)}"
-        + _live(api_href, "results", list_version(page), 3000)
+        f"<code>{escape(location)}</code></p>{_filters(query, page.spaces)}"
+        + live_updates(api_href, "results", list_version(page), 3000)
         + results
     )
-    return _page("Upload jobs", body, nonce=nonce)
+    return html_page("Upload jobs", body, nonce=nonce)

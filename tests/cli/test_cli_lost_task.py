@@ -18,7 +18,6 @@ from pytest_octane.errors import OctaneHTTPError, TaskLost
 from pytest_octane.model import SliceStatus
 from pytest_octane.octane.client import OctaneClient
 from pytest_octane.octane.credentials import Credentials, Secret
-from pytest_octane.octane.failures import classify
 
 RUNS = 10  # the junit_xml fixture
 WRONG_CAUSE = "does not exist"
@@ -89,13 +88,13 @@ def test_only_a_missing_workspace_is_the_permanent_404(octane: Octane) -> None:
     with client(octane, sim.workspace_id, credentials) as right:
         with pytest.raises(TaskLost) as lost:
             right.get_task(424242)
-    assert classify(lost.value) == "transient"
+    assert lost.value.transient
     with client(octane, 9999, credentials) as wrong:
         with pytest.raises(OctaneHTTPError) as missing:
             wrong.get_task(424242)
     assert not isinstance(missing.value, TaskLost)
     assert missing.value.status == 404 and "workspace 9999 does not exist" in str(missing.value)
-    assert classify(missing.value) == "permanent"
+    assert not missing.value.transient
 
 
 def client(octane: Octane, workspace: int, credentials: Credentials) -> OctaneClient:

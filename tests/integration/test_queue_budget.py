@@ -20,12 +20,13 @@ from typing import Any
 
 import pytest
 
+from pytest_octane.errors import LockHolder
 from pytest_octane.job.engine import upload_session
 from pytest_octane.job.events import UploadState
 from pytest_octane.settings import OPTIONS, resolve_settings
 from pytest_octane.simulator import Simulator
 from pytest_octane.store import open_store
-from pytest_octane.store.locks import LockHolder, lease_alive
+from pytest_octane.store.locks import lease_alive
 
 WAIT_S = 180.0
 RUNNERS = 4

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
+from pytest_octane.errors import LockBusy
 from pytest_octane.store import TaskStore, open_store
-from pytest_octane.store.locks import LockBusy
 
 WAIT_S = 60.0
 

@@ -234,7 +234,7 @@ def test_failed_linking_is_finished_by_resume(
     settings = settings_for(**SUITE_PATH)
     outcome = upload_session(settings, runs)
     assert not outcome.ok and outcome.error is not None
-    assert "not linked to their stories" in outcome.error and "resume" in outcome.error
+    assert "not linked to their stories" in str(outcome.error) and "resume" in str(outcome.error)
     assert all(QZ1 not in r["covered_content"] for r in sim.runs())
     store = open_store(str(tmp_path / "store"))
     try:

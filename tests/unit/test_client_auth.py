@@ -15,7 +15,6 @@ import responses
 from pytest_octane.errors import AuthError, NotOctaneError, OctaneHTTPError, SessionRefused
 from pytest_octane.octane.client import OctaneClient
 from pytest_octane.octane.credentials import Credentials
-from pytest_octane.octane.failures import classify
 from pytest_octane.octane.retry import RetryPolicy
 
 SERVER = "http://127.0.0.1:8080"
@@ -169,7 +168,7 @@ def test_a_second_401_after_a_good_sign_in_is_resumable_session_trouble(
     rsps.get(TASK, status=401, json={"error_code": "VALIDATION_TOKEN_EXPIRED_IDLE_TIME_OUT"})
     with pytest.raises(SessionRefused) as info:
         make_client().get_task(7)
-    assert classify(info.value) == "transient"
+    assert info.value.transient
 
 
 def test_a_refused_sign_in_is_permanent(rsps: responses.RequestsMock) -> None:
@@ -177,7 +176,7 @@ def test_a_refused_sign_in_is_permanent(rsps: responses.RequestsMock) -> None:
     with pytest.raises(AuthError) as info:
         make_client().get_task(7)
     assert not isinstance(info.value, SessionRefused)
-    assert classify(info.value) == "permanent"
+    assert not info.value.transient
 
 
 def test_a_replay_that_raced_another_threads_sign_in_is_sent_once_more(

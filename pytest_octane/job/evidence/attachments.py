@@ -21,7 +21,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from pytest_octane.errors import OctaneError, OctaneHTTPError
+from pytest_octane.errors import OctaneError, OctaneHTTPError, UploadInterrupted
 from pytest_octane.job.coverage import find_suite_runs, find_test_ids
 from pytest_octane.job.evidence.files import (
     ATTACHMENT_EVENT,
@@ -29,11 +29,9 @@ from pytest_octane.job.evidence.files import (
     attachment_states,
     read_slice_files,
 )
-from pytest_octane.job.interrupt import UploadInterrupted
 from pytest_octane.job.recorded import JobSuite, recorded_suite_id
 from pytest_octane.job.run.context import JobContext
 from pytest_octane.model import JobRecord, SliceStatus
-from pytest_octane.octane.failures import is_permanent
 
 __all__ = ["pending_slices", "send_attachments"]
 
@@ -124,7 +122,7 @@ def _send_one(ctx: JobContext, index: int, item: AttachedFile, run_id: int | Non
     except UploadInterrupted:
         raise
     except OctaneError as exc:
-        if is_permanent(exc):
+        if not exc.transient:
             reason = exc.description if isinstance(exc, OctaneHTTPError) else None
             _refused(ctx, index, item, reason or str(exc), code=_code(exc))
         else:

@@ -16,7 +16,6 @@ import threading
 from pytest_octane.errors import OctaneError, OctaneHTTPError
 from pytest_octane.job.run.context import JobContext
 from pytest_octane.octane.client import quote_query_value
-from pytest_octane.octane.failures import is_permanent
 from pytest_octane.octane.results_xml import without_build
 
 __all__ = ["build_failed", "fit_build_context"]
@@ -78,7 +77,7 @@ def _known_or_registered(ctx: JobContext, server_id: str) -> bool:
         if settings.register_ci_server:
             return _register(ctx, server_id)
     except OctaneHTTPError as exc:
-        if not is_permanent(exc):
+        if exc.transient:
             raise
         _say(
             ctx,

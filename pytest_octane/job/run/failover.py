@@ -21,10 +21,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pytest_octane.errors import StoreError
+from pytest_octane.errors import LockBusy, StoreError
 from pytest_octane.model import JobRecord, RequestLogEntry, SliceRecord
 from pytest_octane.store import JobListing, TaskStore, open_store
-from pytest_octane.store.locks import LockBusy
 
 __all__ = ["MOVED_EVENT", "FailoverStore"]
 

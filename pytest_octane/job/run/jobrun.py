@@ -16,11 +16,11 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from types import TracebackType
 from typing import Any
 
-from pytest_octane.errors import ConnectionFailed, OctaneError
+from pytest_octane.errors import OctaneError, UploadInterrupted
 from pytest_octane.job.budget import QueueBudget, pool_name
 from pytest_octane.job.events import Progress, UploadState
 from pytest_octane.job.evidence.attachments import send_attachments
-from pytest_octane.job.interrupt import StopFlag, UploadInterrupted, wait_all
+from pytest_octane.job.interrupt import StopFlag, wait_all
 from pytest_octane.job.outcome import JobOutcome
 from pytest_octane.job.run.context import JobContext, RequestLog, flush_log
 from pytest_octane.job.run.links import link_runs, look_ahead
@@ -28,7 +28,6 @@ from pytest_octane.job.run.slices import STOPPING, poll_slices, submit_slices
 from pytest_octane.job.spool import SpooledRun
 from pytest_octane.model import JobRecord, SliceStatus
 from pytest_octane.octane.client import OctaneClient
-from pytest_octane.octane.failures import is_permanent, what_to_fix
 from pytest_octane.settings import Settings
 from pytest_octane.store import TaskStore
 
@@ -159,15 +158,13 @@ class JobRun:
         outcome = self.outcome
         if isinstance(exc, UploadInterrupted):
             outcome.interrupted = True
-            outcome.error = (
+            outcome.error = UploadInterrupted(
                 "interrupted (Ctrl-C): no more slices were sent; every slice's state is recorded"
             )
-        elif isinstance(exc, ConnectionFailed):
-            outcome.error = f"{exc} — the results are kept on disk"
-        elif is_permanent(exc):
-            fail_unfinished(self.ctx.store, outcome, self.ctx.settings, exc, unfinished())
+        elif exc.transient:
+            outcome.error = exc
         else:
-            outcome.error = str(exc)
+            fail_unfinished(self.ctx.store, outcome, self.ctx.settings, exc, unfinished())
 
     def settle(self) -> JobOutcome:
         """Write the request log, give back the queue slots; the outcome with the job as
@@ -204,13 +201,8 @@ def fail_unfinished(
     ``retry`` once the cause is fixed (a recorded task id is looked up first, never lost).
     """
     job_id = outcome.job.job_id
-    outcome.error = str(exc)
-    outcome.fix = what_to_fix(
-        exc,
-        space=settings.space or outcome.job.space_id,
-        workspace=settings.workspace or outcome.job.workspace_id,
-        server=settings.url or outcome.job.server,
-    )
+    outcome.error = exc
+    outcome.fix = outcome.hint(exc, settings)
     job = store.get_job(job_id)
     for index in indexes:
         if job.slice(index).status is not SliceStatus.SUCCESS:

@@ -9,11 +9,13 @@ it holds a secret (:func:`child_environment`).
 A message is a length-prefixed pickle of ``(kind, fields)``; both ends are the same
 installation of pytest-octane on the same interpreter.  Credentials travel as plain fields
 (a :class:`Secret` refuses to be pickled, so it cannot end up in a file by accident) and are
-wrapped in ``Secret`` again on arrival.
+wrapped in ``Secret`` again on arrival.  An error travels as its class name, message and
+fields (:func:`pytest_octane.errors.rebuild`).
 
-Plugin to uploader: ``start`` (settings, job id, journal, credentials or why there are none),
-``collected`` (the collected tests, for the look-ahead), ``end`` (the journal's end mark is
-written), ``stop`` (the first Ctrl-C of the upload phase: send nothing more).
+Plugin to uploader: ``start`` (settings, job id, journal, credentials or the error saying
+why there are none), ``collected`` (the collected tests, for the look-ahead), ``end`` (the
+journal's end mark is written), ``stop`` (the first Ctrl-C of the upload phase: send nothing
+more).
 Uploader to plugin: ``ready`` (the job is recorded; where), ``text`` (a progress line),
 ``state`` (the slice counters and an event), ``warning`` (a Python warning to show in pytest's
 summary) and, last, ``outcome`` (what the job did) or ``crash`` (why the uploader failed).

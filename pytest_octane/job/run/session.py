@@ -52,7 +52,7 @@ class SessionUpload:
         inbox: Inbox,
         *,
         credentials: Credentials | None,
-        credentials_error: str | None = None,
+        credentials_error: CredentialsError | None = None,
         progress: Progress | None = None,
         state: UploadState | None = None,
         on_ready: Callable[[str, str | None], None] = lambda location, warning: None,
@@ -117,7 +117,7 @@ class SessionUpload:
             except OctaneError as exc:
                 error = exc
         else:
-            error = CredentialsError(self.credentials_error or "no credentials were given")
+            error = self.credentials_error or CredentialsError("no credentials were given")
         if client is None:
             # record every slice all the same: the summary says how to send them later
             started = time.monotonic()

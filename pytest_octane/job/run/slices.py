@@ -9,17 +9,15 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from pathlib import Path
 
-from pytest_octane.errors import InputError, OctaneError, PollTimeout, TaskLost
+from pytest_octane.errors import InputError, OctaneError, PollTimeout, TaskLost, UploadInterrupted
 from pytest_octane.job import suites
 from pytest_octane.job.events import collect_waits
 from pytest_octane.job.evidence import ci_server
 from pytest_octane.job.evidence.attachments import send_attachments
-from pytest_octane.job.interrupt import UploadInterrupted
 from pytest_octane.job.run.context import JobContext, flush_log, update_slice
 from pytest_octane.job.run.links import references, resolve_job_suite
 from pytest_octane.job.spool import SpooledRun, read_spooled_runs, upload_payload
 from pytest_octane.model import SliceRecord, SliceStatus, SliceWait
-from pytest_octane.octane.failures import is_permanent, what_to_fix
 from pytest_octane.octane.results_xml import RunRefs
 
 __all__ = ["STOPPING", "poll_slices", "submit_slices"]
@@ -166,19 +164,13 @@ def _send_slice(ctx: JobContext, index: int, refs: list[RunRefs], attempt: int) 
         update_slice(ctx, index, last_error=str(exc))
         detail = str(exc)
     except OctaneError as exc:
-        if is_permanent(exc):
+        if not exc.transient:
             update_slice(
                 ctx, index, status=SliceStatus.FAILED, last_error=str(exc), attempts=attempt
             )
             detail = f"failed: {exc}"
             if ctx.outcome.fix is None:
-                job = ctx.outcome.job
-                ctx.outcome.fix = what_to_fix(
-                    exc,
-                    space=ctx.settings.space or job.space_id,
-                    workspace=ctx.settings.workspace or job.workspace_id,
-                    server=ctx.settings.url or job.server,
-                )
+                ctx.outcome.fix = ctx.outcome.hint(exc, ctx.settings)
         else:
             # transient: leave the slice as it was (unsent slices stay Running), so that
             # 'resume' (or 'retry' for a Failed one) sends it again

@@ -19,6 +19,8 @@ from typing import Any
 import requests
 
 from pytest_octane.errors import (
+    EXPECTED_URL,
+    QUEUE_FULL_CODES,
     AuthError,
     ConfigError,
     ConnectionFailed,
@@ -31,8 +33,7 @@ from pytest_octane.errors import (
 )
 from pytest_octane.octane.bounded import AnswerTooSlow, size_text
 from pytest_octane.octane.credentials import Credentials
-from pytest_octane.octane.retry import QUEUE_FULL_CODES, TRANSIENT_STATUSES
-from pytest_octane.settings.octane_url import EXPECTED_URL
+from pytest_octane.octane.retry import TRANSIENT_STATUSES
 
 __all__ = ["AnswerMapper"]
 

@@ -21,7 +21,11 @@ from pytest_octane.simulator.api import endpoint_name, handle
 from pytest_octane.simulator.entity_writes import add_system_root
 from pytest_octane.simulator.faults import Faults
 from pytest_octane.simulator.protocol import Request, Response, error_json, json_response
-from pytest_octane.simulator.server.transport import _JOIN_TIMEOUT, _current, _Server
+from pytest_octane.simulator.server.transport import (
+    JOIN_TIMEOUT_S,
+    SimulatorHTTPServer,
+    current_connection,
+)
 from pytest_octane.simulator.server.worker import TaskWorker
 from pytest_octane.simulator.server.workspace import WorkspaceView
 from pytest_octane.simulator.state import (
@@ -113,7 +117,7 @@ class Simulator(WorkspaceView):
         self.internal_errors: list[str] = []
         self._lifecycle = threading.RLock()
         self._tracking = threading.Lock()
-        self._server: _Server | None = None
+        self._server: SimulatorHTTPServer | None = None
         self._serve_thread: threading.Thread | None = None
         self._down_thread: threading.Thread | None = None
         self._workers: list[TaskWorker] = []
@@ -172,11 +176,11 @@ class Simulator(WorkspaceView):
             server.halt(serve_thread)
         for thread in (serve_thread, self._down_thread):
             if thread is not None and thread is not threading.current_thread():
-                thread.join(_JOIN_TIMEOUT)
+                thread.join(JOIN_TIMEOUT_S)
         for worker in self._workers:
             worker.stop()
         self._close_connections(keep=None)
-        deadline = time.monotonic() + _JOIN_TIMEOUT
+        deadline = time.monotonic() + JOIN_TIMEOUT_S
         with self._tracking:
             threads = list(self._threads)
         for thread in threads:
@@ -198,16 +202,16 @@ class Simulator(WorkspaceView):
         where = self.url if self._port is not None else "not started"
         return f"<Simulator {where} space={self.space_id} workspace={self.workspace_id}>"
 
-    def _bind(self, port: int) -> _Server:
+    def _bind(self, port: int) -> SimulatorHTTPServer:
         try:
-            return _Server((self._host, port), self)
+            return SimulatorHTTPServer((self._host, port), self)
         except OSError as exc:
             raise RuntimeError(
                 f"the Octane simulator cannot listen on {self._host}:{port} ({exc.strerror}); "
                 "choose another port"
             ) from None
 
-    def _serve(self, server: _Server) -> None:
+    def _serve(self, server: SimulatorHTTPServer) -> None:
         self._server = server
         self._serve_thread = threading.Thread(
             target=server.run,
@@ -223,7 +227,7 @@ class Simulator(WorkspaceView):
             server, self._server = self._server, None
             serve_thread = self._serve_thread
         server.halt(serve_thread)
-        self._close_connections(keep=getattr(_current, "connection", None))
+        self._close_connections(keep=getattr(current_connection, "connection", None))
         self._down_thread = threading.Thread(
             target=self._come_back, args=(seconds,), name="octane-sim-down", daemon=True
         )
@@ -233,13 +237,13 @@ class Simulator(WorkspaceView):
         if self._stopping.wait(seconds):
             return
         assert self._port is not None
-        deadline = time.monotonic() + _JOIN_TIMEOUT
+        deadline = time.monotonic() + JOIN_TIMEOUT_S
         while True:
             with self._lifecycle:
                 if self._stopping.is_set():
                     return
                 try:
-                    self._serve(_Server((self._host, self._port), self))
+                    self._serve(SimulatorHTTPServer((self._host, self._port), self))
                     return
                 except OSError:
                     if time.monotonic() > deadline:

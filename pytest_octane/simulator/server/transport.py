@@ -20,8 +20,10 @@ from pytest_octane.simulator.control import CONTROL_PREFIX, Controllable, handle
 from pytest_octane.simulator.faults import FaultRule
 from pytest_octane.simulator.protocol import Request, Response, error_json, json_response
 
-_current = threading.local()  # the connection the running handler thread serves
-_JOIN_TIMEOUT = 5.0
+__all__ = ["JOIN_TIMEOUT_S", "Served", "SimulatorHTTPServer", "current_connection"]
+
+current_connection = threading.local()  # the connection the running handler thread serves
+JOIN_TIMEOUT_S = 5.0
 
 
 class Served(Controllable, Protocol):
@@ -52,7 +54,7 @@ class _BadRequest(Exception):
         self.status = status
 
 
-class _Server(ThreadingHTTPServer):
+class SimulatorHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     request_queue_size = 256  # bursts of concurrent uploads must not overflow the backlog
@@ -89,7 +91,7 @@ class _Server(ThreadingHTTPServer):
         self._halted.set()
         self._wake_write.send(b"x")
         if loop is not None and loop is not threading.current_thread():
-            loop.join(_JOIN_TIMEOUT)
+            loop.join(JOIN_TIMEOUT_S)
         self.server_close()
         self._wake_read.close()
         self._wake_write.close()
@@ -137,12 +139,12 @@ class _Server(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
-    server: _Server
+    server: SimulatorHTTPServer
     timeout = 120  # idle keep-alive connections are closed after this
 
     def setup(self) -> None:
         super().setup()
-        _current.connection = self.connection
+        current_connection.connection = self.connection
         self.server.sim._track_connection(self.connection, add=True)
 
     def finish(self) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ssl
+from collections.abc import Callable
 from typing import Any
 
 from pytest_octane.simulator.entity_writes import add_application_module
@@ -15,6 +16,8 @@ from pytest_octane.simulator.state import (
     RequestRecord,
     SimState,
 )
+
+__all__ = ["WorkspaceView"]
 
 
 class WorkspaceView:
@@ -163,37 +166,23 @@ class WorkspaceView:
 
     def runs(self) -> list[dict[str, Any]]:
         """Stored automated runs with their test identity, build, links and suite run."""
-        with self._state.lock:
-            return [
-                _run_summary(self._state, r)
-                for r in self._state.all("run")
-                if r.fields.get("subtype") == "run_automated"
-            ]
+        return self._runs_of("run_automated", _run_summary)
 
     def gherkin_runs(self) -> list[dict[str, Any]]:
         """Stored Gherkin runs (one per feature per upload) with their scenarios and steps."""
-        with self._state.lock:
-            return [
-                gherkin_run_summary(self._state, r)
-                for r in self._state.all("run")
-                if r.fields.get("subtype") == "gherkin_automated_run"
-            ]
+        return self._runs_of("gherkin_automated_run", gherkin_run_summary)
 
     def suite_runs(self) -> list[dict[str, Any]]:
+        return self._runs_of("run_suite", _suite_run_summary)
+
+    def _runs_of(
+        self, subtype: str, summary: Callable[[SimState, Entity], dict[str, Any]]
+    ) -> list[dict[str, Any]]:
         with self._state.lock:
             return [
-                {
-                    "id": r.id,
-                    "name": r.fields.get("name"),
-                    "suite_id": _ref_id(r.fields.get("test")),
-                    "run_ids": [
-                        x.id
-                        for x in self._state.all("run")
-                        if _ref_id(x.fields.get("parent_suite")) == r.id
-                    ],
-                }
+                summary(self._state, r)
                 for r in self._state.all("run")
-                if r.fields.get("subtype") == "run_suite"
+                if r.fields.get("subtype") == subtype
             ]
 
     def tests(self) -> list[dict[str, Any]]:
@@ -337,4 +326,17 @@ def _test_summary(test: Entity) -> dict[str, Any]:
             for name in ("framework", "test_level", "test_type", "testing_tool_type")
             if isinstance(value := fields.get(name), Ref)
         },
+    }
+
+
+def _suite_run_summary(state: SimState, suite_run: Entity) -> dict[str, Any]:
+    return {
+        "id": suite_run.id,
+        "name": suite_run.fields.get("name"),
+        "suite_id": _ref_id(suite_run.fields.get("test")),
+        "run_ids": [
+            run.id
+            for run in state.all("run")
+            if _ref_id(run.fields.get("parent_suite")) == suite_run.id
+        ],
     }
