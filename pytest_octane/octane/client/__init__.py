@@ -26,8 +26,8 @@ import mimetypes
 import re
 import uuid
 from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any, Final, TypedDict, Unpack
 
 from pytest_octane.errors import ConfigError, NotOctaneError, OctaneHTTPError
@@ -128,7 +128,7 @@ class TaskState:
         return self.status.strip().lower() in TERMINAL_STATUSES
 
 
-class OctaneClient:
+class OctaneClient(AbstractContextManager["OctaneClient"]):
     """One signed-in conversation with one Octane workspace; safe to share between threads.
 
     ``connection`` says where and how (:class:`~pytest_octane.octane.client.session.Connection`:
@@ -180,15 +180,7 @@ class OctaneClient:
         """Sign out if signed in (best effort) and release the connection pool."""
         self._http.close()
 
-    def __enter__(self) -> OctaneClient:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
     def __repr__(self) -> str:
