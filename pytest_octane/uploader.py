@@ -21,12 +21,12 @@ from typing import IO, Any
 
 from pytest_octane.job.events import COUNTERS, UploadState
 from pytest_octane.job.run import pipe
-from pytest_octane.job.run.opening import open_job
+from pytest_octane.job.run.journaled import open_job
 from pytest_octane.job.run.pipe import Inbox
 
 __all__ = ["main"]
 
-log = logging.getLogger("pytest_octane.uploader")
+log = logging.getLogger(__name__)
 
 
 def _read_pipe(stream: IO[bytes], inbox: Inbox) -> None:

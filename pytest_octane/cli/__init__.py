@@ -17,14 +17,11 @@ from pytest_octane.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
     EXIT_USAGE,
-    add_settings_arguments,
     add_task_store_argument,
     broken_pipe,
     error,
     flags_of,
     open_task_store,
-    option_help,
-    settings_from_args,
 )
 from pytest_octane.cli.delink import configure_delink_parser
 from pytest_octane.cli.files import cmd_convert, cmd_upload
@@ -33,7 +30,7 @@ from pytest_octane.cli.jobs import cmd_jobs, cmd_logs, cmd_status
 from pytest_octane.cli.serve import configure_parser as configure_serve_parser
 from pytest_octane.cli.simulate import cmd_simulator
 from pytest_octane.errors import ConfigError, CredentialsError, InputError, OctaneError, UsageError
-from pytest_octane.settings import OPTIONS_BY_NAME
+from pytest_octane.settings import DEFAULT_TASK_STORE, OPTIONS_BY_NAME, Settings, option_help
 
 __all__ = [
     "EXIT_BROKEN_PIPE",
@@ -41,22 +38,20 @@ __all__ = [
     "EXIT_OK",
     "EXIT_USAGE",
     "UsageError",
-    "add_settings_arguments",
     "add_task_store_argument",
     "build_parser",
     "job_settings",
     "main",
     "open_task_store",
     "option_help",
-    "settings_from_args",
 ]
 
 
-EPILOG = """\
+EPILOG = f"""\
 examples:
   pytest-octane convert junit.xml -o out/              # Octane XML slices, no network
   pytest-octane upload junit.xml --space 1001 --config spaces.json
-  pytest-octane jobs                                   # jobs in ./octane_task_logs
+  pytest-octane jobs                                   # jobs in ./{DEFAULT_TASK_STORE}
   pytest-octane status 20261125-101500-ab12cd34
   pytest-octane retry 20261125-101500-ab12cd34         # re-upload failed slices
   pytest-octane resume 20261125-101500-ab12cd34        # finish an interrupted job
@@ -90,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("convert", help="convert JUnit/Octane XML into Octane XML slices")
     p.add_argument("files", nargs="+", metavar="FILE", help=FILES_HELP)
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="folder for the slices")
-    add_settings_arguments(p, groups=["results"])
+    Settings.register_argparse_arguments(p, groups=["results"])
     p.add_argument(
         "--slice-size",
         dest="octane_slice_size",
@@ -101,7 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("upload", help="upload JUnit or Octane XML files as one job")
     p.add_argument("files", nargs="+", metavar="FILE", help=FILES_HELP)
-    add_settings_arguments(p, groups=["connection", "upload", "results"], skip=PLUGIN_ONLY)
+    Settings.register_argparse_arguments(
+        p, groups=["connection", "upload", "results"], skip=PLUGIN_ONLY
+    )
     p.set_defaults(func=cmd_upload)
 
     p = sub.add_parser("jobs", help="list upload jobs")
@@ -123,7 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("job", help=JOB_HELP)
         if name == "retry":
             p.add_argument("--slice", type=int, metavar="N", help="only this slice")
-        add_settings_arguments(p, groups=["connection", "upload"], skip=PLUGIN_ONLY)
+        Settings.register_argparse_arguments(p, groups=["connection", "upload"], skip=PLUGIN_ONLY)
         p.set_defaults(func=func)
 
     p = sub.add_parser(

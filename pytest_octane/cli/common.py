@@ -14,69 +14,30 @@ from pathlib import Path
 from typing import Any
 
 from pytest_octane.errors import StoreError, UsageError
-from pytest_octane.job.recorded import given_options, settings_from_options
 from pytest_octane.model import JobRecord
-from pytest_octane.settings import OPTIONS, OptionSpec, Settings
+from pytest_octane.settings import OPTIONS_BY_NAME, resolve_option
 
 __all__ = [
     "EXIT_BROKEN_PIPE",
+    "EXIT_FAILED",
+    "EXIT_OK",
+    "EXIT_USAGE",
     "UsageError",
-    "add_settings_arguments",
     "add_task_store_argument",
     "broken_pipe",
     "error",
     "flags_of",
     "get_job",
     "open_task_store",
-    "option_help",
     "print_outcome",
-    "settings_from_args",
     "stamp",
 ]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a reader that went away
-
-
-def _cli_flag(spec: OptionSpec) -> str:
-    assert spec.flag is not None
-    return "--" + spec.flag.removeprefix("--octane-")
-
-
-def option_help(spec: OptionSpec) -> str:
-    """The option's help with its default and environment variable, as ``--help`` shows it."""
-    extra = []
-    if spec.default is not None and spec.default is not False and not spec.is_switch:
-        default = spec.default
-        if isinstance(default, bool):
-            default = "true" if default else "false"
-        extra.append(f"default: {default}")
-    if spec.env:
-        extra.append(f"env {spec.env}")
-    text = spec.help + (f" ({'; '.join(extra)})" if extra else "")
-    return text.replace("%", "%%")  # argparse formats help strings
-
-
-def add_settings_arguments(
-    parser: argparse.ArgumentParser, *, groups: Sequence[str], skip: Sequence[str] = ()
-) -> None:
-    """The plugin's options, without the ``octane-`` prefix (both spellings accepted)."""
-    for group_name in groups:
-        group = parser.add_argument_group(f"{group_name} settings")
-        for spec in OPTIONS:
-            if spec.group != group_name or not spec.flag or spec.name in skip:
-                continue
-            flags = [_cli_flag(spec), spec.flag]
-            dest = f"octane_{spec.name}"
-            text = option_help(spec)
-            if spec.is_switch:
-                group.add_argument(*flags, dest=dest, action="store_true", help=text)
-            elif spec.multiple:
-                group.add_argument(
-                    *flags, dest=dest, action="append", metavar=spec.metavar, help=text
-                )
-            else:
-                group.add_argument(*flags, dest=dest, metavar=spec.metavar, help=text)
+_TASK_STORE = OPTIONS_BY_NAME["task_store"]
+#: Where the task store is when the command line does not say, for --help and errors.
+_TASK_STORE_SOURCES = f"(default: {_TASK_STORE.default}; env {_TASK_STORE.env})"
 
 
 def add_task_store_argument(parser: argparse.ArgumentParser) -> None:
@@ -84,15 +45,10 @@ def add_task_store_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--task-store",
         "--octane-task-store",
-        dest="octane_task_store",
-        metavar="LOCATION",
-        help="folder, sqlite:///file.db or postgresql://... "
-        "(default: octane_task_logs; env OCTANE_TASK_STORE)",
+        dest=_TASK_STORE.dest,
+        metavar=_TASK_STORE.metavar,
+        help=f"folder, sqlite:///file.db or postgresql://... {_TASK_STORE_SOURCES}",
     )
-
-
-def settings_from_args(args: argparse.Namespace, **overrides: Any) -> Settings:
-    return settings_from_options(given_options(args), **overrides)
 
 
 def open_task_store(args: argparse.Namespace, *, must_exist: bool = False) -> Any:
@@ -103,16 +59,12 @@ def open_task_store(args: argparse.Namespace, *, must_exist: bool = False) -> An
     """
     from pytest_octane.store import open_store
 
-    location = (
-        getattr(args, "octane_task_store", None)
-        or os.environ.get("OCTANE_TASK_STORE")
-        or "octane_task_logs"
-    )
+    location = resolve_option(_TASK_STORE.name, getattr(args, _TASK_STORE.dest, None), os.environ)
     if must_exist and "://" not in location and not Path(location).expanduser().is_dir():
         raise UsageError(
             f"the task store folder {location!r} does not exist (cwd {os.getcwd()}); "
             "pass --task-store with the folder or database URL the upload used "
-            "(default: octane_task_logs, or OCTANE_TASK_STORE)"
+            f"{_TASK_STORE_SOURCES}"
         )
     try:
         return open_store(location)

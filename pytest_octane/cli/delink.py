@@ -3,16 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import threading
 
-from pytest_octane.cli.common import (
-    add_settings_arguments,
-    add_task_store_argument,
-    get_job,
-    settings_from_args,
-)
+from pytest_octane.cli.common import add_task_store_argument, get_job, open_task_store
 from pytest_octane.errors import (
     ConfigError,
     CredentialsError,
@@ -23,7 +17,7 @@ from pytest_octane.errors import (
 from pytest_octane.job.coverage import delink_job
 from pytest_octane.job.recorded import JobSuite
 from pytest_octane.model import RequestLogEntry
-from pytest_octane.settings import parse_jira_key
+from pytest_octane.settings import Settings, parse_jira_key
 
 __all__ = ["configure_delink_parser", "run_delink"]
 
@@ -40,7 +34,7 @@ def configure_delink_parser(parser: argparse.ArgumentParser) -> None:
         "stories)",
     )
     add_task_store_argument(parser)
-    add_settings_arguments(parser, groups=["connection"])
+    Settings.register_argparse_arguments(parser, groups=["connection"])
     parser.set_defaults(func=run_delink)
 
 
@@ -58,8 +52,7 @@ def run_delink(args: argparse.Namespace) -> int:
     """``pytest-octane delink``: 0 done, 1 Octane or store failure, 2 usage/configuration."""
     from pytest_octane.job.recorded import settings_for_job
     from pytest_octane.job.run.context import make_client
-    from pytest_octane.job.run.stories import map_jira_keys
-    from pytest_octane.store import open_store
+    from pytest_octane.job.run.links import map_jira_keys
 
     def fail(code: int, exc: BaseException) -> int:
         if getattr(args, "debug", False):
@@ -67,21 +60,16 @@ def run_delink(args: argparse.Namespace) -> int:
         print(f"pytest-octane: error: {exc}", file=sys.stderr)
         return code
 
-    location = (
-        getattr(args, "octane_task_store", None)
-        or os.environ.get("OCTANE_TASK_STORE")
-        or "octane_task_logs"
-    )
     try:
         keys = tuple(parse_jira_key(k, "option --jira") for k in args.delink_jira or ())
-        store = open_store(location)
+        store = open_task_store(args)
     except (ConfigError, StoreError) as exc:
         return fail(2, exc)
     requests = _Requests()
     try:
         job = get_job(store, args.job)
         plan = JobSuite.of(job)
-        settings = settings_for_job(settings_from_args(args, space=str(job.space_id)), job)
+        settings = settings_for_job(Settings.from_argparse(args, space=str(job.space_id)), job)
         client = make_client(settings, on_request=requests)
         field = plan.jira_field if plan else settings.jira_field
         with client:

@@ -61,6 +61,15 @@ command line, as a comma-separated list in an environment variable, one value pe
 an ini file, and as a JSON list in the spaces file. Errors name the place that held the bad
 value, such as `environment variable OCTANE_SLICE_SIZE: 5000 is out of range`.
 
+While the plugin is on, pytest's header says where the results go and where each of those
+settings came from (`-q` and `--no-header` leave the header out, as for every plugin):
+
+```text
+octane: space 1001 (option --octane-space); workspace 1002 (pytest.ini key octane_workspace); \
+url https://octane.example.com (environment variable OCTANE_URL); task store octane_task_logs \
+(default); streaming on (default)
+```
+
 The "`pytest-octane`" column lists the subcommands that accept the option.
 """
 
@@ -130,10 +139,6 @@ def _meaning(spec: OptionSpec) -> str:
     return text
 
 
-def _tool_flag(flag: str) -> str:
-    return "--" + flag.removeprefix("--octane-")
-
-
 def tool_commands(parser: argparse.ArgumentParser) -> dict[str, list[str]]:
     """Destination -> the ``pytest-octane`` subcommands that have an option for it.
 
@@ -151,12 +156,10 @@ def tool_commands(parser: argparse.ArgumentParser) -> dict[str, list[str]]:
 
 
 def _tool_cell(spec: OptionSpec, accepted: dict[str, list[str]]) -> str:
-    if not spec.flag:
+    commands = accepted.get(spec.dest)
+    if not spec.tool_flags or not commands:
         return ""
-    commands = accepted.get(f"octane_{spec.name}")
-    if not commands:
-        return ""
-    return f"{_code(_tool_flag(spec.flag))} ({', '.join(commands)})"
+    return f"{_code(spec.tool_flags[0])} ({', '.join(commands)})"
 
 
 def _table(specs: Iterable[OptionSpec], accepted: dict[str, list[str]]) -> list[str]:

@@ -7,9 +7,11 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from pytest_octane.cli.common import EXIT_FAILED, EXIT_OK, print_outcome, settings_from_args
+from pytest_octane.cli.common import EXIT_FAILED, EXIT_OK, print_outcome
 from pytest_octane.errors import UsageError
-from pytest_octane.settings import check_credentials
+from pytest_octane.settings import Settings, check_credentials
+
+__all__ = ["cmd_convert", "cmd_upload"]
 
 __all__ = ["cmd_convert", "cmd_upload"]
 
@@ -18,7 +20,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
     from pytest_octane.octane.inputs import read_inputs
     from pytest_octane.octane.results_xml import header_from_settings, write_slices
 
-    settings = replace(settings_from_args(args), from_pytest=False)  # any tool's files
+    settings = replace(Settings.from_argparse(args), from_pytest=False)  # any tool's files
     runs = read_inputs(args.files, settings)
     out = Path(args.output)
     try:
@@ -42,7 +44,7 @@ def cmd_upload(args: argparse.Namespace) -> int:
     from pytest_octane.job.engine import upload_session
     from pytest_octane.octane.inputs import read_inputs
 
-    settings = replace(settings_from_args(args), from_pytest=False)  # any tool's files
+    settings = replace(Settings.from_argparse(args), from_pytest=False)  # any tool's files
     runs = read_inputs(args.files, settings)
     if not runs:
         print("no test runs in the given files; nothing to upload", file=sys.stderr)

@@ -9,7 +9,9 @@ from pytest_octane.cli.common import get_job, open_task_store, print_outcome
 from pytest_octane.errors import UsageError
 from pytest_octane.job import recorded
 from pytest_octane.model import JobRecord, SliceStatus
-from pytest_octane.settings import Settings, check_credentials
+from pytest_octane.settings import Settings, check_credentials, given_options
+
+__all__ = ["cmd_resume", "cmd_retry", "job_settings"]
 
 __all__ = ["cmd_resume", "cmd_retry", "job_settings"]
 
@@ -21,7 +23,7 @@ def job_settings(args: argparse.Namespace, job: JobRecord, *, store: Any = None)
     ``--url``/``--space``/``--workspace`` given here replace the recorded ones (said on
     stdout, and kept in the job's history when ``store`` is given).
     """
-    return recorded.job_settings(recorded.given_options(args), job, store=store, say=print)
+    return recorded.job_settings(given_options(args), job, store=store, say=print)
 
 
 def _finish_job(args: argparse.Namespace, mode: str) -> int:

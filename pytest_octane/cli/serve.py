@@ -12,13 +12,12 @@ from types import FrameType
 from pytest_octane.cli.common import (
     EXIT_OK,
     EXIT_USAGE,
-    add_settings_arguments,
     add_task_store_argument,
     open_task_store,
-    settings_from_args,
 )
 from pytest_octane.errors import ConfigError
 from pytest_octane.job.recorded import CONNECTION_FIELDS
+from pytest_octane.settings import Settings
 from pytest_octane.store import TaskStore
 from pytest_octane.web.access import check_token, is_loopback
 from pytest_octane.web.server import DEFAULT_PORT, TOKEN_ENV, JobsServer
@@ -47,7 +46,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     add_task_store_argument(parser)
     # What a re-upload needs and a job does not record (credentials, proxy, TLS, timeouts);
     # the upload options are recorded with each job, or come from OCTANE_* variables.
-    add_settings_arguments(parser, groups=["connection"])
+    Settings.register_argparse_arguments(parser, groups=["connection"])
     parser.set_defaults(func=run)
 
 
@@ -89,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
         )
     try:
         refuse_connection_flags(args)
-        settings_from_args(args)  # a bad setting fails now, not at the first click
+        Settings.from_argparse(args)  # a bad setting fails now, not at the first click
         store: TaskStore = open_task_store(args)
     except ConfigError as exc:
         return _fail(str(exc))

@@ -1,1 +1,3 @@
 """job: see docs/architecture.md."""
+
+__all__: list[str] = []

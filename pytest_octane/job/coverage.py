@@ -49,10 +49,6 @@ Warn = Callable[[str], None]
 Identity = tuple[str, str, str, str]
 
 
-def _now() -> float:
-    return time.time()
-
-
 # ---------------------------------------------------------------- the job's runs
 
 
@@ -256,7 +252,7 @@ def link_job_runs(
             "its runs were linked too"
         )
     event = {
-        "time": _now(),
+        "time": time.time(),
         "event": COVERAGE_EVENT,
         "suite_id": suite_id,
         "external_run_id": plan.external_run_id,
@@ -357,7 +353,7 @@ def delink_job(
     for start in range(0, len(updates), page):
         client.update_entities("automated_runs", updates[start : start + page])
     event = {
-        "time": _now(),
+        "time": time.time(),
         "event": DELINK_EVENT,
         "job_id": job.job_id,
         "keys": list(keys),

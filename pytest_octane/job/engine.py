@@ -11,6 +11,7 @@ moment Octane returns it, so ``pytest-octane resume`` can finish a job whose pro
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -29,9 +30,8 @@ from pytest_octane.job.run.context import (
     make_client,
 )
 from pytest_octane.job.run.jobrun import JobRun, fail_unfinished
-from pytest_octane.job.run.journaled import catch_up
-from pytest_octane.job.run.opening import open_job, prepare_job
-from pytest_octane.job.run.stories import map_jira_keys
+from pytest_octane.job.run.journaled import catch_up, open_job, prepare_job
+from pytest_octane.job.run.links import map_jira_keys
 from pytest_octane.model import JobRecord, SliceStatus, TestRun
 from pytest_octane.settings import Settings
 from pytest_octane.store import TaskStore
@@ -48,7 +48,7 @@ __all__ = [
     "upload_session",
 ]
 
-log = logging.getLogger("pytest_octane.job.engine")
+log = logging.getLogger(__name__)
 
 
 def execute_job(
@@ -70,101 +70,81 @@ def execute_job(
     what another process finished meanwhile is not sent twice; a second process stops
     with "job J is being uploaded by pid N on HOST".
     """
-    try:
-        with coord.job_lock(store, job.job_id):
-            return _execute_job(
+    with contextlib.ExitStack() as held:
+        try:
+            held.enter_context(coord.job_lock(store, job.job_id))
+        except JobBusy as exc:
+            outcome = JobOutcome(job=store.get_job(job.job_id), store_location=store.location)
+            outcome.error = exc
+            return outcome
+        # read again under the lock: what another process finished meanwhile is not sent twice
+        job = store.get_job(job.job_id)
+        started = time.monotonic()
+        outcome = JobOutcome(job=job, store_location=store.location)
+        progress = progress or (lambda line: log.info("%s", line))
+        if mode == "resume":  # slices the job's journal holds but its dead uploader never cut
+            added, note = catch_up(store, job)
+            if note:
+                progress(f"job {job.job_id}: {note}")
+            if added:
+                job = store.get_job(job.job_id)
+        send: list[int] = []
+        poll: list[int] = []
+        for record in job.slices:
+            if only_slice is not None and record.index != only_slice:
+                continue
+            if record.status is SliceStatus.SUCCESS:
+                continue
+            if mode == "retry":
+                if record.status is SliceStatus.FAILED:
+                    send.append(record.index)
+            elif record.status is SliceStatus.RUNNING:
+                (poll if record.task_id is not None else send).append(record.index)
+        files_pending = [] if only_slice is not None else pending_slices(job)  # issue 23
+        if not (send or poll or files_pending or coverage_pending(job, settings.update_auto_runs)):
+            outcome.job = store.get_job(job.job_id)
+            return outcome
+        request_log = RequestLog()
+        state = state or UploadState()
+        if not state.has_listeners:
+            state.listen(lambda _state, event, notable: progress(event) if notable else None)
+        stop = StopFlag()
+        try:
+            client = make_client(
                 settings,
-                store,
-                store.get_job(job.job_id),
-                mode=mode,
-                only_slice=only_slice,
                 hook=hook,
-                progress=progress,
-                state=state,
-                sleep=sleep,
+                on_request=request_log,
+                on_wait=state.waited,
+                sleep=stop.sleeper(time.sleep),
             )
-    except JobBusy as exc:
-        outcome = JobOutcome(job=store.get_job(job.job_id), store_location=store.location)
-        outcome.error = exc
-        return outcome
-
-
-def _execute_job(
-    settings: Settings,
-    store: TaskStore,
-    job: JobRecord,
-    *,
-    mode: str,
-    only_slice: int | None,
-    hook: CredentialsHook | None,
-    progress: Progress | None,
-    state: UploadState | None,
-    sleep: Callable[[float], None],
-) -> JobOutcome:
-    started = time.monotonic()
-    outcome = JobOutcome(job=job, store_location=store.location)
-    progress = progress or (lambda line: log.info("%s", line))
-    if mode == "resume":  # slices the job's journal holds but its dead uploader never cut
-        added, note = catch_up(store, job)
-        if note:
-            progress(f"job {job.job_id}: {note}")
-        if added:
-            job = store.get_job(job.job_id)
-    send: list[int] = []
-    poll: list[int] = []
-    for record in job.slices:
-        if only_slice is not None and record.index != only_slice:
-            continue
-        if record.status is SliceStatus.SUCCESS:
-            continue
-        if mode == "retry":
-            if record.status is SliceStatus.FAILED:
-                send.append(record.index)
-        elif record.status is SliceStatus.RUNNING:
-            (poll if record.task_id is not None else send).append(record.index)
-    files_pending = [] if only_slice is not None else pending_slices(job)  # issue 23
-    if not (send or poll or files_pending or coverage_pending(job, settings.update_auto_runs)):
-        outcome.job = store.get_job(job.job_id)
-        return outcome
-    request_log = RequestLog()
-    state = state or UploadState()
-    if not state.has_listeners:
-        state.listen(lambda _state, event, notable: progress(event) if notable else None)
-    stop = StopFlag()
-    try:
-        client = make_client(
+        except (ConfigError, CredentialsError) as exc:
+            fail_unfinished(store, outcome, settings, exc, send + poll)
+            outcome.elapsed_s = time.monotonic() - started
+            return outcome
+        if mode != "upload":
+            store.add_history(
+                job.job_id, {"time": time.time(), "event": mode, "slices": send + poll}
+            )
+        run = JobRun(
             settings,
-            hook=hook,
-            on_request=request_log,
-            on_wait=state.waited,
-            sleep=stop.sleeper(time.sleep),
+            store,
+            job,
+            client,
+            request_log=request_log,
+            progress=progress,
+            state=state,
+            stop=stop,
+            sleep=stop.sleeper(sleep),
         )
-    except (ConfigError, CredentialsError) as exc:
-        fail_unfinished(store, outcome, settings, exc, send + poll)
-        outcome.elapsed_s = time.monotonic() - started
-        return outcome
-    if mode != "upload":
-        store.add_history(job.job_id, {"time": time.time(), "event": mode, "slices": send + poll})
-    run = JobRun(
-        settings,
-        store,
-        job,
-        client,
-        request_log=request_log,
-        progress=progress,
-        state=state,
-        stop=stop,
-        sleep=stop.sleeper(sleep),
-    )
-    try:
-        with ctrl_c(stop, lambda: exit_line(run.outcome)), run:
-            state.started(len(send) + len(poll))
-            run.send(send, total=len(send) + len(poll))
-            run.poll(poll)
-            run.finish(link_hint=True, files=files_pending)  # issue 23: files resumed
-    except OctaneError as exc:
-        run.note(exc, lambda: send + poll)
-    return run.settle()
+        try:
+            with ctrl_c(stop, lambda: exit_line(run.outcome)), run:
+                state.started(len(send) + len(poll))
+                run.send(send, total=len(send) + len(poll))
+                run.poll(poll)
+                run.finish(link_hint=True, files=files_pending)  # issue 23: files resumed
+        except OctaneError as exc:
+            run.note(exc, lambda: send + poll)
+        return run.settle()
 
 
 def exit_line(outcome: JobOutcome) -> str:

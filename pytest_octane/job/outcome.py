@@ -144,8 +144,12 @@ class JobOutcome:
         if by_status[SliceStatus.RUNNING]:
             lines.append(f"to finish the upload later run: {self.resume_command()}")
         elif by_status[SliceStatus.FAILED]:
-            after = " after the fix" if self.fix else ""
-            lines.append(f"to re-upload the failed slices{after} run: {self.retry_command()}")
+            if self.fix:
+                lines.append(
+                    f"to re-upload the failed slices after the fix run: {self.retry_command()}"
+                )
+            else:
+                lines.append(f"to re-upload the failed slices run: {self.retry_command()}")
         return lines
 
 

@@ -8,14 +8,12 @@ later ``resume`` or the jobs page keep using it.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
 from pytest_octane.model import JobRecord, SliceStatus
-from pytest_octane.settings import OPTIONS, OPTIONS_BY_NAME, Settings, resolve_settings
-from pytest_octane.settings.ci import ci_defaults, detect_ci
+from pytest_octane.settings import OPTIONS_BY_NAME, Settings
 from pytest_octane.store import TaskStore
 
 __all__ = [
@@ -29,13 +27,11 @@ __all__ = [
     "apply_overrides",
     "coverage_pending",
     "external_run_id_for",
-    "given_options",
     "job_settings",
     "recorded_connection",
     "recorded_options",
     "recorded_suite_id",
     "settings_for_job",
-    "settings_from_options",
 ]
 
 CONNECTION_EVENT = "connection"
@@ -130,21 +126,6 @@ def settings_for_job(settings: Settings, job: JobRecord) -> Settings:
     return replace(settings, url=where.url, space=where.space, workspace=where.workspace)
 
 
-def given_options(values: object) -> dict[str, Any]:
-    """Every option's value as a front end parsed it (``octane_<name>`` attributes)."""
-    return {spec.name: getattr(values, f"octane_{spec.name}", None) for spec in OPTIONS}
-
-
-def settings_from_options(given: Mapping[str, Any], **overrides: Any) -> Settings:
-    """Settings from a front end's options, OCTANE_* variables and the detected CI."""
-    cli = dict(given)
-    cli.update({k: v for k, v in overrides.items() if v is not None})
-    info = detect_ci(os.environ)
-    return resolve_settings(
-        cli=cli, environ=os.environ, ini={}, detected=ci_defaults(info) if info else None
-    )
-
-
 def job_settings(
     given: Mapping[str, Any],
     job: JobRecord,
@@ -161,7 +142,7 @@ def job_settings(
     space_given = given.get("space") is not None
     space = given["space"] if space_given else recorded_connection(job).space
     options = recorded_options(job, lambda name: given.get(name) not in (None, False))
-    settings = settings_from_options(given, space=str(space), **options)
+    settings = Settings.from_options(given, space=str(space), **options)
     record = (lambda event: store.add_history(job.job_id, event)) if store is not None else None
     return apply_overrides(settings, job, space_given=space_given, record=record, say=say)
 
@@ -201,7 +182,7 @@ class JobSuite:
             jira_keys=tuple(str(k) for k in recorded.get("jira") or ()),
             update_auto_runs=bool(recorded.get("update_auto_runs")),
             root_module=recorded.get("root_module") or None,
-            jira_field=str(recorded.get("jira_field") or "jira_key_udf"),
+            jira_field=str(recorded.get("jira_field") or OPTIONS_BY_NAME["jira_field"].default),
         )
 
     def links_runs(self, update_auto_runs: bool = False) -> bool:

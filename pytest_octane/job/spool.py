@@ -36,6 +36,20 @@ from pytest_octane.octane.results_xml import (
 from pytest_octane.octane.schema import safe_parser
 from pytest_octane.octane.xml_text import parser_reason
 
+__all__ = [
+    "JOURNAL_KEY",
+    "SpooledRun",
+    "cut_slices",
+    "keys_path",
+    "read_keys",
+    "read_spooled_runs",
+    "slice_outcomes",
+    "slice_records",
+    "spool_records",
+    "upload_payload",
+    "write_spool",
+]
+
 #: the job setting that names the job's journal (see job/journal.py)
 JOURNAL_KEY = "journal"
 

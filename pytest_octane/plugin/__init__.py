@@ -1,38 +1,75 @@
 """pytest wiring for pytest-octane: options, ini keys, the ``jira`` marker and registration.
 
 Nothing is registered, and nothing runs per test, unless ``--octane-space``,
-``--octane-dry-run`` or the ini/environment select a shared space.
+``--octane-dry-run`` or the ini/environment select a shared space.  Then the session's parts
+are registered and kept in one :class:`OctaneSession`, the one object in
+``config.stash[SESSION]`` (junitxml's pattern); ``pytest_unconfigure`` unregisters them.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Generator
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
 
 import pytest
 
 from pytest_octane.errors import ConfigError, CredentialsError
 from pytest_octane.plugin.attrs import JIRA_ATTR
-from pytest_octane.settings import JIRA_KEY_RE, OPTIONS, OptionSpec, Settings, resolve_settings
+from pytest_octane.settings import JIRA_KEY_RE, Settings
+
+if TYPE_CHECKING:
+    from pytest_octane.plugin.attach import AttachSink
+    from pytest_octane.plugin.reporter import OctaneReporter
+    from pytest_octane.plugin.uploading import UploadPlugin
+
+__all__ = [
+    "SESSION",
+    "JiraKeys",
+    "OctaneSession",
+    "WorkerJiraKeys",
+    "check_upload_ready",
+    "jira_keys_of",
+    "octane_attach",
+    "pytest_addhooks",
+    "pytest_addoption",
+    "pytest_configure",
+    "pytest_report_header",
+    "pytest_unconfigure",
+]
+
+_Plugin = TypeVar("_Plugin")
 
 
-def _addoption(group: pytest.OptionGroup, spec: OptionSpec) -> None:
-    assert spec.flag is not None
-    dest = f"octane_{spec.name}"
-    if spec.is_switch:
-        group.addoption(spec.flag, action="store_true", dest=dest, default=None, help=spec.help)
-    elif spec.multiple:
-        group.addoption(
-            spec.flag,
-            action="append",
-            dest=dest,
-            default=None,
-            metavar=spec.metavar,
-            help=spec.help,
-        )
-    else:
-        group.addoption(spec.flag, dest=dest, default=None, metavar=spec.metavar, help=spec.help)
+@dataclass
+class OctaneSession:
+    """What pytest-octane holds for one session, and the only thing it keeps in
+    ``config.stash``: the settings and the parts it registered as plugins of their own (the
+    JIRA keys read at collection, the pytest-bdd collector, the attachment sink and, on the
+    controller, the upload and the reporter).  The fixture and ``pytest_unconfigure`` find
+    the parts here, never by a plugin name or a global."""
+
+    config: pytest.Config
+    settings: Settings
+    attach: AttachSink | None = None
+    upload: UploadPlugin | None = None  # None for a dry run and on xdist workers
+    reporter: OctaneReporter | None = None  # None on xdist workers
+    _parts: list[object] = field(default_factory=list)
+
+    def register(self, plugin: _Plugin, name: str) -> _Plugin:
+        if self.config.pluginmanager.register(plugin, name) is not None:  # -p no:NAME: None
+            self._parts.append(plugin)
+        return plugin
+
+    def unregister(self) -> None:
+        while self._parts:
+            self.config.pluginmanager.unregister(self._parts.pop())
+
+
+#: the session's one entry in ``config.stash``
+SESSION = pytest.StashKey[OctaneSession]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -47,14 +84,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="write the Octane XML slices to DIR (or print the first slice) and upload nothing; "
         "use --octane-dry-run=DIR",
     )
-    for spec in OPTIONS:
-        if spec.flag:
-            _addoption(group, spec)
-        if spec.ini:
-            if spec.multiple:
-                parser.addini(spec.ini, spec.help, type="linelist", default=None)
-            else:
-                parser.addini(spec.ini, spec.help, type="string", default=None)
+    Settings.register_pytest_options(parser, group)
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
@@ -69,22 +99,6 @@ def _is_enabled(config: pytest.Config) -> bool:
     return bool(os.environ.get("OCTANE_SPACE", "").strip() or config.getini("octane_space"))
 
 
-def settings_from_config(config: pytest.Config) -> Settings:
-    cli = {spec.name: config.getoption(f"octane_{spec.name}") for spec in OPTIONS if spec.flag}
-    ini = {spec.name: config.getini(spec.ini) for spec in OPTIONS if spec.ini}
-    from pytest_octane.settings.ci import ci_defaults, detect_ci
-
-    ini_name = config.inipath.name if config.inipath else "ini file"
-    info = detect_ci(os.environ)
-    return resolve_settings(
-        cli=cli,
-        environ=os.environ,
-        ini=ini,
-        ini_name=ini_name,
-        detected=ci_defaults(info) if info else None,
-    )
-
-
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
@@ -96,32 +110,46 @@ def pytest_configure(config: pytest.Config) -> None:
     dry_run = config.getoption("octane_dry_run")
     _check_dry_run_folder(dry_run)
     try:
-        settings = settings_from_config(config)
+        settings = Settings.from_pytest_config(config)
         if not dry_run and not hasattr(config, "workerinput"):
             check_upload_ready(config, settings)
     except (ConfigError, CredentialsError) as exc:
         raise pytest.UsageError(f"pytest-octane: {exc}") from None
-    _register_bdd(config, settings)
+    session = config.stash[SESSION] = OctaneSession(config, settings)
+    _register_bdd(session)
     if hasattr(config, "workerinput"):
         # xdist worker: the controller collects and uploads
-        config.pluginmanager.register(WorkerJiraKeys(), "octane-jira-keys")
+        session.register(WorkerJiraKeys(), "octane-jira-keys")
         job_id = config.workerinput.get("octane_job_id")
         if job_id and settings.attachments:
-            from pytest_octane.plugin import attach
-
-            attach.register(config, settings, str(job_id))
+            _register_attach(session, str(job_id))
         return
-    jira_keys = JiraKeys()
-    config.pluginmanager.register(jira_keys, "octane-jira-keys")
+    jira_keys = session.register(JiraKeys(), "octane-jira-keys").by_nodeid
     from pytest_octane.plugin.reporter import OctaneReporter
 
-    reporter = OctaneReporter(config, settings, dry_run=dry_run, jira_keys=jira_keys.by_nodeid)
-    config.stash[OctaneReporter.stash_key] = reporter
-    config.pluginmanager.register(reporter, "octane-reporter")
-    if not dry_run and settings.attachments:
-        from pytest_octane.plugin import attach
+    if not dry_run:
+        from pytest_octane.plugin.uploading import UploadPlugin
 
-        attach.register(config, settings, reporter.job_id)
+        # registered before the reporter: its trylast session finish runs first
+        session.upload = session.register(
+            UploadPlugin(config, settings, jira_keys), "octane-upload"
+        )
+        if settings.attachments:
+            _register_attach(session, session.upload.job_id)
+    reporter = OctaneReporter(
+        config, settings, dry_run=dry_run, jira_keys=jira_keys, upload=session.upload
+    )
+    session.reporter = session.register(reporter, "octane-reporter")
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    """One line with where the results go and where each of those settings came from (only
+    while the plugin is on; pytest shows no header with -q or --no-header)."""
+    session = config.stash.get(SESSION, None)
+    if session is None or session.reporter is None:
+        return None
+    dry_run = " (dry run: nothing is uploaded)" if session.upload is None else ""
+    return f"octane{dry_run}: {session.settings.header_line()}"
 
 
 @pytest.fixture
@@ -130,16 +158,27 @@ def octane_attach(request: pytest.FixtureRequest) -> object:
     Octane run (a no-op when pytest-octane does not upload)."""
     from pytest_octane.plugin.attach import octane_attach_fixture
 
-    return octane_attach_fixture(request)
+    session = request.config.stash.get(SESSION, None)
+    return octane_attach_fixture(request, session.attach if session is not None else None)
 
 
-def _register_bdd(config: pytest.Config, settings: Settings) -> None:
+def _register_bdd(session: OctaneSession) -> None:
     """With pytest-bdd installed, scenarios carry their feature and steps on their reports."""
     from pytest_octane.plugin.bdd import BddCollector, bdd_installed
 
-    if bdd_installed(config):
-        collector = BddCollector(config.rootpath, settings.jira_tag_pattern)
-        config.pluginmanager.register(collector, "octane-bdd")
+    if bdd_installed(session.config):
+        collector = BddCollector(session.config.rootpath, session.settings.jira_tag_pattern)
+        session.register(collector, "octane-bdd")
+
+
+def _register_attach(session: OctaneSession, job_id: str) -> None:
+    """The attachment sink of this process; ``pytest_octane.attach`` is routed to it."""
+    import pytest_octane
+    from pytest_octane.plugin.attach import AttachSink
+
+    sink = session.attach = session.register(AttachSink(session.settings, job_id), "octane-attach")
+    pytest_octane.push_attach_sink(sink)
+    session.config.add_cleanup(lambda: pytest_octane.pop_attach_sink(sink))
 
 
 def _check_dry_run_folder(dry_run: str | None) -> None:
@@ -185,34 +224,30 @@ def check_upload_ready(config: pytest.Config, settings: Settings) -> None:
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_unconfigure(config: pytest.Config) -> Generator[None]:
-    reporter = config.pluginmanager.get_plugin("octane-reporter")
-    if reporter is None:
+    session = config.stash.get(SESSION, None)
+    if session is None:
         return (yield)  # never imported the reporter (and lxml): the plugin costs nothing off
-    from pytest_octane.job.interrupt import exit_on_ctrl_c
+    try:
+        if session.reporter is None:  # an xdist worker
+            return (yield)
+        from pytest_octane.job.interrupt import exit_on_ctrl_c
 
-    # a (second) Ctrl-C here, after the summary, would be a traceback: one line instead
-    with exit_on_ctrl_c(lambda: _ctrl_c_line(reporter)):
-        result = yield
-        _unregister(config, reporter)
-    return result
+        # a (second) Ctrl-C here, after the summary, would be a traceback: one line instead
+        with exit_on_ctrl_c(lambda: _ctrl_c_line(session)):
+            return (yield)
+    finally:
+        session.unregister()
+        del config.stash[SESSION]
 
 
-def _ctrl_c_line(reporter: object) -> str:
-    outcome = getattr(reporter, "outcome", None)
+def _ctrl_c_line(session: OctaneSession) -> str:
+    outcome = session.upload.outcome if session.upload is not None else None
     if outcome is None or not outcome.interrupted:
         return "pytest-octane: Ctrl-C: stopped at once (the upload had ended)"
     return (
         "pytest-octane: Ctrl-C again: stopped at once; to finish the upload later run: "
         f"{outcome.resume_command()}"
     )
-
-
-def _unregister(config: pytest.Config, reporter: object) -> None:
-    from pytest_octane.plugin.reporter import OctaneReporter
-
-    if OctaneReporter.stash_key in config.stash:
-        del config.stash[OctaneReporter.stash_key]
-    config.pluginmanager.unregister(reporter)
 
 
 def jira_keys_of(item: pytest.Item) -> tuple[str, ...]:

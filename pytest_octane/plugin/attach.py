@@ -173,19 +173,9 @@ def _zip(target: Path, inner: str, data: bytes | Path | None) -> None:
     tmp.replace(target)
 
 
-def register(config: pytest.Config, settings: Settings, job_id: str) -> AttachSink:
-    """Make the sink of this process and route ``pytest_octane.attach`` to it."""
-    sink = AttachSink(settings, job_id)
-    config.pluginmanager.register(sink, "octane-attach")
-    pytest_octane.push_attach_sink(sink)
-    config.add_cleanup(lambda: pytest_octane.pop_attach_sink(sink))
-    return sink
-
-
-def octane_attach_fixture(request: pytest.FixtureRequest) -> Any:
+def octane_attach_fixture(request: pytest.FixtureRequest, sink: AttachSink | None) -> Any:
     """The fixture's value: ``attach(path_or_bytes, name=None, description=None)`` bound to
-    the requesting test (a no-op when pytest-octane is off)."""
-    sink: Any = request.config.pluginmanager.get_plugin("octane-attach")
+    the requesting test (a no-op when pytest-octane is off: no ``sink``)."""
     nodeid = request.node.nodeid
 
     def attach(

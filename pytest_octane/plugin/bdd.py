@@ -19,6 +19,8 @@ import pytest
 
 from pytest_octane.model import GherkinScenario, GherkinStep
 
+__all__ = ["BDD_ATTR", "BddCollector", "bdd_installed", "scenario_name", "scenario_of"]
+
 #: Report attribute with the scenario's data (a dict of str, int, list: survives xdist).
 BDD_ATTR = "octane_bdd"
 

@@ -24,6 +24,8 @@ from pytest_octane.octane.xml_text import LONG_MAX, ms_of_seconds, with_captured
 from pytest_octane.plugin.attrs import ATTACH_ATTR, JIRA_ATTR
 from pytest_octane.plugin.bdd import BDD_ATTR, scenario_of
 
+__all__ = ["ResultCollector", "captured_sections", "exception_type", "split_nodeid"]
+
 #: Which of pytest's "Captured ..." sections each ``--octane-capture`` mode sends.
 _CAPTURED = {
     "no": (),

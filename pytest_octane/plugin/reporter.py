@@ -1,4 +1,5 @@
-"""The session-level plugin object: collects runs, then writes (dry run) or uploads them.
+"""The session's reporter: collects runs, writes them (dry run) or gives each final one to the
+upload (``plugin/uploading.py``, which runs the upload), and reports what became of them.
 
 It is the plugin's error boundary: an upload problem becomes a terminal warning and a
 re-upload command, never a crash, and it changes the exit code only with ``--octane-strict``.
@@ -10,35 +11,31 @@ import io
 import json
 import logging
 import os
-import time
-from collections import Counter
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pytest
 
 from pytest_octane.errors import OctaneError
-from pytest_octane.job.events import UploadState
 from pytest_octane.model import TestRun
 from pytest_octane.octane.xml_text import header_from_settings, link_problem, run_link
-from pytest_octane.plugin.collect import ResultCollector, split_nodeid
-from pytest_octane.plugin.progress import TerminalProgress
+from pytest_octane.plugin.collect import ResultCollector
 from pytest_octane.settings import Settings
 from pytest_octane.settings.ci import write_github_step_summary
 
-log = logging.getLogger("pytest_octane")
+__all__ = ["OctaneReporter"]
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from pytest_octane.job.outcome import JobOutcome
-    from pytest_octane.plugin.uploading import UploaderProcess
+    from pytest_octane.plugin.uploading import UploadPlugin
 
 
 class OctaneReporter:
     """Registered once per session on the controller (never on xdist workers)."""
-
-    stash_key = pytest.StashKey["OctaneReporter"]()
 
     def __init__(
         self,
@@ -47,11 +44,13 @@ class OctaneReporter:
         *,
         dry_run: str | None,
         jira_keys: Mapping[str, tuple[str, ...]],
+        upload: UploadPlugin | None,
     ) -> None:
         self.config = config
         self.settings = settings
         self.dry_run = dry_run
-        self.jira_keys = jira_keys
+        #: the session's upload (None for a dry run): each final run goes to it
+        self.upload = upload
         self.collector = ResultCollector(
             module=settings.module,
             jira_keys=jira_keys,
@@ -61,105 +60,39 @@ class OctaneReporter:
             max_trace=settings.max_trace,
             attachments_max_bytes=settings.attachments_max_mb * 2**20,
         )
-        self.session_started_ms = int(time.time() * 1000)
         self.summary_lines: list[str] = []
-        self.outcome: JobOutcome | None = None
         self.failed = False
         self.printed_xml: str | None = None
         #: why the upload counts as failed, for the line --octane-strict prints
         self.reasons: list[str] = []
         self.strict_line: str | None = None
-        #: the journal and the uploader process (an upload, not a dry run)
-        self.uploader: UploaderProcess | None = None
-        self.counts: Counter[str] = Counter()  # the journaled runs by status
-        self._display: TerminalProgress | None = None
-        from pytest_octane.job.journal import new_job_id  # not the engine: no HTTP client here
-
-        #: issue 23: chosen now, so that files attached during the tests go to this job
-        self.job_id = new_job_id()
         self._link_said = False
+
+    @property
+    def outcome(self) -> JobOutcome | None:
+        """What the upload did (None for a dry run, or an upload that never finished)."""
+        return self.upload.outcome if self.upload is not None else None
 
     # -- collecting
 
-    def pytest_sessionstart(self, session: pytest.Session) -> None:
-        if self.dry_run is not None:
-            return  # the dry run writes its files in this process, at the end
-        from pytest_octane.plugin.uploading import UploaderProcess
-
-        state = UploadState()
-        state.listen(self._on_state)
-        uploader = UploaderProcess(
-            self.settings,
-            hook=self._credentials,
-            state=state,
-            text=self._on_text,
-            job_id=self.job_id,  # issue 23: the job the attached files go to
-        )
-        try:
-            uploader.start()
-        except OSError as exc:  # not even a private folder for the journal: say so, at the end
-            self.failed = True
-            self.reasons.append("the upload could not start")
-            self.summary_lines.append(
-                f"upload failed: cannot write this job's journal ({exc.strerror or exc}); "
-                "set --octane-spool-dir to a writable folder"
-            )
-            return
-        self.uploader = uploader
-
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_runtestloop(self, session: pytest.Session) -> None:
-        """Collection is over: the uploader signs in and looks up what the tests need."""
-        if self.uploader is None:
-            return
-        # pytest < 8 sets session.items only when it collects, which an xdist controller skips
-        items: list[pytest.Item] = getattr(session, "items", [])
-        if not items and not session.config.pluginmanager.has_plugin("dsession"):
-            return  # nothing will run (an xdist controller collects nothing, yet tests run)
-        from pytest_octane.model import SpooledRun
-
-        # one pass over the items in the main thread: parameters share a place, so only the
-        # distinct (test, keys) pairs are split (a sixth of the time on parametrized suites)
-        tests = {
-            (item.nodeid.partition("[")[0], self.jira_keys.get(item.nodeid, ())) for item in items
-        }
-        placed = {SpooledRun(*split_nodeid(test)[:2], keys) for test, keys in tests}
-        self.uploader.expect(tuple(placed))
-
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         self.collector.add_report(report)
-        if self.uploader is not None and self.collector.runs:
+        if self.upload is not None and self.collector.runs:
             self._journal()
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         self.collector.add_collect_report(report)
-        if self.uploader is not None and self.collector.runs:
+        if self.upload is not None and self.collector.runs:
             self._journal()
 
     def _journal(self) -> None:
-        """Journal each final result as it is known: one write per test, nothing kept."""
-        assert self.uploader is not None
+        """Give each final result to the upload as it is known: one write per test, nothing
+        kept."""
+        assert self.upload is not None
         runs = self.collector.runs
         for run in self.final_runs(runs):
-            self.uploader.add(run)
-            self.counts[run.status.value] += 1
+            self.upload.add(run)
         runs.clear()
-
-    def _on_state(self, state: UploadState, event: str, notable: bool) -> None:
-        if self._display is not None:
-            self._display(state, event, notable)
-        elif event and notable:
-            log.info("%s", event)
-
-    def _on_text(self, line: str) -> None:
-        if self._display is not None:
-            self._display.text(line)
-        else:
-            log.info("%s", line)
-
-    def _credentials(self) -> Any:
-        hook = self.config.hook
-        return hook.pytest_octane_credentials(space_id=self.settings.space, settings=self.settings)
 
     # -- finishing
 
@@ -194,8 +127,8 @@ class OctaneReporter:
         try:
             if self.dry_run is not None:
                 self._dry_run(self.final_runs(self.collector.runs))
-            else:
-                self._upload(int(session.exitstatus))
+            elif self.upload is not None:
+                self._report_upload(self.upload)
         except OctaneError as exc:
             self.failed = True
             self.reasons.append("the upload failed")
@@ -215,10 +148,6 @@ class OctaneReporter:
             )
         if self.outcome is not None and self.outcome.interrupted:
             session.exitstatus = pytest.ExitCode.INTERRUPTED  # Ctrl-C, as pytest reports it
-
-    def pytest_unconfigure(self) -> None:
-        if self.uploader is not None and not self.uploader.finishing:
-            self.uploader.abandon()  # the session never reached its end (usage/internal error)
 
     def _dry_run(self, runs: list[TestRun]) -> None:
         if not runs:
@@ -267,36 +196,31 @@ class OctaneReporter:
         )
         self.summary_lines.extend(self.collector.notes)  # issue 23
 
-    def _upload(self, exit_status: int) -> None:
-        if self.uploader is None:
-            return  # it could not start: the summary says why
-        terminal = self.config.pluginmanager.get_plugin("terminalreporter")
-        display = TerminalProgress(
-            write_line=terminal.write_line if terminal else lambda line: None,
-            rewrite=terminal.rewrite if terminal and terminal.isatty else None,
-            verbosity=self.config.option.verbose if terminal else -1,
-            flush=terminal.flush if terminal else lambda: None,
-        )
-        self._display = display
-        try:
-            self._journal()
-            display(self.uploader.state, "", False)
-            self.outcome = self.uploader.finish(exit_status, announce=bool(self.counts))
-        finally:
-            display.close()
-        self.reasons.extend(_failure_reasons(self.outcome, strict=self.settings.strict))
-        if self.uploader.unwritten:
-            self.reasons.append(f"{self.uploader.unwritten} results were not journaled")
+    def _report_upload(self, upload: UploadPlugin) -> None:
+        """What the upload did (it finished in its own ``pytest_sessionfinish``, just before)."""
+        if upload.start_error is not None:
+            self.failed = True
+            self.reasons.append("the upload could not start")
+            self.summary_lines.append(f"upload failed: {upload.start_error}")
+            return
+        if upload.error is not None:
+            raise upload.error  # the error boundary of pytest_sessionfinish says it
+        outcome = upload.outcome
+        if outcome is None:
+            return  # it did not finish (the session ended in a usage error)
+        self.reasons.extend(_failure_reasons(outcome, strict=self.settings.strict))
+        if upload.process.unwritten:
+            self.reasons.append(f"{upload.process.unwritten} results were not journaled")
         self.failed = bool(self.reasons)
-        counts = self.counts
+        counts = upload.counts
         self.summary_lines.append(
             "runs: "
             + (", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "none")
         )
         self.summary_lines.extend(self.collector.notes)  # issue 23: attachments not kept
-        self.summary_lines.extend(self.outcome.summary_lines())
-        write_github_step_summary(os.environ, self.outcome.summary_lines(), "Octane upload")
-        self.config.hook.pytest_octane_upload_finished(job=self.outcome.job)
+        self.summary_lines.extend(outcome.summary_lines())
+        write_github_step_summary(os.environ, outcome.summary_lines(), "Octane upload")
+        self.config.hook.pytest_octane_upload_finished(job=outcome.job)
 
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
         if self.config.option.verbose < 0 and self.outcome is not None:

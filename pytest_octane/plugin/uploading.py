@@ -8,7 +8,10 @@ variable and no secret (``job/run/pipe.py``).  Each final result is then one wri
 journal, nothing more: this module imports neither requests nor a database driver.
 At session end the end mark is written and the uploader's progress is shown while it
 finishes; Ctrl-C keeps its meaning (the first stops the sending, the second ends both
-processes at once).
+processes at once).  On a TTY the progress is one line rewritten in place; without one (CI
+logs) only events that matter are printed, one line each (a slice finished, Octane's queue
+was full, a request is retried); ``-q`` prints nothing until the summary, ``-v`` also prints
+each slice as it is sent.
 """
 
 from __future__ import annotations
@@ -21,9 +24,12 @@ import sys
 import tempfile
 import threading
 import warnings
-from collections.abc import Callable, Sequence
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
+
+import pytest
 
 from pytest_octane.errors import CredentialsError, OctaneError
 from pytest_octane.job.events import FINISHING, UploadState
@@ -34,11 +40,12 @@ from pytest_octane.job.run import pipe
 from pytest_octane.model import JobRecord, SpooledRun, TestRun
 from pytest_octane.octane.credentials import Credentials, resolve_credentials
 from pytest_octane.octane.xml_text import header_from_settings
+from pytest_octane.plugin.collect import split_nodeid
 from pytest_octane.settings import Settings, require_connection
 
-__all__ = ["UploaderProcess"]
+__all__ = ["TerminalProgress", "UploadPlugin", "UploaderProcess"]
 
-log = logging.getLogger("pytest_octane")
+log = logging.getLogger(__name__)
 
 #: how long the tests wait at the end of collection for the uploader to record the job
 READY_WAIT_S = 120.0
@@ -342,3 +349,160 @@ def _spawn(stderr: IO[bytes]) -> subprocess.Popen[bytes]:
     finally:
         if previous is not None:
             signal.signal(signal.SIGINT, previous)
+
+
+class UploadPlugin:
+    """The session's upload as pytest drives it, registered as ``octane-upload``.
+
+    It starts the uploader at session start, hands it the collected tests at the end of
+    collection, journals each final result the reporter gives it (:meth:`add`), and at
+    session end waits for the uploader with its progress on the terminal.  It is registered
+    before the reporter, so its ``trylast`` session finish runs first and the reporter then
+    reports :attr:`outcome` (or :attr:`error`).
+    """
+
+    def __init__(
+        self, config: pytest.Config, settings: Settings, jira_keys: Mapping[str, tuple[str, ...]]
+    ) -> None:
+        self.config = config
+        self.jira_keys = jira_keys
+        state = UploadState()
+        state.listen(self._on_state)
+        hook = config.hook.pytest_octane_credentials
+        self.process = UploaderProcess(
+            settings,
+            hook=lambda: hook(space_id=settings.space, settings=settings),
+            state=state,
+            text=self._on_text,
+        )
+        #: issue 23: chosen now, so that files attached during the tests go to this job
+        self.job_id = self.process.job_id
+        self.started = False
+        #: why the upload could not start, or what stopped it at the end (the reporter says it)
+        self.start_error: str | None = None
+        self.error: Exception | None = None
+        self.outcome: JobOutcome | None = None
+        self.counts: Counter[str] = Counter()  # the journaled runs by status
+        self._display: TerminalProgress | None = None
+
+    def pytest_sessionstart(self) -> None:
+        try:
+            self.process.start()
+        except OSError as exc:  # not even a private folder for the journal: said at the end
+            self.start_error = (
+                f"cannot write this job's journal ({exc.strerror or exc}); "
+                "set --octane-spool-dir to a writable folder"
+            )
+            return
+        self.started = True
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtestloop(self, session: pytest.Session) -> None:
+        """Collection is over: the uploader signs in and looks up what the tests need."""
+        if not self.started:
+            return
+        # pytest < 8 sets session.items only when it collects, which an xdist controller skips
+        items: list[pytest.Item] = getattr(session, "items", [])
+        if not items and not session.config.pluginmanager.has_plugin("dsession"):
+            return  # nothing will run (an xdist controller collects nothing, yet tests run)
+        # one pass over the items in the main thread: parameters share a place, so only the
+        # distinct (test, keys) pairs are split (a sixth of the time on parametrized suites)
+        tests = {
+            (item.nodeid.partition("[")[0], self.jira_keys.get(item.nodeid, ())) for item in items
+        }
+        placed = {SpooledRun(*split_nodeid(test)[:2], keys) for test, keys in tests}
+        self.process.expect(tuple(placed))
+
+    def add(self, run: TestRun) -> None:
+        """Journal one final result (nothing when the upload could not start)."""
+        if self.started:
+            self.process.add(run)
+            self.counts[run.status.value] += 1
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        if not self.started or session.exitstatus == pytest.ExitCode.USAGE_ERROR:
+            return  # the run never started: pytest_unconfigure lets the uploader go
+        terminal = self.config.pluginmanager.get_plugin("terminalreporter")
+        display = TerminalProgress(
+            write_line=terminal.write_line if terminal else lambda line: None,
+            rewrite=terminal.rewrite if terminal and terminal.isatty else None,
+            verbosity=self.config.option.verbose if terminal else -1,
+            flush=terminal.flush if terminal else lambda: None,
+        )
+        self._display = display
+        try:
+            display(self.process.state, "", False)
+            announce = bool(self.counts)
+            self.outcome = self.process.finish(int(session.exitstatus), announce=announce)
+        except Exception as exc:  # the reporter says it: the test session never crashes here
+            self.error = exc
+        finally:
+            display.close()
+
+    def pytest_unconfigure(self) -> None:
+        if self.started and not self.process.finishing:
+            self.process.abandon()  # the session never reached its end (usage/internal error)
+
+    def _on_state(self, state: UploadState, event: str, notable: bool) -> None:
+        if self._display is not None:
+            self._display(state, event, notable)
+        elif event and notable:
+            log.info("%s", event)
+
+    def _on_text(self, line: str) -> None:
+        if self._display is not None:
+            self._display.text(line)
+        else:
+            log.info("%s", line)
+
+
+class TerminalProgress:
+    """Renders an ``UploadState`` on pytest's terminal according to TTY and verbosity."""
+
+    def __init__(
+        self,
+        *,
+        write_line: Callable[[str], None],
+        rewrite: Callable[[str], None] | None,
+        verbosity: int,
+        flush: Callable[[], None] = lambda: None,
+    ) -> None:
+        self._write_line = write_line
+        self._flush = flush  # a CI log shows each line as it happens, not at exit
+        self._rewrite = rewrite  # None when the terminal is not a TTY
+        self._verbosity = verbosity
+        self._lock = threading.Lock()
+        self._dirty = False
+
+    def __call__(self, state: UploadState, event: str, notable: bool) -> None:
+        if self._verbosity < 0:
+            return
+        with self._lock:
+            if self._rewrite is not None:
+                if event and (notable and self._verbosity > 0):
+                    self._rewrite("")
+                    self._write_line(f"octane: {event}")
+                self._rewrite(state.line())
+                self._dirty = True
+            elif event and (notable or self._verbosity > 0):
+                # the count belongs to slice events; a retry line says its own attempt
+                count = f" ({state.done + state.failed}/{state.total})"
+                self._write_line(f"octane: {event}" + (count if event.startswith("slice") else ""))
+                self._flush()
+
+    def text(self, line: str) -> None:
+        """A free-form line from the uploader (mapping, suites, coverage)."""
+        if self._verbosity < 0:
+            return
+        with self._lock:
+            if self._rewrite is not None and self._dirty:
+                self._rewrite("")
+            self._write_line(f"octane: {line}")
+            self._flush()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._rewrite is not None and self._dirty:
+                self._rewrite("")
+                self._dirty = False

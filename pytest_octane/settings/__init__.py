@@ -2,70 +2,53 @@
 
 Precedence: command line > ``OCTANE_*`` environment variables > ini/pyproject ``octane_*``
 keys > the spaces file entry of the selected shared space > defaults.  The option table
-``OPTIONS`` is the single description of every setting: the pytest plugin, the CLI and the
-configuration reference in ``docs/`` are all built from it.
+``OPTIONS`` (``options.py``) is the single description of every setting and holds its one
+default; ``Settings`` (``resolve.py``) adds the options to the pytest plugin and the CLI and
+builds itself from either, and ``docs/configuration.md`` is generated from the table.
 """
 
 from __future__ import annotations
 
-from pytest_octane.settings.options import OPTIONS, OPTIONS_BY_NAME, SPACES_KEYS
-from pytest_octane.settings.parsers import (
+from pytest_octane.settings.options import (
+    DEFAULT_CLIENT_TYPE,
+    DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_CREDENTIALS_PATH,
-    DEFAULT_TEST_FIELDS,
-    JIRA_KEY_RE,
-    MAX_SLICE_SIZE,
-    MAX_WRITE_BATCH,
-    TEST_FIELD_TYPES,
-    ModuleMode,
-    Parser,
-    parse_bool,
-    parse_dry_run,
-    parse_jira_key,
-    parse_module_mode,
-    parse_pair,
-    parse_pattern,
-    parse_release,
-    parse_str,
-    parse_suite_path,
-    parse_url,
-    parse_verify,
+    DEFAULT_READ_TIMEOUT,
+    DEFAULT_TASK_STORE,
+    OPTIONS,
+    OPTIONS_BY_NAME,
+    OptionSpec,
 )
+from pytest_octane.settings.parsers import JIRA_KEY_RE, MAX_SLICE_SIZE, parse_jira_key
 from pytest_octane.settings.resolve import (
     Settings,
     check_credentials,
+    given_options,
     load_spaces_file,
+    option_help,
     require_connection,
+    resolve_option,
     resolve_settings,
 )
-from pytest_octane.settings.spec import OptionSpec
 
 __all__ = [
+    "DEFAULT_CLIENT_TYPE",
+    "DEFAULT_CONNECT_TIMEOUT",
     "DEFAULT_CREDENTIALS_PATH",
-    "DEFAULT_TEST_FIELDS",
+    "DEFAULT_READ_TIMEOUT",
+    "DEFAULT_TASK_STORE",
     "JIRA_KEY_RE",
     "MAX_SLICE_SIZE",
-    "MAX_WRITE_BATCH",
     "OPTIONS",
     "OPTIONS_BY_NAME",
-    "SPACES_KEYS",
-    "TEST_FIELD_TYPES",
-    "ModuleMode",
     "OptionSpec",
-    "Parser",
     "Settings",
     "check_credentials",
+    "given_options",
     "load_spaces_file",
-    "parse_bool",
-    "parse_dry_run",
+    "option_help",
     "parse_jira_key",
-    "parse_module_mode",
-    "parse_pair",
-    "parse_pattern",
-    "parse_release",
-    "parse_str",
-    "parse_suite_path",
-    "parse_url",
-    "parse_verify",
     "require_connection",
+    "resolve_option",
     "resolve_settings",
 ]

@@ -12,7 +12,7 @@ import logging
 import os
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote, unquote
@@ -113,40 +113,27 @@ def _attempt(text: str) -> int | None:
     return int(text) if text.isdigit() and int(text) > 0 else None
 
 
-def _info(
-    name: str,
-    *,
-    server_id: str,
-    job_id: str,
-    job_name: str,
-    build_id: str,
-    build_name: str,
-    started_ms: int | None = None,
-    url: str | None = None,
-    required: Mapping[str, str],
-) -> CiInfo | None:
-    """A CiInfo when all three ids are known: Octane's ``<build>`` needs every one of them.
-
-    ``required`` maps the variables the ids come from to their values, for the warning.
-    """
-    if not (server_id and job_id and build_id):
+def _checked(info: CiInfo, required: Mapping[str, str]) -> CiInfo | None:
+    """``info`` cut to Octane's sizes when all three ids are known: Octane's ``<build>`` needs
+    every one of them. ``required`` maps the variables the ids come from to their values,
+    for the warning."""
+    if not (info.server_id and info.job_id and info.build_id):
         missing = [variable for variable, value in required.items() if not value]
         log.warning(
             "%s detected, but %s not set; no build context is sent unless you set "
             "--octane-build-server-id, --octane-build-job-id and --octane-build-id",
-            name,
+            info.name,
             " and ".join(missing) + (" is" if len(missing) == 1 else " are"),
         )
         return None
-    return CiInfo(
-        name=name,
-        server_id=_fit(server_id),
-        job_id=_fit(job_id),
-        job_name=_fit(job_name or job_id),
-        build_id=_fit(build_id),
-        build_name=_fit(build_name or build_id),
-        started_ms=started_ms,
-        url=url or None,
+    return replace(
+        info,
+        server_id=_fit(info.server_id),
+        job_id=_fit(info.job_id),
+        job_name=_fit(info.job_name or info.job_id),
+        build_id=_fit(info.build_id),
+        build_name=_fit(info.build_name or info.build_id),
+        url=info.url or None,
     )
 
 
@@ -171,19 +158,18 @@ def _github(environ: Mapping[str, str]) -> CiInfo | None:
     build_name = run_number
     if run_number and attempt and attempt > 1:
         build_name = f"{run_number} (attempt {attempt})"
-    return _info(
-        "GitHub Actions",
+    info = CiInfo(
+        name="GitHub Actions",
         server_id=f"{server}/{repository}" if repository else "",
         job_id=_join("/", workflow, job) if workflow else "",
         job_name=_join(" / ", workflow, job),
         build_id=_join("-", run_id, str(attempt or "")) if run_id else "",
         build_name=build_name,
         url=url,
-        required={
-            "GITHUB_REPOSITORY": repository,
-            "GITHUB_WORKFLOW": workflow,
-            "GITHUB_RUN_ID": run_id,
-        },
+    )
+    return _checked(
+        info,
+        {"GITHUB_REPOSITORY": repository, "GITHUB_WORKFLOW": workflow, "GITHUB_RUN_ID": run_id},
     )
 
 
@@ -200,8 +186,8 @@ def _gitlab(environ: Mapping[str, str]) -> CiInfo | None:
     url = _get(environ, "CI_JOB_URL") or (
         f"{project_url}/-/jobs/{job_id}" if project_url and job_id else ""
     )
-    return _info(
-        "GitLab CI",
+    info = CiInfo(
+        name="GitLab CI",
         server_id=project_url,
         job_id=job_name,
         job_name=job_name,
@@ -209,7 +195,10 @@ def _gitlab(environ: Mapping[str, str]) -> CiInfo | None:
         build_name=_first(environ, "CI_PIPELINE_IID", "CI_PIPELINE_ID"),
         started_ms=_iso_ms(_first(environ, "CI_JOB_STARTED_AT", "CI_PIPELINE_CREATED_AT")),
         url=url,
-        required={
+    )
+    return _checked(
+        info,
+        {
             "CI_PROJECT_URL (or CI_SERVER_URL and CI_PROJECT_PATH)": project_url,
             "CI_JOB_NAME": job_name,
             "CI_JOB_ID": job_id,
@@ -225,16 +214,16 @@ def _jenkins(environ: Mapping[str, str]) -> CiInfo | None:
     number = _first(environ, "BUILD_NUMBER", "BUILD_ID")
     if not job and not number:
         return None  # JENKINS_URL alone is also how jenkins-cli users configure their shell
-    return _info(
-        "Jenkins",
+    info = CiInfo(
+        name="Jenkins",
         server_id=server,
         job_id=job,
         job_name=unquote(job),  # multibranch jobs encode the branch: feature%2Fx
         build_id=number,
         build_name=_get(environ, "BUILD_DISPLAY_NAME") or number,
         url=_get(environ, "BUILD_URL"),
-        required={"JOB_NAME": job, "BUILD_NUMBER": number},
     )
+    return _checked(info, {"JOB_NAME": job, "BUILD_NUMBER": number})
 
 
 def _azure(environ: Mapping[str, str]) -> CiInfo | None:
@@ -252,8 +241,8 @@ def _azure(environ: Mapping[str, str]) -> CiInfo | None:
     url = None
     if collection and project and build:
         url = f"{collection}/{quote(project)}/_build/results?buildId={build}"
-    return _info(
-        "Azure Pipelines",
+    info = CiInfo(
+        name="Azure Pipelines",
         server_id=f"{collection}/{project}" if collection and project else "",
         job_id=_join("/", definition, agent_job) if definition else "",
         job_name=_join(" / ", definition, job_display),
@@ -261,7 +250,10 @@ def _azure(environ: Mapping[str, str]) -> CiInfo | None:
         build_name=_get(environ, "BUILD_BUILDNUMBER"),
         started_ms=_iso_ms(_get(environ, "SYSTEM_PIPELINESTARTTIME")),
         url=url,
-        required={
+    )
+    return _checked(
+        info,
+        {
             "SYSTEM_COLLECTIONURI": collection,
             "SYSTEM_TEAMPROJECT": project,
             "BUILD_DEFINITIONNAME": definition,

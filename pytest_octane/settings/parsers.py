@@ -5,10 +5,36 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
 from pytest_octane.errors import ConfigError
+
+__all__ = [
+    "CAPTURE_MODES",
+    "DEFAULT_TEST_FIELDS",
+    "JIRA_KEY_RE",
+    "MAX_SLICE_SIZE",
+    "MAX_WRITE_BATCH",
+    "TEST_FIELD_TYPES",
+    "CaptureMode",
+    "ModuleMode",
+    "Parser",
+    "float_in",
+    "int_in",
+    "parse_bool",
+    "parse_capture",
+    "parse_jira_key",
+    "parse_module_mode",
+    "parse_pair",
+    "parse_pattern",
+    "parse_release",
+    "parse_report_url",
+    "parse_str",
+    "parse_suite_path",
+    "parse_url",
+    "parse_verify",
+]
 
 ModuleMode = Literal["off", "module", "package"]
 #: What of pytest's captured output goes with a run (pytest's ``junit_logging`` words).
@@ -19,13 +45,13 @@ CAPTURE_MODES: tuple[CaptureMode, ...] = ("no", "log", "system-out", "system-err
 MAX_SLICE_SIZE = 1000
 #: Entities per POST/PUT, as the CI SDK (MAX_UPDATE_LIMIT, API-FACTS 1d)
 MAX_WRITE_BATCH = 200
-DEFAULT_CREDENTIALS_PATH = "/core/qzrelease/octane/S-{space_id}"
 TEST_FIELD_TYPES = ("Test_Level", "Test_Type", "Testing_Tool_Type", "Framework")
 #: Test fields every upload carries unless the user sets that type (the seed sets its tool).
 DEFAULT_TEST_FIELDS = (("Testing_Tool_Type", "pytest"), ("Framework", "pytest"))
 JIRA_KEY_RE = re.compile(r"[A-Z][A-Z0-9_]*-[0-9]+")
 
 Parser = Callable[[Any, str], Any]
+_Word = TypeVar("_Word", bound=str)
 
 
 # Each parser takes the raw value (a string from the CLI/env/ini, or a JSON value from the
@@ -43,7 +69,7 @@ def parse_str(raw: Any, where: str) -> str | None:
     return text or None
 
 
-def _int_in(low: int, high: int | None = None) -> Parser:
+def int_in(low: int, high: int | None = None) -> Parser:
     def parse(raw: Any, where: str) -> int:
         allowed = f"from {low} to {high}" if high is not None else f"{low} or more"
         if isinstance(raw, bool):
@@ -61,7 +87,7 @@ def _int_in(low: int, high: int | None = None) -> Parser:
     return parse
 
 
-def _float_in(low: float) -> Parser:
+def float_in(low: float) -> Parser:
     def parse(raw: Any, where: str) -> float:
         if isinstance(raw, bool):
             raise ConfigError(f"{where}: expected a number of seconds, got {raw!r}")
@@ -106,21 +132,22 @@ def parse_verify(raw: Any, where: str) -> bool | str:
     return text
 
 
-def parse_module_mode(raw: Any, where: str) -> ModuleMode:
+def _one_of(words: tuple[_Word, ...], raw: Any, where: str, advice: str) -> _Word:
     text = _as_text(raw, where).lower()
-    if text == "off":
-        return "off"
-    if text == "module":
-        return "module"
-    if text == "package":
-        return "package"
-    raise ConfigError(f"{where}: {raw!r} is not allowed; use off, module or package")
+    for word in words:
+        if text == word:
+            return word
+    raise ConfigError(f"{where}: {raw!r} is not allowed; {advice}")
+
+
+def parse_module_mode(raw: Any, where: str) -> ModuleMode:
+    return _one_of(("off", "module", "package"), raw, where, "use off, module or package")
 
 
 def parse_release(raw: Any, where: str) -> int | str | None:
     """A release id, a release name, or ``_default_`` (Octane's default release)."""
     if isinstance(raw, int) and not isinstance(raw, bool):
-        return _int_in(1)(raw, where)  # type: ignore[no-any-return]
+        return int_in(1)(raw, where)  # type: ignore[no-any-return]
     text = _as_text(raw, where)
     if not text:
         return None
@@ -198,21 +225,10 @@ def parse_url(raw: Any, where: str) -> str:
     return text
 
 
-def parse_dry_run(raw: Any, where: str) -> str | None:
-    text = _as_text(raw, where)
-    return text or None
-
-
 def parse_capture(raw: Any, where: str) -> CaptureMode:
     """``--octane-capture``: which of pytest's captured sections follow a failed run's trace."""
-    text = _as_text(raw, where).lower()
-    for mode in CAPTURE_MODES:
-        if text == mode:
-            return mode
-    raise ConfigError(
-        f"{where}: {raw!r} is not allowed; use one of {', '.join(CAPTURE_MODES)} "
-        "(pytest's junit_logging words)"
-    )
+    advice = f"use one of {', '.join(CAPTURE_MODES)} (pytest's junit_logging words)"
+    return _one_of(CAPTURE_MODES, raw, where, advice)
 
 
 def parse_report_url(raw: Any, where: str) -> str | None:

@@ -1,4 +1,11 @@
-"""Resolution: one frozen ``Settings`` from every source, spaces file, derived values, checks."""
+"""``Settings``: one frozen object resolved from every source, and the front ends that feed it.
+
+The pytest plugin and the ``pytest-octane`` verbs do not list options: ``Settings`` adds the
+option table's options to a pytest or argparse parser (``register_pytest_options``,
+``register_argparse_arguments``) and builds itself from what was given
+(``from_pytest_config``, ``from_argparse``), with ``OCTANE_*`` variables and the detected CI
+under it.  ``resolve_settings`` is the resolution itself, for any mapping of sources.
+"""
 
 from __future__ import annotations
 
@@ -6,87 +13,94 @@ import difflib
 import json
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from pytest_octane.errors import ConfigError
-from pytest_octane.settings.options import OPTIONS, OPTIONS_BY_NAME, SPACES_KEYS
-from pytest_octane.settings.parsers import (
-    DEFAULT_CREDENTIALS_PATH,
-    DEFAULT_TEST_FIELDS,
-    JIRA_KEY_RE,
-    MAX_SLICE_SIZE,
-    MAX_WRITE_BATCH,
-    CaptureMode,
-    ModuleMode,
-)
-from pytest_octane.settings.spec import OptionSpec
+from pytest_octane.settings.options import OPTIONS, OPTIONS_BY_NAME, SPACES_KEYS, OptionSpec
+from pytest_octane.settings.parsers import DEFAULT_TEST_FIELDS, CaptureMode, ModuleMode
+
+if TYPE_CHECKING:
+    import argparse
+
+    import pytest
+
+__all__ = [
+    "Settings",
+    "check_credentials",
+    "given_options",
+    "load_spaces_file",
+    "option_help",
+    "require_connection",
+    "resolve_option",
+    "resolve_settings",
+]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Settings:
     """Everything pytest-octane needs, resolved and validated."""
 
-    space: int | None = None
-    config: str | None = None
-    url: str | None = None
-    workspace: int | None = None
-    credentials_path: str = DEFAULT_CREDENTIALS_PATH
-    credentials_command: str | None = None
-    verify_ssl: bool | str = True
-    proxy: str | None = None
-    client_type: str = "PYTEST_OCTANE"
-    connect_timeout: float = 20.0
-    read_timeout: float = 120.0
-    slice_size: int = MAX_SLICE_SIZE
-    max_parallel: int = 5
-    queue_budget: int | None = None
-    stream: bool = True
-    queue_full_retry: float = 10.0
-    queue_full_deadline: float = 1800.0
-    backoff: float = 1.0
-    poll_timeout: float = 900.0
-    skip_errors: bool = False
-    compress: bool = False
-    write_batch: int = MAX_WRITE_BATCH
-    strict: bool = False
-    task_store: str = "octane_task_logs"
-    spool_dir: str = "octane_task_logs"
-    update_auto_runs: bool = False
-    jira_field: str = "jira_key_udf"
-    jira_tag_pattern: str = JIRA_KEY_RE.pattern
-    root_module: str | None = None
-    module_mode: ModuleMode = "module"
-    release: int | str | None = None
-    milestone: int | None = None
-    program: int | None = None
-    suite: str | None = None
-    suite_id: int | None = None
-    external_run_id: str | None = None
-    jira: tuple[str, ...] = ()
-    product_area: tuple[int, ...] = ()
-    backlog_item: tuple[int, ...] = ()
-    test_field: tuple[tuple[str, str], ...] = ()
-    tag: tuple[tuple[str, str], ...] = ()
-    module: str | None = None
-    build_server_id: str | None = None
-    build_job_id: str | None = None
-    build_id: str | None = None
-    build_job_name: str | None = None
-    build_name: str | None = None
-    build_url: str | None = None
-    ci_server_type: str | None = None
-    register_ci_server: bool = False
-    report_url: str | None = None
-    capture: CaptureMode = "all"
-    capture_passed: bool = False
-    attachments: bool = True
-    attachment_max_mb: int = 25
-    attachments_max_mb: int = 500
-    started: int | None = None
-    max_trace: int = 20000
+    space: int | None
+    config: str | None
+    url: str | None
+    workspace: int | None
+    credentials_path: str
+    credentials_command: str | None
+    verify_ssl: bool | str
+    proxy: str | None
+    client_type: str
+    connect_timeout: float
+    read_timeout: float
+    slice_size: int
+    max_parallel: int
+    queue_budget: int | None
+    stream: bool
+    queue_full_retry: float
+    queue_full_deadline: float
+    backoff: float
+    poll_timeout: float
+    skip_errors: bool
+    compress: bool
+    write_batch: int
+    strict: bool
+    task_store: str
+    spool_dir: str
+    update_auto_runs: bool
+    jira_field: str
+    jira_tag_pattern: str
+    root_module: str | None
+    module_mode: ModuleMode
+    release: int | str | None
+    milestone: int | None
+    program: int | None
+    suite: str | None
+    suite_id: int | None
+    external_run_id: str | None
+    jira: tuple[str, ...]
+    product_area: tuple[int, ...]
+    backlog_item: tuple[int, ...]
+    test_field: tuple[tuple[str, str], ...]
+    tag: tuple[tuple[str, str], ...]
+    module: str | None
+    build_server_id: str | None
+    build_job_id: str | None
+    build_id: str | None
+    build_job_name: str | None
+    build_name: str | None
+    build_url: str | None
+    ci_server_type: str | None
+    register_ci_server: bool
+    report_url: str | None
+    capture: CaptureMode
+    capture_passed: bool
+    attachments: bool
+    attachment_max_mb: int
+    attachments_max_mb: int
+    started: int | None
+    max_trace: int
     #: Where each non-default value came from, for error messages and the report header.
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
     #: Results come from this pytest run (the plugin), not from files of any other tool
@@ -117,12 +131,122 @@ class Settings:
         )  # fmt: skip
         return {name: getattr(self, name) for name in keep}
 
+    def header_line(self) -> str:
+        """Where the results go and where each of those settings came from, for pytest's
+        report header; a user name or password in the URL or the task store is hidden."""
+        from pytest_octane.settings.octane_url import redact_userinfo
+        from pytest_octane.store.location import describe_location
 
-def _where_flag(spec: OptionSpec) -> str:
-    return f"option {spec.flag}"
+        shown = (
+            ("space", "space", self.space),
+            ("workspace", "workspace", self.workspace),
+            ("url", "url", redact_userinfo(self.url) if self.url else None),
+            ("task store", "task_store", describe_location(self.task_store)),
+            ("streaming", "stream", "on" if self.stream else "off"),
+        )
+        return "; ".join(
+            f"{label} {'not set' if value is None else value} ({self.where(name)})"
+            for label, name, value in shown
+        )
+
+    # ------------------------------------------------------------ the front ends
+
+    @staticmethod
+    def register_pytest_options(parser: pytest.Parser, group: pytest.OptionGroup) -> None:
+        """Every option of the table as ``--octane-NAME`` in ``group`` and as an ini key."""
+        for spec in OPTIONS:
+            if spec.flag:
+                group.addoption(
+                    spec.flag, dest=spec.dest, default=None, help=spec.help, **_argument_kind(spec)
+                )
+            if spec.ini:
+                kind: Literal["linelist", "string"] = "linelist" if spec.multiple else "string"
+                parser.addini(spec.ini, spec.help, type=kind, default=None)
+
+    @classmethod
+    def from_pytest_config(cls, config: pytest.Config) -> Settings:
+        """Settings of a pytest run: its options, ``OCTANE_*`` variables, ini keys, CI."""
+        given = {spec.name: config.getoption(spec.dest) for spec in OPTIONS if spec.flag}
+        ini = {spec.name: config.getini(spec.ini) for spec in OPTIONS if spec.ini}
+        return _resolve_here(given, ini, config.inipath.name if config.inipath else "ini file")
+
+    @staticmethod
+    def register_argparse_arguments(
+        parser: argparse.ArgumentParser, *, groups: Sequence[str], skip: Sequence[str] = ()
+    ) -> None:
+        """The table's options of ``groups`` for a ``pytest-octane`` verb, in both spellings
+        (``--slice-size`` and the plugin's ``--octane-slice-size``)."""
+        for group_name in groups:
+            group = parser.add_argument_group(f"{group_name} settings")
+            for spec in OPTIONS:
+                if spec.group == group_name and spec.tool_flags and spec.name not in skip:
+                    group.add_argument(
+                        *spec.tool_flags,
+                        dest=spec.dest,
+                        help=option_help(spec),
+                        **_argument_kind(spec),
+                    )
+
+    @classmethod
+    def from_argparse(cls, args: argparse.Namespace, **overrides: Any) -> Settings:
+        """Settings of a ``pytest-octane`` verb: its arguments, then as ``from_options``."""
+        return cls.from_options(given_options(args), **overrides)
+
+    @classmethod
+    def from_options(cls, given: Mapping[str, Any], **overrides: Any) -> Settings:
+        """Settings from a front end's option values (``given_options``) with ``overrides``
+        (raw values; None is not given) on top, ``OCTANE_*`` variables and the detected CI
+        under them; no ini file."""
+        cli = dict(given)
+        cli.update({k: v for k, v in overrides.items() if v is not None})
+        return _resolve_here(cli, {}, "ini file")
 
 
-def _parse_multi(spec: OptionSpec, raw: Any, where: str) -> tuple[Any, ...]:
+def _argument_kind(spec: OptionSpec) -> dict[str, Any]:
+    """How a parser takes the option: a bare switch, a repeatable value, or one value."""
+    if spec.is_switch:
+        return {"action": "store_true"}
+    if spec.multiple:
+        return {"action": "append", "metavar": spec.metavar}
+    return {"metavar": spec.metavar}
+
+
+def option_help(spec: OptionSpec) -> str:
+    """The option's help with its default and environment variable, as ``--help`` shows it."""
+    extra = []
+    if spec.default is not None and spec.default is not False and not spec.is_switch:
+        default = spec.default
+        if isinstance(default, bool):
+            default = "true" if default else "false"
+        extra.append(f"default: {default}")
+    if spec.env:
+        extra.append(f"env {spec.env}")
+    text = spec.help + (f" ({'; '.join(extra)})" if extra else "")
+    return text.replace("%", "%%")  # argparse formats help strings
+
+
+def given_options(values: object) -> dict[str, Any]:
+    """Every option's value as a front end parsed it (``octane_<name>`` attributes)."""
+    return {spec.name: getattr(values, spec.dest, None) for spec in OPTIONS}
+
+
+def _resolve_here(cli: Mapping[str, Any], ini: Mapping[str, Any], ini_name: str) -> Settings:
+    """``resolve_settings`` with this process's environment and the CI system it runs in."""
+    from pytest_octane.settings.ci import ci_defaults, detect_ci
+
+    info = detect_ci(os.environ)
+    return resolve_settings(
+        cli=cli,
+        environ=os.environ,
+        ini=ini,
+        ini_name=ini_name,
+        detected=ci_defaults(info) if info else None,
+    )
+
+
+def _parse(spec: OptionSpec, raw: Any, where: str) -> Any:
+    if not spec.multiple:
+        return spec.parse(raw, where)
     if isinstance(raw, str):
         items: list[Any] = [p for p in re.split(r"[,\n]", raw) if p.strip()]
     elif isinstance(raw, list | tuple):
@@ -132,60 +256,46 @@ def _parse_multi(spec: OptionSpec, raw: Any, where: str) -> tuple[Any, ...]:
     return tuple(spec.parse(item, where) for item in items)
 
 
-def _parse(spec: OptionSpec, raw: Any, where: str) -> Any:
-    if spec.multiple:
-        return _parse_multi(spec, raw, where)
-    return spec.parse(raw, where)
-
-
 def load_spaces_file(path: str, where: str) -> dict[str, dict[str, Any]]:
     """Read the spaces file: ``{"1001": {"url": ..., "workspaceId": ...}, ...}``."""
     file = Path(path).expanduser()
+    name = f"spaces file {str(file)!r}"
     try:
-        text = file.read_text(encoding="utf-8")
+        data = json.loads(file.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(
-            f"{where}: spaces file {str(file)!r} does not exist; give the path of a JSON file "
-            "mapping shared space ids to their settings"
+            f"{where}: {name} does not exist; give the path of a JSON file mapping shared "
+            "space ids to their settings"
         ) from None
     except OSError as exc:
         raise ConfigError(
-            f"{where}: spaces file {str(file)!r} cannot be read ({exc.strerror}); "
-            "check its permissions"
+            f"{where}: {name} cannot be read ({exc.strerror}); check its permissions"
         ) from None
-    try:
-        data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ConfigError(
-            f"{where}: spaces file {str(file)!r} is not valid JSON: {exc.msg} at line "
-            f"{exc.lineno} column {exc.colno}"
+            f"{where}: {name} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
         ) from None
     if not isinstance(data, dict):
         raise ConfigError(
-            f"spaces file {str(file)!r}: expected a JSON object mapping shared space ids to "
-            "their settings"
+            f"{name}: expected a JSON object mapping shared space ids to their settings"
         )
-    spaces: dict[str, dict[str, Any]] = {}
     for key, entry in data.items():
         if not str(key).isdigit():
-            raise ConfigError(
-                f"spaces file {str(file)!r}: key {key!r} is not a shared space id (digits)"
-            )
+            raise ConfigError(f"{name}: key {key!r} is not a shared space id (digits)")
         if not isinstance(entry, dict):
-            raise ConfigError(f"spaces file {str(file)!r}: space {key}: expected a JSON object")
+            raise ConfigError(f"{name}: space {key}: expected a JSON object")
         unknown = sorted(set(entry) - set(SPACES_KEYS))
         if unknown:
             hints = [
-                f"{name!r} (did you mean {close[0]!r}?)" if close else repr(name)
-                for name in unknown
-                for close in [difflib.get_close_matches(name, SPACES_KEYS, n=1)]
+                f"{bad!r} (did you mean {close[0]!r}?)" if close else repr(bad)
+                for bad in unknown
+                for close in [difflib.get_close_matches(bad, SPACES_KEYS, n=1)]
             ]
             raise ConfigError(
-                f"spaces file {str(file)!r}: space {key}: unknown key(s) {', '.join(hints)}; "
+                f"{name}: space {key}: unknown key(s) {', '.join(hints)}; "
                 f"allowed: {', '.join(sorted(SPACES_KEYS))}"
             )
-        spaces[str(key)] = entry
-    return spaces
+    return {str(key): entry for key, entry in data.items()}
 
 
 def resolve_settings(
@@ -204,62 +314,63 @@ def resolve_settings(
     """
     values: dict[str, Any] = {}
     sources: dict[str, str] = {}
-
-    def from_sources(spec: OptionSpec) -> bool:
-        raw = cli.get(spec.name)
-        if raw not in (None, [], ()) and raw is not False:
-            values[spec.name] = _parse(spec, raw, _where_flag(spec))
-            sources[spec.name] = _where_flag(spec)
-            return True
-        if spec.env and environ.get(spec.env, "").strip():
-            where = f"environment variable {spec.env}"
-            values[spec.name] = _parse(spec, environ[spec.env], where)
-            sources[spec.name] = where
-            return True
-        raw = ini.get(spec.name)
-        if spec.ini and raw not in (None, "", [], ()):
-            where = f"{ini_name} key {spec.ini}"
-            values[spec.name] = _parse(spec, raw, where)
-            sources[spec.name] = where
-            return True
-        return False
-
-    for first in ("space", "config"):
-        from_sources(OPTIONS_BY_NAME[first])
-
     entry: Mapping[str, Any] = {}
-    config_path = values.get("config")
-    if config_path:
-        spaces = load_spaces_file(config_path, sources["config"])
-        space = values.get("space")
-        if space is not None:
-            if str(space) not in spaces:
-                known = ", ".join(sorted(spaces)) or "none"
-                raise ConfigError(
-                    f"shared space {space} (from {sources['space']}) is not in spaces file "
-                    f"{config_path!r} (it has: {known}); add it or pick another --octane-space"
-                )
-            entry = spaces[str(space)]
-
-    for spec in OPTIONS:
-        if spec.name in ("space", "config"):
-            continue
-        if from_sources(spec):
-            continue
-        if spec.spaces_key and spec.spaces_key in entry:
-            where = f"spaces file {config_path!r}, space {values['space']}, key {spec.spaces_key}"
-            values[spec.name] = _parse(spec, entry[spec.spaces_key], where)
-            sources[spec.name] = where
-        elif detected and spec.name in detected:
-            values[spec.name] = _parse(spec, detected[spec.name], "detected CI build")
-            sources[spec.name] = "detected CI build"
-        elif spec.default is not None:
-            values[spec.name] = spec.default
-
+    for spec in OPTIONS:  # space and config come first: they select the spaces-file entry
+        found = _given(spec, cli.get(spec.name), environ, ini.get(spec.name), ini_name)
+        if found is None and (key := spec.spaces_key) and key in entry:
+            where = f"spaces file {values['config']!r}, space {values['space']}, key {key}"
+            found = _parse(spec, entry[key], where), where
+        elif found is None and detected and spec.name in detected:
+            found = _parse(spec, detected[spec.name], "detected CI build"), "detected CI build"
+        if found is None:
+            values[spec.name] = () if spec.multiple else spec.default
+        else:
+            values[spec.name], sources[spec.name] = found
+        if spec.name == "config" and values["config"]:
+            entry = _space_entry(values["config"], values["space"], sources)
     _derive_from_url(values, sources)
     settings = Settings(sources=sources, **values)
     _check_combinations(settings)
     return settings
+
+
+def _space_entry(path: str, space: int | None, sources: Mapping[str, str]) -> Mapping[str, Any]:
+    """The selected shared space's entry of the spaces file (the file is read either way)."""
+    spaces = load_spaces_file(path, sources["config"])
+    if space is None:
+        return {}
+    if str(space) not in spaces:
+        known = ", ".join(sorted(spaces)) or "none"
+        raise ConfigError(
+            f"shared space {space} (from {sources['space']}) is not in spaces file "
+            f"{path!r} (it has: {known}); add it or pick another --octane-space"
+        )
+    return spaces[str(space)]
+
+
+def _given(
+    spec: OptionSpec, flag: Any, environ: Mapping[str, str], ini: Any, ini_name: str
+) -> tuple[Any, str] | None:
+    """The option's value and where it came from: the command line, its variable, its ini
+    key, in that order; None when none of them gives it."""
+    if flag not in (None, [], ()) and flag is not False:
+        where = f"option {spec.flag}"
+        return _parse(spec, flag, where), where
+    if spec.env and environ.get(spec.env, "").strip():
+        where = f"environment variable {spec.env}"
+        return _parse(spec, environ[spec.env], where), where
+    if spec.ini and ini not in (None, "", [], ()):
+        where = f"{ini_name} key {spec.ini}"
+        return _parse(spec, ini, where), where
+    return None
+
+
+def resolve_option(name: str, flag: Any, environ: Mapping[str, str]) -> Any:
+    """One option from the command line, else its variable, else its default: for the verbs
+    that need only this setting (the task store) and must not fail over any other."""
+    spec = OPTIONS_BY_NAME[name]
+    found = _given(spec, flag, environ, None, "")
+    return spec.default if found is None or found[0] is None else found[0]
 
 
 def _derive_from_url(values: dict[str, Any], sources: dict[str, str]) -> None:

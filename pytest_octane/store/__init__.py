@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
 from pytest_octane.errors import StoreError
+from pytest_octane.settings.options import DEFAULT_TASK_STORE
 from pytest_octane.store.base import DamagedJob, JobListing, TaskStore
 from pytest_octane.store.location import URL_SCHEME, describe_location
 
@@ -22,8 +23,8 @@ __all__ = [
     "open_store",
 ]
 
-#: Folder used when the user configures nothing.
-DEFAULT_LOCATION = "octane_task_logs"
+#: Folder used when the user configures nothing (the option table's default).
+DEFAULT_LOCATION = DEFAULT_TASK_STORE
 
 _SQLITE_SCHEMES = frozenset({"sqlite", "sqlite+pysqlite"})
 _POSTGRES_SCHEMES = frozenset({"postgresql", "postgres", "postgresql+psycopg"})

@@ -8,7 +8,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from pytest_octane.job.recorded import given_options, job_settings
+from pytest_octane.job.recorded import job_settings
+from pytest_octane.settings import given_options
 from pytest_octane.store import TaskStore
 
 if TYPE_CHECKING:

@@ -21,7 +21,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from pytest_octane.errors import ConfigError, InputError, OctaneError
-from pytest_octane.job.recorded import given_options, settings_from_options
 from pytest_octane.model import TestRun
 from pytest_octane.settings import Settings, load_spaces_file
 from pytest_octane.store import TaskStore
@@ -86,7 +85,7 @@ def parse_multipart(content_type: str, body: bytes) -> Posted:
 
 
 def _base_settings(args: argparse.Namespace) -> Settings:
-    return settings_from_options(given_options(args))
+    return Settings.from_argparse(args)
 
 
 def space_choices(args: argparse.Namespace) -> tuple[list[SpaceChoice], str | None]:
@@ -153,8 +152,8 @@ def start_upload(
         raise InputError("no files: choose one or more JUnit or Octane XML files")
     suite = posted.fields.get("suite", "").strip() or None
     story = posted.fields.get("jira", "").strip() or None
-    settings = settings_from_options(
-        given_options(args), space=space, suite=suite, jira=[story] if story else None
+    settings = Settings.from_argparse(
+        args, space=space, suite=suite, jira=[story] if story else None
     )
     settings = replace(settings, from_pytest=False)  # any tool's files, as 'upload' reads them
     check_credentials(settings)

@@ -8,7 +8,7 @@ import pytest
 
 import pytest_octane.job.engine  # noqa: F401  (see test_plugin_upload.py)
 from pytest_octane.job.events import UploadState
-from pytest_octane.plugin.progress import TerminalProgress
+from pytest_octane.plugin.uploading import TerminalProgress
 from pytest_octane.simulator import Simulator
 
 

@@ -137,7 +137,7 @@ def test_without_a_budget_the_same_runners_meet_a_full_queue(
 
 _HOG = r"""
 import sys, time
-from pytest_octane.job.budget import pool_name
+from pytest_octane.job.coord import pool_name
 from pytest_octane.store import open_store
 store = open_store(sys.argv[1])
 pool = pool_name(sys.argv[2], int(sys.argv[3]))
@@ -159,7 +159,7 @@ def test_slots_of_a_killed_runner_do_not_block_the_others(sim: Simulator, tmp_pa
         time.sleep(0.02)
     store = open_store(location)
     try:
-        from pytest_octane.job.budget import pool_name
+        from pytest_octane.job.coord import pool_name
 
         assert store.take_slot(pool_name(sim.url, sim.space_id), 6, 600.0) is None  # all taken
     finally:

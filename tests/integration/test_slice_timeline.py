@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from pytest_octane.job.budget import pool_name
+from pytest_octane.job.coord import pool_name
 from pytest_octane.job.engine import JobOutcome, upload_session
 from pytest_octane.job.events import UploadState
 from pytest_octane.model import RunError, RunStatus, SliceStatus, TestRun

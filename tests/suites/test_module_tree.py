@@ -11,8 +11,7 @@ import pytest
 from suite_support import SettingsFor, make_runs, race_creations
 
 from pytest_octane.job.engine import make_client, upload_session
-from pytest_octane.job.module_tree import ModuleResolver
-from pytest_octane.job.suites import get_or_create_suite, resolve_suite
+from pytest_octane.job.module_tree import ModuleResolver, get_or_create_suite, resolve_suite
 from pytest_octane.octane.client import OctaneClient
 from pytest_octane.simulator import Simulator
 

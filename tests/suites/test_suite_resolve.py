@@ -11,8 +11,8 @@ from suite_support import SettingsFor, race_creations
 
 from pytest_octane.errors import ConfigError
 from pytest_octane.job.engine import make_client
-from pytest_octane.job.module_tree import ModuleResolver
-from pytest_octane.job.suites import (
+from pytest_octane.job.module_tree import (
+    ModuleResolver,
     get_or_create_suite,
     resolve_suite,
     split_suite_path,

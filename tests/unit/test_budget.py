@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from pytest_octane.errors import OctaneError
-from pytest_octane.job.budget import QueueBudget, pool_name
+from pytest_octane.job.coord import QueueBudget, pool_name
 from pytest_octane.store import open_store
 
 POOL = pool_name("https://octane.example.com/", 1001)

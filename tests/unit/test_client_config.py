@@ -17,7 +17,7 @@ from pytest_octane.job.engine import make_client as make_job_client
 from pytest_octane.octane.client import InsecureConnectionWarning, OctaneClient
 from pytest_octane.octane.credentials import Credentials
 from pytest_octane.octane.retry import RetryPolicy
-from pytest_octane.settings import Settings
+from pytest_octane.settings import resolve_settings
 
 SERVER = "https://octane.example.com"
 BASE = f"{SERVER}/api/shared_spaces/1001/workspaces/1002"
@@ -99,7 +99,8 @@ def test_the_job_client_takes_the_settings_timeouts_and_verifies_tls_by_default(
     # requests would replace verify=True with these bundles (wanted in real use).
     monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
     monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
-    settings = Settings(url=SERVER, space=1001, workspace=1002)
+    cli = {"url": SERVER, "space": 1001, "workspace": 1002}
+    settings = resolve_settings(cli=cli, environ={}, ini={})
     credentials = Credentials.api_key("key_id", "s3cret", source="test")
     make_job_client(settings, credentials=credentials).get_task(7)
     sent = rsps.calls[1].request.req_kwargs

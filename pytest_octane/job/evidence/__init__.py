@@ -3,3 +3,5 @@
 ``ci_server`` decides once per job whether ``<build>`` may be sent; ``attachments`` sends the
 files attached to a slice's runs once its task has ended ``success`` or ``warning``.
 """
+
+__all__: list[str] = []

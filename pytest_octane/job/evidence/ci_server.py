@@ -20,7 +20,7 @@ from pytest_octane.octane.results_xml import without_build
 
 __all__ = ["build_failed", "fit_build_context"]
 
-log = logging.getLogger("pytest_octane.job.evidence")
+log = logging.getLogger(__name__)
 
 _KNOWN = "build_known"
 _lock = threading.Lock()

@@ -12,7 +12,7 @@ from typing import Any
 
 from pytest_octane.errors import StoreError
 from pytest_octane.job import coord
-from pytest_octane.job.budget import QueueBudget
+from pytest_octane.job.coord import QueueBudget
 from pytest_octane.job.events import Progress, UploadState
 from pytest_octane.job.interrupt import StopFlag
 from pytest_octane.job.module_tree import Guard, ModuleResolver
@@ -35,7 +35,7 @@ __all__ = [
     "update_slice",
 ]
 
-log = logging.getLogger("pytest_octane.job.engine")
+log = logging.getLogger(__name__)
 
 CredentialsHook = Callable[[], Credentials | Mapping[str, str] | None]
 
@@ -100,11 +100,10 @@ def make_client(
     )
 
 
-# ---------------------------------------------------------------- JIRA keys -> stories
-
-
 @dataclass(slots=True)
 class JobContext:
+    """What one job run carries between its steps (the state of its :class:`JobRun`)."""
+
     settings: Settings
     store: TaskStore
     client: OctaneClient

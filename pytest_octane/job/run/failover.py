@@ -30,7 +30,7 @@ __all__ = ["MOVED_EVENT", "FailoverStore"]
 #: history event of a job the store failed in mid-session: where it was kept meanwhile
 MOVED_EVENT = "moved"
 
-log = logging.getLogger("pytest_octane.job.failover")
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 

@@ -17,7 +17,7 @@ from types import TracebackType
 from typing import Any
 
 from pytest_octane.errors import OctaneError, UploadInterrupted
-from pytest_octane.job.budget import QueueBudget, pool_name
+from pytest_octane.job.coord import QueueBudget, pool_name
 from pytest_octane.job.events import Progress, UploadState
 from pytest_octane.job.evidence.attachments import send_attachments
 from pytest_octane.job.interrupt import StopFlag, wait_all

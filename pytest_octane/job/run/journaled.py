@@ -1,30 +1,137 @@
-"""From a job's journal to its recorded slices: the same cut whoever makes it.
+"""A job and its slices recorded before any request: the same records whoever makes them.
 
-The uploader process and ``pytest-octane resume`` both turn the journal's results into slices
-with :func:`record_journal_slices`: the slices are cut from journal order (``spool.cut_slices``),
+:func:`open_job` (the uploader process, ``upload``) spools a job's runs and records the job;
+the uploader tells pytest it is ready as soon as its job is recorded.  The uploader and
+``pytest-octane resume`` both turn the journal's results into slices with
+:func:`record_journal_slices`: the slices are cut from journal order (``spool.cut_slices``),
 each one written as ``slice-NNNN.xml`` next to the journal and then recorded in the store.  A
 slice the store already has is left alone; one it lacks is written again (the same runs and
 header give the same bytes, so a file left by a kill between the write and the record is
-simply replaced, and Octane de-duplicates a re-sent slice).
+simply replaced, and Octane de-duplicates a re-sent slice).  Light on purpose: no HTTP client
+is imported here, so the uploader records its job before it loads what the sending needs.
 """
 
 from __future__ import annotations
 
 import os
 import socket
+import tempfile
+import time
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from pytest_octane.errors import InputError
-from pytest_octane.job.journal import Journal, read_journal
+from pytest_octane.errors import InputError, StoreError
+from pytest_octane.job.journal import Journal, new_job_id, read_journal
+from pytest_octane.job.recorded import external_run_id_for
 from pytest_octane.job.spool import JOURNAL_KEY, cut_slices, spool_records
-from pytest_octane.model import JobRecord
-from pytest_octane.store import TaskStore
+from pytest_octane.model import JobRecord, TestRun
+from pytest_octane.octane.results_xml import header_from_settings
+from pytest_octane.settings import Settings, require_connection
+from pytest_octane.settings.ci import ci_run_url
+from pytest_octane.store import TaskStore, open_store
 
-__all__ = ["INTERRUPTED_EVENT", "catch_up", "journal_of", "record_journal_slices"]
+__all__ = [
+    "INTERRUPTED_EVENT",
+    "Opened",
+    "catch_up",
+    "journal_of",
+    "open_job",
+    "prepare_job",
+    "record_journal_slices",
+    "writer_alive",
+]
 
 #: history event of a job whose pytest ended without the journal's end mark
 INTERRUPTED_EVENT = "interrupted"
+
+#: what open_job returns: the settings (naming a fallback folder, if one was needed), the
+#: store, the job as recorded, and a warning naming the fallback folder
+Opened = tuple[Settings, TaskStore, JobRecord, str | None]
+
+
+def prepare_job(
+    settings: Settings,
+    runs: Sequence[TestRun],
+    store: TaskStore,
+    *,
+    spool_root: Path | None = None,
+    job_id: str | None = None,
+    journal: Path | None = None,
+) -> JobRecord:
+    """Write the spool and record the job, before any network request (``journal``: where
+    the job's results are journaled, recorded so that ``resume`` finishes from it)."""
+    server, space, workspace = require_connection(settings)
+    job_id = job_id or new_job_id()
+    folder = (spool_root or Path(settings.spool_dir)) / job_id
+    recorded = settings.summary()
+    if journal is not None:
+        recorded[JOURNAL_KEY] = str(journal.resolve())
+    header_settings = settings
+    if settings.suite or settings.suite_id is not None:
+        # one suite run per job: every slice (and any later retry) carries the same run id
+        run_id = external_run_id_for(settings, job_id)
+        recorded["external_run_id"] = run_id
+        header_settings = replace(header_settings, external_run_id=run_id)
+    slices = spool_records(
+        folder,
+        runs,
+        header_from_settings(header_settings),
+        slice_size=settings.slice_size,
+        max_trace=settings.max_trace,
+    )
+    now = time.time()
+    job = JobRecord(
+        job_id=job_id,
+        space_id=space,
+        workspace_id=workspace,
+        server=server,
+        created_at=now,
+        build={k: v for k, v in _build_dict(settings).items() if v},
+        settings=recorded,
+        slices=tuple(slices),
+    )
+    store.create_job(job)
+    return job
+
+
+def _build_dict(settings: Settings) -> dict[str, str | None]:
+    return {
+        "server_id": settings.build_server_id,
+        "job_id": settings.build_job_id,
+        "build_id": settings.build_id,
+        "job_name": settings.build_job_name,
+        "build_name": settings.build_name,
+        "url": ci_run_url(settings.build_id),  # the jobs page links the build
+    }
+
+
+def open_job(
+    settings: Settings, runs: Sequence[TestRun], job_id: str, *, journal: Path | None = None
+) -> tuple[Settings, TaskStore, JobRecord, str | None]:
+    """Open the task store, spool ``runs`` and record the job; on a store error, fall back to
+    a private temporary folder (returned settings name it) with a warning saying where."""
+
+    def prepare(settings: Settings, store: TaskStore) -> JobRecord:
+        return prepare_job(settings, runs, store, job_id=job_id, journal=journal)
+
+    try:
+        store = open_store(settings.task_store)
+        try:
+            return settings, store, prepare(settings, store), None
+        except BaseException:
+            store.close()
+            raise
+    except StoreError as exc:
+        # Never lose results because our own bookkeeping folder is unusable: keep going in
+        # a private temporary folder and say where, so the job can still be finished.
+        fallback = Path(tempfile.mkdtemp(prefix=f"pytest-octane-{job_id}-"))
+        settings = replace(
+            settings, task_store=str(fallback / "store"), spool_dir=str(fallback / "spool")
+        )
+        warning = f"{exc} — this job is kept in {fallback} instead"
+        store = open_store(settings.task_store)
+        return settings, store, prepare(settings, store), warning
 
 
 def journal_of(job: JobRecord) -> Path | None:
@@ -57,7 +164,7 @@ def record_journal_slices(
         return []
     header = journal.header
     run_id = job.settings.get("external_run_id")
-    if run_id:  # the job's suite run (see engine.prepare_job)
+    if run_id:  # the job's suite run (see prepare_job)
         header = replace(header, external_run_id=str(run_id))
     records = [
         record

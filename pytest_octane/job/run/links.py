@@ -1,23 +1,31 @@
-"""A job's references in Octane: its suite, each run's stories and module, and run coverage."""
+"""A job's references in Octane: its suite, each run's stories (JIRA keys to story ids, in
+batched queries) and module, and run coverage."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
-from pytest_octane.job import coverage, recorded, suites
-from pytest_octane.job.module_tree import Placed, module_name_of
+from pytest_octane.job import coverage, recorded
+from pytest_octane.job.module_tree import Placed, module_name_of, resolve_suite
 from pytest_octane.job.run.context import JobContext, flush_log, guard, module_resolver
-from pytest_octane.job.run.stories import lookup_stories
 from pytest_octane.job.spool import SpooledRun
 from pytest_octane.model import SliceStatus
+from pytest_octane.octane.client import OctaneClient, quote_query_value
 from pytest_octane.octane.results_xml import RunRefs
 
-__all__ = ["link_runs", "look_ahead", "references", "resolve_job_suite"]
+__all__ = [
+    "KEYS_PER_QUERY",
+    "link_runs",
+    "look_ahead",
+    "lookup_stories",
+    "map_jira_keys",
+    "references",
+    "resolve_job_suite",
+]
 
-
-def _now() -> float:
-    return time.time()
+#: JIRA keys per story query: keeps URLs short and the query count at ceil(keys / 50).
+KEYS_PER_QUERY = 50
 
 
 def resolve_job_suite(ctx: JobContext) -> None:
@@ -28,7 +36,7 @@ def resolve_job_suite(ctx: JobContext) -> None:
         return  # no suite, or an explicit suite id already in the spooled header
     suite_id = recorded.recorded_suite_id(job)
     if suite_id is None:
-        suite_id, module_ids = suites.resolve_suite(
+        suite_id, module_ids = resolve_suite(
             ctx.client,
             module_resolver(ctx).ensure,
             plan.root_module,
@@ -40,7 +48,7 @@ def resolve_job_suite(ctx: JobContext) -> None:
         ctx.store.add_history(
             job.job_id,
             {
-                "time": _now(),
+                "time": time.time(),
                 "event": recorded.SUITE_EVENT,
                 "path": plan.path,
                 "suite_id": suite_id,
@@ -50,6 +58,58 @@ def resolve_job_suite(ctx: JobContext) -> None:
         )
         ctx.progress(f"suite {plan.path!r}: test suite {suite_id}, run {plan.external_run_id!r}")
     ctx.suite_ref = (suite_id, plan.external_run_id)
+
+
+def map_jira_keys(
+    client: OctaneClient, field_name: str, keys: Iterable[str]
+) -> dict[str, list[int]]:
+    """Story ids per JIRA key, queried in batches of ``KEYS_PER_QUERY`` (paging followed)."""
+    unique = sorted(set(keys))
+    found: dict[str, list[int]] = {}
+    for start in range(0, len(unique), KEYS_PER_QUERY):
+        batch = unique[start : start + KEYS_PER_QUERY]
+        values = ",".join(quote_query_value(key) for key in batch)
+        for story in client.iter_entities(
+            "stories", query=f"{field_name} IN {values}", fields=["id", field_name]
+        ):
+            key = str(story.get(field_name) or "").strip()
+            if key in batch:
+                found.setdefault(key, []).append(int(story["id"]))
+    return {key: sorted(ids) for key, ids in found.items()}
+
+
+def lookup_stories(
+    ctx: JobContext, keys: Iterable[str], *, ahead: bool = False
+) -> dict[str, list[int]]:
+    """Story ids of ``keys``, querying only keys not looked up before in this job run.
+
+    ``ahead``: keys of tests that may still run (streaming looks them up at the end of
+    collection); they count as unmapped in the summary only once a run that carries them
+    is sent, so a test that never ran cannot fail ``--octane-strict``.
+    """
+    keys = set(keys)
+    new = keys - ctx.queried_keys
+    if new:
+        ctx.stories.update(map_jira_keys(ctx.client, ctx.settings.jira_field, new))
+        ctx.queried_keys |= new
+    if ahead:
+        if new:
+            found = len(set(ctx.stories) & new)
+            ctx.progress(
+                f"looked up the JIRA keys of the collected tests: {found} of {len(new)} have a "
+                "story in Octane"
+            )
+    elif not keys <= ctx.linked_keys:
+        ctx.linked_keys |= keys
+        found_keys = set(ctx.stories) & ctx.linked_keys
+        ctx.outcome.unmapped_keys = sorted(ctx.linked_keys - found_keys)
+        ctx.outcome.ambiguous_keys = {
+            k: v for k, v in ctx.stories.items() if len(v) > 1 and k in ctx.linked_keys
+        }
+        ctx.progress(
+            f"mapped {len(found_keys)} of {len(ctx.linked_keys)} JIRA keys to Octane stories"
+        )
+    return {key: ctx.stories[key] for key in keys if key in ctx.stories}
 
 
 def references(

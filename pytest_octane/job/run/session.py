@@ -26,8 +26,12 @@ from pytest_octane.job.outcome import JobOutcome
 from pytest_octane.job.run.context import RequestLog, make_client
 from pytest_octane.job.run.failover import FailoverStore
 from pytest_octane.job.run.jobrun import JobRun, fail_unfinished
-from pytest_octane.job.run.journaled import INTERRUPTED_EVENT, record_journal_slices
-from pytest_octane.job.run.opening import Opened, open_job
+from pytest_octane.job.run.journaled import (
+    INTERRUPTED_EVENT,
+    Opened,
+    open_job,
+    record_journal_slices,
+)
 from pytest_octane.job.run.pipe import Inbox
 from pytest_octane.octane.client import OctaneClient
 from pytest_octane.octane.credentials import Credentials
@@ -35,7 +39,7 @@ from pytest_octane.settings import Settings
 
 __all__ = ["Inbox", "SessionUpload"]  # Inbox lives in pipe.py, light for the uploader
 
-log = logging.getLogger("pytest_octane.job.session")
+log = logging.getLogger(__name__)
 
 #: how often the journal is read again while nothing else happens
 FOLLOW_S = 0.1

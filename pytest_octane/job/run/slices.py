@@ -10,10 +10,10 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 
 from pytest_octane.errors import InputError, OctaneError, PollTimeout, TaskLost, UploadInterrupted
-from pytest_octane.job import suites
 from pytest_octane.job.events import collect_waits
 from pytest_octane.job.evidence import ci_server
 from pytest_octane.job.evidence.attachments import send_attachments
+from pytest_octane.job.module_tree import with_suite_ref
 from pytest_octane.job.run.context import JobContext, flush_log, update_slice
 from pytest_octane.job.run.links import references, resolve_job_suite
 from pytest_octane.job.spool import SpooledRun, read_spooled_runs, upload_payload
@@ -61,7 +61,7 @@ def _payload(ctx: JobContext, path: Path, refs: list[RunRefs], attempt: int) -> 
     payload = upload_payload(path, refs, attempt=attempt)
     payload = ci_server.fit_build_context(ctx, payload)  # issue 23: <build> only if Octane knows it
     if ctx.suite_ref is not None:
-        payload = suites.with_suite_ref(payload, *ctx.suite_ref)
+        payload = with_suite_ref(payload, *ctx.suite_ref)
     return payload
 
 

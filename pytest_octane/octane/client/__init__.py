@@ -40,8 +40,8 @@ from pytest_octane.octane.client.session import (
     ignore_unverified_request_warnings,
     positive_id,
 )
-from pytest_octane.settings import MAX_WRITE_BATCH
 from pytest_octane.settings.octane_url import parse_octane_url
+from pytest_octane.settings.parsers import MAX_WRITE_BATCH
 
 __all__ = [
     "AUTH_COOKIES",

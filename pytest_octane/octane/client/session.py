@@ -41,6 +41,7 @@ from pytest_octane.octane.client.answers import AnswerMapper
 from pytest_octane.octane.credentials import Credentials
 from pytest_octane.octane.redact import HIDDEN, redact
 from pytest_octane.octane.retry import RetryPolicy, call_with_retry
+from pytest_octane.settings import DEFAULT_CLIENT_TYPE
 from pytest_octane.settings.octane_url import parse_octane_url, redact_userinfo
 
 __all__ = [
@@ -78,7 +79,7 @@ class Connection(TypedDict, total=False):
     workspace_id: Required[int]
     credentials: Required[Credentials]
     timeout: Required[tuple[float, float]]  # (connect, read) seconds
-    client_type: str  # the HPECLIENTTYPE header; PYTEST_OCTANE when not given
+    client_type: str  # the HPECLIENTTYPE header; the settings' default when not given
     verify: bool | str  # TLS: True (the default), False or the path of a CA bundle
     proxies: Mapping[str, str] | None
     retry: RetryPolicy | None  # RetryPolicy() when not given
@@ -133,7 +134,7 @@ class HttpSession:
         # a whole request (connect, answer, body) may take this long: see octane/bounded.py
         self.deadline_s: Final = self.timeout[0] + 2 * self.timeout[1]
         self.log_bodies: Final = options.get("log_bodies", False)
-        self._client_type = _check_client_type(options.get("client_type", "PYTEST_OCTANE"))
+        self._client_type = _check_client_type(options.get("client_type", DEFAULT_CLIENT_TYPE))
         self._verify = _check_verify(options.get("verify", True))
         if self._verify is False and root.lower().startswith("https:"):
             warnings.warn(
