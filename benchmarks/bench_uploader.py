@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import ast
 import os
 import subprocess
 import sys
@@ -86,6 +87,7 @@ def run_uploader(
 ) -> UploaderResult:
     rows: list[Row] = []
     detail: list[str] = []
+    load_before = os.getloadavg()[0]  # the machine is shared: the load says how quiet it was
     with tempfile.TemporaryDirectory(prefix="octane-bench-uploader-") as tmp:
         root = Path(tmp)
         baseline = export(ref, root / "baseline")
@@ -125,11 +127,61 @@ def run_uploader(
                     for v in variants
                 )
             )
+            uploads = [v for v in variants if v.name.startswith("upload")]
+            rows += _phases([bare, *uploads], root, scratch, timeout, log)
             rows += _import_time(baseline, ref, log)
             rows += _startup(sim, root, log)
             if memory:
                 rows += _memory(sim, root, baseline, ref, log)
+    load = f"{load_before:.2f} at the start, {os.getloadavg()[0]:.2f} at the end"
+    rows.append(Row("uploader: load average (1 min) of the machine", load, "measured", True))
     return UploaderResult(rows, detail)
+
+
+#: a conftest that writes down when collection ended, when the tests could start (after the
+#: plugin's own ``pytest_runtestloop``, which waits for the uploader's "ready") and when the
+#: session reached its end; the bench adds the process's exit
+_PHASES_CONFTEST = """
+import os, time
+T = {}
+def pytest_collection_finish(session): T["collected"] = time.time()
+def pytest_runtestloop(session): T["tests"] = time.time()
+def pytest_sessionfinish(session):
+    T["finish"] = time.time()
+    with open(os.environ["PHASES_OUT"], "w") as out: out.write(repr(T))
+"""
+
+
+def _phases(
+    variants: list[Variant], root: Path, scratch: Path, timeout: float, log: Callable[[str], None]
+) -> list[Row]:
+    """Where an upload's extra wall time goes: the wait at the end of collection and the
+    session's end (from ``pytest_sessionfinish`` to the process's exit: the last slice, its
+    task and the uploader's exit), 3 alternating rounds; medians in ms."""
+    suite = make_suite(root / "phases", 5000)
+    (suite / "conftest.py").write_text(_PHASES_CONFTEST, encoding="utf-8")
+    out = root / "phases.txt"
+    seen: dict[str, list[tuple[float, float]]] = {v.name: [] for v in variants}
+    for _ in range(3):
+        for variant in variants:
+            probe = Variant(variant.name, variant.args, {**variant.env, "PHASES_OUT": str(out)})
+            _, _, problem = _run_once(probe, suite, scratch, timeout)
+            ended = time.time()
+            if problem:
+                raise RuntimeError(f"{variant.name}: {problem}")
+            marks = ast.literal_eval(out.read_text(encoding="utf-8"))
+            waited = marks["tests"] - marks["collected"]
+            seen[variant.name].append((waited, ended - marks["finish"]))
+    log(f"  phases (collection end -> tests, session end -> exit): {seen}")
+    return [
+        Row(
+            f"uploader: {name}: wait at collection end / session end to exit, median of 3",
+            f"{median([w for w, _ in v]) * 1e3:.0f} ms / {median([e for _, e in v]) * 1e3:.0f} ms",
+            "measured",
+            True,
+        )
+        for name, v in seen.items()
+    ]
 
 
 #: the plugin's import on top of an imported pytest, in seconds (what pytest's entry point costs)

@@ -3,6 +3,7 @@ or the task store fails in mid-session."""
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from collections import Counter
@@ -45,14 +46,16 @@ class Session:
             self.inbox,
             credentials=Credentials.api_key(sim.client_id, sim.client_secret, source="test"),
             progress=self.lines.append,
-            on_ready=lambda location, warning: self.ready.set(),
         )
         self.outcome: JobOutcome | None = None
         self.thread = threading.Thread(target=self._run)
         self.thread.start()
 
     def _run(self) -> None:
-        self.outcome = self.upload.run()
+        upload = self.upload
+        opened = open_job(upload.settings, [], upload.job_id, journal=self.journal)
+        self.ready.set()
+        self.outcome = upload.run(opened)
 
     def add(self, first: int, last: int) -> None:
         for i in range(first, last):
@@ -151,17 +154,15 @@ class FailingStore:
 def test_a_task_store_failing_in_mid_session_loses_nothing(
     settings: Settings, sim: Simulator, monkeypatch: pytest.MonkeyPatch, comes_back: bool
 ) -> None:
-    import pytest_octane.job.run.session as session_module
-
     failing: list[FailingStore] = []
-    real_open_job = session_module.open_job
+    real_open_job = open_job
 
     def open_failing(*args: Any, **kwargs: Any) -> Any:
         settings, store, job, warning = real_open_job(*args, **kwargs)
         failing.append(FailingStore(store, after=3))
         return settings, failing[0], job, warning
 
-    monkeypatch.setattr(session_module, "open_job", open_failing)
+    monkeypatch.setattr(sys.modules[__name__], "open_job", open_failing)  # Session's opening
     session = Session(settings, sim)
     session.add(0, 45)
     wait_until(lambda: failing and failing[0].failures, timeout=60, what="the store failing")

@@ -3,8 +3,8 @@
 The pytest process journals each final result (``job/journal.py``) and tells the uploader,
 through its :class:`Inbox`, where collection ended (the look-ahead: sign in, look up the
 collected tests' stories, make their modules and the job's suite), when the journal's end
-mark is written, and about Ctrl-C.  :class:`SessionUpload` records the job first (so that
-``resume`` finds it whatever happens next), then reads the journal as it grows, cuts each
+mark is written, and about Ctrl-C.  Once the job is recorded (``open_job``: from then on
+``resume`` finds it), :class:`SessionUpload` reads the journal as it grows, cuts each
 slice (``job/run/journaled.py``), spools and records it before any request and queues it on
 the pool of ``maxParallelUploads`` workers.  With ``--octane-stream=off`` it cuts nothing
 before the end mark.  When the pipe closes without the end mark, pytest died: every
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 from pytest_octane.errors import CredentialsError, OctaneError, StoreError
@@ -26,12 +25,7 @@ from pytest_octane.job.outcome import JobOutcome
 from pytest_octane.job.run.context import RequestLog, make_client
 from pytest_octane.job.run.failover import FailoverStore
 from pytest_octane.job.run.jobrun import JobRun, fail_unfinished
-from pytest_octane.job.run.journaled import (
-    INTERRUPTED_EVENT,
-    Opened,
-    open_job,
-    record_journal_slices,
-)
+from pytest_octane.job.run.journaled import INTERRUPTED_EVENT, Opened, record_journal_slices
 from pytest_octane.job.run.pipe import Inbox
 from pytest_octane.octane.client import OctaneClient
 from pytest_octane.octane.credentials import Credentials
@@ -59,7 +53,6 @@ class SessionUpload:
         credentials_error: CredentialsError | None = None,
         progress: Progress | None = None,
         state: UploadState | None = None,
-        on_ready: Callable[[str, str | None], None] = lambda location, warning: None,
     ) -> None:
         self.settings = settings
         self.job_id = job_id
@@ -70,19 +63,13 @@ class SessionUpload:
         self.credentials_error = credentials_error
         self.progress: Progress = progress or (lambda line: log.info("%s", line))
         self.state = state or UploadState()
-        self.on_ready = on_ready
         self._reader = JournalReader(journal)
         self._interrupted = False  # the pipe closed before the end mark
 
-    def open(self) -> Opened:
-        """Record the job (before anything else: from then on ``resume`` finds it)."""
-        opened = open_job(self.settings, [], self.job_id, journal=self.journal)
-        self.on_ready(opened[1].location, opened[3])
-        return opened
-
-    def run(self, opened: Opened | None = None) -> JobOutcome:
-        """Upload the session; ``opened``: the job as :meth:`open` recorded it."""
-        settings, primary, job, warning = opened or self.open()
+    def run(self, opened: Opened) -> JobOutcome:
+        """Upload the session; ``opened``: the job as ``open_job`` recorded it (before
+        anything else: from then on ``resume`` finds it)."""
+        settings, primary, job, warning = opened
         self.settings = settings
         store = FailoverStore(primary, job)
         outcome: JobOutcome | None = None
@@ -213,6 +200,7 @@ class SessionUpload:
                 if not final:
                     streamed += len(indexes)  # full slices: their runs are not cut again
                 if run is not None:
+                    run.ctx.ending = final  # pytest waits from here: its last tasks polled soon
                     run.send(indexes)
             if final:
                 return

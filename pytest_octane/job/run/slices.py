@@ -20,7 +20,10 @@ from pytest_octane.job.spool import SpooledRun, read_spooled_runs, upload_payloa
 from pytest_octane.model import SliceRecord, SliceStatus, SliceWait
 from pytest_octane.octane.results_xml import RunRefs
 
-__all__ = ["STOPPING", "poll_slices", "submit_slices"]
+__all__ = ["QUICK_POLL_S", "STOPPING", "poll_slices", "poll_task", "submit_slices"]
+
+#: the shortest wait between polls, and the first look at the last slices' tasks
+QUICK_POLL_S = 0.05
 
 STOPPING = (
     "pytest-octane: Ctrl-C: sending no more slices; waiting for the requests in flight "
@@ -28,33 +31,42 @@ STOPPING = (
 )
 
 
-def _poll(ctx: JobContext, index: int, task_id: int, *, fresh: bool) -> tuple[str, str | None]:
+def poll_task(ctx: JobContext, index: int, task_id: int, *, fresh: bool) -> tuple[str, str | None]:
     """Poll one task until it is final.
 
     A worker keeps its upload slot until its task is final, so a late poll delays the next
     upload: a fresh task is first polled after the job's typical processing time, then
     every 10 % of the time waited so far, never more often than P/20 s (Octane asks for at
-    most 20 requests a second) and never less often than every 10 s.
+    most 20 requests a second) and never less often than every 10 s.  Once pytest waits
+    (``ctx.ending``), a fresh task is looked at after ``QUICK_POLL_S`` (then at the typical
+    time), and the floor is shared by the tasks polled at that moment.
     """
     started = time.monotonic()
     deadline = started + ctx.settings.poll_timeout
-    floor = max(ctx.settings.max_parallel / 20.0, 0.05)
-    if fresh:
-        ctx.sleep(ctx.typical_task_s())
-    while True:
-        state = ctx.client.get_task(task_id)
-        if state.is_final:
-            if fresh:
-                ctx.task_took(time.monotonic() - started)
-            return state.status.strip().lower(), state.error_details
-        interval = min(max(floor, 0.1 * (time.monotonic() - started)), 10.0)
-        if time.monotonic() + interval > deadline:
-            raise PollTimeout(
-                f"task {task_id} of slice {index} is still {state.status.strip()!r} after "
-                f"{ctx.settings.poll_timeout:.0f} s; run 'pytest-octane resume' later",
-                task_id=task_id,
-            )
-        ctx.sleep(interval)
+    typical = ctx.typical_task_s()
+    ctx.polling.add(task_id)  # set.add and discard are atomic: the workers share it
+    try:
+        if fresh:
+            ctx.sleep(min(typical, QUICK_POLL_S) if ctx.ending else typical)
+        while True:
+            state = ctx.client.get_task(task_id)
+            if state.is_final:
+                if fresh:
+                    ctx.task_took(time.monotonic() - started)
+                return state.status.strip().lower(), state.error_details
+            waited = time.monotonic() - started
+            pollers = len(ctx.polling) if ctx.ending else ctx.settings.max_parallel
+            quick_too_early = typical - waited if ctx.ending and fresh else 0.0
+            interval = min(max(pollers / 20.0, QUICK_POLL_S, 0.1 * waited, quick_too_early), 10)
+            if time.monotonic() + interval > deadline:
+                raise PollTimeout(
+                    f"task {task_id} of slice {index} is still {state.status.strip()!r} after "
+                    f"{ctx.settings.poll_timeout:.0f} s; run 'pytest-octane resume' later",
+                    task_id=task_id,
+                )
+            ctx.sleep(interval)
+    finally:
+        ctx.polling.discard(task_id)
 
 
 def _payload(ctx: JobContext, path: Path, refs: list[RunRefs], attempt: int) -> bytes:
@@ -206,7 +218,7 @@ def _finish_task(
     ctx: JobContext, index: int, task_id: int, *, fresh: bool = False
 ) -> tuple[bool, str]:
     """Poll the task to its end and record it; return (succeeded, what happened)."""
-    status, details = _poll(ctx, index, task_id, fresh=fresh)
+    status, details = poll_task(ctx, index, task_id, fresh=fresh)
     if status in ("success", "warning"):
         update_slice(
             ctx,
