@@ -21,14 +21,28 @@ from pathlib import Path
 
 from pytest_octane import cli
 from pytest_octane.model import JobRecord
-from pytest_octane.simulator import Simulator
 from pytest_octane.store import TaskStore, open_store
+from tests.octane_env import OctaneEnv, run_child
 
-PG_ENV = "OCTANE_TEST_POSTGRES_URL"
+__all__ = [
+    "CLI_FAST",
+    "FAST_RETRIES",
+    "SUBPROCESS_TIMEOUT",
+    "SUITE",
+    "CliResult",
+    "Octane",
+    "in_ci",
+    "lines_without_traceback",
+    "printed",
+    "wait_until",
+]
+
 #: Inner pytest sessions and subprocess CLIs finish in seconds; this only bounds a hang.
 SUBPROCESS_TIMEOUT = 120.0
 #: Short waits so a queue-full or transient retry costs tenths of a second, not minutes.
 FAST_RETRIES = ("--octane-queue-full-retry=0.1", "--octane-poll-timeout=30")
+#: The same for the CLI.
+CLI_FAST = ("--queue-full-retry=0.1",)
 
 SUITE = """
 import pytest
@@ -68,13 +82,9 @@ class CliResult:
 
 
 @dataclass(slots=True)
-class Octane:
-    """One test's simulator, task store, spool and the commands that use them."""
+class Octane(OctaneEnv):
+    """``octane_env`` with the session cookies the simulator issued, and the commands."""
 
-    sim: Simulator
-    root: Path
-    store_location: str
-    spool: Path
     cookies: list[str] = field(default_factory=list)
 
     # -- what must never leak
@@ -99,7 +109,7 @@ class Octane:
     # -- the store
 
     def open_store(self) -> TaskStore:
-        return open_store(self.store_location)
+        return open_store(self.store)
 
     def jobs(self) -> list[JobRecord]:
         store = self.open_store()
@@ -115,26 +125,6 @@ class Octane:
 
     # -- inner pytest sessions
 
-    def env(self) -> dict[str, str]:
-        env = {
-            k: v
-            for k, v in os.environ.items()
-            if not k.startswith(("OCTANE_", "PYTEST_XDIST_", "PYTEST_ADDOPTS"))
-        }
-        env["OCTANE_CLIENT_ID"] = self.sim.client_id
-        env["OCTANE_CLIENT_SECRET"] = self.sim.client_secret
-        return env
-
-    def plugin_args(self) -> list[str]:
-        return [
-            f"--octane-space={self.sim.space_id}",
-            f"--octane-url={self.sim.url}",
-            f"--octane-workspace={self.sim.workspace_id}",
-            f"--octane-task-store={self.store_location}",
-            f"--octane-spool-dir={self.spool}",
-            *FAST_RETRIES,
-        ]
-
     def write_suite(self, params: int = 4, name: str = "test_shop.py") -> Path:
         folder = self.root / "suite"
         folder.mkdir(exist_ok=True)
@@ -143,21 +133,15 @@ class Octane:
 
     def pytest_command(self, suite: Path, *args: str, upload: bool = True) -> list[str]:
         return [
-            sys.executable, "-m", "pytest", str(suite), "-p", "no:cacheprovider",
-            "-p", "no:randomly", *(self.plugin_args() if upload else []), *args,
+            sys.executable, "-m", "pytest", str(suite), "-p", "no:randomly",
+            *(self.pytest_args(*FAST_RETRIES) if upload else ["-p", "no:cacheprovider"]), *args,
         ]  # fmt: skip
 
     def run_pytest(
         self, suite: Path, *args: str, upload: bool = True
     ) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            self.pytest_command(suite, *args, upload=upload),
-            cwd=suite,
-            env=self.env(),
-            capture_output=True,
-            text=True,
-            timeout=SUBPROCESS_TIMEOUT,
-            check=False,
+        return run_child(
+            self.pytest_command(suite, *args, upload=upload), cwd=suite, env=self.env()
         )
 
     def start_pytest(
@@ -186,30 +170,14 @@ class Octane:
         return CliResult(code, out.getvalue(), err.getvalue())
 
     def cli_subprocess(self, *args: str) -> CliResult:
-        done = subprocess.run(
-            [sys.executable, "-m", "pytest_octane", *args],
-            cwd=self.root,
-            env=self.env(),
-            capture_output=True,
-            text=True,
-            timeout=SUBPROCESS_TIMEOUT,
-            check=False,
+        done = run_child(
+            [sys.executable, "-m", "pytest_octane", *args], cwd=self.root, env=self.env()
         )
         return CliResult(done.returncode, done.stdout, done.stderr)
 
-    def connection_args(self) -> list[str]:
-        return [
-            f"--space={self.sim.space_id}",
-            f"--url={self.sim.url}",
-            f"--workspace={self.sim.workspace_id}",
-            f"--task-store={self.store_location}",
-            f"--spool-dir={self.spool}",
-            "--queue-full-retry=0.1",
-        ]
-
     def upload(self, *files: Path | str, args: Sequence[str] = ()) -> CliResult:
         """``pytest-octane upload FILES`` to this test's simulator and store."""
-        return self.cli("upload", *map(str, files), *self.connection_args(), *args)
+        return self.cli("upload", *map(str, files), *self.cli_args(*CLI_FAST), *args)
 
     # -- the simulator
 

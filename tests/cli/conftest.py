@@ -14,14 +14,12 @@ import os
 import subprocess
 import sys
 import textwrap
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cli_harness import PG_ENV, SUBPROCESS_TIMEOUT, SUITE, Octane
+from cli_harness import SUBPROCESS_TIMEOUT, SUITE, Octane
 
-from pytest_octane.simulator import Simulator
+from tests.octane_env import TEST_ENV, OctaneEnv
 
 # ---------------------------------------------------------------- fixtures
 
@@ -30,7 +28,7 @@ from pytest_octane.simulator import Simulator
 def _isolated_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """The CLI runs in-process: it must not see the outer shell's Octane settings."""
     for name in list(os.environ):
-        if name.startswith("OCTANE_") and name not in (PG_ENV, "OCTANE_XSD"):
+        if name.startswith("OCTANE_") and name not in TEST_ENV:
             monkeypatch.delenv(name)
 
 
@@ -60,16 +58,12 @@ def backend(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def octane(
     request: pytest.FixtureRequest,
-    tmp_path: Path,
+    octane_env: OctaneEnv,
     backend: str,
     monkeypatch: pytest.MonkeyPatch,
-) -> Iterator[Octane]:
-    marker = request.node.get_closest_marker("octane_simulator")
-    options: dict[str, object] = {"processing_ms": 20}
-    options.update(marker.kwargs if marker else {})
-    # a secret of this test only, so a hit in any file or output cannot be a coincidence
-    options.setdefault("client_secret", f"cli-secret-{uuid.uuid4().hex}")
-    sim = Simulator(**options)  # type: ignore[arg-type]
+) -> Octane:
+    """``octane_env`` in the chosen store backend, recording every session cookie issued."""
+    sim = octane_env.sim
     cookies: list[str] = []
     issue = sim._state.new_token  # no public hook: record every cookie value it hands out
 
@@ -79,21 +73,12 @@ def octane(
         return token
 
     sim._state.new_token = recording_new_token  # type: ignore[method-assign]
+    root = octane_env.root
     if backend == "json":
-        location = str(tmp_path / "task_logs")
+        location = str(root / "task_logs")
     elif backend == "sqlite":
-        location = f"sqlite:///{tmp_path / 'tasks.db'}"
+        location = f"sqlite:///{root / 'tasks.db'}"
     else:
         location = request.getfixturevalue("pg_url")
-    monkeypatch.setenv("OCTANE_CLIENT_ID", sim.client_id)
-    monkeypatch.setenv("OCTANE_CLIENT_SECRET", sim.client_secret)
-    monkeypatch.chdir(tmp_path)
-    with sim:
-        yield Octane(sim, tmp_path, location, tmp_path / "spool", cookies)
-    assert not sim.internal_errors, sim.internal_errors[0]
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers", "octane_simulator(**kwargs): Simulator keyword arguments for `octane`"
-    )
+    monkeypatch.chdir(root)
+    return Octane(sim, root, location, octane_env.spool, cookies)

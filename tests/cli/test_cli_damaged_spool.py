@@ -15,6 +15,7 @@ from cli_harness import Octane, lines_without_traceback
 
 from pytest_octane.job.spool import keys_path
 from pytest_octane.model import SliceStatus
+from tests.run_factory import make_test_run
 
 STORIES = [{"id": 701, "name": "Login", "jira_key_udf": "QZ-1"}]
 LINKED_SUITE = """
@@ -30,7 +31,7 @@ def test_number(n):
 
 
 def store_arg(octane: Octane) -> str:
-    return f"--task-store={octane.store_location}"
+    return f"--task-store={octane.store}"
 
 
 @pytest.mark.octane_simulator(stories=STORIES)
@@ -80,21 +81,10 @@ def test_a_damaged_keys_file_is_an_error_naming_it(
 ) -> None:
     from pytest_octane.errors import InputError
     from pytest_octane.job.spool import read_spooled_runs, write_spool
-    from pytest_octane.model import RunStatus, TestRun
     from pytest_octane.octane.results_xml import ResultHeader
 
     runs = [
-        TestRun(
-            nodeid=f"t.py::t{i}",
-            module="",
-            package="pkg",
-            klass="K",
-            name=f"t{i}",
-            status=RunStatus.PASSED,
-            duration_ms=1,
-            started_ms=1,
-            jira_keys=("QZ-1",),
-        )
+        make_test_run(f"t.py::t{i}", package="pkg", klass="K", started_ms=1, jira_keys=("QZ-1",))
         for i in range(2)
     ]
     (spooled,) = write_spool(tmp_path, ResultHeader(), runs, slice_size=10, max_trace=100)

@@ -62,16 +62,16 @@ def test_files_of_a_killed_upload_are_sent_by_resume(octane: Octane) -> None:
     ) as client:
         client.create_run_attachment(run_id, "one.txt", b"first")
     (job,) = octane.jobs()
-    status = octane.cli("status", job.job_id, f"--task-store={octane.store_location}")
+    status = octane.cli("status", job.job_id, f"--task-store={octane.store}")
     assert "attachments: 2 pending" in status.out
     before = len(octane.sim.attachments())
-    done = octane.cli("resume", job.job_id, f"--task-store={octane.store_location}")
+    done = octane.cli("resume", job.job_id, f"--task-store={octane.store}")
     assert done.code == 0, done.text
     assert before == 1
     assert sorted(a["name"] for a in octane.sim.attachments()) == ["one.txt", "two.log"]
-    status = octane.cli("status", job.job_id, f"--task-store={octane.store_location}")
+    status = octane.cli("status", job.job_id, f"--task-store={octane.store}")
     assert "attachments: 2 sent" in status.out
-    assert octane.cli("resume", job.job_id, f"--task-store={octane.store_location}").code == 0
+    assert octane.cli("resume", job.job_id, f"--task-store={octane.store}").code == 0
     assert len(octane.sim.attachments()) == 2  # nothing is sent twice
 
 

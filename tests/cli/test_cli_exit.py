@@ -66,7 +66,7 @@ def test_an_unknown_job_is_a_usage_error(
     assert octane.upload(junit_xml).code == 0  # a store with another job in it
     assert len(octane.jobs()) == 1
     posts = octane.posts()
-    result = octane.cli(command, job_id, f"--task-store={octane.store_location}")
+    result = octane.cli(command, job_id, f"--task-store={octane.store}")
     assert result.code == 2, result.text
     (line,) = lines_without_traceback(result.err)
     assert line.startswith("pytest-octane: error: ") and job_id in line
@@ -123,7 +123,7 @@ def test_retry_without_credentials_is_exit_code_2(
     result = octane.cli(
         "retry",
         job.job_id,
-        f"--task-store={octane.store_location}",
+        f"--task-store={octane.store}",
         f"--credentials-path={octane.root}/S-{{space_id}}",
     )
     assert result.code == 2, result.text
@@ -134,7 +134,7 @@ def test_retry_without_credentials_is_exit_code_2(
 
 
 def test_status_exit_code_follows_the_job(octane: Octane, junit_xml: Path) -> None:
-    store = f"--task-store={octane.store_location}"
+    store = f"--task-store={octane.store}"
     octane.sim.faults.fail_next_tasks(1)
     assert octane.upload(junit_xml, args=["--slice-size=5", "--max-parallel=1"]).code == 1
     job = octane.only_job()
@@ -152,9 +152,9 @@ def test_status_exit_code_follows_the_job(octane: Octane, junit_xml: Path) -> No
 def test_the_module_entry_point_exits_with_the_same_codes(octane: Octane) -> None:
     version = octane.cli_subprocess("--version")
     assert (version.code, version.out.strip()) == (0, f"pytest-octane {__version__}")
-    Path(octane.store_location).mkdir(parents=True, exist_ok=True)
+    Path(octane.store).mkdir(parents=True, exist_ok=True)
     unknown = octane.cli_subprocess(
-        "status", "20990101-000000-deadbeef", f"--task-store={octane.store_location}"
+        "status", "20990101-000000-deadbeef", f"--task-store={octane.store}"
     )
     assert unknown.code == 2
     (line,) = lines_without_traceback(unknown.err)
@@ -163,9 +163,9 @@ def test_the_module_entry_point_exits_with_the_same_codes(octane: Octane) -> Non
 
 @pytest.mark.parametrize("where", ["before", "after"])
 def test_debug_is_accepted_before_and_after_the_command(octane: Octane, where: str) -> None:
-    command = ["status", "20990101-000000-deadbeef", f"--task-store={octane.store_location}"]
+    command = ["status", "20990101-000000-deadbeef", f"--task-store={octane.store}"]
     argv = ["--debug", *command] if where == "before" else [*command, "--debug"]
-    Path(octane.store_location).mkdir(parents=True, exist_ok=True)
+    Path(octane.store).mkdir(parents=True, exist_ok=True)
     result = octane.cli(*argv)
     assert result.code == 2  # the same code as without --debug, with the traceback too
     assert "Traceback" in result.err and "not in the task store" in result.err

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import re
 import shlex
-import subprocess
 from pathlib import Path
 
-from cli_harness import Octane
+from cli_harness import FAST_RETRIES, Octane
 
 from pytest_octane.model import SliceStatus
+from tests.octane_env import run_child
 
 JIRA_TEST = 'import pytest\n\n\n@pytest.mark.jira("QZ-404")\ndef test_ok():\n    pass\n'
 
@@ -40,7 +40,7 @@ def test_a_wrong_shared_space_fails_the_job_and_retry_with_the_right_space_works
     octane: Octane,
 ) -> None:
     suite = octane.write_suite(params=1)
-    args = [a for a in octane.plugin_args() if not a.startswith("--octane-space")]
+    args = [a for a in octane.pytest_args(*FAST_RETRIES) if not a.startswith("--octane-space")]
     done = octane.run_pytest(suite, "-q", *args, "--octane-space=9999", upload=False)
     assert done.returncode == 1, done.stdout  # one test of the suite fails: pytest's own 1
     line = _quiet_line(done.stdout)
@@ -58,42 +58,30 @@ def test_a_wrong_shared_space_fails_the_job_and_retry_with_the_right_space_works
     assert "using --space 1001 instead of the job's recorded shared space 9999" in fixed.out
     assert octane.only_job().status is SliceStatus.SUCCESS
     octane.assert_every_run_once(4)
-    again = octane.cli("resume", job.job_id, f"--task-store={octane.store_location}")
+    again = octane.cli("resume", job.job_id, f"--task-store={octane.store}")
     assert again.code == 0, again.text  # the override is remembered by the job
 
 
 def test_refused_credentials_fail_the_job_with_the_reason_in_quiet_mode(octane: Octane) -> None:
     suite = octane.write_suite(params=1)
     env = {**octane.env(), "OCTANE_CLIENT_SECRET": "not-the-secret"}
-    done = subprocess.run(
-        octane.pytest_command(suite, "-q"),
-        cwd=suite,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = run_child(octane.pytest_command(suite, "-q"), cwd=suite, env=env)
     line = _quiet_line(done.stdout)
     assert "HTTP 401" in line and "fix the client id/secret" in line, line
     assert "not-the-secret" not in done.stdout + done.stderr
     job = octane.only_job()
     assert {s.status for s in job.slices} == {SliceStatus.FAILED}
-    status = octane.cli("status", job.job_id, f"--task-store={octane.store_location}")
+    status = octane.cli("status", job.job_id, f"--task-store={octane.store}")
     assert "Failed" in status.out and "401" in status.out
 
 
 def test_missing_credentials_run_the_tests_and_spool_for_a_later_upload(octane: Octane) -> None:
     suite = octane.write_suite(params=1)
     env = {k: v for k, v in octane.env().items() if not k.startswith("OCTANE_CLIENT")}
-    done = subprocess.run(
+    done = run_child(
         [*octane.pytest_command(suite), f"--octane-credentials-path={octane.root}/none.json"],
         cwd=suite,
         env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
     )
     assert done.returncode == 1, done.stdout + done.stderr  # the suite's own failing test
     assert "1 failed, 2 passed, 1 skipped" in done.stdout, done.stdout

@@ -11,12 +11,13 @@ import base64
 import html
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import quote
 
 import pytest
 import requests
-from cli_harness import CliResult, Octane, lines_without_traceback, printed
+from cli_harness import CLI_FAST, CliResult, Octane, lines_without_traceback, printed
 from hostile_proxy import Answer, HostileProxy, hostile_proxy
 
 from pytest_octane import cli
@@ -31,7 +32,32 @@ TASK_PATH = re.compile(r".*/test-results/(\d+)$")
 
 
 def upload_via(octane: Octane, proxy: HostileProxy, junit: Path, *args: str) -> CliResult:
-    return octane.cli("upload", str(junit), *octane.connection_args(), f"--url={proxy.url}", *args)
+    return octane.cli(
+        "upload", str(junit), *octane.cli_args(*CLI_FAST), f"--url={proxy.url}", *args
+    )
+
+
+def first_posts(flag: str, count: int = 2) -> tuple[list[str], Callable[..., Answer]]:
+    """A tamper that sets ``answer.<flag>`` on the first ``count`` test-results POSTs, and
+    the paths it tampered with."""
+    tampered: list[str] = []
+
+    def tamper(method: str, path: str, answer: Answer) -> Answer:
+        if method == "POST" and path.endswith("/test-results") and len(tampered) < count:
+            tampered.append(path)
+            setattr(answer, flag, True)
+        return answer
+
+    return tampered, tamper
+
+
+def assert_ridden_out(octane: Octane, done: CliResult, trickled: list[str]) -> CliResult:
+    """The upload succeeded after both trickled POSTs, every run arrived once: the job's log."""
+    assert done.code == 0, done.text
+    lines_without_traceback(done.text)
+    assert len(trickled) == 2
+    octane.assert_every_run_once(RUNS)
+    return octane.cli("logs", octane.only_job().job_id, f"--task-store={octane.store}")
 
 
 # ---------------------------------------------------------------- point 2: trickled answers
@@ -41,22 +67,10 @@ def test_a_trickled_answer_is_cut_at_the_deadline_and_retried(
     octane: Octane, junit_xml: Path
 ) -> None:
     """Headers at once, then a byte every 0.5 s: each socket read is quick, the whole is not."""
-    trickled: list[str] = []
-
-    def tamper(method: str, path: str, answer: Answer) -> Answer:
-        if method == "POST" and path.endswith("/test-results") and len(trickled) < 2:
-            trickled.append(path)
-            answer.trickle = True
-        return answer
-
+    trickled, tamper = first_posts("trickle")
     with hostile_proxy(octane.sim.url, tamper) as proxy:
         done = upload_via(octane, proxy, junit_xml, *SLICES, *SHORT)
-    out = done.text
-    assert done.code == 0, out
-    lines_without_traceback(out)
-    assert len(trickled) == 2
-    octane.assert_every_run_once(RUNS)
-    log = octane.cli("logs", octane.only_job().job_id, f"--task-store={octane.store_location}")
+    log = assert_ridden_out(octane, done, trickled)
     assert "did not finish within 3 s" in log.out, log.out
 
 
@@ -66,14 +80,7 @@ def test_trickled_headers_are_cut_at_the_deadline_and_retried(
     """Issue 24 point 5: the status line and headers a byte at a time. ``requests`` reads
     them before it returns, each read within the read timeout: only the whole-request
     deadline (connect + 2 * read = 3 s) ends it."""
-    trickled: list[str] = []
-
-    def tamper(method: str, path: str, answer: Answer) -> Answer:
-        if method == "POST" and path.endswith("/test-results") and len(trickled) < 2:
-            trickled.append(path)
-            answer.trickle_headers = True
-        return answer
-
+    trickled, tamper = first_posts("trickle_headers")
     with hostile_proxy(octane.sim.url, tamper) as proxy:
         proxy.trickle_interval = 0.2  # 5 reads per read timeout: never one too slow
         # 75 bytes of the headers (15 s), then the proxy hangs up: without a deadline on
@@ -81,12 +88,7 @@ def test_trickled_headers_are_cut_at_the_deadline_and_retried(
         proxy.trickle_limit = 75
         done = upload_via(octane, proxy, junit_xml, *SLICES, *SHORT)
     assert proxy.hung_up == trickled, "the client waited for the whole trickle"
-    out = done.text
-    assert done.code == 0, out
-    lines_without_traceback(out)
-    assert len(trickled) == 2
-    octane.assert_every_run_once(RUNS)
-    log = octane.cli("logs", octane.only_job().job_id, f"--task-store={octane.store_location}")
+    log = assert_ridden_out(octane, done, trickled)
     assert log.out.count("did not finish within 3 s") == 2, log.out
 
 
@@ -232,7 +234,7 @@ def test_secrets_echoed_in_escaped_forms_are_redacted(octane: Octane, junit_xml:
     assert done.code == 0, done.text
     assert len(seen) == 3
     job_id = octane.only_job().job_id
-    log = octane.cli("logs", job_id, f"--task-store={octane.store_location}", "--bodies")
+    log = octane.cli("logs", job_id, f"--task-store={octane.store}", "--bodies")
     assert log.out.count("HTTP 502") == 3 and "<hidden>" in log.out, log.out
     every_form = [f for s in (*secrets, *octane.cookies) for f in (s, *escaped_forms(s).values())]
     for form in every_form:
@@ -282,7 +284,7 @@ def test_secrets_echoed_base64_encoded_are_redacted(octane: Octane, junit_xml: P
     assert done.code == 0, done.text
     assert len(seen) == 2 and len(shown) == 2 * 3 * 36
     job_id = octane.only_job().job_id
-    log = octane.cli("logs", job_id, f"--task-store={octane.store_location}", "--bodies")
+    log = octane.cli("logs", job_id, f"--task-store={octane.store}", "--bodies")
     assert log.out.count("HTTP 502") == 2 and "<hidden>" in log.out, log.out
     page = job_page(octane, job_id)
     assert "<hidden>" in page or "&lt;hidden&gt;" in page
@@ -297,9 +299,7 @@ def test_secrets_echoed_base64_encoded_are_redacted(octane: Octane, junit_xml: P
 
 def job_page(octane: Octane, job_id: str) -> str:
     """The jobs page's ``/jobs/JOB`` for this test's store, served on 127.0.0.1."""
-    args = cli.build_parser().parse_args(
-        ["serve", f"--task-store={octane.store_location}", "--port=0"]
-    )
+    args = cli.build_parser().parse_args(["serve", f"--task-store={octane.store}", "--port=0"])
     store = cli.open_task_store(args)
     try:
         with JobsServer(args, store, port=0, quiet=True) as server:

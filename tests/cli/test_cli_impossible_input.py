@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from cli_harness import Octane, lines_without_traceback
+from cli_harness import CliResult, Octane, lines_without_traceback
 
 from pytest_octane.errors import InputError
 from pytest_octane.octane import schema
@@ -34,6 +34,13 @@ def junit(tmp: Path, case_attrs: str, body: str = "") -> Path:
     return path
 
 
+def convert_case(octane: Octane, tmp: Path, case_attrs: str) -> tuple[CliResult, Path, Path]:
+    """``pytest-octane convert`` of ``junit(tmp, case_attrs)`` into ``tmp/out``: the result,
+    the results file and the output folder."""
+    results, out = junit(tmp, case_attrs), tmp / "out"
+    return octane.cli("convert", str(results), "-o", str(out)), results, out
+
+
 def one_error_line(text: str) -> str:
     lines = lines_without_traceback(text)
     assert len(lines) == 1, text
@@ -47,9 +54,7 @@ def one_error_line(text: str) -> str:
 def test_an_impossible_junit_time_is_refused_in_one_line(
     octane: Octane, tmp_path: Path, value: str
 ) -> None:
-    results = junit(tmp_path, f'time="{value}"')
-    out = tmp_path / "out"
-    converted = octane.cli("convert", str(results), "-o", str(out))
+    converted, results, out = convert_case(octane, tmp_path, f'time="{value}"')
     assert converted.code == 2, converted.text
     line = one_error_line(converted.err)
     assert "testcase 'test_odd' line 4" in line and f"time={value!r}" in line, line
@@ -191,9 +196,7 @@ def test_unfinished_cdata_is_quoted_on_one_line_and_cut(octane: Octane, tmp_path
 def test_a_not_run_status_without_a_child_element_is_skipped(
     octane: Octane, tmp_path: Path, attrs: str
 ) -> None:
-    results = junit(tmp_path, f'time="0" {attrs}')
-    out = tmp_path / "out"
-    done = octane.cli("convert", str(results), "-o", str(out))
+    done, _, out = convert_case(octane, tmp_path, f'time="0" {attrs}')
     assert done.code == 0, done.text
     root = schema.parse((out / "slice-0001.xml").read_bytes())
     runs = {r.get("name"): r for r in root.iter("test_run")}

@@ -32,7 +32,7 @@ def test_a_second_process_says_who_uploads_the_job_and_exits_1(octane: Octane, v
     store = octane.open_store()
     try:
         with store.lock(job_lock_name(job.job_id), timeout=0):
-            refused = octane.cli(verb, job.job_id, f"--task-store={octane.store_location}")
+            refused = octane.cli(verb, job.job_id, f"--task-store={octane.store}")
     finally:
         store.close()
     assert refused.code == 1, refused.text
@@ -57,7 +57,7 @@ def test_two_concurrent_retries_deliver_every_run_once(octane: Octane) -> None:
     assert octane.sim.runs() == []
 
     command = [sys.executable, "-m", "pytest_octane", "retry", job.job_id,
-               f"--task-store={octane.store_location}"]  # fmt: skip
+               f"--task-store={octane.store}"]  # fmt: skip
     procs = [
         subprocess.Popen(
             command,

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 import sys
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import pytest
 from cli_harness import Octane
 
 from pytest_octane.model import SliceStatus
+from tests.octane_env import run_child
 
 BACKENDS = ["json", "sqlite", "postgresql"]
 
@@ -37,7 +37,7 @@ def test_pytest_job_shows_in_jobs_status_and_logs_without_secrets(octane: Octane
     assert job.finished_at is not None
     assert f"job {job.job_id}: 7 runs in 3 slice(s)" in done.stdout
     octane.assert_every_run_once(7)
-    store = f"--task-store={octane.store_location}"
+    store = f"--task-store={octane.store}"
 
     table = octane.cli("jobs", store)
     assert table.code == 0, table.text
@@ -99,7 +99,7 @@ def test_pytest_job_shows_in_jobs_status_and_logs_without_secrets(octane: Octane
         done.stderr,
         *(r.text for r in (table, listed, status, detail, logs, with_bodies)),
     )
-    if not octane.store_location.startswith("postgres"):
+    if not octane.store.startswith("postgres"):
         return
     # the database rows are not files under the test folder: read them back in full
     opened = octane.open_store()
@@ -111,12 +111,12 @@ def test_pytest_job_shows_in_jobs_status_and_logs_without_secrets(octane: Octane
 
 
 def test_jobs_of_an_empty_store_say_so(octane: Octane) -> None:
-    if "://" not in octane.store_location:
-        Path(octane.store_location).mkdir(parents=True)  # a missing folder is an error
-    listed = octane.cli("jobs", f"--task-store={octane.store_location}")
+    if "://" not in octane.store:
+        Path(octane.store).mkdir(parents=True)  # a missing folder is an error
+    listed = octane.cli("jobs", f"--task-store={octane.store}")
     assert listed.code == 0
-    assert listed.out.strip() == f"no jobs in {octane.store_location}"
-    as_json = octane.cli("jobs", "--json", f"--task-store={octane.store_location}")
+    assert listed.out.strip() == f"no jobs in {octane.store}"
+    as_json = octane.cli("jobs", "--json", f"--task-store={octane.store}")
     assert (as_json.code, json.loads(as_json.out)) == (0, [])
 
 
@@ -125,15 +125,12 @@ def test_the_console_script_reads_the_store_from_the_environment(octane: Octane)
     done = octane.run_pytest(suite, "-k", "not discount")
     assert done.returncode == 0, done.stdout + done.stderr
     job = octane.only_job()
-    env_store = octane.env() | {"OCTANE_TASK_STORE": octane.store_location}
-    shown = subprocess.run(
+    env_store = octane.env() | {"OCTANE_TASK_STORE": octane.store}
+    shown = run_child(
         [sys.executable, "-m", "pytest_octane", "status", job.job_id],
         cwd=octane.root,
         env=env_store,
-        capture_output=True,
-        text=True,
         timeout=60,
-        check=False,
     )
     assert shown.returncode == 0, shown.stdout + shown.stderr
     assert shown.stdout.startswith(f"job {job.job_id}: Success")

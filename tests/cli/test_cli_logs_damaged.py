@@ -25,7 +25,7 @@ def upload_one_job(octane: Octane, junit_xml: Path) -> str:
 
 def damage(octane: Octane, job_id: str, backend: str) -> None:
     if backend == "json":
-        log = Path(octane.store_location) / f"{job_id}.requests.jsonl"
+        log = Path(octane.store) / f"{job_id}.requests.jsonl"
         entry = {
             "time": 1.0, "method": "GET", "url": "http://x/y", "status": 502,
             "duration_ms": 1, "correlation_id": "c", "error": "@@",
@@ -36,7 +36,7 @@ def damage(octane: Octane, job_id: str, backend: str) -> None:
         with log.open("ab") as fh:
             fh.write(line + b"\n" + lone + b"\n")
     else:
-        database = octane.store_location.removeprefix("sqlite:///")
+        database = octane.store.removeprefix("sqlite:///")
         with sqlite3.connect(database) as conn:
             conn.execute(
                 "UPDATE octane_request_log SET error = CAST(? AS TEXT) WHERE job_id = ?",
@@ -50,7 +50,7 @@ def test_logs_shows_bytes_that_are_not_utf8_with_replacement(
 ) -> None:
     job_id = upload_one_job(octane, junit_xml)
     damage(octane, job_id, backend)
-    shown = octane.cli_subprocess("logs", job_id, f"--task-store={octane.store_location}")
+    shown = octane.cli_subprocess("logs", job_id, f"--task-store={octane.store}")
     assert shown.code == 0, shown.text
     lines = lines_without_traceback(shown.text)
     assert any("proxy said \ufffd\ufffd\ufffd( here" in line for line in lines), shown.text

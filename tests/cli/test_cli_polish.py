@@ -26,7 +26,7 @@ def test_a_closed_pipe_is_quiet(octane: Octane, junit_xml: Path) -> None:
                 "-m",
                 "pytest_octane",
                 "jobs",
-                f"--task-store={octane.store_location}",
+                f"--task-store={octane.store}",
             ],
             stdout=write,
             stderr=subprocess.PIPE,

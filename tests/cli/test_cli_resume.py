@@ -95,7 +95,7 @@ def test_resume_finishes_a_killed_upload_with_every_run_once(octane: Octane, str
         assert spooled == TESTS or job.slices[-1].run_count == SLICE
         assert spooled <= expected
     assert len(octane.sim.tasks()) > len(sent), "no task was lost with the killed process"
-    store = f"--task-store={octane.store_location}"
+    store = f"--task-store={octane.store}"
 
     status = octane.cli("status", job.job_id, store)
     assert status.code == 1, status.text

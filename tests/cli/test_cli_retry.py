@@ -26,6 +26,13 @@ def failed_indexes(job: JobRecord) -> set[int]:
     return {s.index for s in job.slices if s.status is SliceStatus.FAILED}
 
 
+def upload_with_failed_tasks(octane: Octane, junit_xml: Path, failed: int) -> JobRecord:
+    """``upload`` in slices of two whose first ``failed`` tasks fail: the job it leaves."""
+    octane.sim.faults.fail_next_tasks(failed)
+    assert octane.upload(junit_xml, args=UPLOAD_FLAGS).code == 1
+    return octane.only_job()
+
+
 def printed_command(output: str, kind: str) -> list[str]:
     """The command the summary tells the user to run, split the way a shell would."""
     match = re.search(rf"^to {kind}.* run: (pytest-octane .*)$", output, re.MULTILINE)
@@ -56,7 +63,7 @@ def test_retry_reuploads_exactly_the_failed_slices(octane: Octane) -> None:
     assert named == set(failed)
     command = printed_command(done.stdout, "re-upload")
     assert command == [
-        "pytest-octane", "retry", before.job_id, "--task-store", octane.store_location,
+        "pytest-octane", "retry", before.job_id, "--task-store", octane.store,
     ]  # fmt: skip
     arrived = sum(s.run_count for s in before.slices if s.index not in failed)
     assert len(octane.sim.runs()) == arrived
@@ -170,11 +177,9 @@ def test_a_400_on_the_post_fails_the_slice_and_retry_sends_it(
 def test_retry_of_one_slice_leaves_the_other_failed_slice_alone(
     octane: Octane, junit_xml: Path
 ) -> None:
-    octane.sim.faults.fail_next_tasks(2)
-    assert octane.upload(junit_xml, args=UPLOAD_FLAGS).code == 1
-    job = octane.only_job()
+    job = upload_with_failed_tasks(octane, junit_xml, 2)
     first, second = sorted(failed_indexes(job))
-    store = f"--task-store={octane.store_location}"
+    store = f"--task-store={octane.store}"
     posts = octane.posts()
 
     one = octane.cli("retry", job.job_id, "--slice", str(second), store)
@@ -198,13 +203,9 @@ def test_retry_of_one_slice_leaves_the_other_failed_slice_alone(
 def test_retry_of_a_slice_the_job_does_not_have_is_a_usage_error(
     octane: Octane, junit_xml: Path
 ) -> None:
-    octane.sim.faults.fail_next_tasks(1)
-    assert octane.upload(junit_xml, args=UPLOAD_FLAGS).code == 1
-    job = octane.only_job()
+    job = upload_with_failed_tasks(octane, junit_xml, 1)
     posts = octane.posts()
-    result = octane.cli(
-        "retry", job.job_id, "--slice", "99", f"--task-store={octane.store_location}"
-    )
+    result = octane.cli("retry", job.job_id, "--slice", "99", f"--task-store={octane.store}")
     assert result.code == 2, result.text
     (line,) = lines_without_traceback(result.err)
     assert "slice 99" in line and job.job_id in line
@@ -239,10 +240,10 @@ def test_retry_keeps_the_jobs_upload_settings(octane: Octane, junit_xml: Path) -
 
 def test_the_printed_retry_command_survives_a_shell(octane: Octane, junit_xml: Path) -> None:
     """A store folder with a space (or a database URL with ``&``) must be quoted."""
-    octane.store_location = str(octane.root / "task logs")
+    octane.store = str(octane.root / "task logs")
     octane.sim.faults.fail_next_tasks(1)
     done = octane.upload(junit_xml, args=UPLOAD_FLAGS)
     job = octane.only_job()
     assert printed_command(done.out, "re-upload") == [
-        "pytest-octane", "retry", job.job_id, "--task-store", octane.store_location,
+        "pytest-octane", "retry", job.job_id, "--task-store", octane.store,
     ]  # fmt: skip

@@ -175,7 +175,7 @@ def test_a_session_group_killed_mid_run_is_finished_by_resume(octane: Octane) ->
     spooled = sum(s.run_count for s in job.slices)
     journaled = _journaled(octane, job)
     assert 0 < spooled <= journaled < 3000, "the kill did not land while the tests ran"
-    resumed = octane.cli("resume", job.job_id, f"--task-store={octane.store_location}")
+    resumed = octane.cli("resume", job.job_id, f"--task-store={octane.store}")
     assert resumed.code == 0, resumed.text
     after = octane.only_job()
     assert after.status is SliceStatus.SUCCESS
@@ -198,7 +198,7 @@ def test_ctrl_c_mid_run_uploads_what_ran_and_resume_has_nothing_left(octane: Oct
     ran = sum(s.run_count for s in job.slices)
     assert 0 < ran < 3000
     if job.status is not SliceStatus.SUCCESS:
-        resumed = octane.cli("resume", job.job_id, f"--task-store={octane.store_location}")
+        resumed = octane.cli("resume", job.job_id, f"--task-store={octane.store}")
         assert resumed.code == 0, resumed.text
     assert octane.only_job().status is SliceStatus.SUCCESS
     octane.sim.wait_for_tasks()

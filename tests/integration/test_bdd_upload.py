@@ -2,49 +2,28 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 import pytest_octane.job.engine  # noqa: F401  (see test_plugin_upload.py)
 from pytest_octane.simulator import Simulator
 from tests.bdd_suite import OUTCOMES, make_bdd_suite
+from tests.octane_env import OctaneEnv, qz_stories
+
+pytestmark = pytest.mark.octane_simulator(stories=qz_stories(7, 8, 9), processing_ms=10)
+
 
 pytest.importorskip("pytest_bdd")
 
 
-@pytest.fixture
-def sim(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
-    for name in ("OCTANE_SPACE", "OCTANE_URL", "OCTANE_WORKSPACE"):
-        monkeypatch.delenv(name, raising=False)
-    stories = [{"id": 100 + i, "name": f"s{i}", "jira_key_udf": f"QZ-{i}"} for i in (7, 8, 9)]
-    with Simulator(stories=stories, processing_ms=10) as simulator:
-        monkeypatch.setenv("OCTANE_CLIENT_ID", simulator.client_id)
-        monkeypatch.setenv("OCTANE_CLIENT_SECRET", simulator.client_secret)
-        yield simulator
-
-
-def _args(sim: Simulator, tmp: Path) -> list[str]:
-    return [
-        f"--octane-space={sim.space_id}",
-        f"--octane-url={sim.url}",
-        f"--octane-workspace={sim.workspace_id}",
-        f"--octane-task-store={tmp / 'store'}",
-        f"--octane-spool-dir={tmp / 'spool'}",
-        "-p",
-        "no:cacheprovider",
-    ]
-
-
 @pytest.mark.parametrize("xdist", [False, True], ids=["serial", "xdist"])
 def test_features_upload_as_gherkin_runs_linked_to_their_stories(
-    pytester: pytest.Pytester, sim: Simulator, tmp_path: Path, xdist: bool
+    pytester: pytest.Pytester, sim: Simulator, octane_env: OctaneEnv, xdist: bool
 ) -> None:
     make_bdd_suite(pytester)
     if xdist:
-        result = pytester.runpytest_subprocess(*_args(sim, tmp_path), "-n", "2", timeout=120)
+        result = pytester.runpytest_subprocess(*octane_env.pytest_args(), "-n", "2", timeout=120)
     else:
-        result = pytester.runpytest(*_args(sim, tmp_path))
+        result = pytester.runpytest(*octane_env.pytest_args())
     result.assert_outcomes(**OUTCOMES)
     result.stdout.fnmatch_lines(["*9 runs in 3 slice(s)*", "*3 ok, 0 failed*"])
     gherkin = {run["name"]: run for run in sim.gherkin_runs()}
@@ -64,11 +43,11 @@ def test_features_upload_as_gherkin_runs_linked_to_their_stories(
 
 
 def test_a_second_upload_adds_runs_to_the_same_gherkin_test_per_feature(
-    pytester: pytest.Pytester, sim: Simulator, tmp_path: Path
+    pytester: pytest.Pytester, sim: Simulator, octane_env: OctaneEnv
 ) -> None:
     make_bdd_suite(pytester)
-    pytester.runpytest(*_args(sim, tmp_path)).assert_outcomes(**OUTCOMES)
-    pytester.runpytest(*_args(sim, tmp_path)).assert_outcomes(**OUTCOMES)
+    pytester.runpytest(*octane_env.pytest_args()).assert_outcomes(**OUTCOMES)
+    pytester.runpytest(*octane_env.pytest_args()).assert_outcomes(**OUTCOMES)
     runs = sim.gherkin_runs()
     assert len(runs) == 4
     tests_by_feature = {(run["feature_path"], run["test_id"]) for run in runs}

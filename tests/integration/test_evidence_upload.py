@@ -16,7 +16,8 @@ from pytest_octane.cli import main as cli_main
 from pytest_octane.simulator import Simulator
 from pytest_octane.store import open_store
 from pytest_octane.web.render import render_job
-from tests.integration.test_plugin_upload import octane_args
+from tests.integration.test_plugin_upload import AUTOMATED
+from tests.octane_env import OctaneEnv
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
 GITHUB = {
@@ -79,14 +80,13 @@ def test_refused(octane_attach):
 """
 
 
-@pytest.fixture
-def sim(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+pytestmark = pytest.mark.octane_simulator(processing_ms=10)
+
+
+@pytest.fixture(autouse=True)
+def _no_ci(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("GITHUB_ACTIONS", "GITLAB_CI", "TF_BUILD", "JENKINS_URL"):
         monkeypatch.delenv(name, raising=False)
-    with Simulator(processing_ms=10) as simulator:
-        monkeypatch.setenv("OCTANE_CLIENT_ID", simulator.client_id)
-        monkeypatch.setenv("OCTANE_CLIENT_SECRET", simulator.client_secret)
-        yield simulator
 
 
 def _by_name(sim: Simulator) -> dict[str, dict]:  # type: ignore[type-arg]
@@ -97,10 +97,10 @@ def _by_name(sim: Simulator) -> dict[str, dict]:  # type: ignore[type-arg]
 
 
 def test_captured_output_follows_the_trace_of_failed_runs_under_xdist(
-    pytester: pytest.Pytester, sim: Simulator, tmp_path: Path
+    pytester: pytest.Pytester, sim: Simulator, octane_env: OctaneEnv
 ) -> None:
     pytester.makepyfile(test_noisy=NOISY)
-    result = pytester.runpytest(*octane_args(sim, tmp_path, "-n", "2"))
+    result = pytester.runpytest(*octane_env.pytest_args(AUTOMATED, "-n", "2"))
     result.assert_outcomes(passed=1, failed=1)
     runs = _by_name(sim)
     trace = runs["test_noisy_failure"]["error"]["trace"]
@@ -112,32 +112,32 @@ def test_captured_output_follows_the_trace_of_failed_runs_under_xdist(
 
 
 def test_capture_modes_choose_the_sections_and_passed_runs_can_have_theirs(
-    pytester: pytest.Pytester, sim: Simulator, tmp_path: Path
+    pytester: pytest.Pytester, sim: Simulator, octane_env: OctaneEnv
 ) -> None:
     pytester.makepyfile(test_noisy=NOISY)
-    args = octane_args(sim, tmp_path, "--octane-capture=log", "--octane-capture-passed")
+    args = octane_env.pytest_args(AUTOMATED, "--octane-capture=log", "--octane-capture-passed")
     pytester.runpytest(*args)
     runs = _by_name(sim)
     trace = runs["test_noisy_failure"]["error"]["trace"]
     assert "Captured log call" in trace and "Captured stdout" not in trace
     assert runs["test_noisy_pass"]["description"] is None  # it logged nothing
     pytester.runpytest(
-        *octane_args(sim, tmp_path, "--octane-capture=system-out", "--octane-capture-passed")
+        *octane_env.pytest_args(AUTOMATED, "--octane-capture=system-out", "--octane-capture-passed")
     )
     latest = {run["name"]: run for run in sim.runs()[2:]}
     assert "stdout of the pass" in latest["test_noisy_pass"]["description"]
-    pytester.runpytest(*octane_args(sim, tmp_path, "--octane-capture=no"))
+    pytester.runpytest(*octane_env.pytest_args(AUTOMATED, "--octane-capture=no"))
     last = {run["name"]: run for run in sim.runs()[4:]}
     assert "Captured" not in last["test_noisy_failure"]["error"]["trace"]
 
 
 def test_the_cut_keeps_the_trace_whole_and_trims_the_captured_output(
-    pytester: pytest.Pytester, sim: Simulator, tmp_path: Path
+    pytester: pytest.Pytester, sim: Simulator, octane_env: OctaneEnv
 ) -> None:
     pytester.makepyfile(
         test_loud="def test_loud():\n    print('x' * 50000)\n    assert False, 'END-OF-TRACE'\n"
     )
-    pytester.runpytest(*octane_args(sim, tmp_path, "--octane-max-trace=3000"))
+    pytester.runpytest(*octane_env.pytest_args(AUTOMATED, "--octane-max-trace=3000"))
     trace = sim.runs()[0]["error"]["trace"]
     assert "END-OF-TRACE" in trace and "Captured stdout call" in trace
     assert "pytest-octane cut" in trace and "of captured output" in trace
@@ -148,7 +148,10 @@ def test_the_cut_keeps_the_trace_whole_and_trims_the_captured_output(
 
 
 def test_github_actions_without_a_registered_server_uploads_every_slice_linked_to_the_build(
-    pytester: pytest.Pytester, sim: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    pytester: pytest.Pytester,
+    sim: Simulator,
+    octane_env: OctaneEnv,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     for name, value in GITHUB.items():
         monkeypatch.setenv(name, value)
@@ -156,7 +159,7 @@ def test_github_actions_without_a_registered_server_uploads_every_slice_linked_t
         test_many="import pytest\n"
         "@pytest.mark.parametrize('n', range(25))\ndef test_n(n):\n    pass\n"
     )
-    result = pytester.runpytest(*octane_args(sim, tmp_path, "--octane-slice-size=10"))
+    result = pytester.runpytest(*octane_env.pytest_args(AUTOMATED, "--octane-slice-size=10"))
     result.stdout.fnmatch_lines(["*CI server 'https://github.com/org/repo' is not registered*"])
     assert [t["status"] for t in sim.tasks()] == ["success"] * 3
     runs = sim.runs()
@@ -171,7 +174,7 @@ def test_github_actions_without_a_registered_server_uploads_every_slice_linked_t
 def test_a_known_ci_server_keeps_the_build_context(
     pytester: pytest.Pytester,
     sim: Simulator,
-    tmp_path: Path,
+    octane_env: OctaneEnv,
     monkeypatch: pytest.MonkeyPatch,
     how: str,
 ) -> None:
@@ -181,7 +184,7 @@ def test_a_known_ci_server_keeps_the_build_context(
     if how == "registered":
         sim.add_ci_server(SERVER_ID, server_type="github_actions")
     pytester.makepyfile(test_one="def test_one():\n    pass\n")
-    pytester.runpytest(*octane_args(sim, tmp_path, *extra))
+    pytester.runpytest(*octane_env.pytest_args(AUTOMATED, *extra))
     (run,) = sim.runs()
     assert run["build"] == {
         "server_id": SERVER_ID,
@@ -196,15 +199,14 @@ def test_a_known_ci_server_keeps_the_build_context(
 
 
 def test_a_task_failing_on_its_build_context_is_sent_once_more_without_it(
-    pytester: pytest.Pytester, sim: Simulator, tmp_path: Path
+    pytester: pytest.Pytester, sim: Simulator, octane_env: OctaneEnv
 ) -> None:
     sim.add_ci_server("ci-1")
     sim.faults.fail_next_tasks(1, error_details="unknown build context: ci_server 'ci-1' job x")
     pytester.makepyfile(test_one="def test_one():\n    pass\n")
     result = pytester.runpytest(
-        *octane_args(
-            sim,
-            tmp_path,
+        *octane_env.pytest_args(
+            AUTOMATED,
             "--octane-build-server-id=ci-1",
             "--octane-build-job-id=j",
             "--octane-build-id=1",
@@ -216,19 +218,21 @@ def test_a_task_failing_on_its_build_context_is_sent_once_more_without_it(
 
 
 def test_a_report_url_template_links_each_run_and_a_bad_one_is_left_out(
-    pytester: pytest.Pytester, sim: Simulator, tmp_path: Path
+    pytester: pytest.Pytester, sim: Simulator, octane_env: OctaneEnv
 ) -> None:
     pytester.makepyfile(test_one="def test_one():\n    pass\n")
     template = "https://reports.example/{name}?id={nodeid}"
-    pytester.runpytest(*octane_args(sim, tmp_path, f"--octane-report-url={template}"))
+    pytester.runpytest(*octane_env.pytest_args(AUTOMATED, f"--octane-report-url={template}"))
     assert sim.runs()[0]["external_report_url"] == (
         "https://reports.example/test_one?id=test_one.py::test_one"
     )
     long = "https://reports.example/" + "x" * 600 + "/{name}"
-    result = pytester.runpytest(*octane_args(sim, tmp_path, f"--octane-report-url={long}"))
+    result = pytester.runpytest(*octane_env.pytest_args(AUTOMATED, f"--octane-report-url={long}"))
     assert sim.runs()[1]["external_report_url"] is None
     assert sim.tasks()[-1]["status"] == "success"
-    bad = pytester.runpytest(*octane_args(sim, tmp_path, "--octane-report-url=ftp://x/{name}"))
+    bad = pytester.runpytest(
+        *octane_env.pytest_args(AUTOMATED, "--octane-report-url=ftp://x/{name}")
+    )
     assert bad.ret == pytest.ExitCode.USAGE_ERROR
     bad.stderr.fnmatch_lines(["*--octane-report-url*http*"])
     assert result.ret == pytest.ExitCode.OK
@@ -238,11 +242,13 @@ def test_a_report_url_template_links_each_run_and_a_bad_one_is_left_out(
 
 
 def test_attached_files_reach_their_runs_under_xdist_and_a_refused_one_is_said_once(
-    pytester: pytest.Pytester, sim: Simulator, tmp_path: Path
+    pytester: pytest.Pytester, sim: Simulator, octane_env: OctaneEnv, tmp_path: Path
 ) -> None:
     pytester.makeconftest(CONFTEST)
     pytester.makepyfile(test_ui=ATTACHING.format(png=PNG))
-    result = pytester.runpytest(*octane_args(sim, tmp_path, "-n", "2", "--octane-slice-size=2"))
+    result = pytester.runpytest(
+        *octane_env.pytest_args(AUTOMATED, "-n", "2", "--octane-slice-size=2")
+    )
     result.assert_outcomes(passed=3, failed=2)
     assert {t["status"] for t in sim.tasks()} == {"success"}
     result.stdout.fnmatch_lines(["*attachment 'broken.png' was refused*content does not match*"])
@@ -289,12 +295,12 @@ def _cli(args: list[str]) -> str:
 
 
 def test_attachments_left_pending_survive_and_resume_sends_them(
-    pytester: pytest.Pytester, sim: Simulator, tmp_path: Path
+    pytester: pytest.Pytester, sim: Simulator, octane_env: OctaneEnv, tmp_path: Path
 ) -> None:
     pytester.makeconftest(CONFTEST)
     pytester.makepyfile(test_ui=ATTACHING.format(png=PNG))
     sim.faults.fail_next("POST */attachments", 503, count=1000)
-    result = pytester.runpytest(*octane_args(sim, tmp_path, "--octane-backoff=0.01"))
+    result = pytester.runpytest(*octane_env.pytest_args(AUTOMATED, "--octane-backoff=0.01"))
     result.stdout.fnmatch_lines(["*attachments left pending*resume*"])
     assert sim.attachments() == []
     assert {t["status"] for t in sim.tasks()} == {"success"}
@@ -310,21 +316,21 @@ def test_attachments_left_pending_survive_and_resume_sends_them(
 
 
 def test_attachments_off_sends_nothing_and_copies_nothing(
-    pytester: pytest.Pytester, sim: Simulator, tmp_path: Path
+    pytester: pytest.Pytester, sim: Simulator, octane_env: OctaneEnv, tmp_path: Path
 ) -> None:
     pytester.makeconftest(CONFTEST)
     pytester.makepyfile(test_ui=ATTACHING.format(png=PNG))
-    pytester.runpytest(*octane_args(sim, tmp_path, "--octane-attachments=off"))
+    pytester.runpytest(*octane_env.pytest_args(AUTOMATED, "--octane-attachments=off"))
     assert sim.attachments() == []
     assert not list((tmp_path / "spool").glob("*/attachments"))
     assert not [r for r in sim.request_log if "attachments" in r.path]
 
 
 def test_a_module_that_fails_to_import_sends_what_it_printed(
-    pytester: pytest.Pytester, sim: Simulator, tmp_path: Path
+    pytester: pytest.Pytester, sim: Simulator, octane_env: OctaneEnv
 ) -> None:
     pytester.makepyfile(test_broken="print('importing the module')\nraise ImportError('nope')\n")
-    pytester.runpytest(*octane_args(sim, tmp_path))
+    pytester.runpytest(*octane_env.pytest_args(AUTOMATED))
     (run,) = sim.runs()
     assert "nope" in run["error"]["trace"]
     assert "Captured stdout" in run["error"]["trace"]
@@ -332,24 +338,26 @@ def test_a_module_that_fails_to_import_sends_what_it_printed(
 
 
 def test_an_unfit_link_is_said_once_in_the_summary(
-    pytester: pytest.Pytester, sim: Simulator, tmp_path: Path
+    pytester: pytest.Pytester, sim: Simulator, octane_env: OctaneEnv
 ) -> None:
     pytester.makepyfile(test_two="def test_a():\n    pass\n\ndef test_b():\n    pass\n")
     template = "https://reports.example/" + "x" * 600 + "/{name}"
-    result = pytester.runpytest(*octane_args(sim, tmp_path, f"--octane-report-url={template}"))
+    result = pytester.runpytest(
+        *octane_env.pytest_args(AUTOMATED, f"--octane-report-url={template}")
+    )
     assert result.stdout.str().count("not an http(s) URL of 6 to 512 characters") == 1
     assert all(run["external_report_url"] is None for run in sim.runs())
 
 
 @pytest.mark.parametrize("stream", ["on", "off"])
 def test_attachment_requests_are_retried_like_every_other(
-    pytester: pytest.Pytester, sim: Simulator, tmp_path: Path, stream: str
+    pytester: pytest.Pytester, sim: Simulator, octane_env: OctaneEnv, stream: str
 ) -> None:
     pytester.makeconftest(CONFTEST)
     pytester.makepyfile(test_ui=ATTACHING.format(png=PNG))
     sim.faults.fail_next("POST */attachments", 503, count=2)
     pytester.runpytest(
-        *octane_args(sim, tmp_path, "--octane-backoff=0.01", f"--octane-stream={stream}")
+        *octane_env.pytest_args(AUTOMATED, "--octane-backoff=0.01", f"--octane-stream={stream}")
     )
     assert len(sim.attachments()) == 6
     posts = [r for r in sim.request_log if r.method == "POST" and r.path.endswith("/attachments")]
@@ -357,7 +365,7 @@ def test_attachment_requests_are_retried_like_every_other(
 
 
 def test_files_over_the_size_caps_are_not_kept_and_that_is_said_once(
-    pytester: pytest.Pytester, sim: Simulator, tmp_path: Path
+    pytester: pytest.Pytester, sim: Simulator, octane_env: OctaneEnv
 ) -> None:
     pytester.makepyfile(
         test_big="""
@@ -369,23 +377,27 @@ def test_big():
     pytest_octane.attach(b"small", name="small.log")
 """
     )
-    result = pytester.runpytest(*octane_args(sim, tmp_path, "--octane-attachment-max-mb=1"))
+    result = pytester.runpytest(*octane_env.pytest_args(AUTOMATED, "--octane-attachment-max-mb=1"))
     assert result.stdout.str().count("is over --octane-attachment-max-mb=1 and was not kept") == 1
     assert [a["name"] for a in sim.attachments()] == ["small.log"]
-    result = pytester.runpytest(*octane_args(sim, tmp_path, "--octane-attachments-max-mb=3"))
+    result = pytester.runpytest(*octane_env.pytest_args(AUTOMATED, "--octane-attachments-max-mb=3"))
     assert [a["name"] for a in sim.attachments()[1:]] == ["big.log", "small.log"]
     assert result.stdout.str().count("'big2.log' of test_big.py::test_big and later ones") == 1
 
 
 def test_attachment_states_live_in_an_sql_task_store_too(
-    pytester: pytest.Pytester, sim: Simulator, tmp_path: Path
+    pytester: pytest.Pytester, sim: Simulator, octane_env: OctaneEnv, tmp_path: Path
 ) -> None:
     pytest.importorskip("sqlalchemy")
     pytester.makeconftest(CONFTEST)
     pytester.makepyfile(test_ui=ATTACHING.format(png=PNG))
     store = f"sqlite:///{tmp_path / 'jobs.db'}"
     sim.faults.fail_next("POST */attachments", 503, count=1000)
-    args = [a for a in octane_args(sim, tmp_path, "--octane-backoff=0.01") if "task-store" not in a]
+    args = [
+        a
+        for a in octane_env.pytest_args(AUTOMATED, "--octane-backoff=0.01")
+        if "task-store" not in a
+    ]
     pytester.runpytest(*args, f"--octane-task-store={store}")
     sim.faults.clear()
     from pytest_octane.store import open_store
@@ -401,7 +413,7 @@ def test_attachment_states_live_in_an_sql_task_store_too(
 
 
 def test_a_plugin_attaches_through_the_hook(
-    pytester: pytest.Pytester, sim: Simulator, tmp_path: Path
+    pytester: pytest.Pytester, sim: Simulator, octane_env: OctaneEnv
 ) -> None:
     pytester.makeconftest(
         """
@@ -411,7 +423,7 @@ def pytest_octane_attachments(item, report):
 """
     )
     pytester.makepyfile(test_two="def test_ok():\n    pass\n\ndef test_bad():\n    assert 0\n")
-    pytester.runpytest(*octane_args(sim, tmp_path, "-n", "2"))
+    pytester.runpytest(*octane_env.pytest_args(AUTOMATED, "-n", "2"))
     runs = {run["id"]: run["name"] for run in sim.runs()}
     (item,) = sim.attachments()
     assert (runs[item["run_id"]], item["name"], item["content"]) == (
@@ -423,7 +435,7 @@ def pytest_octane_attachments(item, report):
 
 
 def test_attaching_wrongly_fails_the_test_clearly_and_without_octane_it_does_nothing(
-    pytester: pytest.Pytester, sim: Simulator, tmp_path: Path
+    pytester: pytest.Pytester, sim: Simulator, octane_env: OctaneEnv
 ) -> None:
     pytester.makepyfile(
         test_misuse="""
@@ -436,7 +448,7 @@ def test_missing_file(octane_attach):
     octane_attach("nowhere/shot.png")
 """
     )
-    result = pytester.runpytest(*octane_args(sim, tmp_path))
+    result = pytester.runpytest(*octane_env.pytest_args(AUTOMATED))
     result.assert_outcomes(failed=2)
     result.stdout.fnmatch_lines(
         [

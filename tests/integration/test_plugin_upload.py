@@ -12,6 +12,12 @@ import pytest
 # fresh copies (a fresh http.cookiejar next to an old requests breaks requests' cookie jar).
 import pytest_octane.job.engine  # noqa: F401
 from pytest_octane.simulator import Simulator
+from tests.octane_env import OctaneEnv, qz_stories
+
+pytestmark = pytest.mark.octane_simulator(stories=qz_stories(1, 2, 3))
+#: The root module every upload here goes under.
+AUTOMATED = "--octane-root-module=Automated"
+
 
 SUITE = """
 import pytest
@@ -35,35 +41,12 @@ class TestFew:
 """
 
 
-@pytest.fixture
-def sim(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
-    stories = [{"id": 100 + i, "name": f"s{i}", "jira_key_udf": f"QZ-{i}"} for i in (1, 2, 3)]
-    with Simulator(stories=stories, processing_ms=20) as simulator:
-        monkeypatch.setenv("OCTANE_CLIENT_ID", simulator.client_id)
-        monkeypatch.setenv("OCTANE_CLIENT_SECRET", simulator.client_secret)
-        yield simulator
-
-
-def octane_args(sim: Simulator, tmp: Path, *extra: str) -> list[str]:
-    return [
-        f"--octane-space={sim.space_id}",
-        f"--octane-url={sim.url}",
-        f"--octane-workspace={sim.workspace_id}",
-        f"--octane-task-store={tmp / 'store'}",
-        f"--octane-spool-dir={tmp / 'spool'}",
-        "--octane-root-module=Automated",
-        "-p",
-        "no:cacheprovider",
-        *extra,
-    ]
-
-
 def test_a_3000_test_suite_uploads_in_slices_and_every_run_arrives_once(
-    pytester: pytest.Pytester, sim: Simulator, tmp_path: Path
+    pytester: pytest.Pytester, sim: Simulator, octane_env: OctaneEnv
 ) -> None:
     pytester.makepyfile(test_big=SUITE.format(count=2998))
     result = pytester.runpytest(
-        *octane_args(sim, tmp_path, "--octane-slice-size=1000", "--octane-max-parallel=2")
+        *octane_env.pytest_args(AUTOMATED, "--octane-slice-size=1000", "--octane-max-parallel=2")
     )
     result.assert_outcomes(passed=2998, failed=1, skipped=1)
     assert result.ret == pytest.ExitCode.TESTS_FAILED  # the suite's own failure, nothing more
@@ -82,13 +65,13 @@ def test_a_3000_test_suite_uploads_in_slices_and_every_run_arrives_once(
 
 
 def test_octane_unreachable_keeps_results_and_prints_the_resume_command(
-    pytester: pytest.Pytester, sim: Simulator, tmp_path: Path
+    pytester: pytest.Pytester, sim: Simulator, octane_env: OctaneEnv, tmp_path: Path
 ) -> None:
     pytester.makepyfile(test_small=SUITE.format(count=5))
     url = sim.url
     sim.stop()
     result = pytester.runpytest(
-        *octane_args(sim, tmp_path, "--octane-connect-timeout=0.5", "--octane-backoff=0.01")
+        *octane_env.pytest_args(AUTOMATED, "--octane-connect-timeout=0.5", "--octane-backoff=0.01")
     )
     assert result.ret == pytest.ExitCode.TESTS_FAILED  # unchanged by the failed upload
     result.stdout.fnmatch_lines(["*pytest-octane resume * --task-store*"])
@@ -100,10 +83,12 @@ def test_octane_unreachable_keeps_results_and_prints_the_resume_command(
 
 
 def test_strict_turns_a_failed_upload_into_a_failed_session(
-    pytester: pytest.Pytester, sim: Simulator, tmp_path: Path
+    pytester: pytest.Pytester, sim: Simulator, octane_env: OctaneEnv
 ) -> None:
     pytester.makepyfile(test_ok="def test_ok():\n    pass\n")
     sim.stop()
-    args = octane_args(sim, tmp_path, "--octane-connect-timeout=0.5", "--octane-backoff=0.01")
+    args = octane_env.pytest_args(
+        AUTOMATED, "--octane-connect-timeout=0.5", "--octane-backoff=0.01"
+    )
     assert pytester.runpytest(*args).ret == pytest.ExitCode.OK
     assert pytester.runpytest(*args, "--octane-strict").ret == pytest.ExitCode.TESTS_FAILED

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 import pytest_octane.job.engine  # noqa: F401  (see test_plugin_upload.py)
 from pytest_octane.job.events import UploadState
 from pytest_octane.plugin.uploading import TerminalProgress
 from pytest_octane.simulator import Simulator
+from tests.octane_env import OctaneEnv
+
+pytestmark = pytest.mark.octane_simulator(processing_ms=10)
 
 
 def drive(state: UploadState) -> None:
@@ -61,34 +62,13 @@ def test_verbose_adds_each_sent_slice_and_quiet_shows_nothing() -> None:
     assert quiet == []
 
 
-@pytest.fixture
-def sim(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
-    with Simulator(processing_ms=10) as simulator:
-        monkeypatch.setenv("OCTANE_CLIENT_ID", simulator.client_id)
-        monkeypatch.setenv("OCTANE_CLIENT_SECRET", simulator.client_secret)
-        yield simulator
-
-
-def args(sim: Simulator, tmp: Path) -> list[str]:
-    return [
-        f"--octane-space={sim.space_id}",
-        f"--octane-url={sim.url}",
-        f"--octane-workspace={sim.workspace_id}",
-        f"--octane-task-store={tmp / 'store'}",
-        f"--octane-spool-dir={tmp / 'spool'}",
-        "--octane-slice-size=2",
-        "-p",
-        "no:cacheprovider",
-    ]
-
-
 def test_the_final_block_and_the_quiet_line(
-    pytester: pytest.Pytester, sim: Simulator, tmp_path: Path
+    pytester: pytest.Pytester, sim: Simulator, octane_env: OctaneEnv
 ) -> None:
     pytester.makepyfile(
         "import pytest\n@pytest.mark.parametrize('n', range(5))\ndef test_n(n):\n    pass\n"
     )
-    result = pytester.runpytest(*args(sim, tmp_path))
+    result = pytester.runpytest(*octane_env.pytest_args("--octane-slice-size=2"))
     result.stdout.fnmatch_lines(
         [
             "*- octane -*",
@@ -100,7 +80,7 @@ def test_the_final_block_and_the_quiet_line(
         ]
     )
     sim.faults.fail_next_tasks(1)
-    quiet = pytester.runpytest(*args(sim, tmp_path), "-q")
+    quiet = pytester.runpytest(*octane_env.pytest_args("--octane-slice-size=2"), "-q")
     quiet.stdout.fnmatch_lines(
         ["octane: job *: 2/3 slices uploaded: slice *: *; run: pytest-octane retry *"]
     )
@@ -108,12 +88,14 @@ def test_the_final_block_and_the_quiet_line(
 
 
 def test_a_retry_line_names_the_request_the_cause_and_the_retry(
-    pytester: pytest.Pytester, sim: Simulator, tmp_path: Path
+    pytester: pytest.Pytester, sim: Simulator, octane_env: OctaneEnv
 ) -> None:
     pytester.makepyfile("def test_one():\n    pass\n")
     sim.faults.fail_next("POST */test-results", 503, count=2, error_code="testbox.queue_full")
     sim.faults.fail_next("GET */test-results/*", 502, count=1)
-    result = pytester.runpytest(*args(sim, tmp_path), "--octane-queue-full-retry=0.1")
+    result = pytester.runpytest(
+        *octane_env.pytest_args("--octane-slice-size=2"), "--octane-queue-full-retry=0.1"
+    )
     result.stdout.fnmatch_lines(
         [
             "octane: POST test-results (slice 1): HTTP 503 testbox.queue_full; retry 1 in 0.1 s",

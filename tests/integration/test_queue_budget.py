@@ -14,7 +14,6 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,10 +26,12 @@ from pytest_octane.settings import OPTIONS, resolve_settings
 from pytest_octane.simulator import Simulator
 from pytest_octane.store import open_store
 from pytest_octane.store.locks import lease_alive
+from tests.run_factory import make_test_run
 
 WAIT_S = 180.0
 RUNNERS = 4
 RUNS = 400  # 8 slices of 50 per runner
+pytestmark = pytest.mark.octane_simulator(queue_limit=6, processing_ms=150)
 
 _WORKER = r"""
 import json, os, sys, time
@@ -50,15 +51,6 @@ tests = [TestRun(nodeid=f"t_{name}.py::test_{i}", module="", package="", klass=f
 outcome = upload_session(resolve_settings(cli=cli, environ={}, ini={}), tests)
 print(json.dumps({"ok": outcome.ok, "lines": outcome.summary_lines()}))
 """
-
-
-@pytest.fixture
-def sim(monkeypatch: pytest.MonkeyPatch) -> Iterator[Simulator]:
-    with Simulator(queue_limit=6, processing_ms=150) as simulator:
-        monkeypatch.setenv("OCTANE_CLIENT_ID", simulator.client_id)
-        monkeypatch.setenv("OCTANE_CLIENT_SECRET", simulator.client_secret)
-        yield simulator
-        assert not simulator.internal_errors, simulator.internal_errors[0]
 
 
 def _cli(sim: Simulator, location: str, spool: Path, budget: int | None) -> dict[str, Any]:
@@ -176,21 +168,8 @@ def test_slots_of_a_killed_runner_do_not_block_the_others(sim: Simulator, tmp_pa
 
 
 def _runs(count: int) -> list[Any]:
-    from pytest_octane.model import RunStatus, TestRun
-
-    return [
-        TestRun(
-            nodeid=f"t.py::test_{i}",
-            module="",
-            package="",
-            klass="t",
-            name=f"test_{i}",
-            status=RunStatus.PASSED,
-            duration_ms=1,
-            started_ms=int(time.time() * 1000),
-        )
-        for i in range(count)
-    ]
+    now = int(time.time() * 1000)
+    return [make_test_run(f"t.py::test_{i}", started_ms=now) for i in range(count)]
 
 
 def test_a_lease_lives_while_its_process_lives_or_until_it_expires_elsewhere() -> None:

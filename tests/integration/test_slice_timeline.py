@@ -5,7 +5,6 @@ waited for (a queue budget slot, a queue-full answer), against the simulator."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,25 +17,15 @@ from pytest_octane.model import RunError, RunStatus, SliceStatus, TestRun
 from pytest_octane.settings import resolve_settings
 from pytest_octane.simulator import Simulator
 from pytest_octane.store import open_store
+from tests.run_factory import make_test_run
 
 WAIT_S = 60.0
-
-
-@pytest.fixture
-def sim(monkeypatch: pytest.MonkeyPatch) -> Iterator[Simulator]:
-    with Simulator(processing_ms=0) as simulator:
-        monkeypatch.setenv("OCTANE_CLIENT_ID", simulator.client_id)
-        monkeypatch.setenv("OCTANE_CLIENT_SECRET", simulator.client_secret)
-        yield simulator
-        assert not simulator.internal_errors, simulator.internal_errors[0]
+pytestmark = pytest.mark.octane_simulator(processing_ms=0)
 
 
 def _run(name: str, status: RunStatus, message: str | None = None) -> TestRun:
     error = RunError(type="AssertionError", message=message, trace="...") if message else None
-    return TestRun(
-        nodeid=f"tests/test_shop.py::{name}", module="", package="tests", klass="test_shop",
-        name=name, status=status, duration_ms=3, started_ms=1_700_000_000_000, error=error,
-    )  # fmt: skip
+    return make_test_run(f"tests/test_shop.py::{name}", status=status, duration_ms=3, error=error)
 
 
 RUNS = [

@@ -10,29 +10,27 @@ import collections
 import threading
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from pytest_octane.job.engine import JobOutcome, upload_session
 from pytest_octane.model import RunStatus, SliceStatus, TestRun
-from pytest_octane.settings import Settings, resolve_settings
+from pytest_octane.settings import Settings
 from pytest_octane.simulator import Simulator
 from pytest_octane.store import open_store
+from tests.octane_env import OctaneEnv
+from tests.run_factory import make_test_run
 
 N_KEYS = 40
 STORIES = [{"id": 9000 + i, "name": f"story {i}", "jira_key_udf": f"QZ-{i}"} for i in range(N_KEYS)]
+pytestmark = pytest.mark.octane_simulator(stories=STORIES)
 
 
 def make_runs(count: int, *, modules: int = 6) -> list[TestRun]:
     now = int(time.time() * 1000)
     return [
-        TestRun(
-            nodeid=f"tests/test_m{i % modules}.py::test_{i}",
-            module="",
-            package="tests",
-            klass=f"test_m{i % modules}",
-            name=f"test_{i}",
+        make_test_run(
+            f"tests/test_m{i % modules}.py::test_{i}",
             status=RunStatus.FAILED if i % 97 == 0 else RunStatus.PASSED,
             duration_ms=i % 13,
             started_ms=now + i,
@@ -42,32 +40,9 @@ def make_runs(count: int, *, modules: int = 6) -> list[TestRun]:
     ]
 
 
-@pytest.fixture
-def sim() -> Any:
-    with Simulator(stories=STORIES, processing_ms=20) as simulator:
-        yield simulator
-
-
-@pytest.fixture
-def creds(sim: Simulator, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("OCTANE_CLIENT_ID", sim.client_id)
-    monkeypatch.setenv("OCTANE_CLIENT_SECRET", sim.client_secret)
-
-
 def settings_for(sim: Simulator, tmp_path: Path, **extra: str) -> Settings:
-    cli = {
-        "space": str(sim.space_id),
-        "url": sim.url,
-        "workspace": str(sim.workspace_id),
-        "task_store": str(tmp_path / "store"),
-        "spool_dir": str(tmp_path / "spool"),
-        "root_module": "Automated",
-        "queue_full_retry": "0.05",
-        "connect_timeout": "2",
-        "read_timeout": "5",
-        **extra,
-    }
-    return resolve_settings(cli=cli, environ={}, ini={})
+    env = OctaneEnv(sim, tmp_path, str(tmp_path / "store"), tmp_path / "spool")
+    return env.settings(**{"root_module": "Automated", "read_timeout": "5", **extra})
 
 
 def assert_arrived_once(sim: Simulator, runs: list[TestRun]) -> None:
@@ -96,7 +71,6 @@ def assert_store_agrees(outcome: JobOutcome, sim: Simulator, tmp_path: Path) -> 
     assert {s.task_id for s in job.slices} <= task_ids
 
 
-@pytest.mark.usefixtures("creds")
 def test_three_thousand_runs_upload_in_slices_with_two_in_flight(
     sim: Simulator, tmp_path: Path
 ) -> None:
@@ -117,7 +91,6 @@ def test_three_thousand_runs_upload_in_slices_with_two_in_flight(
     ]
 
 
-@pytest.mark.usefixtures("creds")
 def test_queue_full_for_a_while_still_uploads_everything(sim: Simulator, tmp_path: Path) -> None:
     sim.faults.fail_next("POST */test-results", 503, count=12, error_code="testbox.queue_full")
     runs = make_runs(600)
@@ -127,7 +100,6 @@ def test_queue_full_for_a_while_still_uploads_everything(sim: Simulator, tmp_pat
     assert_store_agrees(outcome, sim, tmp_path)
 
 
-@pytest.mark.usefixtures("creds")
 def test_the_seeds_queue_full_spelling_is_retried_too(sim: Simulator, tmp_path: Path) -> None:
     sim.faults.fail_next("POST */test-results", 503, count=3, error_code="testbox_queue_full")
     runs = make_runs(50)
@@ -136,7 +108,6 @@ def test_the_seeds_queue_full_spelling_is_retried_too(sim: Simulator, tmp_path: 
     assert_arrived_once(sim, runs)
 
 
-@pytest.mark.usefixtures("creds")
 def test_sessions_expiring_mid_job_sign_in_again(sim: Simulator, tmp_path: Path) -> None:
     runs = make_runs(900)
     stop = threading.Event()
@@ -164,7 +135,6 @@ def test_sessions_expiring_mid_job_sign_in_again(sim: Simulator, tmp_path: Path)
     assert len(sign_ins) >= 2
 
 
-@pytest.mark.usefixtures("creds")
 def test_a_burst_of_bad_gateways_is_ridden_out(sim: Simulator, tmp_path: Path) -> None:
     for status in (502, 503, 504):
         sim.faults.fail_next("POST */test-results", status, count=1)
@@ -177,7 +147,6 @@ def test_a_burst_of_bad_gateways_is_ridden_out(sim: Simulator, tmp_path: Path) -
     assert statuses[502] == 3 and statuses[503] == 1 and statuses[504] == 1
 
 
-@pytest.mark.usefixtures("creds")
 def test_two_uploaders_at_once_create_each_module_once(sim: Simulator, tmp_path: Path) -> None:
     runs = make_runs(120, modules=12)
     results: list[JobOutcome] = []
@@ -198,7 +167,6 @@ def test_two_uploaders_at_once_create_each_module_once(sim: Simulator, tmp_path:
     assert len(names) == 13
 
 
-@pytest.mark.usefixtures("creds")
 def test_existing_duplicate_modules_use_the_lowest_id_and_warn(
     sim: Simulator, tmp_path: Path
 ) -> None:
@@ -212,22 +180,14 @@ def test_existing_duplicate_modules_use_the_lowest_id_and_warn(
     assert [m["parent_id"] for m in child] == [first]
 
 
-@pytest.mark.usefixtures("creds")
 def test_unmapped_keys_are_listed_and_do_not_fail_the_job(sim: Simulator, tmp_path: Path) -> None:
-    runs = [
-        TestRun(
-            nodeid="tests/test_x.py::test_a", module="", package="tests", klass="test_x",
-            name="test_a", status=RunStatus.PASSED, duration_ms=1, started_ms=1,
-            jira_keys=("QZ-1", "NOPE-7"),
-        )
-    ]  # fmt: skip
+    runs = [make_test_run("tests/test_x.py::test_a", started_ms=1, jira_keys=("QZ-1", "NOPE-7"))]
     outcome = upload_session(settings_for(sim, tmp_path), runs)
     assert outcome.ok
     assert outcome.unmapped_keys == ["NOPE-7"]
     assert any("NOPE-7" in line for line in outcome.summary_lines())
 
 
-@pytest.mark.usefixtures("creds")
 def test_a_compressed_job_refused_once_sends_plain_xml_for_the_rest(
     sim: Simulator, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -1,10 +1,8 @@
 """Fixtures for the plugin's end-to-end tests.
 
 ``run_and_parse`` runs pytest (through pytester) with ``--octane-dry-run=DIR``, validates every
-slice it writes and checks the one invariant every run must keep: one Octane run per test item
-pytest reported.  ``validate_xml`` is the schema check itself
-(``pytest_octane.octane.schema``: the real XSD when ``../shared/octane/`` or ``$OCTANE_XSD``
-has it, structural checks always) plus what our writer promises beyond the XSD.
+slice it writes (``validate_xml``, tests/conftest.py) and checks the one invariant every run
+must keep: one Octane run per test item pytest reported.
 """
 
 from __future__ import annotations
@@ -21,12 +19,9 @@ from typing import Protocol
 import pytest
 from lxml import etree
 
-from pytest_octane.octane import schema
-
 #: Outcomes of pytest's summary line that stand for one test item each.
 ITEM_OUTCOMES = ("passed", "failed", "skipped", "xfailed", "xpassed", "errors")
 _TEARDOWN_ERROR = re.compile(r"^_+ ERROR at teardown of ")
-_STATUSES = {"Passed", "Skipped", "Failed", "Planned"}
 
 
 # ---------------------------------------------------------------- isolation
@@ -40,43 +35,6 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch) -> None:
             "PYTEST_XDIST_"
         ):
             monkeypatch.delenv(name)
-
-
-# ---------------------------------------------------------------- validation
-
-
-def _writer_problems(root: etree._Element) -> list[str]:
-    """What our writer promises beyond the XSD: every run has a start time and a duration
-    that is a whole, non-negative number of milliseconds."""
-    problems = []
-    for index, run in enumerate(root.iter("test_run"), start=1):
-        where = f"test_run #{index} ({run.get('name')!r})"
-        if not re.fullmatch(r"[0-9]+", run.get("duration", "")):
-            problems.append(f"{where}: duration {run.get('duration')!r} is not an integer >= 0")
-        if not re.fullmatch(r"[0-9]+", run.get("started", "")):
-            problems.append(f"{where}: started {run.get('started')!r} is not an integer >= 0")
-        if run.get("status") not in _STATUSES:
-            problems.append(f"{where}: status {run.get('status')!r}")
-        if not 1 <= len(run.get("name", "")) <= 255:
-            problems.append(f"{where}: name has {len(run.get('name', ''))} characters")
-    return problems
-
-
-def check_xml(xml: bytes) -> etree._Element:
-    """Parse and validate one Octane document; raise AssertionError listing every problem."""
-    __tracebackhide__ = True
-    problems = schema.validate(xml)
-    if not problems:
-        problems = _writer_problems(schema.parse(xml))
-    if problems:
-        listing = "\n".join(f"  - {p}" for p in problems)
-        raise AssertionError(f"invalid Octane XML ({len(problems)} problems):\n{listing}")
-    return schema.parse(xml)
-
-
-@pytest.fixture
-def validate_xml() -> Callable[[bytes], etree._Element]:
-    return check_xml
 
 
 # ---------------------------------------------------------------- dry runs
@@ -152,7 +110,9 @@ class RunAndParse(Protocol):
 
 
 @pytest.fixture
-def run_and_parse(pytester: pytest.Pytester) -> RunAndParse:
+def run_and_parse(
+    pytester: pytest.Pytester, validate_xml: Callable[[bytes], etree._Element]
+) -> RunAndParse:
     """Run pytest with ``--octane-dry-run=<fresh folder>``; parse and validate every slice and
     check that there is exactly one run per test item pytest reported."""
     counter = iter(range(1, 1000))
@@ -167,7 +127,7 @@ def run_and_parse(pytester: pytest.Pytester) -> RunAndParse:
             result = pytester.runpytest(*argv)
         after = int(time.time() * 1000)
         documents, keys = read_slices(folder) if folder.exists() else ([], {})
-        slices = [check_xml(document) for document in documents]
+        slices = [validate_xml(document) for document in documents]
         dry = DryRun(result, folder, slices, keys, before, after)
         if check_count:
             assert len(dry.runs) == reported_items(result), (

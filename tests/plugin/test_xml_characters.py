@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from pytest_octane.octane.xml_text import clean, cut_trace
@@ -58,13 +60,36 @@ UNICODE_SUITE = """
 """
 
 
-def test_invalid_characters_become_valid_xml(pytester: pytest.Pytester, run_and_parse) -> None:
+def raw_test_ids(pytester: pytest.Pytester) -> None:
+    """Let test ids hold any character (pytest escapes them otherwise)."""
     pytester.makeini(
         """
         [pytest]
         disable_test_id_escaping_and_forfeit_all_rights_to_community_support = true
         """
     )
+
+
+def run_lone_surrogate(pytester: pytest.Pytester, run_and_parse: Any, mark: str) -> Any:
+    """A dry run of one test whose id holds a lone surrogate (``mark`` above it); pytest
+    itself cannot cache such an id (INTERNALERROR), hence no:cacheprovider."""
+    pytester.makepyfile(
+        test_surrogate=f"""
+        import pytest
+
+        {mark}
+        @pytest.mark.parametrize("v", [1], ids=["lone\\ud800"])
+        def test_id(v):
+            pass
+        """
+    )
+    dry = run_and_parse("-p", "no:cacheprovider", check_count=False)
+    assert "INTERNALERROR" not in dry.result.stdout.str()
+    return dry
+
+
+def test_invalid_characters_become_valid_xml(pytester: pytest.Pytester, run_and_parse) -> None:
+    raw_test_ids(pytester)
     pytester.makepyfile(test_chars=UNICODE_SUITE)
     dry = run_and_parse()
     assert "INTERNALERROR" not in dry.result.stdout.str()
@@ -95,23 +120,8 @@ def test_lone_surrogate_in_a_test_id_gives_one_valid_run(
     # pytest itself cannot put such a node id into PYTEST_CURRENT_TEST (errors in setup and
     # teardown) nor into its cache (INTERNALERROR, hence no:cacheprovider); the plugin must
     # still write one valid run for the item
-    pytester.makeini(
-        """
-        [pytest]
-        disable_test_id_escaping_and_forfeit_all_rights_to_community_support = true
-        """
-    )
-    pytester.makepyfile(
-        test_surrogate="""
-        import pytest
-
-        @pytest.mark.parametrize("v", [1], ids=["lone\\ud800"])
-        def test_id(v):
-            pass
-        """
-    )
-    dry = run_and_parse("-p", "no:cacheprovider", check_count=False)
-    assert "INTERNALERROR" not in dry.result.stdout.str()
+    raw_test_ids(pytester)
+    dry = run_lone_surrogate(pytester, run_and_parse, "")
     assert dry.statuses() == {f"test_id[lone{REPLACEMENT}]": "Failed"}
 
 
@@ -147,22 +157,6 @@ def test_max_trace_below_the_minimum_is_a_usage_error(pytester: pytest.Pytester)
 def test_lone_surrogate_in_a_linked_test_id_does_not_crash(
     pytester: pytest.Pytester, run_and_parse
 ) -> None:
-    pytester.makeini(
-        """
-        [pytest]
-        disable_test_id_escaping_and_forfeit_all_rights_to_community_support = true
-        """
-    )
-    pytester.makepyfile(
-        test_surrogate="""
-        import pytest
-
-        @pytest.mark.jira("ABC-1")
-        @pytest.mark.parametrize("v", [1], ids=["lone\\ud800"])
-        def test_id(v):
-            pass
-        """
-    )
-    dry = run_and_parse("-p", "no:cacheprovider", check_count=False)
-    assert "INTERNALERROR" not in dry.result.stdout.str()
+    raw_test_ids(pytester)
+    dry = run_lone_surrogate(pytester, run_and_parse, '@pytest.mark.jira("ABC-1")')
     assert list(dry.jira_keys.values()) == [["ABC-1"]]

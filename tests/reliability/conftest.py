@@ -23,7 +23,6 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -39,6 +38,7 @@ from pytest_octane.model import SliceStatus
 from pytest_octane.octane import schema
 from pytest_octane.simulator import Simulator
 from pytest_octane.store import open_store
+from tests.octane_env import OctaneEnv
 
 SUITE_FILES = 6
 RUNS_PER_FILE = 50
@@ -1068,14 +1068,11 @@ class Isolation:
 
 
 @pytest.fixture
-def isolation(tmp_path: Path, tables: Tables) -> Iterator[Isolation]:
-    """A started simulator with a secret of this test only, and a folder for one project."""
-    sim = Simulator(processing_ms=20, client_secret=f"iso-secret-{uuid.uuid4().hex}").start()
-    sim.add_ci_server(BUILD_SERVER)  # issue 23: the runs keep the build context arrived() counts
-    world = Isolation(sim, tmp_path, tables)
+def isolation(octane_env: OctaneEnv, tables: Tables) -> Iterator[Isolation]:
+    """``octane_env``'s simulator (a secret of this test only) and a folder for one project."""
+    octane_env.sim.add_ci_server(BUILD_SERVER)  # issue 23: runs keep the build context
+    world = Isolation(octane_env.sim, octane_env.root, tables)
     try:
         yield world
     finally:
         world.stop()
-        sim.stop()
-    assert not sim.internal_errors, "simulator internal error:\n" + sim.internal_errors[0]

@@ -13,6 +13,7 @@ import json
 import os
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -21,6 +22,7 @@ import pytest
 import pytest_octane.job.engine  # noqa: F401
 from pytest_octane import cli
 from pytest_octane.simulator import Simulator
+from tests.octane_env import OctaneEnv
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "bad"
 CORPUS = DATA / "strings.json"
@@ -36,6 +38,11 @@ def _no_outer_octane_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.startswith("OCTANE_") and name != "OCTANE_XSD":
             monkeypatch.delenv(name)
+
+
+@pytest.fixture
+def simulator_defaults() -> dict[str, Any]:
+    return {"processing_ms": 0}
 
 
 # ---------------------------------------------------------------- hostile strings
@@ -185,7 +192,9 @@ def test_hostile_strings_give_valid_xml(pytester: pytest.Pytester, bad_inputs, c
     assert size < 200_000  # a 10 MB traceback is cut to --octane-max-trace
 
 
-def test_hostile_strings_upload_and_arrive(pytester: pytest.Pytester, monkeypatch) -> None:
+def test_hostile_strings_upload_and_arrive(
+    pytester: pytest.Pytester, octane_env: OctaneEnv
+) -> None:
     """Every hostile case in one job against the simulator, which validates every upload."""
     pytester.makefile(".ini", pytest=RAW_IDS_INI)
     expected = 0
@@ -198,19 +207,14 @@ def test_hostile_strings_upload_and_arrive(pytester: pytest.Pytester, monkeypatc
             }
         )
         expected += _HOSTILE_ITEMS
-    with Simulator(processing_ms=0) as sim:
-        monkeypatch.setenv("OCTANE_CLIENT_ID", sim.client_id)
-        monkeypatch.setenv("OCTANE_CLIENT_SECRET", sim.client_secret)
-        result = pytester.runpytest(
-            "-p", "no:cacheprovider", "--octane-space=1001", f"--octane-url={sim.url}",
-            "--octane-workspace=1002", "--octane-slice-size=20", "--octane-root-module=Hostile",
-            f"--octane-task-store={pytester.path / 'store'}",
-            f"--octane-spool-dir={pytester.path / 'spool'}",
-        )  # fmt: skip
-        sim.wait_for_tasks()
-        tasks = sim.tasks()
-        runs = sim.runs()
-        invalid = [r for r in sim.request_log if r.status == 400]
+    sim = octane_env.sim
+    result = pytester.runpytest(
+        *octane_env.pytest_args("--octane-slice-size=20", "--octane-root-module=Hostile")
+    )
+    sim.wait_for_tasks()
+    tasks = sim.tasks()
+    runs = sim.runs()
+    invalid = [r for r in sim.request_log if r.status == 400]
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     assert not invalid, invalid
     assert all(t["status"] == "success" for t in tasks), tasks
@@ -231,7 +235,7 @@ BAD_KEYS = [
 @pytest.mark.parametrize("mode", ["dry-run", "upload"])
 @pytest.mark.parametrize("key", BAD_KEYS, ids=[repr(k) for k in BAD_KEYS])
 def test_malformed_jira_key_is_a_usage_error(
-    pytester: pytest.Pytester, bad_inputs, monkeypatch, key: object, mode: str
+    pytester: pytest.Pytester, bad_inputs, octane_env: OctaneEnv, key: object, mode: str
 ) -> None:
     pytester.makepyfile(
         test_keys=f"""
@@ -246,19 +250,13 @@ def test_malformed_jira_key_is_a_usage_error(
         """
     )
     out = pytester.path / "octane-out"
-    with Simulator(processing_ms=0) as sim:
-        monkeypatch.setenv("OCTANE_CLIENT_ID", sim.client_id)
-        monkeypatch.setenv("OCTANE_CLIENT_SECRET", sim.client_secret)
-        args = (
-            [f"--octane-dry-run={out}"]
-            if mode == "dry-run"
-            else [
-                "--octane-space=1001", f"--octane-url={sim.url}", "--octane-workspace=1002",
-                f"--octane-task-store={out / 'store'}", f"--octane-spool-dir={out / 'spool'}",
-            ]
-        )  # fmt: skip
-        result = pytester.runpytest("-p", "no:cacheprovider", *args)
-        requests = sim.request_log
+    sim = octane_env.sim
+    if mode == "dry-run":
+        args = ["-p", "no:cacheprovider", f"--octane-dry-run={out}"]
+    else:
+        args = octane_env.under(out).pytest_args()
+    result = pytester.runpytest(*args)
+    requests = sim.request_log
     lines = [line for line in result.stderr.lines if line.strip()]
     text = "\n".join(lines)
     written = sorted(str(p) for p in out.rglob("*.xml")) if out.exists() else []
@@ -302,30 +300,25 @@ def _cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str,
     return code, captured.out, captured.err
 
 
-def _file_command(command: str, path: Path, sim: Simulator, out: Path) -> list[str]:
+def _file_command(command: str, path: Path, octane_env: OctaneEnv, out: Path) -> list[str]:
     """``pytest-octane convert|upload`` of one results file, writing only under ``out``."""
     if command == "convert":
         return ["convert", str(path), "-o", str(out)]
-    return [
-        "upload", str(path), "--space=1001", f"--url={sim.url}", "--workspace=1002",
-        f"--task-store={out / 'store'}", f"--spool-dir={out / 'spool'}",
-    ]  # fmt: skip
+    return ["upload", str(path), *octane_env.under(out).cli_args()]
 
 
 @pytest.mark.parametrize("command", ["convert", "upload"])
 @pytest.mark.parametrize("name", sorted(JUNIT_CASES))
 def test_hostile_results_file_is_refused_in_one_line(
-    bad_inputs, capsys, monkeypatch, tmp_path: Path, name: str, command: str
+    bad_inputs, capsys, octane_env: OctaneEnv, tmp_path: Path, name: str, command: str
 ) -> None:
     path = bad_inputs.copy(name)
     (tmp_path / "canary.txt").write_text(CANARY)  # what the XXE would read
     out = tmp_path / "out"
-    with Simulator(processing_ms=0) as sim:
-        monkeypatch.setenv("OCTANE_CLIENT_ID", sim.client_id)
-        monkeypatch.setenv("OCTANE_CLIENT_SECRET", sim.client_secret)
-        args = _file_command(command, path, sim, out)
-        code, stdout, stderr = _cli(args, capsys)
-        requests = sim.request_log
+    sim = octane_env.sim
+    args = _file_command(command, path, octane_env, out)
+    code, stdout, stderr = _cli(args, capsys)
+    requests = sim.request_log
     lines = [line for line in stderr.splitlines() if line.strip()]
     written = sorted(p.name for p in out.rglob("*") if p.is_file()) if out.exists() else []
     ok = (
@@ -350,16 +343,14 @@ def test_hostile_results_file_is_refused_in_one_line(
 
 @pytest.mark.parametrize("command", ["convert", "upload"])
 def test_results_file_with_zero_tests_says_so(
-    bad_inputs, capsys, monkeypatch, tmp_path: Path, command: str
+    bad_inputs, capsys, octane_env: OctaneEnv, tmp_path: Path, command: str
 ) -> None:
     path = bad_inputs.copy("junit_zero_tests.xml")
     out = tmp_path / "out"
-    with Simulator(processing_ms=0) as sim:
-        monkeypatch.setenv("OCTANE_CLIENT_ID", sim.client_id)
-        monkeypatch.setenv("OCTANE_CLIENT_SECRET", sim.client_secret)
-        args = _file_command(command, path, sim, out)
-        code, stdout, stderr = _cli(args, capsys)
-        requests = sim.request_log
+    sim = octane_env.sim
+    args = _file_command(command, path, octane_env, out)
+    code, stdout, stderr = _cli(args, capsys)
+    requests = sim.request_log
     lines = [line for line in (stdout + stderr).splitlines() if line.strip()]
     xml = sorted(out.rglob("*.xml")) if out.exists() else []
     ok = (

@@ -20,6 +20,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -314,57 +315,41 @@ def test_status_poll_answered_500_then_resume(harness) -> None:
     )
 
 
-@posix_only
-def test_task_store_folder_read_only(harness) -> None:
+def _read_only_store(harness, label: str, work_name: str, job: str, *extra: str) -> Any:
+    """A session whose task store folder (``work/store``) is read-only, followed up and
+    checked (the store cannot hold the job); what the session printed."""
     sim = harness.simulator()
-    work = harness.work("read-only")
-    store = work / "store"
-    store.mkdir()
-    store.chmod(0o555)
-    try:
-        prefix = harness.unprivileged_prefix(store)
-        first = harness.pytest(sim, sim.url, work, "read-only", prefix=prefix)
-        command = first.follow_up()
-        follow = harness.follow(command, sim) if command else None
-        assert "task store" in first.stdout, first.describe()
-        harness.check(
-            "task store folder read-only",
-            sim,
-            work,
-            "read-only",
-            first=first,
-            follow_up=follow,
-            check_store=False,
-        )
-    finally:
-        store.chmod(0o755)
-
-
-@posix_only
-def test_task_store_and_spool_share_a_read_only_folder(harness) -> None:
-    sim = harness.simulator()
-    work = harness.work("read-only-shared")
+    work = harness.work(work_name)
     folder = work / "store"
     folder.mkdir()
     folder.chmod(0o555)
     try:
         prefix = harness.unprivileged_prefix(folder)
-        first = harness.pytest(
-            sim, sim.url, work, "ro-shared", f"--octane-spool-dir={folder}", prefix=prefix
-        )
+        first = harness.pytest(sim, sim.url, work, job, *extra, prefix=prefix)
         command = first.follow_up()
         follow = harness.follow(command, sim) if command else None
-        harness.check(
-            "task store and spool in one read-only folder (the default layout)",
-            sim,
-            work,
-            "ro-shared",
-            first=first,
-            follow_up=follow,
-            check_store=False,
-        )
+        harness.check(label, sim, work, job, first=first, follow_up=follow, check_store=False)
     finally:
         folder.chmod(0o755)
+    return first
+
+
+@posix_only
+def test_task_store_folder_read_only(harness) -> None:
+    first = _read_only_store(harness, "task store folder read-only", "read-only", "read-only")
+    assert "task store" in first.stdout, first.describe()
+
+
+@posix_only
+def test_task_store_and_spool_share_a_read_only_folder(harness) -> None:
+    folder = harness.work("read-only-shared") / "store"
+    _read_only_store(
+        harness,
+        "task store and spool in one read-only folder (the default layout)",
+        "read-only-shared",
+        "ro-shared",
+        f"--octane-spool-dir={folder}",
+    )
 
 
 @pytest.mark.parametrize(

@@ -21,6 +21,7 @@ from pytest_octane import errors
 from pytest_octane.model import RunStatus, TestRun
 from pytest_octane.settings import resolve_settings
 from pytest_octane.simulator import Simulator
+from tests.run_factory import make_test_run
 
 DEBUG = ["--log-level=DEBUG", "-o", "log_cli=true", "--log-cli-level=DEBUG", "-rA"]
 
@@ -184,12 +185,8 @@ def debug_logs() -> Iterator[_Records]:
 
 def _runs(count: int) -> list[TestRun]:
     return [
-        TestRun(
-            nodeid=f"tests/test_s.py::test_{i}",
-            module="",
-            package="tests",
-            klass="test_s",
-            name=f"test_{i}",
+        make_test_run(
+            f"tests/test_s.py::test_{i}",
             status=RunStatus.PASSED if i % 7 else RunStatus.FAILED,
             duration_ms=i,
             started_ms=1_700_000_000_000 + i,

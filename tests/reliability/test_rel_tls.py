@@ -12,9 +12,9 @@ import re
 import shlex
 import ssl
 import sys
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -22,6 +22,7 @@ import pytest
 # an inline run, and a second copy of requests/http.cookiejar breaks the client.
 import pytest_octane.job.engine  # noqa: F401
 from pytest_octane.simulator import Simulator
+from tests.octane_env import OctaneEnv
 
 trustme = pytest.importorskip("trustme")
 
@@ -52,21 +53,9 @@ def tls(tmp_path_factory: pytest.TempPathFactory) -> Tls:
 
 
 @pytest.fixture
-def https_sim(tls: Tls, monkeypatch: pytest.MonkeyPatch) -> Iterator[Simulator]:
-    for name in ("OCTANE_SPACE", "OCTANE_URL", "OCTANE_VERIFY_SSL", "OCTANE_CONFIG"):
-        monkeypatch.delenv(name, raising=False)
-    with Simulator(ssl_context=tls.context, processing_ms=0) as sim:
-        monkeypatch.setenv("OCTANE_CLIENT_ID", sim.client_id)
-        monkeypatch.setenv("OCTANE_CLIENT_SECRET", sim.client_secret)
-        yield sim
-
-
-def _args(sim: Simulator, root: Path, *extra: str) -> list[str]:
-    return [
-        "-p", "no:cacheprovider", "--octane-space=1001", f"--octane-url={sim.url}",
-        "--octane-workspace=1002", f"--octane-task-store={root / 'store'}",
-        f"--octane-spool-dir={root / 'spool'}", *extra,
-    ]  # fmt: skip
+def simulator_defaults(tls: Tls) -> dict[str, Any]:
+    """``octane_env``'s simulator serves HTTPS with a certificate of the test CA."""
+    return {"ssl_context": tls.context, "processing_ms": 0}
 
 
 def _spaces(root: Path, sim: Simulator, verify: object) -> str:
@@ -77,12 +66,12 @@ def _spaces(root: Path, sim: Simulator, verify: object) -> str:
 
 
 def test_unknown_ca_names_the_option_and_the_follow_up_with_the_bundle_finishes(
-    pytester: pytest.Pytester, https_sim: Simulator, tls: Tls
+    pytester: pytest.Pytester, sim: Simulator, octane_env: OctaneEnv, tls: Tls
 ) -> None:
     from pytest_octane import cli
 
     pytester.makepyfile(test_tls=SUITE)
-    result = pytester.runpytest(*_args(https_sim, pytester.path))
+    result = pytester.runpytest(*octane_env.pytest_args())
     out = result.stdout.str()
     assert result.ret == pytest.ExitCode.OK  # the suite passed; the upload is not a test
     assert "Traceback" not in out + result.stderr.str()
@@ -91,47 +80,47 @@ def test_unknown_ca_names_the_option_and_the_follow_up_with_the_bundle_finishes(
     assert errors, out
     for line in errors:  # one line per failed slice, each naming the option
         assert re.search(r"verifySSL|--octane-verify-ssl", line), line
-    assert https_sim.runs() == []
+    assert sim.runs() == []
     follow = re.findall(r"run: (pytest-octane (?:resume|retry) .+)$", out, re.M)
     assert follow, out
     argv = [*shlex.split(follow[0])[1:], f"--verify-ssl={tls.ca_bundle}"]
     assert cli.main(argv) == cli.EXIT_OK
-    https_sim.wait_for_tasks()
-    assert len(https_sim.runs()) == TESTS
+    sim.wait_for_tasks()
+    assert len(sim.runs()) == TESTS
 
 
 @pytest.mark.parametrize("source", ["option", "spaces file"])
 def test_ca_bundle_path_works(
-    pytester: pytest.Pytester, https_sim: Simulator, tls: Tls, source: str
+    pytester: pytest.Pytester, sim: Simulator, octane_env: OctaneEnv, tls: Tls, source: str
 ) -> None:
     pytester.makepyfile(test_tls=SUITE)
     verify = (
         f"--octane-verify-ssl={tls.ca_bundle}"
         if source == "option"
-        else _spaces(pytester.path, https_sim, str(tls.ca_bundle))
+        else _spaces(pytester.path, sim, str(tls.ca_bundle))
     )
-    result = pytester.runpytest(*_args(https_sim, pytester.path, verify))
+    result = pytester.runpytest(*octane_env.pytest_args(verify))
     assert result.ret == pytest.ExitCode.OK, result.stdout.str()
-    https_sim.wait_for_tasks()
-    assert len(https_sim.runs()) == TESTS
+    sim.wait_for_tasks()
+    assert len(sim.runs()) == TESTS
     assert "warning" not in result.stdout.str().lower()
 
 
 @pytest.mark.parametrize("front", ["pytest", "pytest-octane upload"])
 def test_verification_off_works_with_exactly_one_warning(
-    pytester: pytest.Pytester, https_sim: Simulator, front: str
+    pytester: pytest.Pytester, sim: Simulator, octane_env: OctaneEnv, front: str
 ) -> None:
     if front == "pytest":
         pytester.makepyfile(test_tls=SUITE)
-        spaces = _spaces(pytester.path, https_sim, False)
-        result = pytester.runpytest_subprocess(*_args(https_sim, pytester.path, spaces))
+        spaces = _spaces(pytester.path, sim, False)
+        result = pytester.runpytest_subprocess(*octane_env.pytest_args(spaces))
         text = result.stdout.str() + result.stderr.str()
         warnings = result.parseoutcomes().get("warnings", 0)
     else:
         junit = pytester.path / "junit.xml"
         cases = "".join(f'<testcase classname="pkg.T" name="t{i}"/>' for i in range(TESTS))
         junit.write_text(f"<testsuite>{cases}</testsuite>")
-        spaces = _spaces(pytester.path, https_sim, False)
+        spaces = _spaces(pytester.path, sim, False)
         result = pytester.run(
             sys.executable, "-m", "pytest_octane", "upload", str(junit),
             "--octane-space=1001", spaces,
@@ -139,8 +128,8 @@ def test_verification_off_works_with_exactly_one_warning(
         )  # fmt: skip
         text = result.stdout.str() + result.stderr.str()
         warnings = len(re.findall(r"^\S.*Warning: ", result.stderr.str(), re.M))
-    https_sim.wait_for_tasks()
+    sim.wait_for_tasks()
     assert result.ret == 0, text
-    assert len(https_sim.runs()) == TESTS
+    assert len(sim.runs()) == TESTS
     assert "InsecureConnectionWarning" in text
     assert warnings == 1, text

@@ -9,14 +9,6 @@ from xml.sax.saxutils import quoteattr
 import pytest
 import requests
 
-from pytest_octane import testing
-
-# The opt-in plugin's fixtures and marker, for this directory only (pytest_plugins is only
-# allowed in the root conftest).
-octane_simulator = testing.octane_simulator
-octane_simulator_factory = testing.octane_simulator_factory
-pytest_configure = testing.pytest_configure
-
 Run = dict[str, Any]
 
 

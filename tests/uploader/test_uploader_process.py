@@ -24,6 +24,7 @@ from pytest_octane.store import sql as _sql  # noqa: F401  # before pytester's m
 pytest_plugins = ["pytester"]
 
 TESTS = 30
+pytestmark = pytest.mark.octane_simulator(processing_ms=10)
 
 SUITE = f"""
 import pytest
@@ -92,15 +93,6 @@ def _run(pytester: pytest.Pytester, sim: Simulator, conftest: str, *extra: str) 
     assert result.ret == pytest.ExitCode.TESTS_FAILED, text  # the suite's own failures
     assert "Traceback" not in text, text
     return text
-
-
-@pytest.fixture
-def sim(monkeypatch: pytest.MonkeyPatch) -> Simulator:
-    with Simulator(processing_ms=10) as simulator:
-        monkeypatch.setenv("OCTANE_CLIENT_ID", simulator.client_id)
-        monkeypatch.setenv("OCTANE_CLIENT_SECRET", simulator.client_secret)
-        yield simulator  # type: ignore[misc]
-        assert not simulator.internal_errors, simulator.internal_errors[0]
 
 
 def test_the_pytest_process_imports_no_http_or_database_library_and_connects_nowhere(

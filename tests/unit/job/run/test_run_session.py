@@ -10,7 +10,7 @@ from typing import Any
 from pytest_octane.errors import CredentialsError
 from pytest_octane.job.journal import JOURNAL_NAME, JournalWriter
 from pytest_octane.job.outcome import JobOutcome
-from pytest_octane.job.run.journaled import INTERRUPTED_EVENT
+from pytest_octane.job.run.journaled import INTERRUPTED_EVENT, open_job
 from pytest_octane.job.run.pipe import Inbox
 from pytest_octane.job.run.session import SessionUpload
 from pytest_octane.model import SliceStatus
@@ -28,7 +28,8 @@ def _run(
     for word in told:
         getattr(inbox, word)()
     path = Path(settings.spool_dir) / "job-1" / JOURNAL_NAME
-    return SessionUpload(settings, "job-1", path, inbox, credentials=credentials, **kwargs).run()
+    upload = SessionUpload(settings, "job-1", path, inbox, credentials=credentials, **kwargs)
+    return upload.run(open_job(settings, [], "job-1", journal=path))
 
 
 def _journal(settings: Settings, make_run: Any, n: int, *, end: bool = True) -> Path:
@@ -43,23 +44,16 @@ def _journal(settings: Settings, make_run: Any, n: int, *, end: bool = True) -> 
     return path
 
 
-def test_the_job_is_recorded_and_said_ready_before_any_request(
-    settings: Settings, sim: Simulator, credentials: Credentials, make_run: Any
+def test_the_job_is_recorded_before_any_request(
+    settings: Settings, sim: Simulator, make_run: Any
 ) -> None:
     path = _journal(settings, make_run, 3)
-    ready: list[tuple[str, str | None, int]] = []
-    upload = SessionUpload(
-        settings,
-        "job-1",
-        path,
-        Inbox(),
-        credentials=credentials,
-        on_ready=lambda location, warning: ready.append((location, warning, len(sim.request_log))),
-    )
-    opened = upload.open()
-    assert ready == [(settings.task_store, None, 0)]
-    with contextlib.closing(opened[1]) as store:
+    opened_settings, store, job, warning = open_job(settings, [], "job-1", journal=path)
+    with contextlib.closing(store):
+        assert (opened_settings, warning) == (settings, None)
         assert store.get_job("job-1").slices == ()
+        assert job.job_id == "job-1"
+    assert sim.request_log == []
 
 
 def test_a_finished_session_uploads_every_journaled_result(

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from suite_support import SettingsFor, make_runs
+from suite_support import STORIES, SettingsFor, make_runs
 
 from pytest_octane.job.engine import upload_session
 from pytest_octane.simulator import Simulator
@@ -43,6 +43,8 @@ outcome = upload_session(resolve_settings(cli=cli, environ={}, ini={}), make_run
 print(json.dumps({"ok": outcome.ok, "lines": outcome.summary_lines()}))
 """
 
+pytestmark = pytest.mark.octane_simulator(stories=STORIES)
+
 
 def _cli(sim: Simulator, location: str, tmp_path: Path, name: str) -> dict[str, Any]:
     return {
@@ -62,7 +64,6 @@ def _cli(sim: Simulator, location: str, tmp_path: Path, name: str) -> dict[str, 
     }
 
 
-@pytest.mark.usefixtures("creds")
 @pytest.mark.parametrize("kind", ["json", "sqlite"])
 def test_two_jobs_at_once_sharing_a_store_create_each_module_and_suite_once(
     sim: Simulator, settings_for: SettingsFor, tmp_path: Path, kind: str

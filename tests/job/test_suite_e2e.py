@@ -9,16 +9,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from suite_support import SettingsFor, make_runs, per_test_ids, story_id
+from suite_support import STORIES, SettingsFor, make_runs, per_test_ids, story_id
 
 from pytest_octane.cli.delink import configure_delink_parser, run_delink
 from pytest_octane.job.engine import JobOutcome, upload_session
 from pytest_octane.model import JobRecord
 from pytest_octane.simulator import Simulator
 from pytest_octane.store import open_store
+from tests.octane_env import OctaneEnv
 
 QZ1 = story_id("QZ-1")
 SUITE_PATH = {"suite": "Team/Area/Nightly", "jira": ["QZ-1"], "update_auto_runs": True}
+
+pytestmark = pytest.mark.octane_simulator(stories=STORIES)
 
 
 def stored_job(tmp_path: Path, job_id: str) -> JobRecord:
@@ -48,7 +51,6 @@ def endpoint_counts(sim: Simulator) -> dict[str, int]:
     return dict(sim.counters["requests_per_endpoint"])
 
 
-@pytest.mark.usefixtures("creds")
 def test_one_job_is_one_suite_run_and_every_run_is_covered(
     sim: Simulator, settings_for: SettingsFor, tmp_path: Path
 ) -> None:
@@ -100,7 +102,6 @@ def test_one_job_is_one_suite_run_and_every_run_is_covered(
     assert "DELETE /tests/{id}" not in counts
 
 
-@pytest.mark.usefixtures("creds")
 def test_two_jobs_at_once_share_modules_and_suite_and_delink_touches_one(
     sim: Simulator, settings_for: SettingsFor, tmp_path: Path
 ) -> None:
@@ -154,7 +155,6 @@ def test_two_jobs_at_once_share_modules_and_suite_and_delink_touches_one(
     assert not events(stored_job(tmp_path, outcomes["b"].job.job_id), "delink")
 
 
-@pytest.mark.usefixtures("creds")
 def test_delink_one_per_test_story_keeps_the_rest(
     sim: Simulator, settings_for: SettingsFor, tmp_path: Path
 ) -> None:
@@ -171,7 +171,6 @@ def test_delink_one_per_test_story_keeps_the_rest(
     assert second["runs_delinked"] == 0
 
 
-@pytest.mark.usefixtures("creds")
 def test_delink_usage_errors_and_octane_failures(
     sim: Simulator, settings_for: SettingsFor, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -194,7 +193,6 @@ def test_delink_usage_errors_and_octane_failures(
     assert delink(tmp_path, no_jira.job.job_id, "--jira", "QZ-3") == 0
 
 
-@pytest.mark.usefixtures("creds")
 def test_external_run_id_defaults_to_the_build_id(
     sim: Simulator, settings_for: SettingsFor
 ) -> None:
@@ -207,7 +205,6 @@ def test_external_run_id_defaults_to_the_build_id(
     assert suite_run["name"] == "481" and len(suite_run["run_ids"]) == 30
 
 
-@pytest.mark.usefixtures("creds")
 def test_an_explicit_suite_id_gets_coverage_too(
     sim: Simulator, settings_for: SettingsFor, tmp_path: Path
 ) -> None:
@@ -223,7 +220,6 @@ def test_an_explicit_suite_id_gets_coverage_too(
     assert all(QZ1 not in r["covered_content"] for r in sim.runs())
 
 
-@pytest.mark.usefixtures("creds")
 def test_failed_linking_is_finished_by_resume(
     sim: Simulator, settings_for: SettingsFor, tmp_path: Path
 ) -> None:
@@ -248,7 +244,6 @@ def test_failed_linking_is_finished_by_resume(
     assert coverage["complete"]
 
 
-@pytest.mark.usefixtures("creds")
 def test_coverage_adds_per_test_stories_the_runs_lack(
     sim: Simulator, settings_for: SettingsFor, tmp_path: Path
 ) -> None:
@@ -276,7 +271,6 @@ def test_coverage_adds_per_test_stories_the_runs_lack(
     assert coverage["job_story_ids"] == [] and coverage["runs_with_test_stories"] == 96
 
 
-@pytest.mark.usefixtures("creds")
 def test_job_level_keys_alone_link_only_those_stories(
     sim: Simulator, settings_for: SettingsFor, tmp_path: Path
 ) -> None:
@@ -293,8 +287,9 @@ def test_job_level_keys_alone_link_only_those_stories(
 
 
 def test_the_pytest_plugin_uploads_into_one_suite_run(
-    pytester: pytest.Pytester, sim: Simulator, tmp_path: Path, creds: None
+    pytester: pytest.Pytester, octane_env: OctaneEnv
 ) -> None:
+    sim = octane_env.sim
     pytester.makepyfile(
         test_plugin_suite="""
         import pytest
@@ -306,18 +301,13 @@ def test_the_pytest_plugin_uploads_into_one_suite_run(
         """
     )
     result = pytester.runpytest(
-        f"--octane-space={sim.space_id}",
-        f"--octane-url={sim.url}",
-        f"--octane-workspace={sim.workspace_id}",
-        f"--octane-task-store={tmp_path / 'store'}",
-        f"--octane-spool-dir={tmp_path / 'spool'}",
-        "--octane-root-module=Automated",
-        "--octane-suite=Team/Area/Nightly",
-        "--octane-jira=QZ-1",
-        "--octane-external-run-id=nightly-1",
-        "--octane-slice-size=10",
-        "-p",
-        "no:cacheprovider",
+        *octane_env.pytest_args(
+            "--octane-root-module=Automated",
+            "--octane-suite=Team/Area/Nightly",
+            "--octane-jira=QZ-1",
+            "--octane-external-run-id=nightly-1",
+            "--octane-slice-size=10",
+        )
     )
     result.assert_outcomes(passed=30)
     [suite_run] = sim.suite_runs()

@@ -66,7 +66,7 @@ def test_jobs_page_and_job_page_show_the_failed_job(world: World) -> None:
     assert f'<td class="num">{failed.task_id}</td>' in slice_row
     assert "Simulated processing failure" in slice_row
     assert f">{RETRY_BUTTON}</button>" in text
-    assert f"pytest-octane retry {job.job_id} --task-store {world.store_location}" in text
+    assert f"pytest-octane retry {job.job_id} --task-store {world.store}" in text
     assert "/test-results" in text.split('<table id="requests">')[1]
     assert world.sim.client_secret not in text
     # the failed test with its message, and the timeline of both slices
@@ -364,7 +364,7 @@ def test_the_command_serves_until_sigterm(world: World) -> None:
     env = {**os.environ, TOKEN_ENV: TOKEN}
     proc = subprocess.Popen(
         [sys.executable, "-m", "pytest_octane", "serve", "--port", "0", "--quiet",
-         "--task-store", world.store_location],
+         "--task-store", world.store],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
     )  # fmt: skip
     try:
@@ -414,7 +414,7 @@ def test_a_damaged_request_log_line_shows_the_healthy_entries_and_one_line_for_i
     location = (
         str(world.root / "store") if backend == "folder" else f"sqlite:///{world.root}/jobs.db"
     )
-    world = dataclasses.replace(world, store_location=location)
+    world = dataclasses.replace(world, store=location)
     job = JobRecord(job_id="job-1", space_id=1, workspace_id=2, server="https://o", created_at=1.0)
     store = world.open_store()
     try:

@@ -131,7 +131,7 @@ def test_a_short_token_is_refused_before_listening(source: str, tmp_path: Path) 
 
 
 def test_the_server_itself_refuses_a_short_token(world: World) -> None:
-    args = cli.build_parser().parse_args(["serve", f"--task-store={world.store_location}"])
+    args = cli.build_parser().parse_args(["serve", f"--task-store={world.store}"])
     store = world.open_store()
     try:
         with pytest.raises(ConfigError, match="at least 16"):

@@ -11,13 +11,14 @@ import os
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 from pytest_octane import cli
 from pytest_octane.model import JobRecord, SliceStatus
-from pytest_octane.simulator import Simulator
 from pytest_octane.store import TaskStore, open_store
 from pytest_octane.web.server import JobsServer
+from tests.octane_env import OctaneEnv
+
+__all__ = ["CSRF_FIELD", "JUNIT", "UPLOAD_FAST", "World", "csrf_of", "in_ci", "slice_statuses"]
 
 #: Four test cases: with --slice-size=2 a job of two slices.
 JUNIT = """<?xml version="1.0" encoding="utf-8"?>
@@ -39,16 +40,11 @@ def in_ci() -> bool:
 
 
 @dataclass(slots=True)
-class World:
-    """One test's simulator, task store and spool, and the jobs page over them."""
-
-    sim: Simulator
-    root: Path
-    store_location: str
-    spool: Path
+class World(OctaneEnv):
+    """``octane_env`` with a task store holding jobs, and the jobs page over it."""
 
     def open_store(self) -> TaskStore:
-        return open_store(self.store_location)
+        return open_store(self.store)
 
     def job(self, job_id: str) -> JobRecord:
         store = self.open_store()
@@ -81,12 +77,11 @@ class World:
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
             code = cli.main(
                 [
-                    "upload", str(junit), f"--space={self.sim.space_id}",
-                    f"--url={self.sim.url}", f"--workspace={self.sim.workspace_id}",
-                    f"--task-store={self.store_location}", f"--spool-dir={self.spool}",
-                    "--slice-size=2", "--max-parallel=1", *UPLOAD_FAST,
+                    "upload",
+                    str(junit),
+                    *self.cli_args("--slice-size=2", "--max-parallel=1", *UPLOAD_FAST),
                 ]
-            )  # fmt: skip
+            )
         assert code == 1, out.getvalue()
         store = self.open_store()
         try:
@@ -105,7 +100,7 @@ class World:
         args = cli.build_parser().parse_args(
             [
                 "serve",
-                f"--task-store={self.store_location}",
+                f"--task-store={self.store}",
                 "--port=0",
                 "--read-timeout=30",
                 *options,

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,9 +15,8 @@ from typing import Any
 import pytest
 from webui_harness import World, in_ci
 
-from pytest_octane.simulator import Simulator
+from tests.octane_env import OctaneEnv
 
-TEST_ENV = ("OCTANE_TEST_POSTGRES_URL", "OCTANE_XSD")
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 #: Bounds a hang only: a page loads well under a second.
@@ -40,17 +38,16 @@ CHROME_FLAGS = (
 
 
 @pytest.fixture
-def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
-    for name in list(os.environ):
-        if name.startswith("OCTANE_") and name not in TEST_ENV:
-            monkeypatch.delenv(name)
-    sim = Simulator(processing_ms=0, client_secret=f"webui-secret-{uuid.uuid4().hex}")
-    monkeypatch.setenv("OCTANE_CLIENT_ID", sim.client_id)
-    monkeypatch.setenv("OCTANE_CLIENT_SECRET", sim.client_secret)
-    monkeypatch.chdir(tmp_path)
-    with sim:
-        yield World(sim, tmp_path, str(tmp_path / "task_logs"), tmp_path / "spool")
-    assert not sim.internal_errors, sim.internal_errors[0]
+def simulator_defaults() -> dict[str, Any]:
+    return {"processing_ms": 0}
+
+
+@pytest.fixture
+def world(octane_env: OctaneEnv, monkeypatch: pytest.MonkeyPatch) -> World:
+    monkeypatch.chdir(octane_env.root)
+    return World(
+        octane_env.sim, octane_env.root, str(octane_env.root / "task_logs"), octane_env.spool
+    )
 
 
 def _missing() -> str | None:

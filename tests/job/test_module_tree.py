@@ -8,16 +8,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from suite_support import SettingsFor, make_runs, race_creations
+from suite_support import STORIES, SettingsFor, make_runs, race_creations
 
 from pytest_octane.job.engine import make_client, upload_session
 from pytest_octane.job.module_tree import ModuleResolver, get_or_create_suite, resolve_suite
 from pytest_octane.octane.client import OctaneClient
 from pytest_octane.simulator import Simulator
 
+pytestmark = pytest.mark.octane_simulator(stories=STORIES)
+
 
 @pytest.fixture
-def client(sim: Simulator, settings_for: SettingsFor, creds: None) -> Iterator[OctaneClient]:
+def client(sim: Simulator, settings_for: SettingsFor) -> Iterator[OctaneClient]:
     with make_client(settings_for()) as octane:
         yield octane
 
@@ -130,7 +132,6 @@ def test_a_refused_delete_of_a_lost_suite_race_is_a_warning(
     assert f"delete test suite {ours} in Octane" in warnings[0]
 
 
-@pytest.mark.usefixtures("creds")
 def test_a_job_with_delete_refused_that_loses_every_race_uploads_everything_once(
     sim: Simulator, settings_for: SettingsFor, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -157,7 +158,6 @@ def test_a_job_with_delete_refused_that_loses_every_race_uploads_everything_once
     assert any(w in line for line in outcome.summary_lines() for w in refused[:1])
 
 
-@pytest.mark.usefixtures("creds")
 def test_a_later_job_reuses_every_module_and_the_suite_left_by_a_lost_race(
     sim: Simulator, settings_for: SettingsFor, tmp_path: Path
 ) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from lxml import etree
-from suite_support import SettingsFor, race_creations
+from suite_support import STORIES, SettingsFor, race_creations
 
 from pytest_octane.errors import ConfigError
 from pytest_octane.job.engine import make_client
@@ -22,9 +22,11 @@ from pytest_octane.octane.client import OctaneClient
 from pytest_octane.octane.schema import validate
 from pytest_octane.simulator import Simulator
 
+pytestmark = pytest.mark.octane_simulator(stories=STORIES)
+
 
 @pytest.fixture
-def client(sim: Simulator, settings_for: SettingsFor, creds: None) -> Iterator[OctaneClient]:
+def client(sim: Simulator, settings_for: SettingsFor) -> Iterator[OctaneClient]:
     with make_client(settings_for()) as octane:
         yield octane
 
