@@ -56,6 +56,39 @@ def test_flaky(n):
 """
 
 
+#: The first slice's last test waits until the look-ahead has been to the simulator and the
+#: simulator has then had no request for longer than its 0.3 s idle timeout: the first slice is
+#: sent after that, on an expired session, however slowly a loaded machine runs either process.
+IDLE_SUITE = """
+import json
+import time
+import urllib.request
+
+import pytest
+
+
+def _requests():
+    with urllib.request.urlopen("{state}", timeout=10) as answer:
+        return [r["path"] for r in json.load(answer)["request_log"]]
+
+
+@pytest.mark.parametrize("n", range(20))
+def test_idle(n):
+    if n != 9:
+        return
+    deadline = time.monotonic() + 60
+    seen, quiet_since = _requests(), time.monotonic()
+    while time.monotonic() < deadline:
+        time.sleep(0.05)
+        now = _requests()
+        if now != seen:
+            seen, quiet_since = now, time.monotonic()
+        elif any(p.endswith("/stories") for p in seen) and time.monotonic() - quiet_since > 0.6:
+            return
+    raise AssertionError(f"the look-ahead never went quiet: {{seen}}")
+"""
+
+
 def write(octane: Octane, text: str) -> Path:
     folder = octane.root / "suite"
     folder.mkdir(exist_ok=True)
@@ -328,10 +361,10 @@ def test_a_session_with_no_test_sends_nothing(octane: Octane, stream: str) -> No
 
 @pytest.mark.octane_simulator(idle_timeout_s=0.3)
 def test_a_session_that_idles_out_after_the_look_ahead_signs_in_again(octane: Octane) -> None:
-    # the first slice takes longer than Octane's idle timeout to fill: the sign-in made at the
+    # the first slice is sent after Octane's idle timeout has run out: the sign-in made at the
     # end of collection has expired when it is sent (VALIDATION_TOKEN_EXPIRED_IDLE_TIME_OUT)
     octane.sim.add_story("LA-1")
-    suite = write(octane, SLOW_SUITE.format(tests=20, sleep=0.05))
+    suite = write(octane, IDLE_SUITE.format(state=octane.sim.url + "/__simulator__/state"))
     (suite / "conftest.py").write_text(
         "import pytest\n\n\ndef pytest_collection_modifyitems(items):\n"
         "    for item in items:\n        item.add_marker(pytest.mark.jira('LA-1'))\n"
