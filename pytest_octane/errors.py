@@ -107,6 +107,11 @@ class ConfigError(OctaneError):
         """``where``'s value ``text`` passes Octane's limit on names and values."""
         return cls(f"{where}: {text!r} is longer than Octane's 255 characters")
 
+    @classmethod
+    def bad_value(cls, name: str, value: object, rule: str) -> ConfigError:
+        """``<name> <value> <rule>``, e.g. ``page_size 0 must be between 1 and 1000``."""
+        return cls(f"{name} {value!r} {rule}")
+
 
 class UsageError(ConfigError):
     """What the user asked for does not exist (a job id, a slice number): exit code 2."""
@@ -282,3 +287,13 @@ class NotOctaneError(OctaneHTTPError):
     transient = False
     hint_text = "check the Octane URL ({server}): " + EXPECTED_URL + "; then retry with --url"
     hint = OctaneError.hint  # its own sentence, whatever the status
+
+    @classmethod
+    def wrong_url(cls, found: str, *, status: int, url: str) -> NotOctaneError:
+        """``found`` says how the answer is not Octane's; the advice is the wrong-URL one."""
+        return cls(
+            f"{found}: the server URL is probably wrong; expected the Octane root such as "
+            "https://octane.example.com",
+            status=status,
+            url=url,
+        )

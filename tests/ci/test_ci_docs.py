@@ -53,7 +53,7 @@ QUOTED_MESSAGES = [
     "is not Octane's JSON (HTTP ",
     "the server URL is probably wrong; expected the Octane root such as https://octane.example.com",
     "the server URL is probably wrong (http instead of https, or a login page in the way)",
-    "cookie, so it is not Octane's: the server URL is probably wrong",
+    "cookie, so it is not Octane's",
     "has an unexpected path ",
     "optionally followed by /shared_spaces/<space id>/workspaces/<workspace id> "
     "(with or without /api), or the UI address https://octane.example.com/ui/?p=<space "

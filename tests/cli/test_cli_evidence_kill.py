@@ -58,6 +58,7 @@ def test_files_of_a_killed_upload_are_sent_by_resume(octane: Octane) -> None:
             client_id=octane.sim.client_id,
             client_secret=Secret(octane.sim.client_secret),
         ),
+        timeout=(5.0, 30.0),
     ) as client:
         client.create_run_attachment(run_id, "one.txt", b"first")
     (job,) = octane.jobs()

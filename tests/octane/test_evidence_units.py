@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pytest_octane.errors import ConfigError
-from pytest_octane.octane.client.attachments import octane_name
+from pytest_octane.model import octane_name
 from pytest_octane.octane.xml_text import link_problem, pytest_rule, run_link, with_captured
 from pytest_octane.settings.ci import ci_defaults, detect_ci
 from pytest_octane.settings.parsers import parse_capture, parse_report_url

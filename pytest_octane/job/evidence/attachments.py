@@ -8,7 +8,7 @@ finds the tests by name (``GET tests``, as the coverage step) and then their run
 * without one: ``GET automated_runs?query="test EQ {id IN ...}"&order_by=-id`` -- the newest
   run of each test (a concurrent upload of the same tests without a suite could be newer).
 
-Then one ``POST .../attachments`` per file (octane/client/attachments.py).  Each outcome is
+Then one ``POST .../attachments`` per file (OctaneClient.create_run_attachment).  Each outcome is
 recorded at once in the job's history (files.py); a file Octane refuses is recorded with the
 reason and said once, and never fails the runs' upload; transient trouble leaves the file
 pending for ``pytest-octane resume``.

@@ -10,7 +10,7 @@ from pytest_octane.job.outcome import JobOutcome
 from pytest_octane.job.run.context import JobContext, RequestLog
 from pytest_octane.job.run.slices import QUICK_POLL_S, poll_task
 from pytest_octane.model import JobRecord
-from pytest_octane.octane.client.results import TaskState
+from pytest_octane.octane.client import TaskState
 from pytest_octane.settings import Settings
 from pytest_octane.store import open_store
 

@@ -47,6 +47,7 @@ def make_client(sleeps: list[float], **kw: Any) -> OctaneClient:
     kw.setdefault("space_id", 1001)
     kw.setdefault("workspace_id", 1002)
     kw.setdefault("credentials", Credentials.api_key("key_id", SECRET, source="test"))
+    kw.setdefault("timeout", (20.0, 60.0))
     kw.setdefault("retry", RetryPolicy(sleep=sleeps.append, jitter=False))
     return OctaneClient(**kw)
 
@@ -133,8 +134,13 @@ def test_accepted_without_task_id_is_not_octane(
     rsps: responses.RequestsMock, sleeps: list[float]
 ) -> None:
     rsps.post(RESULTS, status=202, json={"status": "queued"})
-    with pytest.raises(NotOctaneError, match="has no task id"):
+    with pytest.raises(NotOctaneError) as info:
         make_client(sleeps).post_test_results(XML)
+    assert str(info.value) == (
+        f"Octane accepted POST {RESULTS} but its answer has no task id (id=None): the server URL "
+        "is probably wrong; expected the Octane root such as https://octane.example.com"
+    )
+    assert (info.value.status, info.value.url) == (202, RESULTS)
 
 
 def test_upload_is_retried_on_connection_errors(
@@ -188,8 +194,12 @@ def test_task_answer_without_status_is_not_octane(
     rsps: responses.RequestsMock, sleeps: list[float]
 ) -> None:
     rsps.get(f"{RESULTS}/5", json={"id": 5})
-    with pytest.raises(NotOctaneError, match="has no task status"):
+    with pytest.raises(NotOctaneError) as info:
         make_client(sleeps).get_task(5)
+    assert str(info.value) == (
+        f"the answer from {RESULTS}/5 has no task status: the server URL is probably wrong; "
+        "expected the Octane root such as https://octane.example.com"
+    )
 
 
 # ------------------------------------------------------------------ entities
@@ -423,3 +433,36 @@ def test_delete_entity_answered_by_a_login_page_is_not_octane(
     rsps.delete(f"{BASE}/tests/1", status=404, body="<html/>", content_type="text/html")
     with pytest.raises(NotOctaneError):
         make_client(sleeps).delete_entity("tests", 1)
+
+
+def test_an_attachment_is_one_multipart_post_owned_by_its_run(
+    rsps: responses.RequestsMock, sleeps: list[float]
+) -> None:
+    rsps.post(f"{BASE}/attachments", status=201, json={"data": [{"id": "3001"}]})
+    new_id = make_client(sleeps).create_run_attachment(
+        7, 'log "1".txt', b"line\n", description="the log"
+    )
+    assert new_id == 3001
+    request = api_calls(rsps)[0].request
+    boundary = request.headers["Content-Type"].removeprefix("multipart/form-data; boundary=")
+    entity, content = request.body.split(f"--{boundary}".encode())[1:3]
+    assert b'name="entity"' in entity
+    assert json.loads(entity.split(b"\r\n\r\n", 1)[1]) == {
+        "name": 'log "1".txt',
+        "owner_run": {"type": "run", "id": "7"},
+        "description": "the log",
+    }
+    assert b'filename="log _1_.txt"\r\nContent-Type: text/plain\r\n\r\nline\n\r\n' in content
+
+
+def test_an_attachment_answer_without_an_id_is_not_octane(
+    rsps: responses.RequestsMock, sleeps: list[float]
+) -> None:
+    rsps.post(f"{BASE}/attachments", status=201, json={"data": []})
+    with pytest.raises(NotOctaneError) as info:
+        make_client(sleeps).create_run_attachment(7, "a.txt", b"x")
+    assert str(info.value) == (
+        "Octane accepted attachment 'a.txt' but its answer has no id: the server URL is "
+        "probably wrong; expected the Octane root such as https://octane.example.com"
+    )
+    assert len(api_calls(rsps)) == 1  # not resent: a second POST would attach it twice

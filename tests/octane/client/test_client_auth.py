@@ -37,6 +37,7 @@ def make_client(**kw: Any) -> OctaneClient:
     kw.setdefault("space_id", 1001)
     kw.setdefault("workspace_id", 1002)
     kw.setdefault("credentials", api_key())
+    kw.setdefault("timeout", (20.0, 60.0))
     kw.setdefault("retry", RetryPolicy(sleep=lambda s: None, jitter=False))
     return OctaneClient(**kw)
 
@@ -192,8 +193,7 @@ def test_a_replay_that_raced_another_threads_sign_in_is_sent_once_more(
     def task(request: requests.PreparedRequest) -> tuple[int, dict[str, str], str]:
         answer = next(answers)
         if answer == "race":  # another thread signs in while this replay is on its way
-            with client._http._lock:
-                client._http._sign_in_locked()
+            client._http.sign_in()
             answer = 401
         body = TASK_JSON if answer == 200 else {"error_code": "VALIDATION_TOKEN_EXPIRED"}
         return int(answer), {}, json.dumps(body)

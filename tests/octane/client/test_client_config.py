@@ -13,9 +13,11 @@ import responses
 
 import pytest_octane
 from pytest_octane.errors import ConfigError
+from pytest_octane.job.engine import make_client as make_job_client
 from pytest_octane.octane.client import InsecureConnectionWarning, OctaneClient
 from pytest_octane.octane.credentials import Credentials
 from pytest_octane.octane.retry import RetryPolicy
+from pytest_octane.settings import resolve_settings
 
 SERVER = "https://octane.example.com"
 BASE = f"{SERVER}/api/shared_spaces/1001/workspaces/1002"
@@ -29,6 +31,7 @@ def make_client(**kw: Any) -> OctaneClient:
     kw.setdefault("space_id", 1001)
     kw.setdefault("workspace_id", 1002)
     kw.setdefault("credentials", Credentials.api_key("key_id", SECRET, source="test"))
+    kw.setdefault("timeout", (20.0, 60.0))
     kw.setdefault("retry", RetryPolicy(sleep=lambda s: None, jitter=False))
     return OctaneClient(**kw)
 
@@ -90,15 +93,19 @@ def test_timeout_verify_and_proxies_go_to_every_request(
         assert dict(kwargs["proxies"]) == proxies
 
 
-def test_defaults_are_verified_tls_and_20_60_timeouts(
+def test_the_job_client_takes_the_settings_timeouts_and_verifies_tls_by_default(
     rsps: responses.RequestsMock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # requests would replace verify=True with these bundles (wanted in real use).
     monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
     monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
-    make_client().get_task(7)
-    assert rsps.calls[1].request.req_kwargs["timeout"] == (20.0, 60.0)
-    assert rsps.calls[1].request.req_kwargs["verify"] is True
+    cli = {"url": SERVER, "space": 1001, "workspace": 1002}
+    settings = resolve_settings(cli=cli, environ={}, ini={})
+    credentials = Credentials.api_key("key_id", "s3cret", source="test")
+    make_job_client(settings, credentials=credentials).get_task(7)
+    sent = rsps.calls[1].request.req_kwargs
+    assert sent["timeout"] == (settings.connect_timeout, settings.read_timeout) == (20.0, 120.0)
+    assert sent["verify"] is True
 
 
 def test_verify_false_warns_exactly_once_per_client(rsps: responses.RequestsMock) -> None:
@@ -159,3 +166,8 @@ def test_repr_shows_where_not_what() -> None:
         "OctaneClient(server='https://octane.example.com', space_id=1001, workspace_id=1002, "
         "credentials=Credentials(client_id='key_id', client_secret=<hidden>, source='test'))"
     )
+
+
+def test_a_misspelt_keyword_is_refused_not_ignored() -> None:
+    with pytest.raises(TypeError, match=r"\['proxy'\]"):
+        make_client(proxy="http://proxy.example.com:3128")

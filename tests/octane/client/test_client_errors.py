@@ -57,6 +57,7 @@ def make_client(sleeps: Sleeps, **kw: Any) -> OctaneClient:
     kw.setdefault("space_id", 1001)
     kw.setdefault("workspace_id", 1002)
     kw.setdefault("credentials", Credentials.api_key("key_id", "secret-xyz", source="test"))
+    kw.setdefault("timeout", (20.0, 60.0))
     kw.setdefault("retry", RetryPolicy(sleep=sleeps, jitter=False, clock=lambda: 0.0, **policy))
     return OctaneClient(**kw)
 

@@ -77,6 +77,7 @@ def client(witness: Witness, caplog: pytest.LogCaptureFixture) -> Iterator[Octan
         space_id=1001,
         workspace_id=1002,
         credentials=Credentials.api_key("key_id", SECRET, source="test"),
+        timeout=(20.0, 60.0),
         retry=RetryPolicy(sleep=lambda s: None, jitter=False, transient_attempts=2),
         on_request=witness.entries.append,
         log_bodies=True,
