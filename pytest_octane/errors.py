@@ -103,14 +103,14 @@ class ConfigError(OctaneError):
     hint_text = "fix the setting named above, then upload the spooled results"
 
     @classmethod
-    def too_long(cls, where: str, text: str) -> ConfigError:
-        """``where``'s value ``text`` passes Octane's limit on names and values."""
-        return cls(f"{where}: {text!r} is longer than Octane's 255 characters")
-
-    @classmethod
     def bad_value(cls, name: str, value: object, rule: str) -> ConfigError:
         """``<name> <value> <rule>``, e.g. ``page_size 0 must be between 1 and 1000``."""
         return cls(f"{name} {value!r} {rule}")
+
+    @classmethod
+    def too_long(cls, where: str, text: str) -> ConfigError:
+        """``where``'s value ``text`` passes Octane's limit on names and values."""
+        return cls.bad_value(f"{where}:", text, "is longer than Octane's 255 characters")
 
 
 class UsageError(ConfigError):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import threading
 
 from pytest_octane.cli.common import add_task_store_argument, get_job, open_task_store
 from pytest_octane.errors import (
@@ -16,7 +15,6 @@ from pytest_octane.errors import (
 )
 from pytest_octane.job.coverage import delink_job
 from pytest_octane.job.recorded import JobSuite
-from pytest_octane.model import RequestLogEntry
 from pytest_octane.settings import Settings, parse_jira_key
 
 __all__ = ["configure_delink_parser", "run_delink"]
@@ -38,20 +36,10 @@ def configure_delink_parser(parser: argparse.ArgumentParser) -> None:
     parser.set_defaults(func=run_delink)
 
 
-class _Requests:
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.entries: list[RequestLogEntry] = []
-
-    def __call__(self, entry: RequestLogEntry) -> None:
-        with self._lock:
-            self.entries.append(entry)
-
-
 def run_delink(args: argparse.Namespace) -> int:
     """``pytest-octane delink``: 0 done, 1 Octane or store failure, 2 usage/configuration."""
     from pytest_octane.job.recorded import settings_for_job
-    from pytest_octane.job.run.context import make_client
+    from pytest_octane.job.run.context import RequestLog, make_client
     from pytest_octane.job.run.links import map_jira_keys
 
     def fail(code: int, exc: BaseException) -> int:
@@ -65,7 +53,7 @@ def run_delink(args: argparse.Namespace) -> int:
         store = open_task_store(args)
     except (ConfigError, StoreError) as exc:
         return fail(2, exc)
-    requests = _Requests()
+    requests = RequestLog()
     try:
         job = get_job(store, args.job)
         plan = JobSuite.of(job)
@@ -86,9 +74,9 @@ def run_delink(args: argparse.Namespace) -> int:
     except OctaneError as exc:
         return fail(1, exc)
     finally:
-        if requests.entries:
+        if entries := requests.drain():
             try:
-                store.append_requests(args.job, requests.entries)
+                store.append_requests(args.job, entries)
             except StoreError:
                 pass  # the request log is a diagnosis aid; the delink itself is recorded
         store.close()

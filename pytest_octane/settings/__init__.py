@@ -11,9 +11,7 @@ from __future__ import annotations
 
 from pytest_octane.settings.options import (
     DEFAULT_CLIENT_TYPE,
-    DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_CREDENTIALS_PATH,
-    DEFAULT_READ_TIMEOUT,
     DEFAULT_TASK_STORE,
     OPTIONS,
     OPTIONS_BY_NAME,
@@ -33,9 +31,7 @@ from pytest_octane.settings.resolve import (
 
 __all__ = [
     "DEFAULT_CLIENT_TYPE",
-    "DEFAULT_CONNECT_TIMEOUT",
     "DEFAULT_CREDENTIALS_PATH",
-    "DEFAULT_READ_TIMEOUT",
     "DEFAULT_TASK_STORE",
     "JIRA_KEY_RE",
     "MAX_SLICE_SIZE",

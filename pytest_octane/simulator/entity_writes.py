@@ -1,8 +1,6 @@
-"""Writing Octane's entity collections: body checks, references, creation, updates and deletes.
-
-Every function here expects the caller to hold ``state.lock``.  Failures raise
-:class:`ApiError` before anything is changed, so a bad bulk request changes nothing.
-"""
+"""Writing Octane's entity collections: body checks, references, creation, updates and deletes,
+under the same rules as ``entities`` (the caller holds ``state.lock``; nothing changes before
+every check has passed)."""
 
 from __future__ import annotations
 
