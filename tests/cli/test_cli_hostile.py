@@ -21,6 +21,7 @@ from cli_harness import CLI_FAST, CliResult, Octane, lines_without_traceback, pr
 from hostile_proxy import Answer, HostileProxy, hostile_proxy
 
 from pytest_octane import cli
+from pytest_octane.cli.common import open_task_store
 from pytest_octane.model import SliceStatus
 from pytest_octane.web.server import JobsServer
 
@@ -300,7 +301,7 @@ def test_secrets_echoed_base64_encoded_are_redacted(octane: Octane, junit_xml: P
 def job_page(octane: Octane, job_id: str) -> str:
     """The jobs page's ``/jobs/JOB`` for this test's store, served on 127.0.0.1."""
     args = cli.build_parser().parse_args(["serve", f"--task-store={octane.store}", "--port=0"])
-    store = cli.open_task_store(args)
+    store = open_task_store(args)
     try:
         with JobsServer(args, store, port=0, quiet=True) as server:
             answer = requests.get(f"{server.url}/jobs/{job_id}", timeout=30)

@@ -13,6 +13,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from pytest_octane import cli
+from pytest_octane.cli.common import open_task_store
 from pytest_octane.model import JobRecord, SliceStatus
 from pytest_octane.store import TaskStore, open_store
 from pytest_octane.web.server import JobsServer
@@ -106,7 +107,7 @@ class World(OctaneEnv):
                 *options,
             ]
         )
-        store: TaskStore = cli.open_task_store(args)
+        store: TaskStore = open_task_store(args)
         try:
             with JobsServer(args, store, port=0, token=token, quiet=quiet) as server:
                 yield server
