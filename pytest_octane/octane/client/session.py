@@ -482,13 +482,13 @@ def _check_client_type(value: str) -> str:
     if not isinstance(value, str) or not _CLIENT_TYPE_RE.fullmatch(value):
         rule = (
             "must be 1-64 letters, digits, '_', '.' or '-' (it is sent as the HPECLIENTTYPE "
-            "header), e.g. PYTEST_OCTANE"
+            f"header), e.g. {DEFAULT_CLIENT_TYPE}"
         )
         raise ConfigError.bad_value("client_type", value, rule)
     if value.upper().startswith(_RESERVED_CLIENT_TYPE_PREFIXES):
         rule = (
             "starts with a prefix Octane reserves for its own clients (HPE, OCTANE); choose "
-            "your own name, e.g. PYTEST_OCTANE"
+            f"your own name, e.g. {DEFAULT_CLIENT_TYPE}"
         )
         raise ConfigError.bad_value("client_type", value, rule)
     return value
