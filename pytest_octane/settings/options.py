@@ -24,6 +24,7 @@ from pytest_octane.settings.parsers import (
     parse_capture,
     parse_jira_key,
     parse_module_mode,
+    parse_octane_root,
     parse_pair,
     parse_pattern,
     parse_release,
@@ -110,7 +111,7 @@ OPTIONS: tuple[OptionSpec, ...] = (
     _connection(
         "url",
         "Octane server root (or the seed's .../shared_spaces/S/workspaces/W URL).",
-        parse_url,
+        parse_octane_root,
         spaces_key="url",
         metavar="URL",
     ),

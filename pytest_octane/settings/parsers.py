@@ -26,6 +26,7 @@ __all__ = [
     "parse_capture",
     "parse_jira_key",
     "parse_module_mode",
+    "parse_octane_root",
     "parse_pair",
     "parse_pattern",
     "parse_release",
@@ -215,13 +216,20 @@ def parse_suite_path(raw: Any, where: str) -> str | None:
 
 
 def parse_url(raw: Any, where: str) -> str:
+    """A proxy's or a build page's address: any http(s) URL with a host."""
+    return _http_url(raw, where, "give the whole URL with its scheme, such as https://host/path")
+
+
+def parse_octane_root(raw: Any, where: str) -> str:
+    """The Octane server's address (its root, or the seed's workspace URL)."""
+    return _http_url(raw, where, "give the Octane server root such as https://octane.example.com")
+
+
+def _http_url(raw: Any, where: str, advice: str) -> str:
     text = _as_text(raw, where)
     parts = urlsplit(text)
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ConfigError(
-            f"{where}: {text!r} is not an http(s) URL; give the Octane server root "
-            "such as https://octane.example.com"
-        )
+        raise ConfigError(f"{where}: {text!r} is not an http(s) URL; {advice}")
     return text
 
 

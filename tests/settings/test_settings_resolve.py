@@ -338,6 +338,26 @@ def test_bad_configuration_names_source_and_allowed_values(
         assert text in message, f"{text!r} missing from: {message}"
 
 
+@pytest.mark.parametrize(
+    ("option", "advice"),
+    [
+        ("url", "give the Octane server root such as https://octane.example.com"),
+        ("proxy", "give the whole URL with its scheme"),
+        ("build_url", "give the whole URL with its scheme"),
+    ],
+)
+def test_a_url_without_scheme_gets_the_advice_of_its_own_option(option: str, advice: str) -> None:
+    """Only the Octane URL is told to be Octane's root; a proxy or a build page is not."""
+    with pytest.raises(ConfigError) as info:
+        resolve_settings(cli={option: "host.example.com"}, environ={}, ini={})
+    message = str(info.value)
+    assert (
+        f"--octane-{option.replace('_', '-')}: 'host.example.com' is not an http(s) URL" in message
+    )
+    assert advice in message
+    assert ("Octane server root" in message) is (option == "url")
+
+
 @pytest.mark.skipif(
     hasattr(os, "geteuid") and os.geteuid() == 0,
     reason="running as root: chmod 000 does not stop root from reading the file",
