@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pytest_octane.model import JobRecord, SliceStatus
 from pytest_octane.settings import OPTIONS_BY_NAME, Settings
-from pytest_octane.store import TaskStore
+
+if TYPE_CHECKING:  # the pytest process reads settings here, and opens no store
+    from pytest_octane.store import TaskStore
 
 __all__ = [
     "CONNECTION_EVENT",

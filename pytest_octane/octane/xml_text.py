@@ -36,7 +36,9 @@ __all__ = [
 LONG_MAX = 2**63 - 1
 _QUOTE_LIMIT = 40
 
-_INVALID_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+#: what XML 1.0's ``Char`` production leaves out, spelled as the few ranges it is (the negated
+#: form, ``[^\t\n\r\x20-\ud7ff...]``, costs 4.5 ms to compile at each import: issue 28)
+_INVALID_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
 def clean(text: str) -> str:

@@ -16,14 +16,15 @@ from typing import TYPE_CHECKING, TypeVar
 
 import pytest
 
-from pytest_octane.errors import ConfigError, CredentialsError
 from pytest_octane.plugin.attrs import JIRA_ATTR
-from pytest_octane.settings import JIRA_KEY_RE, Settings
+from pytest_octane.settings.options import register_pytest_options
+from pytest_octane.settings.parsers import JIRA_KEY_RE
 
 if TYPE_CHECKING:
     from pytest_octane.plugin.attach import AttachSink
     from pytest_octane.plugin.reporter import OctaneReporter
     from pytest_octane.plugin.uploading import UploadPlugin
+    from pytest_octane.settings import Settings
 
 __all__ = [
     "SESSION",
@@ -85,7 +86,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="write the Octane XML slices to DIR (or print the first slice) and upload nothing; "
         "use --octane-dry-run=DIR",
     )
-    Settings.register_pytest_options(parser, group)
+    register_pytest_options(parser, group)
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
@@ -108,6 +109,10 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     if not _is_enabled(config):
         return
+    # the settings, their errors and the session's parts only now: the plugin is on
+    from pytest_octane.errors import ConfigError, CredentialsError
+    from pytest_octane.settings import Settings
+
     dry_run = config.getoption("octane_dry_run")
     _check_dry_run_folder(dry_run)
     try:

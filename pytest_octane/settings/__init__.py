@@ -3,11 +3,13 @@
 Precedence: command line > ``OCTANE_*`` environment variables > ini/pyproject ``octane_*``
 keys > the spaces file entry of the selected shared space > defaults.  The option table
 ``OPTIONS`` (``options.py``) is the single description of every setting and holds its one
-default; ``Settings`` (``resolve.py``) adds the options to the pytest plugin and the CLI and
-builds itself from either, and ``docs/configuration.md`` is generated from the table.
+default; ``Settings`` (``resolve.py``, imported when first named) builds itself from the
+pytest plugin's or the CLI's options, and ``docs/configuration.md`` is generated from the table.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 from pytest_octane.settings.options import (
     DEFAULT_CLIENT_TYPE,
@@ -18,16 +20,42 @@ from pytest_octane.settings.options import (
     OptionSpec,
 )
 from pytest_octane.settings.parsers import JIRA_KEY_RE, MAX_SLICE_SIZE, parse_jira_key
-from pytest_octane.settings.resolve import (
-    Settings,
-    check_credentials,
-    given_options,
-    load_spaces_file,
-    option_help,
-    require_connection,
-    resolve_option,
-    resolve_settings,
+
+if TYPE_CHECKING:
+    from pytest_octane.settings.resolve import (
+        Settings,
+        check_credentials,
+        given_options,
+        load_spaces_file,
+        option_help,
+        require_connection,
+        resolve_option,
+        resolve_settings,
+    )
+
+#: names of ``resolve.py``, imported on first use: pytest imports this package for the option
+#: table of every session, and resolves settings only when the plugin is on (issue 28)
+_RESOLVE = frozenset(
+    {
+        "Settings",
+        "check_credentials",
+        "given_options",
+        "load_spaces_file",
+        "option_help",
+        "require_connection",
+        "resolve_option",
+        "resolve_settings",
+    }
 )
+
+
+def __getattr__(name: str) -> Any:
+    if name in _RESOLVE:
+        from pytest_octane.settings import resolve
+
+        return getattr(resolve, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "DEFAULT_CLIENT_TYPE",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from pytest_octane.settings.parsers import (
     JIRA_KEY_RE,
@@ -35,6 +35,9 @@ from pytest_octane.settings.parsers import (
     parse_verify,
 )
 
+if TYPE_CHECKING:
+    import pytest
+
 __all__ = [
     "DEFAULT_CLIENT_TYPE",
     "DEFAULT_CONNECT_TIMEOUT",
@@ -45,6 +48,8 @@ __all__ = [
     "OPTIONS_BY_NAME",
     "SPACES_KEYS",
     "OptionSpec",
+    "argument_kind",
+    "register_pytest_options",
 ]
 
 #: The HPECLIENTTYPE header Octane sees (``--octane-client-type``).
@@ -498,3 +503,25 @@ OPTIONS_BY_NAME = {spec.name: spec for spec in OPTIONS}
 
 #: Keys a spaces-file entry may have (the seed's names).
 SPACES_KEYS = {spec.spaces_key: spec for spec in OPTIONS if spec.spaces_key}
+
+
+def argument_kind(spec: OptionSpec) -> dict[str, Any]:
+    """How a parser takes the option: a bare switch, a repeatable value, or one value."""
+    if spec.is_switch:
+        return {"action": "store_true"}
+    if spec.multiple:
+        return {"action": "append", "metavar": spec.metavar}
+    return {"metavar": spec.metavar}
+
+
+def register_pytest_options(parser: pytest.Parser, group: pytest.OptionGroup) -> None:
+    """Every option of the table as ``--octane-NAME`` in ``group`` and as an ini key (here,
+    not beside ``Settings``: an inactive plugin imports the table, not the resolution)."""
+    for spec in OPTIONS:
+        if spec.flag:
+            group.addoption(
+                spec.flag, dest=spec.dest, default=None, help=spec.help, **argument_kind(spec)
+            )
+        if spec.ini:
+            kind: Literal["linelist", "string"] = "linelist" if spec.multiple else "string"
+            parser.addini(spec.ini, spec.help, type=kind, default=None)

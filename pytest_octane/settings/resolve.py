@@ -1,8 +1,8 @@
 """``Settings``: one frozen object resolved from every source, and the front ends that feed it.
 
-The pytest plugin and the ``pytest-octane`` verbs do not list options: ``Settings`` adds the
-option table's options to a pytest or argparse parser (``register_pytest_options``,
-``register_argparse_arguments``) and builds itself from what was given
+The pytest plugin and the ``pytest-octane`` verbs do not list options: the option table's
+options go to pytest's parser (``options.register_pytest_options``) or an argparse one
+(``Settings.register_argparse_arguments``), and ``Settings`` builds itself from what was given
 (``from_pytest_config``, ``from_argparse``), with ``OCTANE_*`` variables and the detected CI
 under it.  ``resolve_settings`` is the resolution itself, for any mapping of sources.
 """
@@ -16,10 +16,16 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from pytest_octane.errors import ConfigError
-from pytest_octane.settings.options import OPTIONS, OPTIONS_BY_NAME, SPACES_KEYS, OptionSpec
+from pytest_octane.settings.options import (
+    OPTIONS,
+    OPTIONS_BY_NAME,
+    SPACES_KEYS,
+    OptionSpec,
+    argument_kind,
+)
 from pytest_octane.settings.parsers import DEFAULT_TEST_FIELDS, CaptureMode, ModuleMode
 
 if TYPE_CHECKING:
@@ -151,18 +157,6 @@ class Settings:
 
     # ------------------------------------------------------------ the front ends
 
-    @staticmethod
-    def register_pytest_options(parser: pytest.Parser, group: pytest.OptionGroup) -> None:
-        """Every option of the table as ``--octane-NAME`` in ``group`` and as an ini key."""
-        for spec in OPTIONS:
-            if spec.flag:
-                group.addoption(
-                    spec.flag, dest=spec.dest, default=None, help=spec.help, **_argument_kind(spec)
-                )
-            if spec.ini:
-                kind: Literal["linelist", "string"] = "linelist" if spec.multiple else "string"
-                parser.addini(spec.ini, spec.help, type=kind, default=None)
-
     @classmethod
     def from_pytest_config(cls, config: pytest.Config) -> Settings:
         """Settings of a pytest run: its options, ``OCTANE_*`` variables, ini keys, CI."""
@@ -184,7 +178,7 @@ class Settings:
                         *spec.tool_flags,
                         dest=spec.dest,
                         help=option_help(spec),
-                        **_argument_kind(spec),
+                        **argument_kind(spec),
                     )
 
     @classmethod
@@ -200,15 +194,6 @@ class Settings:
         cli = dict(given)
         cli.update({k: v for k, v in overrides.items() if v is not None})
         return _resolve_here(cli, {}, "ini file")
-
-
-def _argument_kind(spec: OptionSpec) -> dict[str, Any]:
-    """How a parser takes the option: a bare switch, a repeatable value, or one value."""
-    if spec.is_switch:
-        return {"action": "store_true"}
-    if spec.multiple:
-        return {"action": "append", "metavar": spec.metavar}
-    return {"metavar": spec.metavar}
 
 
 def option_help(spec: OptionSpec) -> str:

@@ -7,7 +7,6 @@ the CLI accept exactly the same spellings and fail with the same one-line errors
 from __future__ import annotations
 
 from urllib.parse import urlsplit
-from urllib.request import url2pathname
 
 from pytest_octane.errors import StoreError
 from pytest_octane.settings.options import DEFAULT_TASK_STORE
@@ -48,6 +47,8 @@ def open_store(location: str) -> TaskStore:
     scheme = match.group(1).lower()
     shown = describe_location(location)
     if scheme in _FILE_SCHEMES:
+        from urllib.request import url2pathname  # imports http.client and ssl: only here
+
         path = url2pathname(urlsplit(location).path)
         if not path:
             raise StoreError(

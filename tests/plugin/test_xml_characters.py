@@ -27,6 +27,22 @@ def test_clean(raw: str, expected: str) -> None:
     assert clean(raw) == expected
 
 
+def test_clean_replaces_exactly_what_xml_1_0_chars_leave_out() -> None:
+    """Every code point, against the XML 1.0 ``Char`` production itself."""
+
+    def is_xml_char(c: int) -> bool:
+        return (
+            c in (0x9, 0xA, 0xD)
+            or 0x20 <= c <= 0xD7FF
+            or 0xE000 <= c <= 0xFFFD
+            or 0x10000 <= c <= 0x10FFFF
+        )
+
+    every = "".join(map(chr, range(0x110000)))
+    expected = "".join(ch if is_xml_char(ord(ch)) else "\ufffd" for ch in every)
+    assert clean(every) == expected
+
+
 def test_cut_trace_keeps_head_and_tail_with_a_marker() -> None:
     trace = "HEAD" + "x" * 10_000 + "TAIL"
     cut = cut_trace(trace, 600)

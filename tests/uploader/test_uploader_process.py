@@ -105,8 +105,12 @@ def test_the_pytest_process_imports_no_http_or_database_library_and_connects_now
     assert "runs: 3 Failed, 27 Passed" in text
     imported = set(json.loads(modules.read_text()))
     assert "pytest_octane.plugin.uploading" in imported  # the check saw an upload session
-    # issue 28: nor the XML writer (the uploader process writes the slices)
-    for name in ("requests", "urllib3", "sqlite3", "_sqlite3", "psycopg", "psycopg2", "lxml"):
+    # issue 28: nor the XML writer (the uploader process writes the slices), nor http.client
+    # and ssl (the task store's file: URLs pulled them in)
+    for name in (
+        *("requests", "urllib3", "sqlite3", "_sqlite3", "psycopg", "psycopg2", "lxml"),
+        *("http.client", "ssl"),
+    ):
         assert name not in imported, f"the pytest process imported {name}"
     assert not [m for m in imported if m.startswith("pytest_octane.octane.client")]
     sim.wait_for_tasks()
