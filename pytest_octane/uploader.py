@@ -36,6 +36,8 @@ def _read_pipe(stream: IO[bytes], inbox: Inbox) -> None:
             kind, fields = message
             if kind == "collected":
                 inbox.expect(fields["tests"])
+            elif kind == "journaled":
+                inbox.journaled(int(fields["runs"]))
             elif kind == "end":
                 inbox.end()
             elif kind == "stop":

@@ -27,12 +27,14 @@ from __future__ import annotations
 import dataclasses
 import enum
 import json
+import operator
 import os
 import socket
 import time
 import types
 import typing
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -69,21 +71,37 @@ def new_job_id() -> str:
 def encode(value: Any) -> Any:
     """A frozen record as JSON-ready data: dataclasses by field name, enums by value,
     tuples as lists, everything else as it is (str, int, float, bool, None)."""
-    if type(value) in _PLAIN:  # most fields: the hot path of one journal line per test
+    kind = type(value)
+    if kind in _PLAIN:  # most fields: the hot path of one journal line per test
         return value
+    record = _RECORDS.get(kind)
+    if record is not None:
+        return record(value)
+    if kind is tuple or kind is list:
+        return [item if type(item) in _PLAIN else encode(item) for item in value]
     if isinstance(value, enum.Enum):
         return value.value
-    names = _FIELDS.get(type(value))
-    if names is None and dataclasses.is_dataclass(value) and not isinstance(value, type):
-        names = _field_names(type(value))
-    if names is not None:  # a plain field is taken as it is, without a call per field
-        return {
-            name: item if type(item := getattr(value, name)) in _PLAIN else encode(item)
-            for name in names
-        }
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return _record_encoder(kind)(value)
     if isinstance(value, tuple | list):
         return [encode(item) for item in value]
     return value
+
+
+def _record_encoder(kind: type) -> Callable[[Any], dict[str, Any]]:
+    """One dataclass's encoder, made once: its fields read by one ``attrgetter`` call, a
+    plain value taken as it is (a journal line per test goes through here)."""
+    names = _field_names(kind)
+    values = operator.attrgetter(*names) if len(names) > 1 else (lambda v: (getattr(v, names[0]),))
+
+    def encode_record(value: Any) -> dict[str, Any]:
+        return {
+            name: item if type(item) in _PLAIN else encode(item)
+            for name, item in zip(names, values(value), strict=True)
+        }
+
+    _RECORDS[kind] = encode_record
+    return encode_record
 
 
 #: types :func:`encode` returns as they are (exact types: an enum deriving from str is not one)
@@ -149,6 +167,7 @@ def _expect(data: Any, kind: Any, what: Any) -> None:
 #: type hints that admit None (``X | None``), learnt by :func:`decode`
 _NULLABLE: set[Any] = set()
 _FIELDS: dict[type, tuple[str, ...]] = {}
+_RECORDS: dict[type, Callable[[Any], dict[str, Any]]] = {}
 _HINTS: dict[type, dict[str, Any]] = {}
 
 

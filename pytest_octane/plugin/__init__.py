@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "SESSION",
+    "BddScout",
     "JiraKeys",
     "OctaneSession",
     "WorkerJiraKeys",
@@ -163,12 +164,31 @@ def octane_attach(request: pytest.FixtureRequest) -> object:
 
 
 def _register_bdd(session: OctaneSession) -> None:
-    """With pytest-bdd installed, scenarios carry their feature and steps on their reports."""
-    from pytest_octane.plugin.bdd import BddCollector, bdd_installed
+    """With pytest-bdd installed, scenarios carry their feature and steps on their reports;
+    the collector that puts them there is registered once collection found a scenario."""
+    from pytest_octane.plugin.bdd import bdd_installed
 
     if bdd_installed(session.config):
-        collector = BddCollector(session.config.rootpath, session.settings.jira_tag_pattern)
-        session.register(collector, "octane-bdd")
+        session.register(BddScout(session), "octane-bdd-scout")
+
+
+class BddScout:
+    """Registers the pytest-bdd collector only when this process collected a scenario: its
+    report wrapper would cost every test of a suite without scenarios three calls (issue 28).
+    Runs where the tests run: a plain session, or each xdist worker."""
+
+    def __init__(self, session: OctaneSession) -> None:
+        self.session = session
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        from pytest_octane.plugin.bdd import BddCollector
+
+        collector = BddCollector(
+            self.session.config.rootpath, self.session.settings.jira_tag_pattern
+        )
+        if any(collector.is_scenario(item) for item in items):
+            self.session.register(collector, "octane-bdd")
 
 
 def _register_attach(session: OctaneSession, job_id: str) -> None:
@@ -250,10 +270,43 @@ def _ctrl_c_line(session: OctaneSession) -> str:
     )
 
 
-def jira_keys_of(item: pytest.Item) -> tuple[str, ...]:
-    """Keys of every ``jira`` marker on the test, its class and its module, in that order."""
+def jira_keys_of(
+    item: pytest.Item, inherited: dict[int, tuple[str, ...]] | None = None
+) -> tuple[str, ...]:
+    """Keys of every ``jira`` marker on the test, its class and its module, in that order
+    (``item.iter_markers("jira")``'s order, each key once).
+
+    ``inherited`` caches each parent node's keys (by ``id``, for the nodes of one collection):
+    a module's marker is then read and checked once, not once for each of its tests.
+    """
+    own = _own_keys(item, item)
+    parent = item.parent
+    if parent is None:
+        return own
+    above = _inherited_keys(parent, item, {} if inherited is None else inherited)
+    if not own:
+        return above
+    return tuple(dict.fromkeys([*own, *above]))
+
+
+def _inherited_keys(
+    node: pytest.Collector, item: pytest.Item, cache: dict[int, tuple[str, ...]]
+) -> tuple[str, ...]:
+    keys = cache.get(id(node))
+    if keys is None:
+        own = _own_keys(node, item)
+        above = _inherited_keys(node.parent, item, cache) if node.parent is not None else ()
+        keys = cache[id(node)] = tuple(dict.fromkeys([*own, *above])) if own else above
+    return keys
+
+
+def _own_keys(node: pytest.Item | pytest.Collector, item: pytest.Item) -> tuple[str, ...]:
+    """The keys of ``node``'s own ``jira`` markers, checked (an error names ``item``, the test
+    being collected)."""
     keys: list[str] = []
-    for marker in item.iter_markers("jira"):
+    for marker in node.own_markers:
+        if marker.name != "jira":
+            continue
         _check_jira_form(item, marker)
         for key in marker.args:
             if not isinstance(key, str) or not JIRA_KEY_RE.fullmatch(key):
@@ -289,8 +342,9 @@ class JiraKeys:
 
     @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        inherited: dict[int, tuple[str, ...]] = {}  # the items keep their parents alive
         for item in items:
-            keys = jira_keys_of(item)
+            keys = jira_keys_of(item, inherited)
             if keys:
                 self.by_nodeid[item.nodeid] = keys
 

@@ -110,6 +110,17 @@ class BddCollector:
             "error": error,
         }
 
+    def template_of(self, item: pytest.Item) -> Any:
+        """The pytest-bdd scenario the item runs, or None for any other test."""
+        function = getattr(item, "obj", None)
+        try:
+            return self._templates.get(function) if function is not None else None
+        except TypeError:  # an unhashable (or unreferenceable) test object is no scenario
+            return None
+
+    def is_scenario(self, item: pytest.Item) -> bool:
+        return self.template_of(item) is not None
+
     # -- pytest's hook: put the data on the teardown report
 
     @pytest.hookimpl(wrapper=True)  # a new-style wrapper: pluggy's cheaper kind, per phase
@@ -119,8 +130,7 @@ class BddCollector:
         report = yield
         if call.when != "teardown":
             return report
-        function = getattr(item, "obj", None)
-        template = self._templates.get(function) if function is not None else None
+        template = self.template_of(item)
         if template is None:
             return report
         results = self._steps.pop(item.nodeid, {})

@@ -194,9 +194,13 @@ class ResultCollector:
 
     def add_report(self, report: pytest.TestReport) -> None:
         nodeid = report.nodeid  # a property that builds a new string on each read
-        key = (nodeid, getattr(report, "node", None))
+        # what plugins put on the report, read as a dict: an absent attribute costs no
+        # AttributeError (getattr with a default raises and catches one, 3 reports a test)
+        fields = vars(report)
+        key = (nodeid, fields.get("node"))  # xdist's worker node on the controller
+        when: str = report.when
         pending = self._pending.get(key)
-        if pending is None or (pending.rerun and report.when == "setup"):
+        if pending is None or (pending.rerun and when == "setup"):
             # a new item, or the next attempt of one: pytest-rerunfailures before 16.7 logs no
             # teardown for an attempt it reruns, so its "rerun" report is that attempt's last
             pending = self._pending[key] = _Pending(started=report.start)
@@ -204,8 +208,8 @@ class ResultCollector:
         if outcome == "rerun":
             pending.rerun = True
         else:
-            self._merge(pending, report)
-        if report.when == "teardown":
+            self._merge(pending, report, when, fields)
+        if when == "teardown":
             del self._pending[key]
             if not pending.rerun:
                 self.runs.append(self._finish(nodeid, pending))
@@ -248,20 +252,21 @@ class ResultCollector:
             )
         )
 
-    def _merge(self, pending: _Pending, report: pytest.TestReport) -> None:
-        when: str = report.when
+    def _merge(
+        self, pending: _Pending, report: pytest.TestReport, when: str, fields: dict[str, Any]
+    ) -> None:
         if when == "setup" or not pending.started:
             pending.started = report.start
         pending.duration += report.duration
-        keys = getattr(report, JIRA_ATTR, None)
+        keys = fields.get(JIRA_ATTR)
         if keys:
             pending.jira_keys = tuple(keys)
-        bdd = getattr(report, BDD_ATTR, None)
+        bdd = fields.get(BDD_ATTR)
         if bdd:
             pending.bdd = bdd
         if self._capture != "no":
             pending.sections = report.sections  # each report has every section so far
-        attached = getattr(report, ATTACH_ATTR, None)
+        attached = fields.get(ATTACH_ATTR)
         if attached:
             pending.attachments = [*(pending.attachments or ()), *attached]
         outcome: str = report.outcome

@@ -86,6 +86,7 @@ class UploaderProcess:
         self._child_warnings: list[dict[str, Any]] = []
         self._reader: threading.Thread | None = None
         self._unwritten: list[TestRun] = []  # results a failed journal write left here
+        self._journaled = 0  # results written by add() (the uploader is told of each slice)
         self._journal_error: OSError | None = None
 
     # -- start
@@ -173,12 +174,19 @@ class UploaderProcess:
             self._unwritten.append(run)
             self._write_unwritten()
             return
-        assert self.journal is not None
         try:
-            self.journal.add(run)
+            self._write(run)
         except OSError as exc:
             self._unwritten.append(run)
             self._journal_error = exc
+
+    def _write(self, run: TestRun) -> None:
+        assert self.journal is not None
+        self.journal.add(run)
+        self._journaled += 1
+        if self._journaled % self.settings.slice_size == 0 and self._send is not None:
+            # a slice is full: the uploader cuts and sends it now, not at its next look
+            self._send("journaled", runs=self._journaled)
 
     @property
     def unwritten(self) -> int:
@@ -186,10 +194,9 @@ class UploaderProcess:
         return len(self._unwritten)
 
     def _write_unwritten(self) -> None:
-        assert self.journal is not None
         while self._unwritten:
             try:
-                self.journal.add(self._unwritten[0])
+                self._write(self._unwritten[0])
             except OSError as exc:
                 self._journal_error = exc
                 return

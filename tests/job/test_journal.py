@@ -156,9 +156,12 @@ def test_a_full_disk_keeps_results_until_the_journal_takes_them(
     from pytest_octane.settings import resolve_settings
 
     cli = {"space": "1001", "url": "http://127.0.0.1:9", "workspace": "1002"}
-    settings = resolve_settings(cli={**cli, "spool_dir": str(tmp_path)}, environ={}, ini={})
+    cli |= {"spool_dir": str(tmp_path), "slice_size": "2"}
+    settings = resolve_settings(cli=cli, environ={}, ini={})
     uploader = UploaderProcess(settings, hook=lambda: None, state=UploadState(), text=print)
     uploader.journal = journal = uploader._open_journal()
+    told: list[tuple[str, dict[str, object]]] = []
+    uploader._send = lambda kind, **fields: told.append((kind, fields)) or True  # type: ignore[assignment]
     full = iter([True, True])  # the first two writes find the disk full
     write = JournalWriter.add
 
@@ -174,5 +177,7 @@ def test_a_full_disk_keeps_results_until_the_journal_takes_them(
     for i in range(2, 5):
         uploader.add(make_run(i))
     assert uploader.unwritten == 0
+    # each full slice is told to the uploader (issue 28), those a full disk held back too
+    assert told == [("journaled", {"runs": 2}), ("journaled", {"runs": 4})]
     journal.end(0)
     assert read_journal(journal.path).runs == [make_run(i) for i in range(5)]

@@ -18,6 +18,7 @@ from pytest_octane.errors import InputError, StoreError
 from pytest_octane.job.engine import open_job
 from pytest_octane.job.journal import JOURNAL_NAME, JournalWriter, read_journal
 from pytest_octane.job.outcome import JobOutcome
+from pytest_octane.job.run import session as session_module
 from pytest_octane.job.run.failover import MOVED_EVENT
 from pytest_octane.job.run.journaled import INTERRUPTED_EVENT, catch_up, record_journal_slices
 from pytest_octane.job.run.session import Inbox, SessionUpload
@@ -92,6 +93,32 @@ def test_slices_are_sent_as_the_journal_grows(settings: Settings, sim: Simulator
     assert outcome.ok, outcome.summary_lines()
     assert [s.run_count for s in outcome.job.slices] == [10, 10, 5]
     assert_every_run_once(sim, 25)
+
+
+def test_a_full_slice_is_cut_when_pytest_says_so_not_at_the_next_look(
+    settings: Settings, sim: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 28: the plugin tells the uploader of each full slice ("journaled"); the
+    uploader's own look at the journal is only the fallback (here: an hour away)."""
+    monkeypatch.setattr(session_module, "FOLLOW_S", 3600.0)
+    waits: list[float] = []
+    inbox_wait = Inbox.wait
+
+    def recorded_wait(inbox: Inbox, seconds: float) -> None:
+        waits.append(seconds)
+        inbox_wait(inbox, seconds)
+
+    monkeypatch.setattr(Inbox, "wait", recorded_wait)
+    session = Session(settings, sim)
+    wait_until(lambda: bool(waits), timeout=60, what="the uploader looked at the journal")
+    session.add(0, 10)  # it looked at an empty journal: only being told wakes it
+    session.inbox.journaled(10)
+    wait_until(lambda: len(posts(sim)) == 1, timeout=60, what="the full slice sent")
+    session.add(10, 15)
+    outcome = session.end()
+    assert outcome.ok, outcome.summary_lines()
+    assert [s.run_count for s in outcome.job.slices] == [10, 5]
+    assert_every_run_once(sim, 15)
 
 
 def test_stream_off_sends_nothing_before_the_end_mark(settings: Settings, sim: Simulator) -> None:

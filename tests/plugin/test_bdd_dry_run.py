@@ -178,3 +178,26 @@ def test_a_missing_step_definition_fails_that_step_and_skips_the_rest(
     assert "Step definition is not found" in _scenarios(dry.slices)["Undefined"].findtext(
         ".//error_message"
     )
+
+
+_REGISTERED_CONFTEST = """
+def pytest_sessionfinish(session):
+    registered = session.config.pluginmanager.get_plugin("octane-bdd") is not None
+    session.config.rootpath.joinpath("registered.txt").write_text(str(registered))
+"""
+
+
+@pytest.mark.parametrize("with_scenarios", [False, True], ids=["plain", "scenarios"])
+def test_the_bdd_collector_is_registered_only_for_a_suite_with_scenarios(
+    pytester: pytest.Pytester, run_and_parse, with_scenarios: bool
+) -> None:
+    """Issue 28: its report wrapper costs each test three calls, so a suite without
+    scenarios (pytest-bdd merely installed) must not get it."""
+    if with_scenarios:
+        make_bdd_suite(pytester)
+    else:
+        pytester.makepyfile(test_plain="def test_a():\n    pass\n")
+    pytester.makeconftest(_REGISTERED_CONFTEST)
+    dry = run_and_parse(check_count=False)
+    assert (pytester.path / "registered.txt").read_text() == str(with_scenarios)
+    assert bool(_gherkin_runs(dry.slices)) is with_scenarios

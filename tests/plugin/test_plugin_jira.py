@@ -97,6 +97,63 @@ def test_jira_keys_json_matches_json_dumps(keys: dict[str, list[str]]) -> None:
     assert jira_keys_json(keys) == json.dumps(keys, indent=2)
 
 
+def test_keys_are_those_pytest_gives_each_test_in_its_order(
+    pytester: pytest.Pytester, run_and_parse
+) -> None:
+    """Parents' keys are read once per parent (issue 28): every test still gets exactly what
+    ``item.iter_markers("jira")`` gives it, including markers on a parameter, on nested classes,
+    on a conftest's directory and those added at collection by another plugin."""
+    pytester.makeconftest(
+        """
+        import json, pytest
+
+        def pytest_collection_modifyitems(items):
+            for item in items:
+                if item.name.endswith("[b]"):
+                    item.add_marker(pytest.mark.jira("DYN-1"))
+
+        @pytest.hookimpl(trylast=True)
+        def pytest_collection_finish(session):
+            seen = {}
+            for item in session.items:
+                keys = [k for m in item.iter_markers("jira") for k in m.args]
+                seen[item.nodeid] = list(dict.fromkeys(keys))
+            with open("expected.json", "w") as fh:
+                json.dump(seen, fh)
+        """
+    )
+    pytester.makepyfile(
+        test_deep="""
+        import pytest
+
+        pytestmark = [pytest.mark.jira("MOD-1"), pytest.mark.jira("MOD-2", "MOD-1")]
+
+        @pytest.mark.jira("OUT-1")
+        class TestOuter:
+            @pytest.mark.jira("MOD-2")
+            class TestInner:
+                @pytest.mark.parametrize(
+                    "v", ["a", pytest.param("b", marks=pytest.mark.jira("PAR-1"))]
+                )
+                def test_p(self, v):
+                    pass
+
+            def test_o(self):
+                pass
+
+        def test_m():
+            pass
+        """,
+        test_other="import pytest\n\n@pytest.mark.jira('OTH-1')\ndef test_x():\n    pass\n",
+    )
+    dry = run_and_parse()
+    expected = json.loads((pytester.path / "expected.json").read_text())
+    assert len(expected) == 5 and expected["test_deep.py::TestOuter::TestInner::test_p[b]"] == [
+        "PAR-1", "DYN-1", "MOD-2", "OUT-1", "MOD-1"
+    ]  # fmt: skip
+    assert dry.jira_keys == expected
+
+
 def test_jira_marker_is_registered_without_the_plugin_enabled(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(
         """

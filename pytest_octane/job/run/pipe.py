@@ -13,8 +13,8 @@ wrapped in ``Secret`` again on arrival.  An error travels as its class name, mes
 fields (:func:`pytest_octane.errors.rebuild`).
 
 Plugin to uploader: ``start`` (settings, job id, journal, credentials or the error saying
-why there are none), ``collected`` (the collected tests, for the look-ahead), ``end`` (the
-journal's end mark is written), ``stop`` (the first Ctrl-C of the upload phase: send nothing
+why there are none), ``collected`` (the collected tests, for the look-ahead), ``journaled`` (the
+journal holds a full slice more: cut it now), ``end`` (the journal's end mark is written), ``stop`` (the first Ctrl-C of the upload phase: send nothing
 more).
 Uploader to plugin: ``ready`` (the job is recorded; where), ``text`` (a progress line),
 ``state`` (the slice counters and an event), ``warning`` (a Python warning to show in pytest's
@@ -158,7 +158,10 @@ class Inbox:
 
     def __init__(self) -> None:
         self._changed = threading.Condition()
+        self._news = False  # something was said since the last wait
         self.collected: tuple[SpooledRun, ...] | None = None
+        #: results journaled so far, as pytest last said (it says so at each full slice)
+        self.journaled_runs = 0
         self.ended = False  # the journal's end mark is written
         self.closed = False  # the pipe closed: pytest is gone
         self.stop = StopFlag()
@@ -166,6 +169,7 @@ class Inbox:
     def _set(self, change: Callable[[], None]) -> None:
         with self._changed:
             change()
+            self._news = True
             self._changed.notify_all()
 
     def expect(self, tests: Sequence[SpooledRun]) -> None:
@@ -173,6 +177,10 @@ class Inbox:
             self.collected = tuple(tests)
 
         self._set(change)
+
+    def journaled(self, runs: int) -> None:
+        """pytest journaled ``runs`` results, a full slice more: the follower wakes up."""
+        self._set(lambda: setattr(self, "journaled_runs", runs))
 
     def end(self) -> None:
         self._set(lambda: setattr(self, "ended", True))
@@ -184,6 +192,9 @@ class Inbox:
         self._set(self.stop.set)
 
     def wait(self, seconds: float) -> None:
+        """Until something is said, at most ``seconds``; what was said since the last wait
+        (while the follower was busy) ends it at once: no message is missed."""
         with self._changed:
-            if not (self.ended or self.closed):
+            if not (self.ended or self.closed or self._news):
                 self._changed.wait(seconds)
+            self._news = False

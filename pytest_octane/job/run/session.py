@@ -159,7 +159,9 @@ class SessionUpload:
         """Read the journal until its end (or pytest's), recording every slice it holds and,
         while nothing stopped the sending, queueing them on ``run`` (the first error stops
         the sending; later slices are still recorded, for ``resume``)."""
-        cut_at, streamed = -1, 0
+        # before the end only full slices are cut: the journal is cut again only once it
+        # holds a full slice more than at the last cut (not at each look, issue 28)
+        full_at, streamed = -1, 0
         looked_ahead = False
         inbox = self.inbox
         while True:
@@ -188,10 +190,9 @@ class SessionUpload:
                             "why": "pytest ended without the journal's end mark",
                         },
                     )
-            if journal is not None and (
-                final or (self.settings.stream and len(journal.runs) != cut_at)
-            ):
-                cut_at = len(journal.runs)
+            full = len(journal.runs) // journal.slice_size if journal is not None else 0
+            if journal is not None and (final or (self.settings.stream and full != full_at)):
+                full_at = full
                 job = store.get_job(self.job_id)
                 folder = self.journal.parent
                 indexes = record_journal_slices(

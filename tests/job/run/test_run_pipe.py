@@ -58,6 +58,7 @@ def test_the_inbox_wakes_its_reader_on_the_end_and_keeps_what_pytest_said() -> N
     inbox.expect(tests)
     assert inbox.collected == tuple(tests)
     assert not (inbox.ended or inbox.closed or inbox.stop.is_set)
+    inbox.wait(0)  # the reader took that news: the next wait waits
     woke = threading.Event()
 
     def reader() -> None:
@@ -73,3 +74,20 @@ def test_the_inbox_wakes_its_reader_on_the_end_and_keeps_what_pytest_said() -> N
     inbox.close()
     assert inbox.stop.is_set and inbox.closed
     inbox.wait(60)  # ended: no wait at all
+
+
+def test_what_pytest_said_while_the_reader_was_busy_ends_its_next_wait_at_once() -> None:
+    """Issue 28: a full slice is told once; the uploader, busy sending the previous one when
+    it is told, must not miss it and sleep until its next look."""
+    inbox = pipe.Inbox()
+    inbox.journaled(1000)  # said while nobody waits
+    done = threading.Event()
+
+    def reader() -> None:
+        inbox.wait(3600)
+        done.set()
+
+    thread = threading.Thread(target=reader, daemon=True)
+    thread.start()
+    thread.join(timeout=30)
+    assert done.is_set() and inbox.journaled_runs == 1000
