@@ -4,17 +4,22 @@ The XSD allows either ``<test_run>`` or ``<gherkin_test_run>`` children in one `
 never both, so plain runs and scenarios go to separate slices.  A ``gherkin_test_run`` has no
 place for story ids of its own: only the document's ``<backlog_items>`` can link it, so
 features are sliced together only when their scenarios name the same JIRA keys.
+
+lxml is imported only by the functions that build elements: the slicing (``plan_slices``,
+``features_of``, ``feature_keys``) costs no lxml import (issue 28).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Sequence
-
-from lxml import etree
+from typing import TYPE_CHECKING
 
 from pytest_octane.model import GherkinScenario, GherkinStep, RunStatus, TestRun
 from pytest_octane.octane.xml_text import clean, cut_trace
+
+if TYPE_CHECKING:
+    from lxml import etree
 
 __all__ = [
     "feature_keys",
@@ -22,6 +27,7 @@ __all__ = [
     "features_of",
     "gherkin_elements",
     "gherkin_run_element",
+    "gherkin_run_texts",
     "plan_slices",
 ]
 
@@ -83,6 +89,8 @@ def feature_status(statuses: Sequence[RunStatus]) -> RunStatus:
 def _step_element(
     tag_parent: etree._Element, step: GherkinStep, error: str | None
 ) -> etree._Element:
+    from lxml import etree
+
     name = _clean(f"{step.keyword} {step.text}".strip(), _NAME_LIMIT) or "step"
     element = etree.SubElement(
         tag_parent, "step", name=name, duration=str(max(0, step.duration_ms)), status=step.status
@@ -113,6 +121,8 @@ def _background(scenarios: Sequence[GherkinScenario]) -> list[GherkinStep]:
 
 def gherkin_run_element(feature: Sequence[TestRun], max_trace: int) -> etree._Element:
     """One ``<gherkin_test_run>`` for the scenarios of one feature file."""
+    from lxml import etree
+
     scenarios = [run.gherkin for run in feature if run.gherkin is not None]
     head = scenarios[0]
     status = feature_status([run.status for run in feature])
@@ -159,3 +169,12 @@ def gherkin_run_element(feature: Sequence[TestRun], max_trace: int) -> etree._El
 def gherkin_elements(runs: Sequence[TestRun], max_trace: int) -> Iterator[etree._Element]:
     for feature in features_of(runs):
         yield gherkin_run_element(feature, max_trace)
+
+
+def gherkin_run_texts(runs: Sequence[TestRun], max_trace: int) -> Iterator[str]:
+    """The ``<gherkin_test_run>`` elements of ``runs`` as XML text (no declaration), one per
+    feature, for the text writer of results_xml."""
+    from lxml import etree
+
+    for element in gherkin_elements(runs, max_trace):
+        yield etree.tostring(element, encoding=str)

@@ -1,30 +1,32 @@
 """Octane's test-results XML: a streaming writer (the readers are in ``inputs.py``).
 
 The writer follows ``octaneResultSchema.xsd`` exactly (element order, enumerations, the
-255-character limits) and streams with ``lxml.etree.xmlfile`` so 100,000 runs are never one
-tree in memory.  Characters XML 1.0 forbids are replaced, never a crash.
+255-character limits).  Plain runs are written as text, a chunk of runs at a time, so
+100,000 runs are never one document in memory and a dry run never imports lxml (issue 28);
+pytest-bdd scenarios are built by gherkin_xml with lxml and serialised into the same text.
+Characters XML 1.0 forbids are replaced, never a crash; what XML must escape is escaped the
+way lxml does (character references for tab, newline and CR in attributes, for CR in text),
+so a parser gives back exactly the values the runs held.
 """
 
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
-
-from lxml import etree
+from typing import IO
 
 from pytest_octane.model import TestRun
-from pytest_octane.octane.gherkin_xml import gherkin_elements, plan_slices
-from pytest_octane.octane.schema import safe_parser
+from pytest_octane.octane.gherkin_xml import gherkin_run_texts, plan_slices
 from pytest_octane.octane.xml_text import (  # re-exported: the writer's header
     ResultHeader as ResultHeader,
 )
 from pytest_octane.octane.xml_text import (
     build_context_of as build_context_of,
 )
-from pytest_octane.octane.xml_text import clean, clean_limited, cut_trace, fit_long, run_link
+from pytest_octane.octane.xml_text import clean, cut_trace, fit_long, run_link
 from pytest_octane.octane.xml_text import (
     header_from_settings as header_from_settings,
 )
@@ -33,7 +35,7 @@ __all__ = [
     "RefsFor",
     "RunRefs",
     "SliceFile",
-    "run_element",
+    "run_xml",
     "slice_path",
     "without_build",
     "write_document",
@@ -41,6 +43,48 @@ __all__ = [
 ]
 
 _MESSAGE_LIMIT = 4000
+_NAME_LIMIT = 255
+#: runs joined into one string and written at once (bounds the memory of a long stream)
+_CHUNK_RUNS = 500
+_DECLARATION = "<?xml version='1.0' encoding='UTF-8' standalone='yes'?>\n"
+
+# Characters that need work: those XML 1.0 forbids (cleaned, see xml_text.clean; none lies
+# beyond the BMP) and those that must be escaped.  Most values hold none and are used as they
+# are.  (Positive classes: a negated class over all of Unicode costs ~6 ms to compile.)
+_ATTRIBUTE_WORK = re.compile('[\x00-\x1f&<>"\ud800-\udfff\ufffe\uffff]')
+_TEXT_WORK = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f&<>\r\ud800-\udfff\ufffe\uffff]")
+
+
+def _attribute(value: str, limit: int | None = _NAME_LIMIT) -> str:
+    """``value`` cleaned, cut to ``limit`` characters and escaped for a double-quoted
+    attribute (tab, newline and CR as character references, so they survive a parser's
+    attribute-value normalisation)."""
+    if _ATTRIBUTE_WORK.search(value) is None:
+        return value[:limit]
+    return (
+        clean(value)[:limit]
+        .replace("&", "&amp;")
+        .replace("<", "&lt;")
+        .replace(">", "&gt;")
+        .replace('"', "&quot;")
+        .replace("\t", "&#9;")
+        .replace("\n", "&#10;")
+        .replace("\r", "&#13;")
+    )
+
+
+def _text(value: str) -> str:
+    """``value`` cleaned and escaped for element content (CR as a character reference, which
+    a parser would otherwise turn into a newline)."""
+    if _TEXT_WORK.search(value) is None:
+        return value
+    return (
+        clean(value)
+        .replace("&", "&amp;")
+        .replace("<", "&lt;")
+        .replace(">", "&gt;")
+        .replace("\r", "&#13;")
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,90 +107,87 @@ class SliceFile:
     run_count: int
 
 
-def _refs_element(tag: str, child: str, ids: Iterable[int]) -> etree._Element:
-    parent = etree.Element(tag)
-    for ref in ids:
-        etree.SubElement(parent, child, id=str(ref))
-    return parent
+def _refs_xml(tag: str, child: str, ids: Iterable[int]) -> str:
+    refs = "".join(f'<{child} id="{ref}"/>' for ref in ids)
+    return f"<{tag}>{refs}</{tag}>"
 
 
-def _release_element(release: int | str) -> etree._Element:
-    if isinstance(release, int):
-        return etree.Element("release_ref", id=str(release))
-    return etree.Element("release", name=clean_limited(release))
+def _pairs_xml(tag: str, child: str, pairs: Iterable[tuple[str, str]]) -> str:
+    items = "".join(
+        f'<{child} type="{_attribute(kind)}" value="{_attribute(value)}"/>' for kind, value in pairs
+    )
+    return f"<{tag}>{items}</{tag}>"
 
 
-def _header_elements(header: ResultHeader) -> Iterator[etree._Element]:
+def _header_xml(header: ResultHeader) -> str:
+    parts = []
     if header.build is not None:
-        yield etree.Element(
-            "build", {k: clean_limited(v) for k, v in header.build.as_dict().items()}
+        attributes = "".join(
+            f' {key}="{_attribute(value)}"' for key, value in header.build.as_dict().items()
         )
+        parts.append(f"<build{attributes}/>")
     if header.suite_id is not None:
-        suite = etree.Element("suite_ref", id=str(header.suite_id))
-        if header.external_run_id:
-            suite.set("external_run_id", clean_limited(header.external_run_id))
-        yield suite
+        external = (
+            f' external_run_id="{_attribute(header.external_run_id)}"'
+            if header.external_run_id
+            else ""
+        )
+        parts.append(f'<suite_ref id="{header.suite_id}"{external}/>')
     if header.program_id is not None:
-        yield etree.Element("program_ref", id=str(header.program_id))
-    if header.release is not None:
-        yield _release_element(header.release)
+        parts.append(f'<program_ref id="{header.program_id}"/>')
+    if isinstance(header.release, int):
+        parts.append(f'<release_ref id="{header.release}"/>')
+    elif header.release is not None:
+        parts.append(f'<release name="{_attribute(header.release)}"/>')
     if header.milestone_id is not None:
-        yield etree.Element("milestone_ref", id=str(header.milestone_id))
+        parts.append(f'<milestone_ref id="{header.milestone_id}"/>')
     if header.backlog_item_ids:
-        yield _refs_element("backlog_items", "backlog_item_ref", header.backlog_item_ids)
+        parts.append(_refs_xml("backlog_items", "backlog_item_ref", header.backlog_item_ids))
     if header.product_area_ids:
-        yield _refs_element("product_areas", "product_area_ref", header.product_area_ids)
+        parts.append(_refs_xml("product_areas", "product_area_ref", header.product_area_ids))
     if header.test_fields:
-        fields = etree.Element("test_fields")
-        for kind, value in header.test_fields:
-            etree.SubElement(fields, "test_field", type=kind, value=clean_limited(value))
-        yield fields
+        parts.append(_pairs_xml("test_fields", "test_field", header.test_fields))
     if header.taxonomies:
-        env = etree.Element("environment")
-        for kind, value in header.taxonomies:
-            etree.SubElement(env, "taxonomy", type=clean_limited(kind), value=clean_limited(value))
-        yield env
+        parts.append(_pairs_xml("environment", "taxonomy", header.taxonomies))
+    return "".join(parts)
 
 
-def run_element(
+def run_xml(
     run: TestRun, refs: RunRefs | None, max_trace: int, header: ResultHeader | None = None
-) -> etree._Element:
-    attrib = {}
-    if run.module:
-        attrib["module"] = clean_limited(run.module)
-    if run.package:
-        attrib["package"] = clean_limited(run.package)
-    if run.klass:
-        attrib["class"] = clean_limited(run.klass)
-    attrib["name"] = clean_limited(run.name) or "unnamed"
-    attrib["duration"] = str(fit_long(run.duration_ms))
-    attrib["status"] = run.status.value
-    attrib["started"] = str(fit_long(run.started_ms))
-    if header is not None:
-        link = run_link(header.report_url, header.build_url, run.nodeid, run.name)
-        if link:
-            attrib["external_report_url"] = link
-    element = etree.Element("test_run", attrib)
+) -> str:
+    """One ``<test_run>`` element as XML text."""
+    module = f' module="{_attribute(run.module)}"' if run.module else ""
+    package = f' package="{_attribute(run.package)}"' if run.package else ""
+    klass = f' class="{_attribute(run.klass)}"' if run.klass else ""
+    name = _attribute(run.name) or "unnamed"
+    link = ""
+    if header is not None and (header.report_url or header.build_url):
+        url = run_link(header.report_url, header.build_url, run.nodeid, run.name)
+        if url:
+            link = f' external_report_url="{_attribute(url, None)}"'
+    start = (
+        f'<test_run{module}{package}{klass} name="{name}" duration="{fit_long(run.duration_ms)}"'
+        f' status="{run.status.value}" started="{fit_long(run.started_ms)}"{link}'
+    )
+    children = []
     if refs is not None:
         if refs.backlog_item_ids:
-            element.append(
-                _refs_element("backlog_items", "backlog_item_ref", refs.backlog_item_ids)
-            )
+            children.append(_refs_xml("backlog_items", "backlog_item_ref", refs.backlog_item_ids))
         if refs.product_area_ids:
-            element.append(
-                _refs_element("product_areas", "product_area_ref", refs.product_area_ids)
-            )
-    if run.error is not None:
-        error = etree.SubElement(
-            element,
-            "error",
-            type=clean(run.error.type)[:_MESSAGE_LIMIT],
-            message=clean(run.error.message)[:_MESSAGE_LIMIT],
-        )
-        error.text = clean(cut_trace(run.error.trace, max_trace))
+            children.append(_refs_xml("product_areas", "product_area_ref", refs.product_area_ids))
+    error = run.error
+    if error is not None:
+        type_ = _attribute(error.type, _MESSAGE_LIMIT)
+        message = _attribute(error.message, _MESSAGE_LIMIT)
+        trace = _text(cut_trace(error.trace, max_trace))
+        children.append(f'<error type="{type_}" message="{message}">{trace}</error>')
     if run.description:
-        etree.SubElement(element, "description").text = clean(cut_trace(run.description, max_trace))
-    return element
+        children.append(
+            f"<description>{_text(cut_trace(run.description, max_trace))}</description>"
+        )
+    if not children:
+        return start + "/>"
+    return f"{start}>{''.join(children)}</test_run>"
 
 
 def write_document(
@@ -157,39 +198,43 @@ def write_document(
     refs: RefsFor | None = None,
     max_trace: int = 20000,
 ) -> int:
-    """Stream one ``<test_result>`` document; return the number of runs written.
+    """Stream one ``<test_result>`` document (UTF-8) to a binary file or a path; return the
+    number of runs written.
 
     Runs that are pytest-bdd scenarios are written as one ``<gherkin_test_run>`` per feature
     (the slicing in gherkin_xml keeps them apart from plain runs, as the XSD requires).
     """
+    if isinstance(target, str | Path):
+        with open(target, "wb") as fh:
+            return write_document(fh, header, runs, refs=refs, max_trace=max_trace)
     iterator = iter(runs)
     first = next(iterator, None)
     count = 0
-    elements: Iterable[etree._Element]
+    texts: Iterable[str]
     if first is not None and first.gherkin is not None:
         scenarios = [first, *iterator]
         _one_kind(scenarios, gherkin=True)
         count = len(scenarios)
-        elements = gherkin_elements(scenarios, max_trace)
+        texts = gherkin_run_texts(scenarios, max_trace)
     else:
 
-        def plain() -> Iterator[etree._Element]:
+        def plain() -> Iterator[str]:
             nonlocal count
-            for run in itertools.chain([first] if first else [], iterator):
-                _one_kind([run], gherkin=False)
+            for run in iterator if first is None else itertools.chain((first,), iterator):
+                if run.gherkin is not None:
+                    _one_kind([run], gherkin=False)
                 count += 1
-                yield run_element(run, refs(run) if refs else None, max_trace, header)
+                yield run_xml(run, refs(run) if refs else None, max_trace, header)
 
-        elements = plain()
-    out: Any = str(target) if isinstance(target, Path) else target
-    with etree.xmlfile(out, encoding="UTF-8") as xf:
-        xf.write_declaration(standalone=True)
-        with xf.element("test_result"):
-            for element in _header_elements(header):
-                xf.write(element)
-            with xf.element("test_runs"):
-                for element in elements:
-                    xf.write(element)
+        texts = plain()
+    parts = [_DECLARATION, "<test_result>", _header_xml(header), "<test_runs>"]
+    for text in texts:
+        parts.append(text)
+        if len(parts) >= _CHUNK_RUNS:
+            target.write("".join(parts).encode("utf-8"))
+            parts.clear()
+    parts.append("</test_runs></test_result>")
+    target.write("".join(parts).encode("utf-8"))
     return count
 
 
@@ -201,6 +246,10 @@ def _one_kind(runs: Iterable[TestRun], *, gherkin: bool) -> None:
 def without_build(payload: bytes) -> tuple[bytes, str | None]:
     """The payload without its document-level ``<build>``, and that build's ``server_id``
     (None, and the payload unchanged, when it has none)."""
+    from lxml import etree
+
+    from pytest_octane.octane.schema import safe_parser
+
     root = etree.fromstring(payload, safe_parser())
     build = root.find("build")
     if build is None:

@@ -7,6 +7,8 @@ import json
 import pytest
 from lxml import etree
 
+from pytest_octane.plugin.reporter import jira_keys_json
+
 
 def test_keys_from_every_level_are_kept_per_test(pytester: pytest.Pytester, run_and_parse) -> None:
     pytester.makepyfile(
@@ -46,6 +48,53 @@ def test_keys_from_every_level_are_kept_per_test(pytester: pytest.Pytester, run_
     # the XML itself holds only Octane ids: no JIRA key leaks into it
     for root in dry.slices:
         assert b"ABC-123" not in etree.tostring(root)
+
+
+def test_jira_keys_json_is_what_json_dumps_with_an_indent_writes(
+    pytester: pytest.Pytester, run_and_parse
+) -> None:
+    pytester.makeini(
+        """
+        [pytest]
+        disable_test_id_escaping_and_forfeit_all_rights_to_community_support = true
+        """
+    )
+    pytester.makepyfile(
+        test_odd="""
+        import pytest
+
+        @pytest.mark.jira("ABC-1", "ABC-2")
+        @pytest.mark.parametrize(
+            "v", [1, 2], ids=['say "hi" \\\\ back', "\u00e9t\u00e9 \U0001f600"]
+        )
+        def test_ids(v):
+            pass
+        """,
+    )
+    dry = run_and_parse()
+    expected = {
+        'test_odd.py::test_ids[say "hi" \\ back]': ["ABC-1", "ABC-2"],
+        "test_odd.py::test_ids[\u00e9t\u00e9 \U0001f600]": ["ABC-1", "ABC-2"],
+    }
+    assert dry.jira_keys == expected
+    written = (dry.folder / "jira-keys.json").read_bytes()
+    assert written == (json.dumps(expected, indent=2) + "\n").encode()
+
+
+@pytest.mark.parametrize(
+    "keys",
+    [
+        {},
+        {"a": []},
+        {
+            'q"uote\\slash': ["K-1"],
+            "\u00e9\U0001f600\ud800\x00\t\n": ["K-2", "</script>", "\u2028"],
+        },
+    ],
+    ids=["empty", "no keys", "hostile"],
+)
+def test_jira_keys_json_matches_json_dumps(keys: dict[str, list[str]]) -> None:
+    assert jira_keys_json(keys) == json.dumps(keys, indent=2)
 
 
 def test_keys_are_those_pytest_gives_each_test_in_its_order(
