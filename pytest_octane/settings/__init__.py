@@ -9,6 +9,7 @@ pytest plugin's or the CLI's options, and ``docs/configuration.md`` is generated
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
 from pytest_octane.settings.options import (
@@ -33,26 +34,13 @@ if TYPE_CHECKING:
         resolve_settings,
     )
 
-#: names of ``resolve.py``, imported on first use: pytest imports this package for the option
-#: table of every session, and resolves settings only when the plugin is on (issue 28)
-_RESOLVE = frozenset(
-    {
-        "Settings",
-        "check_credentials",
-        "given_options",
-        "load_spaces_file",
-        "option_help",
-        "require_connection",
-        "resolve_option",
-        "resolve_settings",
-    }
-)
-
 
 def __getattr__(name: str) -> Any:
-    if name in _RESOLVE:
-        from pytest_octane.settings import resolve
-
+    """``resolve.py``'s names, imported on first use: pytest imports this package for the
+    option table of every session, and resolves settings only when the plugin is on."""
+    # not ``from pytest_octane.settings import resolve``: its hasattr would come back here
+    resolve = importlib.import_module("pytest_octane.settings.resolve")
+    if name in resolve.__all__:
         return getattr(resolve, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
