@@ -115,8 +115,11 @@ def run_link(template: str | None, build_url: str | None, nodeid: str, name: str
     template = template or ("{build_url}" if build_url else None)
     if template is None or ("{build_url}" in template and not build_url):
         return None
+    # cleaned first: a lone surrogate (a test id from bytes) cannot be encoded for quoting
     url = template.format(
-        build_url=build_url or "", nodeid=quote(nodeid, safe="/:"), name=quote(name, safe="")
+        build_url=build_url or "",
+        nodeid=quote(clean(nodeid), safe="/:"),
+        name=quote(clean(name), safe=""),
     )
     if _URL_MIN <= len(url) <= _URL_MAX and url.lower().startswith(("http://", "https://")):
         return clean(url)

@@ -66,6 +66,11 @@ def test_run_links_fill_the_template_and_refuse_what_the_xsd_refuses() -> None:
     assert link_problem(None, build, build) is None
 
 
+def test_a_run_link_of_a_test_id_with_a_lone_surrogate_is_a_url_not_a_crash() -> None:
+    link = run_link("https://ci.example/t/{nodeid}?n={name}", None, "t.py::t[\udc80]", "t[\udc80]")
+    assert link == "https://ci.example/t/t.py::t%5B%EF%BF%BD%5D?n=t%5B%EF%BF%BD%5D"
+
+
 def test_capture_and_report_url_values_are_checked() -> None:
     assert parse_capture("Out-Err", "option --octane-capture") == "out-err"
     with pytest.raises(ConfigError, match="--octane-capture: 'both' is not allowed"):
