@@ -186,7 +186,7 @@ class ResultCollector:
         #: one line per kind of trouble (said once), for the session summary
         self.notes: list[str] = []
         self._noted: set[str] = set()
-        self._pending: dict[tuple[str, Any], _Pending] = {}
+        self._pending: dict[str | tuple[str, Any], _Pending] = {}
         self._module = module or ""
         # keys read at collection in this process; xdist workers' keys come on the reports
         self._jira_keys: Mapping[str, tuple[str, ...]] = {} if jira_keys is None else jira_keys
@@ -194,21 +194,31 @@ class ResultCollector:
 
     def add_report(self, report: pytest.TestReport) -> None:
         nodeid = report.nodeid  # a property that builds a new string on each read
-        # what plugins put on the report, read as a dict: an absent attribute costs no
-        # AttributeError (getattr with a default raises and catches one, 3 reports a test)
+        # the report's attributes as a dict: what plugins put on it is read without an
+        # AttributeError for an absent one (three reports a test: this is the hot path)
         fields = vars(report)
-        key = (nodeid, fields.get("node"))  # xdist's worker node on the controller
-        when: str = report.when
+        node = fields.get("node")  # xdist's worker node, on the controller
+        key = nodeid if node is None else (nodeid, node)
+        when: str = fields["when"]
         pending = self._pending.get(key)
         if pending is None or (pending.rerun and when == "setup"):
             # a new item, or the next attempt of one: pytest-rerunfailures before 16.7 logs no
             # teardown for an attempt it reruns, so its "rerun" report is that attempt's last
-            pending = self._pending[key] = _Pending(started=report.start)
-        outcome: str = report.outcome  # pytest-rerunfailures adds "rerun"
+            pending = self._pending[key] = _Pending(fields["start"])
+        outcome: str = fields["outcome"]  # pytest-rerunfailures adds "rerun"
         if outcome == "rerun":
             pending.rerun = True
         else:
-            self._merge(pending, report, when, fields)
+            if when == "setup" or not pending.started:
+                pending.started = fields["start"]
+            pending.duration += fields["duration"]
+            if JIRA_ATTR in fields or BDD_ATTR in fields or ATTACH_ATTR in fields:
+                self._extra(pending, fields)
+            if self._capture != "no":
+                pending.sections = report.sections  # each report has every section so far
+            if outcome != "passed" and pending.status is not RunStatus.FAILED:
+                # the first failure (setup or call) tells the story; teardown adds nothing
+                self._not_passed(pending, report, when, outcome)
         if when == "teardown":
             del self._pending[key]
             if not pending.rerun:
@@ -252,27 +262,21 @@ class ResultCollector:
             )
         )
 
-    def _merge(
-        self, pending: _Pending, report: pytest.TestReport, when: str, fields: dict[str, Any]
-    ) -> None:
-        if when == "setup" or not pending.started:
-            pending.started = report.start
-        pending.duration += report.duration
+    @staticmethod
+    def _extra(pending: _Pending, fields: dict[str, Any]) -> None:
+        """What pytest-octane's own hooks put on the report (keys, a scenario, files)."""
         keys = fields.get(JIRA_ATTR)
         if keys:
             pending.jira_keys = tuple(keys)
         bdd = fields.get(BDD_ATTR)
         if bdd:
             pending.bdd = bdd
-        if self._capture != "no":
-            pending.sections = report.sections  # each report has every section so far
         attached = fields.get(ATTACH_ATTR)
         if attached:
             pending.attachments = [*(pending.attachments or ()), *attached]
-        outcome: str = report.outcome
-        if outcome == "passed" or pending.status is RunStatus.FAILED:
-            # the first failure (setup or call) tells the story; teardown adds nothing
-            return
+
+    @staticmethod
+    def _not_passed(pending: _Pending, report: pytest.TestReport, when: str, outcome: str) -> None:
         if outcome == "failed":
             pending.status = RunStatus.FAILED
             default = "TeardownError" if when == "teardown" else "Failed"
