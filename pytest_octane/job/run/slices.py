@@ -31,23 +31,32 @@ STOPPING = (
 )
 
 
-def poll_task(ctx: JobContext, index: int, task_id: int, *, fresh: bool) -> tuple[str, str | None]:
+def poll_task(
+    ctx: JobContext, index: int, task_id: int, *, fresh: bool, posted: float | None = None
+) -> tuple[str, str | None]:
     """Poll one task until it is final.
 
     A worker keeps its upload slot until its task is final, so a late poll delays the next
     upload: a fresh task is first polled after the job's typical processing time, then
     every 10 % of the time waited so far, never more often than P/20 s (Octane asks for at
     most 20 requests a second) and never less often than every 10 s.  Once pytest waits
-    (``ctx.ending``), a fresh task is looked at after ``QUICK_POLL_S`` (then at the typical
-    time), and the floor is shared by the tasks polled at that moment.
+    (``ctx.ending``), a fresh task is looked at ``QUICK_POLL_S`` after its POST began
+    (``posted``, ``time.monotonic()``; else after now), then at the typical time, and the floor
+    is shared by the tasks polled at that moment.
     """
     started = time.monotonic()
     deadline = started + ctx.settings.poll_timeout
     typical = ctx.typical_task_s()
     ctx.polling.add(task_id)  # set.add and discard are atomic: the workers share it
     try:
-        if fresh:
-            ctx.sleep(min(typical, QUICK_POLL_S) if ctx.ending else typical)
+        if fresh and ctx.ending:
+            quick = min(typical, QUICK_POLL_S)
+            if posted is not None:  # the POST's own time counts: 20 requests a second at most
+                quick -= time.monotonic() - posted
+            if quick > 0:
+                ctx.sleep(quick)
+        elif fresh:
+            ctx.sleep(typical)
         while True:
             state = ctx.client.get_task(task_id)
             if state.is_final:
@@ -122,7 +131,7 @@ def _send_slice(ctx: JobContext, index: int, refs: list[RunRefs], attempt: int) 
         waits: list[SliceWait] = []  # for the slice's timeline on the jobs page
         with _queue_slot(ctx, index, waits):
             for last_try in (False, True):
-                sent_at = time.time()
+                sent_at, posted = time.time(), time.monotonic()
                 with collect_waits(waits):
                     accepted = ctx.client.post_test_results(
                         payload, skip_errors=ctx.settings.skip_errors, label=f"slice {index}"
@@ -131,6 +140,7 @@ def _send_slice(ctx: JobContext, index: int, refs: list[RunRefs], attempt: int) 
                         # Octane returned an earlier failed task for identical bytes: new bytes
                         payload = _payload(ctx, Path(record.path), refs, attempt + 1)
                         attempt += 1
+                        posted = time.monotonic()
                         accepted = ctx.client.post_test_results(
                             payload, skip_errors=ctx.settings.skip_errors, label=f"slice {index}"
                         )
@@ -145,7 +155,7 @@ def _send_slice(ctx: JobContext, index: int, refs: list[RunRefs], attempt: int) 
                 )
                 ctx.state.slice_sent(index, accepted.id)
                 try:
-                    ok, detail = _finish_task(ctx, index, accepted.id, fresh=True)
+                    ok, detail = _finish_task(ctx, index, accepted.id, fresh=True, posted=posted)
                     break
                 except TaskLost as exc:
                     if last_try:
@@ -215,10 +225,10 @@ def _queue_slot(
 
 
 def _finish_task(
-    ctx: JobContext, index: int, task_id: int, *, fresh: bool = False
+    ctx: JobContext, index: int, task_id: int, *, fresh: bool = False, posted: float | None = None
 ) -> tuple[bool, str]:
     """Poll the task to its end and record it; return (succeeded, what happened)."""
-    status, details = poll_task(ctx, index, task_id, fresh=fresh)
+    status, details = poll_task(ctx, index, task_id, fresh=fresh, posted=posted)
     if status in ("success", "warning"):
         update_slice(
             ctx,

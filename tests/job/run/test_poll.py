@@ -101,3 +101,18 @@ def test_polls_share_octanes_rate_only_with_the_tasks_polled_at_that_moment(
     assert poll_task(ctx, 1, 7, fresh=False)[0] == "success"
     assert clock.waits == pytest.approx([QUICK_POLL_S] * 3)
     assert client.polls == 4
+
+
+@pytest.mark.parametrize(("post_took", "first_wait"), [(0.03, QUICK_POLL_S - 0.03), (0.2, None)])
+def test_the_quick_look_counts_from_the_start_of_the_post(
+    settings: Settings, tmp_path: Path, clock: Clock, post_took: float, first_wait: float | None
+) -> None:
+    """Octane's 20 requests a second count from one request's start to the next: the POST's
+    own time is not waited a second time (issue 28: the last slice's wait)."""
+    client = Tasks(final_at=1)
+    ctx = _context(settings, tmp_path, client, clock)
+    ctx.ending = True
+    posted = clock.now - post_took
+    assert poll_task(ctx, 1, 7, fresh=True, posted=posted)[0] == "success"
+    assert clock.waits == pytest.approx([first_wait] if first_wait else [])
+    assert client.polls == 1
