@@ -37,6 +37,7 @@ def run(
     log: Callable[[str], None],
     baseline: str = "main",
     memory: bool = False,
+    rounds: int | None = None,
 ) -> tuple[list[Row], list[str]]:
     rows: list[Row] = []
     detail: list[str] = []
@@ -53,7 +54,7 @@ def run(
 
                 result = run_overhead(
                     tests=500 if quick else 5000,
-                    rounds=2 if quick else 7,
+                    rounds=rounds or (2 if quick else 7),
                     upload=upload_variant,
                     log=log,
                 )
@@ -88,7 +89,7 @@ def run(
 
                 up_proc = run_uploader(
                     tests=500 if quick else 5000,
-                    rounds=2 if quick else 5,
+                    rounds=rounds or (2 if quick else 11),
                     ref=baseline,
                     memory=memory,
                     log=log,
@@ -191,6 +192,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--memory", action="store_true", help="uploader: also a 100,000-test session's peak memory"
     )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=None,
+        help="rounds of the overhead and uploader benchmarks (default: 7 and 11; 2 with --quick)",
+    )
     parser.add_argument("--profile", action="store_true", help="also profile hooks and writer")
     parser.add_argument(
         "--write-docs", action="store_true", help=f"write the table into {DOCS.relative_to(REPO)}"
@@ -207,6 +214,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         log=_log,
         baseline=args.baseline,
         memory=args.memory,
+        rounds=args.rounds,
     )
     profile_text: str | None = None
     if args.profile:
