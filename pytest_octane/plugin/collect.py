@@ -178,7 +178,9 @@ class ResultCollector:
         max_trace: int = 20000,
         attachments_max_bytes: int | None = None,
     ) -> None:
-        self.runs: list[TestRun] = []
+        #: finished items in the order they finished: a run, or what makes one (made on
+        #: demand: a dry run makes all 5,000 at the session's end, in one tight loop)
+        self._done: list[TestRun | tuple[str, _Pending]] = []
         self._capture = capture
         self._capture_passed = capture_passed
         self._max_trace = max_trace
@@ -191,6 +193,25 @@ class ResultCollector:
         # keys read at collection in this process; xdist workers' keys come on the reports
         self._jira_keys: Mapping[str, tuple[str, ...]] = {} if jira_keys is None else jira_keys
         self._feature_texts: dict[str, str] = {}  # one copy of each feature file's text
+
+    @property
+    def runs(self) -> list[TestRun]:
+        """Every finished item's run so far, in the order they finished."""
+        done = self._done
+        for index, item in enumerate(done):
+            if type(item) is tuple:
+                done[index] = self._finish(*item)
+        return done  # type: ignore[return-value]  # every item is a TestRun now
+
+    @property
+    def has_runs(self) -> bool:
+        return bool(self._done)
+
+    def take_runs(self) -> list[TestRun]:
+        """The finished items' runs, handed over: the collector keeps none of them."""
+        runs = self.runs
+        self._done = []
+        return runs
 
     def add_report(self, report: pytest.TestReport) -> None:
         nodeid = report.nodeid  # a property that builds a new string on each read
@@ -222,7 +243,9 @@ class ResultCollector:
         if when == "teardown":
             del self._pending[key]
             if not pending.rerun:
-                self.runs.append(self._finish(nodeid, pending))
+                if pending.error is None and not self._capture_passed:
+                    pending.sections = None  # its run will not carry them: not kept until then
+                self._done.append((nodeid, pending))
 
     def add_collect_report(self, report: pytest.CollectReport) -> None:
         """A module that failed to import or collect becomes one failed run; a module skipped
@@ -247,7 +270,7 @@ class ResultCollector:
             description = _crash_message(report).removeprefix("Skipped: ")
         # A CollectReport carries no start time or duration (pytest only times test phases).
         started = getattr(report, "start", None) or time.time()
-        self.runs.append(
+        self._done.append(
             TestRun(
                 nodeid=path,
                 module=self._module,

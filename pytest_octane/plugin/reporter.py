@@ -77,22 +77,20 @@ class OctaneReporter:
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         self.collector.add_report(report)
-        if self.upload is not None and self.collector.runs:
+        if self.upload is not None and self.collector.has_runs:
             self._journal()
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         self.collector.add_collect_report(report)
-        if self.upload is not None and self.collector.runs:
+        if self.upload is not None and self.collector.has_runs:
             self._journal()
 
     def _journal(self) -> None:
         """Give each final result to the upload as it is known: one write per test, nothing
         kept."""
         assert self.upload is not None
-        runs = self.collector.runs
-        for run in self.final_runs(runs):
+        for run in self.final_runs(self.collector.take_runs()):
             self.upload.add(run)
-        runs.clear()
 
     # -- finishing
 

@@ -84,3 +84,17 @@ def test_the_reason_of_pytest_xfail_reads_the_same_on_pytest_7_and_8(wasxfail: s
     collector.add_report(_report("teardown", "passed", 3.0))
     assert collector.runs[0].status is RunStatus.SKIPPED
     assert collector.runs[0].description == "xfail: known to break"
+
+
+def test_runs_are_made_when_asked_for_in_the_order_their_items_finished() -> None:
+    """Issue 28: a dry run makes its runs at the session's end (``runs``), an upload takes
+    each as it finishes (``take_runs``); both see the same runs in the same order."""
+    first, second = ResultCollector(), ResultCollector()
+    for start in (100.0, 200.0):
+        for report in _attempt(start, "passed"):
+            first.add_report(report)
+            second.add_report(report)
+    taken = second.take_runs()
+    assert not second.has_runs and second.runs == []
+    assert first.has_runs and [r.started_ms for r in first.runs] == [100_000, 200_000]
+    assert first.runs == taken and first.runs is first.runs  # made once, kept
