@@ -14,11 +14,12 @@ import os
 import re
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pytest
 
+from pytest_octane.job.journal import plain_run_line, run_line
 from pytest_octane.model import Attachment, RunError, RunStatus, TestRun, cut_name
 from pytest_octane.octane.xml_text import LONG_MAX, ms_of_seconds, with_captured
 from pytest_octane.plugin.attrs import ATTACH_ATTR, JIRA_ATTR
@@ -212,6 +213,49 @@ class ResultCollector:
         runs = self.runs
         self._done = []
         return runs
+
+    def take_lines(self, started_ms: int | None = None) -> list[tuple[RunStatus, bytes]]:
+        """The finished items' runs as journal lines (with their status), handed over like
+        :meth:`take_runs`.  A plain result (no error, scenario, attachment or captured output
+        to add) is written straight from what its reports said, without making its run: the
+        upload's per-test path when no hook changes runs (issue 28).  The bytes are those of
+        ``run_line`` for the run :meth:`take_runs` makes; ``started_ms`` replaces each run's
+        start (``--octane-started``)."""
+        done, self._done = self._done, []
+        lines: list[tuple[RunStatus, bytes]] = []
+        for item in done:
+            if isinstance(item, TestRun):  # a module's collection error or skip
+                run = item
+            else:
+                nodeid, pending = item
+                if self._is_plain(pending):
+                    package, klass, name = split_nodeid(nodeid)
+                    started = _ms(pending.started) if started_ms is None else started_ms
+                    keys = pending.jira_keys or self._jira_keys.get(nodeid, ())
+                    try:
+                        line = plain_run_line(
+                            nodeid, self._module, package, klass, name, pending.status,
+                            _ms(pending.duration), started, pending.description, keys,
+                        )  # fmt: skip
+                    except TypeError:  # a key that is no str: the codec says what it is
+                        pass
+                    else:
+                        lines.append((pending.status, line))
+                        continue
+                run = self._finish(nodeid, pending)
+            if started_ms is not None:
+                run = replace(run, started_ms=started_ms)
+            lines.append((run.status, run_line(run)))
+        return lines
+
+    def _is_plain(self, pending: _Pending) -> bool:
+        """Its run has no error, scenario or attachment, and gets no captured output."""
+        return (
+            pending.error is None
+            and pending.bdd is None
+            and not pending.attachments
+            and not (pending.sections and self._capture_passed)
+        )
 
     def add_report(self, report: pytest.TestReport) -> None:
         nodeid = report.nodeid  # a property that builds a new string on each read

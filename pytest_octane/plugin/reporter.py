@@ -87,10 +87,19 @@ class OctaneReporter:
 
     def _journal(self) -> None:
         """Give each final result to the upload as it is known: one write per test, nothing
-        kept."""
-        assert self.upload is not None
-        for run in self.final_runs(self.collector.take_runs()):
-            self.upload.add(run)
+        kept.  Unless a hook changes runs or their links are checked, each goes as its journal
+        line, made straight from its reports (issue 28: the per-test path of an upload)."""
+        upload = self.upload
+        assert upload is not None
+        settings = self.settings
+        if (
+            (settings.report_url or settings.build_url) and not self._link_said
+        ) or self.config.hook.pytest_octane_modify_run.get_hookimpls():
+            for run in self.final_runs(self.collector.take_runs()):
+                upload.add(run)
+            return
+        for status, line in self.collector.take_lines(settings.started):
+            upload.add_line(line, status)
 
     # -- finishing
 

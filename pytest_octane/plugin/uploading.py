@@ -34,10 +34,10 @@ import pytest
 from pytest_octane.errors import CredentialsError, OctaneError
 from pytest_octane.job.events import FINISHING, UploadState
 from pytest_octane.job.interrupt import StopFlag, ctrl_c
-from pytest_octane.job.journal import JOURNAL_NAME, JournalWriter, new_job_id
+from pytest_octane.job.journal import JOURNAL_NAME, JournalWriter, new_job_id, run_line
 from pytest_octane.job.outcome import JobOutcome
 from pytest_octane.job.run import pipe
-from pytest_octane.model import JobRecord, SpooledRun, TestRun
+from pytest_octane.model import JobRecord, RunStatus, SpooledRun, TestRun
 from pytest_octane.octane.credentials import Credentials, resolve_credentials
 from pytest_octane.octane.xml_text import header_from_settings
 from pytest_octane.plugin.collect import split_nodeid
@@ -85,7 +85,7 @@ class UploaderProcess:
         self._crash: str | None = None
         self._child_warnings: list[dict[str, Any]] = []
         self._reader: threading.Thread | None = None
-        self._unwritten: list[TestRun] = []  # results a failed journal write left here
+        self._unwritten: list[bytes] = []  # lines a failed journal write left here
         self._journaled = 0  # results written by add() (the uploader is told of each slice)
         self._journal_error: OSError | None = None
 
@@ -168,21 +168,25 @@ class UploaderProcess:
             deadline -= 1
 
     def add(self, run: TestRun) -> None:
-        """Journal one final result (one write, nothing else).  A write that fails (a full
-        disk) keeps the result here and is tried again before the next one and at the end."""
+        """Journal one final result (one write, nothing else)."""
+        self.add_line(run_line(run))
+
+    def add_line(self, line: bytes) -> None:
+        """Journal one final result given as its journal line.  A write that fails (a full
+        disk) keeps the line here and is tried again before the next one and at the end."""
         if self._unwritten:
-            self._unwritten.append(run)
+            self._unwritten.append(line)
             self._write_unwritten()
             return
         try:
-            self._write(run)
+            self._write(line)
         except OSError as exc:
-            self._unwritten.append(run)
+            self._unwritten.append(line)
             self._journal_error = exc
 
-    def _write(self, run: TestRun) -> None:
+    def _write(self, line: bytes) -> None:
         assert self.journal is not None
-        self.journal.add(run)
+        self.journal.add_line(line)
         self._journaled += 1
         if self._journaled % self.settings.slice_size == 0 and self._send is not None:
             # a slice is full: the uploader cuts and sends it now, not at its next look
@@ -422,9 +426,13 @@ class UploadPlugin:
 
     def add(self, run: TestRun) -> None:
         """Journal one final result (nothing when the upload could not start)."""
+        self.add_line(run_line(run), run.status)
+
+    def add_line(self, line: bytes, status: RunStatus) -> None:
+        """Journal one final result given as its journal line (``job/journal.py``)."""
         if self.started:
-            self.process.add(run)
-            self.counts[run.status.value] += 1
+            self.process.add_line(line)
+            self.counts[status.value] += 1
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:

@@ -11,15 +11,17 @@ from uploader_support import make_run, make_scenario
 
 from pytest_octane.errors import InputError
 from pytest_octane.job.journal import (
+    PLAIN_RUN_FIELDS,
     VERSION,
     JournalReader,
     JournalWriter,
     decode,
     encode,
     read_journal,
+    run_line,
 )
 from pytest_octane.job.spool import cut_slices
-from pytest_octane.model import TestRun
+from pytest_octane.model import Attachment, RunError, RunStatus, TestRun
 
 
 def test_every_field_of_a_run_travels_and_comes_back_equal() -> None:
@@ -30,6 +32,37 @@ def test_every_field_of_a_run_travels_and_comes_back_equal() -> None:
         # generic: every field of TestRun is written, whatever fields TestRun gains
         assert set(data) == {f.name for f in dataclasses.fields(TestRun)}
         assert decode(TestRun, data) == run
+
+
+def test_a_runs_line_is_the_generic_encoding_byte_for_byte() -> None:
+    """run_line writes plain fields itself (the per-test hot path): the bytes must be those of
+    the generic codec for every kind of run, odd strings and nested records included."""
+    generic = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+    odd = ["", "é ☃ 𝄞", "\udcff", "\x00\x1f\x7f", 'q"uo\\te', "line\nbreak\ttab", "\u2028"]
+    runs = [make_run(1), make_scenario(2)]
+    for index, text in enumerate(odd):
+        error = RunError(type=text or "E", message=text, trace=text * 3)
+        runs += [
+            make_run(10 + index, name=text, description=text, jira_keys=("AB-1", text)),
+            make_run(20 + index, status=RunStatus.FAILED, error=error, duration_ms=2**63 - 1),
+            make_run(30 + index, jira_keys=(), attachments=(Attachment(path=text, name="a.png"),)),
+        ]
+    # what a pytest_octane_modify_run hook might put in a field: written as the codec does
+    runs += [make_run(40, name=_Text("sub")), make_run(41, duration_ms=True)]  # type: ignore[arg-type]
+    for run in runs:
+        expected = (generic.encode({"run": encode(run)}) + "\n").encode("utf-8", "surrogatepass")
+        assert run_line(run) == expected
+        if run.duration_ms is not True:
+            assert decode(TestRun, json.loads(run_line(run))["run"]) == run
+
+
+class _Text(str):
+    pass
+
+
+def test_the_plain_line_writes_every_field_of_a_run() -> None:
+    """Else every run would take the generic codec: still right, but slow per test."""
+    assert tuple(f.name for f in dataclasses.fields(TestRun)) == PLAIN_RUN_FIELDS
 
 
 def test_a_record_without_a_newer_field_gets_its_default() -> None:
@@ -163,14 +196,14 @@ def test_a_full_disk_keeps_results_until_the_journal_takes_them(
     told: list[tuple[str, dict[str, object]]] = []
     uploader._send = lambda kind, **fields: told.append((kind, fields)) or True  # type: ignore[assignment]
     full = iter([True, True])  # the first two writes find the disk full
-    write = JournalWriter.add
+    write = JournalWriter.add_line
 
-    def flaky(self: JournalWriter, run: TestRun) -> None:
+    def flaky(self: JournalWriter, line: bytes) -> None:
         if next(full, False):
             raise OSError(28, "No space left on device")
-        write(self, run)
+        write(self, line)
 
-    monkeypatch.setattr(JournalWriter, "add", flaky)
+    monkeypatch.setattr(JournalWriter, "add_line", flaky)
     uploader.add(make_run(0))
     uploader.add(make_run(1))
     assert uploader.unwritten == 2  # kept, in order
