@@ -168,3 +168,32 @@ def test_an_uploader_that_cannot_start_costs_no_test_and_says_so(
     assert journal, text
     assert len(read_journal(Path(journal.group(1))).runs) == TESTS
     assert sim.request_log == []
+
+
+MODIFY_CONFTEST = """
+def pytest_octane_modify_run(run):
+    from dataclasses import replace
+    return replace(run, description=f"changed {run.name}")
+"""
+
+
+@pytest.mark.parametrize("hook", [False, True], ids=["lines-from-reports", "modify-run-hook"])
+def test_the_journal_holds_each_run_as_the_session_made_it(
+    pytester: pytest.Pytester, sim: Simulator, tmp_path: Path, hook: bool
+) -> None:
+    """Issue 28: without a hook that changes runs, each result is journaled as a line made
+    straight from its reports; with one, as the run the hook returned.  --octane-started
+    applies either way."""
+    spool = tmp_path / "spool"
+    started = "--octane-started=1700000000000"
+    _run(pytester, sim, MODIFY_CONFTEST if hook else "", f"--octane-spool-dir={spool}", started)
+    (path,) = spool.glob("*/journal.jsonl")
+    runs = read_journal(path).runs
+    assert sorted(run.name for run in runs) == sorted(f"test_n[{n}]" for n in range(TESTS))
+    assert {run.started_ms for run in runs} == {1_700_000_000_000}
+    failed = [run for run in runs if run.error is not None]
+    assert len(failed) == 3 and all("fails" in run.error.message for run in failed)  # type: ignore[union-attr]
+    described = {run.description for run in runs}
+    assert described == ({f"changed {run.name}" for run in runs} if hook else {None})
+    sim.wait_for_tasks()
+    assert len(sim.runs()) == TESTS
