@@ -426,7 +426,8 @@ class UploadPlugin:
 
     def add(self, run: TestRun) -> None:
         """Journal one final result (nothing when the upload could not start)."""
-        self.add_line(run_line(run), run.status)
+        if self.started:
+            self.add_line(run_line(run), run.status)
 
     def add_line(self, line: bytes, status: RunStatus) -> None:
         """Journal one final result given as its journal line (``job/journal.py``)."""
