@@ -54,42 +54,55 @@ class _Checker:
 
     def check_element(self, element: etree._Element, where: str, spec: Spec) -> None:
         self.check_attributes(element, where, spec)
-        children = [c for c in element if isinstance(c.tag, str)]
+        every = list(element)  # comments and processing instructions too (their tails count)
+        children = [c for c in every if isinstance(c.tag, str)] if every else every
         if not spec.text:
-            self.check_no_text(element, where)
+            self.check_no_text(element, where, every)
         if element.tag == "test_runs":
             self.check_test_runs(element, where, children)
             return
         if element.tag == "file":
             return  # xs:anyType
-        self.check_sequence(element, where, spec.children, children)
+        if children or spec.needs_children:
+            self.check_sequence(element, where, spec, children)
 
     def check_attributes(self, element: etree._Element, where: str, spec: Spec) -> None:
-        for name, value in element.attrib.items():
-            key = str(name)
-            if key in spec.attrs:
-                problem = spec.attrs[key][0](str(value))
+        # element.items() and element.get(): each read of element.attrib makes a new proxy,
+        # which made this the checker's hot spot (a slice has a thousand runs)
+        attrs = spec.attrs
+        # lxml gives str names and values (the stubs say str or bytes)
+        for key, value in cast("list[tuple[str, str]]", element.items()):
+            entry = attrs.get(key)
+            if entry is not None:
+                problem = entry[0](value)
                 if problem:
-                    shown = str(value) if len(str(value)) <= 60 else f"{str(value)[:57]}..."
+                    shown = value if len(value) <= 60 else f"{value[:57]}..."
                     self.add(where, element, f"attribute {key}={shown!r} {problem}")
             elif key not in XSI_ALLOWED:
                 self.add(where, element, f"unknown attribute {key!r}")
-        for name, (_, required) in spec.attrs.items():
-            if required and name not in element.attrib:
+        for name in spec.required:
+            if element.get(name) is None:
                 self.add(where, element, f"required attribute {name!r} is missing")
 
-    def check_no_text(self, element: etree._Element, where: str) -> None:
-        texts = [element.text, *(child.tail for child in element)]
-        if any(t is not None and t.strip() for t in texts):
+    def check_no_text(
+        self, element: etree._Element, where: str, every: list[etree._Element]
+    ) -> None:
+        text = element.text
+        if (text is not None and text.strip()) or any(
+            tail is not None and tail.strip() for tail in (child.tail for child in every)
+        ):
             self.add(where, element, "text is not allowed inside this element")
 
     def check_sequence(
         self,
         element: etree._Element,
         where: str,
-        slots: tuple[Slot, ...],
+        spec: Spec,
         children: list[etree._Element],
     ) -> None:
+        """The children against the xs:sequence of ``spec``: each child tag has one slot
+        (``Spec.slot_of``), so a child either fits the slot it names or is misplaced."""
+        slots, slot_of = spec.children, spec.slot_of
         index = 0
         count = 0
         seen: dict[str, int] = {}
@@ -97,28 +110,28 @@ class _Checker:
             tag = str(child.tag)
             seen[tag] = seen.get(tag, 0) + 1
             child_where = f"{where}/{tag}[{seen[tag]}]"
-            position = index
-            used = count
-            while position < len(slots):
-                slot = slots[position]
-                if tag in slot.names and (slot.high is None or used < slot.high):
-                    break
-                position += 1
-                used = 0
-            if position == len(slots):
+            position = slot_of.get(tag, -1)
+            if position < index:  # unknown, or its slot is behind: out of order
                 self.add(child_where, child, self.misplaced(tag, slots, index))
                 continue
-            for skipped in range(index, position):
-                if (count if skipped == index else 0) < slots[skipped].low:
-                    names = "|".join(slots[skipped].names)
-                    self.add(where, element, f"required element <{names}> is missing")
+            used = count if position == index else 0
+            high = slots[position].high
+            if high is not None and used >= high:
+                self.add(child_where, child, self.misplaced(tag, slots, index))
+                continue
+            if spec.needs_children:
+                for skipped in range(index, position):
+                    if (count if skipped == index else 0) < slots[skipped].low:
+                        names = "|".join(slots[skipped].names)
+                        self.add(where, element, f"required element <{names}> is missing")
             index, count = position, used + 1
             self.check_element(child, child_where, spec_for(child, tag))
-        for position in range(index, len(slots)):
-            have = count if position == index else 0
-            if have < slots[position].low:
-                names = "|".join(slots[position].names)
-                self.add(where, element, f"required element <{names}> is missing")
+        if spec.needs_children:
+            for position in range(index, len(slots)):
+                have = count if position == index else 0
+                if have < slots[position].low:
+                    names = "|".join(slots[position].names)
+                    self.add(where, element, f"required element <{names}> is missing")
 
     @staticmethod
     def misplaced(tag: str, slots: tuple[Slot, ...], index: int) -> str:

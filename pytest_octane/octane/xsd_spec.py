@@ -37,9 +37,12 @@ def _check_length(low: int, high: int) -> Callable[[str], str | None]:
     return check
 
 
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+
+
 def _check_long(value: str) -> str | None:
     text = value.strip()
-    if not re.fullmatch(r"[+-]?[0-9]+", text):
+    if not _INTEGER.fullmatch(text):
         return "must be an integer (xs:long)"
     if not _LONG_MIN <= int(text) <= _LONG_MAX:
         return "is out of the xs:long range"
@@ -98,6 +101,20 @@ class Spec:
     attrs: dict[str, tuple[Callable[[str], str | None], bool]] = field(default_factory=dict)
     children: tuple[Slot, ...] = ()
     text: bool = False  # mixed or simple content: character data allowed
+    #: derived once, for the checker's walk over every run of a slice: the required
+    #: attributes, whether some child is required, and which slot takes each child tag
+    required: tuple[str, ...] = field(init=False)
+    needs_children: bool = field(init=False)
+    slot_of: dict[str, int] = field(init=False)
+
+    def __post_init__(self) -> None:
+        required = tuple(name for name, (_, needed) in self.attrs.items() if needed)
+        object.__setattr__(self, "required", required)
+        object.__setattr__(self, "needs_children", any(s.low for s in self.children))
+        slot_of = {name: i for i, slot in enumerate(self.children) for name in slot.names}
+        if len(slot_of) != sum(len(slot.names) for slot in self.children):
+            raise ValueError("a child tag may be in one slot of a sequence only")
+        object.__setattr__(self, "slot_of", slot_of)
 
 
 _REF = Spec(attrs={"id": (_check_long, True)})

@@ -7,6 +7,7 @@ with ``skip-errors=true`` the task ends ``warning`` and the runs are stored with
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -140,25 +141,79 @@ def _suite(state: SimState, ctx: _Context, missing: _Missing) -> tuple[int, str]
     return ctx.suite
 
 
+#: status -> its two list-node references (shared: a Ref is immutable)
+_STATUS_REFS: dict[str, dict[str, Ref]] = {}
+
+
 def _status_refs(status: str) -> dict[str, Ref]:
-    low = status.lower()
-    return {
-        "status": Ref("list_node", f"list_node.run_status.{low}", status),
-        "native_status": Ref("list_node", f"list_node.run_native_status.{low}", status),
-    }
+    refs = _STATUS_REFS.get(status)
+    if refs is None:
+        low = status.lower()
+        refs = _STATUS_REFS[status] = {
+            "status": Ref("list_node", f"list_node.run_status.{low}", status),
+            "native_status": Ref("list_node", f"list_node.run_native_status.{low}", status),
+        }
+    return refs
+
+
+@functools.lru_cache(maxsize=1024)
+def _iso_second(seconds: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
 
 
 def _iso(epoch_ms: int) -> str:
     seconds, millis = divmod(epoch_ms, 1000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{millis:03d}Z"
+    return f"{_iso_second(seconds)}.{millis:03d}Z"
+
+
+#: the elements that give a run a context of its own (else it shares the document's)
+_CONTEXT_TAGS = frozenset(
+    (
+        "suite_ref",
+        "release_ref",
+        "release",
+        "milestone_ref",
+        "program_ref",
+        "backlog_items",
+        "product_areas",
+        "test_fields",
+        "environment",
+    )
+)
 
 
 @dataclass(slots=True)
 class _PlannedRun:
+    """A run's element and its context, resolved against the state."""
+
     element: etree._Element
     ctx: _Context
     release: Ref | None
     suite: tuple[int, str] | None
+    backlog: tuple[Ref, ...]
+    areas: tuple[Ref, ...]
+    test_fields: tuple[tuple[str, Ref], ...]
+
+
+def _resolved(
+    state: SimState, element: etree._Element, ctx: _Context, missing: _Missing
+) -> _PlannedRun:
+    missing.backlog.update(b for b in ctx.backlog if state.get("work_item", b) is None)
+    missing.areas.update(a for a in ctx.areas if state.get("application_module", a) is None)
+    return _PlannedRun(
+        element,
+        ctx,
+        _release(state, ctx, missing),
+        _suite(state, ctx, missing),
+        tuple(Ref("work_item", b) for b in ctx.backlog if state.get("work_item", b)),
+        tuple(
+            Ref("application_module", a) for a in ctx.areas if state.get("application_module", a)
+        ),
+        tuple(
+            (kind.lower(), Ref("list_node", f"list_node.{kind.lower()}.{value}", value))
+            for kind, value in ctx.test_fields.items()
+        ),
+    )
 
 
 def _plan(state: SimState, root: etree._Element) -> tuple[list[_PlannedRun], _Missing, Any]:
@@ -169,14 +224,26 @@ def _plan(state: SimState, root: etree._Element) -> tuple[list[_PlannedRun], _Mi
     test_runs = root.find("test_runs")
     kinds = ("test_run", "gherkin_test_run")
     elements = [] if test_runs is None else [e for e in test_runs if e.tag in kinds]
+    shared: _PlannedRun | None = None  # the document's context, resolved once for its runs
     for element in elements:
-        ctx = top.child()
-        ctx.read(element)
-        missing.backlog.update(b for b in ctx.backlog if state.get("work_item", b) is None)
-        missing.areas.update(a for a in ctx.areas if state.get("application_module", a) is None)
-        runs.append(
-            _PlannedRun(element, ctx, _release(state, ctx, missing), _suite(state, ctx, missing))
-        )
+        if any(child.tag in _CONTEXT_TAGS for child in element):
+            ctx = top.child()
+            ctx.read(element)
+            runs.append(_resolved(state, element, ctx, missing))
+        else:
+            if shared is None:
+                shared = _resolved(state, element, top, missing)
+            runs.append(
+                _PlannedRun(
+                    element,
+                    top,
+                    shared.release,
+                    shared.suite,
+                    shared.backlog,
+                    shared.areas,
+                    shared.test_fields,
+                )
+            )
     build = root.find("build")
     if build is not None:
         # the build context refers to a ci_server by its instance_id (API-FACTS 1e: never send
@@ -242,26 +309,26 @@ def _suite_run(state: SimState, suite: tuple[int, str]) -> int:
 def _store_run(state: SimState, task: Task, plan: _PlannedRun, build: Any) -> None:
     element = plan.element
     ctx = plan.ctx
-    backlog = tuple(Ref("work_item", b) for b in ctx.backlog if state.get("work_item", b))
-    areas = tuple(
-        Ref("application_module", a) for a in ctx.areas if state.get("application_module", a)
-    )
+    backlog, areas = plan.backlog, plan.areas
     if element.tag == "gherkin_test_run":
         _store_gherkin(state, task, plan, build, backlog, areas)
         return
     test = _test_for(state, element)
-    test.fields["covered_content"] = test.fields["covered_content"] + tuple(
-        r for r in backlog if r not in test.fields["covered_content"]
-    )
-    test.fields["product_areas"] = test.fields["product_areas"] + tuple(
-        r for r in areas if r not in test.fields["product_areas"]
-    )
-    for kind, value in ctx.test_fields.items():
-        test.fields[kind.lower()] = Ref("list_node", f"list_node.{kind.lower()}.{value}", value)
+    fields = test.fields
+    if backlog:
+        covered = fields["covered_content"]
+        fields["covered_content"] = covered + tuple(r for r in backlog if r not in covered)
+    if areas:
+        known = fields["product_areas"]
+        fields["product_areas"] = known + tuple(r for r in areas if r not in known)
+    for name, ref in plan.test_fields:
+        fields[name] = ref
     build_context = None if build is None else {k: str(v) for k, v in build.attrib.items()}
     started = element.get("started")
-    error = element.find("error")
-    description = element.find("description")
+    error = description = None
+    if len(element):  # most runs have no child element: no search
+        error = element.find("error")
+        description = element.find("description")
     status = str(element.get("status"))
     run = state.add_entity(
         "run",
