@@ -192,7 +192,7 @@ class BddScout:
         collector = BddCollector(
             self.session.config.rootpath, self.session.settings.jira_tag_pattern
         )
-        if any(collector.is_scenario(item) for item in items):
+        if collector.has_templates and any(collector.is_scenario(item) for item in items):
             self.session.register(collector, "octane-bdd")
 
 
