@@ -16,9 +16,9 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, TypeVar
 
-from pytest_octane.model import TestRun
+from pytest_octane.model import PlainRun, RunStatus, TestRun
 from pytest_octane.octane.gherkin_xml import gherkin_run_texts, plan_slices
 from pytest_octane.octane.xml_text import (  # re-exported: the writer's header
     ResultHeader as ResultHeader,
@@ -35,13 +35,17 @@ __all__ = [
     "RefsFor",
     "RunRefs",
     "SliceFile",
+    "plain_run_xml",
     "run_xml",
     "slice_path",
     "without_build",
     "write_document",
     "write_slices",
+    "write_text_slices",
+    "write_texts",
 ]
 
+_Chunk = TypeVar("_Chunk")
 _MESSAGE_LIMIT = 4000
 _NAME_LIMIT = 255
 #: runs joined into one string and written at once (bounds the memory of a long stream)
@@ -152,22 +156,49 @@ def _header_xml(header: ResultHeader) -> str:
     return "".join(parts)
 
 
+def _run_start(
+    module: str,
+    package: str,
+    klass: str,
+    name: str,
+    status: RunStatus,
+    duration_ms: int,
+    started_ms: int,
+    link: str = "",
+) -> str:
+    """A ``<test_run`` start tag, open (its attributes in the XSD's order)."""
+    module = f' module="{_attribute(module)}"' if module else ""
+    package = f' package="{_attribute(package)}"' if package else ""
+    klass = f' class="{_attribute(klass)}"' if klass else ""
+    name = _attribute(name) or "unnamed"
+    return (
+        f'<test_run{module}{package}{klass} name="{name}" duration="{fit_long(duration_ms)}"'
+        f' status="{status.value}" started="{fit_long(started_ms)}"{link}'
+    )
+
+
+def _description_xml(description: str, max_trace: int) -> str:
+    return f"<description>{_text(cut_trace(description, max_trace))}</description>"
+
+
 def run_xml(
     run: TestRun, refs: RunRefs | None, max_trace: int, header: ResultHeader | None = None
 ) -> str:
     """One ``<test_run>`` element as XML text."""
-    module = f' module="{_attribute(run.module)}"' if run.module else ""
-    package = f' package="{_attribute(run.package)}"' if run.package else ""
-    klass = f' class="{_attribute(run.klass)}"' if run.klass else ""
-    name = _attribute(run.name) or "unnamed"
     link = ""
     if header is not None and (header.report_url or header.build_url):
         url = run_link(header.report_url, header.build_url, run.nodeid, run.name)
         if url:
             link = f' external_report_url="{_attribute(url, None)}"'
-    start = (
-        f'<test_run{module}{package}{klass} name="{name}" duration="{fit_long(run.duration_ms)}"'
-        f' status="{run.status.value}" started="{fit_long(run.started_ms)}"{link}'
+    start = _run_start(
+        run.module,
+        run.package,
+        run.klass,
+        run.name,
+        run.status,
+        run.duration_ms,
+        run.started_ms,
+        link,
     )
     children = []
     if refs is not None:
@@ -182,12 +213,20 @@ def run_xml(
         trace = _text(cut_trace(error.trace, max_trace))
         children.append(f'<error type="{type_}" message="{message}">{trace}</error>')
     if run.description:
-        children.append(
-            f"<description>{_text(cut_trace(run.description, max_trace))}</description>"
-        )
+        children.append(_description_xml(run.description, max_trace))
     if not children:
         return start + "/>"
     return f"{start}>{''.join(children)}</test_run>"
+
+
+def plain_run_xml(plain: PlainRun, max_trace: int) -> str:
+    """What :func:`run_xml` writes for a plain run with these fields (no error, scenario,
+    link or refs), without making the run: a dry run writes most results this way."""
+    _, module, package, klass, name, status, duration_ms, started_ms, description, _ = plain
+    start = _run_start(module, package, klass, name, status, duration_ms, started_ms)
+    if not description:
+        return start + "/>"
+    return f"{start}>{_description_xml(description, max_trace)}</test_run>"
 
 
 def write_document(
@@ -227,6 +266,13 @@ def write_document(
                 yield run_xml(run, refs(run) if refs else None, max_trace, header)
 
         texts = plain()
+    write_texts(target, header, texts)
+    return count
+
+
+def write_texts(target: IO[bytes], header: ResultHeader, texts: Iterable[str]) -> None:
+    """One ``<test_result>`` document of these run elements (``run_xml`` or
+    ``plain_run_xml`` texts), UTF-8, written a chunk of runs at a time."""
     parts = [_DECLARATION, "<test_result>", _header_xml(header), "<test_runs>"]
     for text in texts:
         parts.append(text)
@@ -235,7 +281,6 @@ def write_document(
             parts.clear()
     parts.append("</test_runs></test_result>")
     target.write("".join(parts).encode("utf-8"))
-    return count
 
 
 def _one_kind(runs: Iterable[TestRun], *, gherkin: bool) -> None:
@@ -246,6 +291,10 @@ def _one_kind(runs: Iterable[TestRun], *, gherkin: bool) -> None:
 def without_build(payload: bytes) -> tuple[bytes, str | None]:
     """The payload without its document-level ``<build>``, and that build's ``server_id``
     (None, and the payload unchanged, when it has none)."""
+    if payload[:1] == b"<" and payload[1:2] != b"\x00" and b"<build" not in payload:
+        # an ASCII-compatible document (as every writer here makes) with no such tag: not
+        # parsed (a slice's payload took ~8 ms to parse at each send, issue 28)
+        return payload, None
     from lxml import etree
 
     from pytest_octane.octane.schema import safe_parser
@@ -275,13 +324,42 @@ def write_slices(
 ) -> list[SliceFile]:
     """Write ``slice-0001.xml``, ... (from ``first_index``) with at most ``slice_size`` runs
     each (none for no runs); see ``plan_slices`` for how pytest-bdd scenarios are sliced."""
+    slices = plan_slices(runs, slice_size)
+    return _write_files(
+        folder,
+        slices,
+        lambda fh, chunk: write_document(fh, header, chunk, refs=refs, max_trace=max_trace),
+        first_index,
+    )
+
+
+def write_text_slices(
+    folder: Path, header: ResultHeader, texts: Sequence[str], *, slice_size: int
+) -> list[SliceFile]:
+    """:func:`write_slices` for plain runs given as their elements (``plain_run_xml``)."""
+    slices = [texts[start : start + slice_size] for start in range(0, len(texts), slice_size)]
+
+    def write(fh: IO[bytes], chunk: Sequence[str]) -> int:
+        write_texts(fh, header, chunk)
+        return len(chunk)
+
+    return _write_files(folder, slices, write, 1)
+
+
+def _write_files(
+    folder: Path,
+    slices: Sequence[_Chunk],
+    write: Callable[[IO[bytes], _Chunk], int],
+    first_index: int,
+) -> list[SliceFile]:
+    """Each slice to its file, whole or not at all (a temporary file renamed)."""
     folder.mkdir(parents=True, exist_ok=True)
     written = []
-    for index, chunk in enumerate(plan_slices(runs, slice_size), start=first_index):
+    for index, chunk in enumerate(slices, start=first_index):
         path = slice_path(folder, index)
         tmp = path.with_suffix(".xml.tmp")
         with open(tmp, "wb") as fh:
-            count = write_document(fh, header, chunk, refs=refs, max_trace=max_trace)
+            count = write(fh, chunk)
         tmp.replace(path)
         written.append(SliceFile(index, path, count))
     return written

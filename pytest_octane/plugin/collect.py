@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from pytest_octane.job.journal import plain_run_line, run_line
-from pytest_octane.model import Attachment, RunError, RunStatus, TestRun, cut_name
+from pytest_octane.model import Attachment, PlainRun, RunError, RunStatus, TestRun, cut_name
 from pytest_octane.octane.xml_text import LONG_MAX, ms_of_seconds, with_captured
 from pytest_octane.plugin.attrs import ATTACH_ATTR, JIRA_ATTR
 from pytest_octane.plugin.bdd import BDD_ATTR, scenario_of
@@ -216,37 +216,72 @@ class ResultCollector:
 
     def take_lines(self, started_ms: int | None = None) -> list[tuple[RunStatus, bytes]]:
         """The finished items' runs as journal lines (with their status), handed over like
-        :meth:`take_runs`.  A plain result (no error, scenario, attachment or captured output
-        to add) is written straight from what its reports said, without making its run: the
-        upload's per-test path when no hook changes runs (issue 28).  The bytes are those of
-        ``run_line`` for the run :meth:`take_runs` makes; ``started_ms`` replaces each run's
-        start (``--octane-started``)."""
+        :meth:`take_runs`.  A plain result is written straight from what its reports said
+        (:meth:`_plain`), without making its run: the upload's per-test path when no hook
+        changes runs (issue 28).  The bytes are those of ``run_line`` for the run
+        :meth:`take_runs` makes; ``started_ms`` replaces each run's start (``--octane-started``)."""
         done, self._done = self._done, []
         lines: list[tuple[RunStatus, bytes]] = []
         for item in done:
             if isinstance(item, TestRun):  # a module's collection error or skip
                 run = item
             else:
-                nodeid, pending = item
-                if self._is_plain(pending):
-                    package, klass, name = split_nodeid(nodeid)
-                    started = _ms(pending.started) if started_ms is None else started_ms
-                    keys = pending.jira_keys or self._jira_keys.get(nodeid, ())
+                plain = self._plain(*item, started_ms)
+                if plain is not None:
                     try:
-                        line = plain_run_line(
-                            nodeid, self._module, package, klass, name, pending.status,
-                            _ms(pending.duration), started, pending.description, keys,
-                        )  # fmt: skip
+                        lines.append((plain.status, plain_run_line(plain)))
+                        continue
                     except TypeError:  # a key that is no str: the codec says what it is
                         pass
-                    else:
-                        lines.append((pending.status, line))
-                        continue
-                run = self._finish(nodeid, pending)
+                run = self._finish(*item)
             if started_ms is not None:
                 run = replace(run, started_ms=started_ms)
             lines.append((run.status, run_line(run)))
         return lines
+
+    def take_results(self, started_ms: int | None = None) -> list[TestRun | PlainRun]:
+        """The finished items handed over like :meth:`take_runs`, a plain result as its
+        fields (:meth:`_plain`): a dry run writes those without making their runs."""
+        done, self._done = self._done, []
+        results: list[TestRun | PlainRun] = []
+        for item in done:
+            if isinstance(item, TestRun):
+                run = item
+            else:
+                plain = self._plain(*item, started_ms)
+                if plain is not None:
+                    results.append(plain)
+                    continue
+                run = self._finish(*item)
+            results.append(run if started_ms is None else replace(run, started_ms=started_ms))
+        return results
+
+    @property
+    def has_scenarios(self) -> bool:
+        """Some finished item is a pytest-bdd scenario (its run is written as Gherkin)."""
+        return any(
+            item.gherkin is not None if isinstance(item, TestRun) else item[1].bdd is not None
+            for item in self._done
+        )
+
+    def _plain(self, nodeid: str, pending: _Pending, started_ms: int | None) -> PlainRun | None:
+        """The fields of the run :meth:`_finish` would make, when it is plain (no error,
+        scenario or attachment, and no captured output to add); else None."""
+        if not self._is_plain(pending):
+            return None
+        package, klass, name = split_nodeid(nodeid)
+        return PlainRun(
+            nodeid,
+            self._module,
+            package,
+            klass,
+            name,
+            pending.status,
+            _ms(pending.duration),
+            _ms(pending.started) if started_ms is None else started_ms,
+            pending.description,
+            pending.jira_keys or self._jira_keys.get(nodeid, ()),
+        )
 
     def _is_plain(self, pending: _Pending) -> bool:
         """Its run has no error, scenario or attachment, and gets no captured output."""

@@ -322,6 +322,17 @@ def test_without_build_drops_the_build_of_a_written_document(validate_xml) -> No
     assert without_build(_document(ResultHeader(), [_run(1)]))[1] is None
 
 
+def test_without_build_reads_any_encoding_and_is_not_fooled_by_text() -> None:
+    """The document is parsed unless its bytes plainly hold no <build> tag."""
+    utf16 = _document(FULL_HEADER, [_run(1)]).decode("utf-8")
+    utf16 = utf16.replace("encoding='UTF-8'", "encoding='UTF-16'")
+    payload, server_id = without_build(utf16.encode("utf-16"))
+    assert server_id == "ci" and etree.fromstring(payload).find("build") is None
+    # a run named "<build" is escaped in the bytes: no build, nothing changed
+    plain = _document(ResultHeader(), [_run(1, name="<build x>")])
+    assert without_build(plain) == (plain, None)
+
+
 def _scenario_run(index: int, feature: str, **changes: object) -> TestRun:
     gherkin = GherkinScenario(
         feature_name=f"Feature <{feature}> & more",

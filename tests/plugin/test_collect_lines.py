@@ -8,7 +8,8 @@ from dataclasses import replace
 import pytest
 
 from pytest_octane.job.journal import run_line
-from pytest_octane.model import RunStatus
+from pytest_octane.model import PlainRun, RunStatus
+from pytest_octane.octane.results_xml import plain_run_xml, run_xml
 from pytest_octane.plugin.attrs import JIRA_ATTR
 from pytest_octane.plugin.collect import ResultCollector
 
@@ -87,3 +88,95 @@ def test_the_journal_lines_are_those_of_the_runs(
     assert not lines.has_runs and lines.take_lines() == []
     statuses = {status for status, _ in taken}
     assert statuses == {RunStatus.PASSED, RunStatus.FAILED, RunStatus.SKIPPED}
+
+
+@pytest.mark.parametrize("started", [None, 1_700_000_000_000])
+@pytest.mark.parametrize("capture", [("no", False), ("all", True)], ids=["plain", "captured"])
+def test_a_dry_run_writes_the_elements_of_the_runs(
+    started: int | None, capture: tuple[str, bool]
+) -> None:
+    """A dry run writes a plain result's element from its fields: the text ``run_xml`` writes
+    for the run ``take_runs`` makes (odd characters, keys and skip reasons included)."""
+    mode, passed = capture
+    fields, runs = (
+        ResultCollector(module="m", jira_keys=KEYS, capture=mode, capture_passed=passed)
+        for _ in range(2)
+    )
+    for collector in (fields, runs):
+        for report in SESSION:
+            collector.add_report(report)
+    made = runs.take_runs()
+    if started is not None:
+        made = [replace(run, started_ms=started) for run in made]
+    results = fields.take_results(started)
+    plain = [result for result in results if isinstance(result, PlainRun)]
+    assert 4 <= len(plain) < len(results)  # both kinds are here
+    texts = [
+        plain_run_xml(result, 30) if isinstance(result, PlainRun) else run_xml(result, None, 30)
+        for result in results
+    ]
+    assert texts == [run_xml(run, None, 30) for run in made]
+    assert [result.jira_keys for result in results] == [run.jira_keys for run in made]
+    assert not fields.has_runs and fields.take_results() == []
+
+
+def test_a_dry_run_writes_the_same_bytes_with_or_without_a_hook(pytester: pytest.Pytester) -> None:
+    """A ``pytest_octane_modify_run`` hook makes the dry run make every run first; a hook that
+    changes nothing must not change a byte of what is written."""
+    pytester.makeconftest(
+        """
+        import pytest
+
+        @pytest.hookimpl(wrapper=True)
+        def pytest_runtest_makereport(item, call):
+            report = yield
+            report.start, report.stop, report.duration = 1_700_000_000.5, 1_700_000_000.75, 0.25
+            return report
+        """
+    )
+    pytester.makepyfile(
+        test_mixed="""
+        import pytest
+
+        pytestmark = pytest.mark.jira("QZ-1")
+
+        @pytest.mark.parametrize("value", ["a", 'q"<&>', "\\u00e9"])
+        def test_passes(value):
+            pass
+
+        def test_fails():
+            assert 1 == 2
+
+        @pytest.mark.skip(reason="not <here> & now")
+        def test_skipped():
+            pass
+
+        @pytest.mark.xfail(reason="known")
+        def test_xfails():
+            assert False
+
+        class TestGroup:
+            @pytest.mark.jira("QZ-2")
+            def test_in_class(self):
+                print("noise")
+        """
+    )
+    written = {}
+    for name in ("plain", "hooked"):
+        if name == "hooked":
+            pytester.makepyfile(
+                octane_noop_hook="def pytest_octane_modify_run(run):\n    return run\n"
+            )
+            pytester.syspathinsert()
+        out = pytester.path / name
+        extra = ["-p", "octane_noop_hook"] if name == "hooked" else []
+        result = pytester.runpytest(f"--octane-dry-run={out}", "--octane-slice-size=3", *extra)
+        result.assert_outcomes(passed=4, failed=1, skipped=1, xfailed=1)
+        written[name] = {path.name: path.read_bytes() for path in sorted(out.iterdir())}
+    assert written["plain"] == written["hooked"]
+    assert sorted(written["plain"]) == [
+        "jira-keys.json",
+        "slice-0001.xml",
+        "slice-0002.xml",
+        "slice-0003.xml",
+    ]
