@@ -11,6 +11,7 @@ so a parser gives back exactly the values the runs held.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -26,7 +27,7 @@ from pytest_octane.octane.xml_text import (  # re-exported: the writer's header
 from pytest_octane.octane.xml_text import (
     build_context_of as build_context_of,
 )
-from pytest_octane.octane.xml_text import clean, cut_trace, fit_long, run_link
+from pytest_octane.octane.xml_text import LONG_MAX, clean, cut_trace, fit_long, run_link
 from pytest_octane.octane.xml_text import (
     header_from_settings as header_from_settings,
 )
@@ -167,14 +168,24 @@ def _run_start(
     link: str = "",
 ) -> str:
     """A ``<test_run`` start tag, open (its attributes in the XSD's order)."""
+    name = _attribute(name) or "unnamed"
+    if not 0 <= duration_ms <= LONG_MAX:
+        duration_ms = fit_long(duration_ms)
+    if not 0 <= started_ms <= LONG_MAX:
+        started_ms = fit_long(started_ms)
+    return (
+        f'<test_run{_place_xml(module, package, klass)} name="{name}" duration="{duration_ms}"'
+        f' status="{status.value}" started="{started_ms}"{link}'
+    )
+
+
+@functools.lru_cache(maxsize=1024)
+def _place_xml(module: str, package: str, klass: str) -> str:
+    """The module, package and class attributes (shared by a file's tests: made once)."""
     module = f' module="{_attribute(module)}"' if module else ""
     package = f' package="{_attribute(package)}"' if package else ""
     klass = f' class="{_attribute(klass)}"' if klass else ""
-    name = _attribute(name) or "unnamed"
-    return (
-        f'<test_run{module}{package}{klass} name="{name}" duration="{fit_long(duration_ms)}"'
-        f' status="{status.value}" started="{fit_long(started_ms)}"{link}'
-    )
+    return module + package + klass
 
 
 def _description_xml(description: str, max_trace: int) -> str:
