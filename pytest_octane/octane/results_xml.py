@@ -21,13 +21,13 @@ from typing import IO, TypeVar
 
 from pytest_octane.model import PlainRun, RunStatus, TestRun
 from pytest_octane.octane.gherkin_xml import gherkin_run_texts, plan_slices
+from pytest_octane.octane.xml_text import LONG_MAX, clean, cut_trace, fit_long, run_link
 from pytest_octane.octane.xml_text import (  # re-exported: the writer's header
     ResultHeader as ResultHeader,
 )
 from pytest_octane.octane.xml_text import (
     build_context_of as build_context_of,
 )
-from pytest_octane.octane.xml_text import LONG_MAX, clean, cut_trace, fit_long, run_link
 from pytest_octane.octane.xml_text import (
     header_from_settings as header_from_settings,
 )

@@ -340,6 +340,12 @@ class UploaderProcess:
                 self._process.wait()
         if self._reader is not None:
             self._reader.join(timeout=10)
+        process = self._process
+        if process is not None and process.stdout is not None:
+            if self._reader is None or not self._reader.is_alive():
+                # read to its end: closed now, not left for the garbage collector (a
+                # ResourceWarning in whichever test it happened to run beside)
+                process.stdout.close()
 
 
 def _spawn(stderr: IO[bytes]) -> subprocess.Popen[bytes]:

@@ -197,3 +197,37 @@ def test_the_journal_holds_each_run_as_the_session_made_it(
     assert described == ({f"changed {run.name}" for run in runs} if hook else {None})
     sim.wait_for_tasks()
     assert len(sim.runs()) == TESTS
+
+
+#: the inner session's conftest: after the session, which pipes of child processes are open
+PIPES_CONFTEST = """
+import gc
+import json
+import os
+import subprocess
+
+import pytest
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config):
+    open_pipes = [
+        [str(arg) for arg in process.args]
+        for process in gc.get_objects()
+        if isinstance(process, subprocess.Popen)
+        and any(s is not None and not s.closed for s in (process.stdin, process.stdout))
+    ]
+    with open(os.environ["PIPES_OUT"], "w") as fh:
+        json.dump(open_pipes, fh)
+"""
+
+
+def test_the_uploaders_pipes_are_closed_when_the_session_ends(
+    pytester: pytest.Pytester, sim: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pipe left to the garbage collector warns (ResourceWarning) in whatever test runs
+    when it is collected: each one is closed when the uploader has been waited for."""
+    out = tmp_path / "pipes.json"
+    monkeypatch.setenv("PIPES_OUT", str(out))
+    _run(pytester, sim, PIPES_CONFTEST, f"--octane-spool-dir={tmp_path / 'spool'}")
+    assert json.loads(out.read_text()) == []
