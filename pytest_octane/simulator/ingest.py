@@ -225,25 +225,38 @@ def _plan(state: SimState, root: etree._Element) -> tuple[list[_PlannedRun], _Mi
     kinds = ("test_run", "gherkin_test_run")
     elements = [] if test_runs is None else [e for e in test_runs if e.tag in kinds]
     shared: _PlannedRun | None = None  # the document's context, resolved once for its runs
+    # a run's own context, resolved once per distinct one: the runs of a module share their
+    # story and module references (the uploader writes them on each run)
+    own_contexts: dict[tuple[Any, ...], _PlannedRun] = {}
     for element in elements:
-        if any(child.tag in _CONTEXT_TAGS for child in element):
-            ctx = top.child()
-            ctx.read(element)
-            runs.append(_resolved(state, element, ctx, missing))
+        own = tuple(
+            (child.tag, tuple(child.items()), tuple(tuple(ref.items()) for ref in child))
+            for child in element
+            if child.tag in _CONTEXT_TAGS
+        )
+        if own:
+            known = own_contexts.get(own)
+            if known is None:
+                ctx = top.child()
+                ctx.read(element)
+                own_contexts[own] = known = _resolved(state, element, ctx, missing)
+                runs.append(known)
+                continue
         else:
             if shared is None:
                 shared = _resolved(state, element, top, missing)
-            runs.append(
-                _PlannedRun(
-                    element,
-                    top,
-                    shared.release,
-                    shared.suite,
-                    shared.backlog,
-                    shared.areas,
-                    shared.test_fields,
-                )
+            known = shared
+        runs.append(
+            _PlannedRun(
+                element,
+                known.ctx,
+                known.release,
+                known.suite,
+                known.backlog,
+                known.areas,
+                known.test_fields,
             )
+        )
     build = root.find("build")
     if build is not None:
         # the build context refers to a ci_server by its instance_id (API-FACTS 1e: never send

@@ -227,6 +227,35 @@ def test_the_same_test_identity_reuses_the_test_and_counts_duplicate_runs(
     assert same["covered_content"] == [2001, 2002]  # links accumulate on the test
 
 
+def test_each_runs_own_references_apply_to_it_alone(
+    sim: Any, api: requests.Session, make_xml: Callable[..., bytes], post_results: Upload
+) -> None:
+    """The simulator resolves each distinct run context once (issue 28): runs that share one,
+    runs with another and runs with none must each keep exactly their own references."""
+    area, other = sim.add_application_module("A"), sim.add_application_module("B")
+    runs = [
+        {"name": "a1", "backlog": [2001], "areas": [area]},
+        {"name": "b1", "backlog": [2002], "areas": [area]},
+        {"name": "a2", "backlog": [2001], "areas": [area]},
+        {"name": "plain"},
+        {"name": "c1", "backlog": [2001], "areas": [other]},
+        {"name": "b2", "backlog": [2002], "areas": [area]},
+        {"name": "d1", "backlog": [2002, 2001], "areas": [area]},
+    ]
+    post_results(api, sim, make_xml(runs, backlog=[2002]))
+    assert sim.wait_for_tasks()[0]["status"] == "success"
+    stored = {r["name"]: (r["covered_content"], r["product_areas"]) for r in sim.runs()}
+    assert stored == {
+        "a1": ([2002, 2001], [area]),
+        "b1": ([2002], [area]),
+        "a2": ([2002, 2001], [area]),
+        "plain": ([2002], []),
+        "c1": ([2002, 2001], [other]),
+        "b2": ([2002], [area]),
+        "d1": ([2002, 2001], [area]),
+    }
+
+
 @pytest.mark.parametrize("skip_errors", [False, True])
 def test_missing_references_fail_or_warn(
     sim: Any,
