@@ -17,6 +17,8 @@ Format (version 1), one JSON document per line:
   field, nested records included), so a field added to ``TestRun`` travels without a change
   here; a reader fills fields missing from an older record with their defaults and refuses a
   record naming a field it does not know (it was written by a newer pytest-octane);
+* the expected count (version 2), once the tests are collected, when the session streams:
+  ``{"expect": {"runs": N}}``; the session's last slice is then cut in two (:func:`slice_ends`);
 * the end mark, last: ``{"end": {"exit": N}}`` (pytest reached the end of its session).
 
 A line without its newline at the very end was cut by a killed writer; it is not a result.
@@ -58,11 +60,42 @@ __all__ = [
     "plain_run_line",
     "read_journal",
     "run_line",
+    "slice_ends",
+    "tail_cut",
 ]
 
 JOURNAL_NAME = "journal.jsonl"
-VERSION = 1
+VERSION = 2
 _MAGIC = "pytest-octane"
+
+#: the session's last slice is cut in two when it would hold at least this many runs: all but
+#: its last eighth is sent while the last tests still run, so the wait at the end of the
+#: session is for the Octane task of an eighth of a slice (issue 28)
+TAIL_SPLIT_MIN = 200
+TAIL_PART = 8
+
+
+def tail_cut(size: int, expected: int | None) -> int | None:
+    """Where the expected last slice is cut in two (a run count), or None."""
+    if not expected or expected <= 0:
+        return None
+    last = expected - (expected - 1) // size * size  # runs of the expected last slice
+    if last < TAIL_SPLIT_MIN:
+        return None
+    return expected - last // TAIL_PART
+
+
+def slice_ends(count: int, size: int, expected: int | None = None) -> list[int]:
+    """The ends (run counts) of the full slices that ``count`` journaled runs fill, in order:
+    every ``size`` runs and, when the session said how many results it expects, where its
+    last slice is cut in two (:func:`tail_cut`).  Only the journal decides them, so whoever
+    cuts a journal (the uploader as it grows, ``resume`` after a kill) cuts the same slices."""
+    ends = list(range(size, count + 1, size))
+    cut = tail_cut(size, expected)
+    if cut is not None and cut <= count and cut % size:
+        ends.append(cut)
+        ends.sort()
+    return ends
 
 
 def new_job_id() -> str:
@@ -319,6 +352,11 @@ class JournalWriter:
         :func:`plain_run_line`)."""
         self._write(line)
 
+    def expect(self, runs: int) -> None:
+        """How many results the session expects (its collected tests): its last slice is
+        cut in two (:func:`slice_ends`)."""
+        self._write((json.dumps({"expect": {"runs": int(runs)}}) + "\n").encode("utf-8"))
+
     def end(self, exit_status: int) -> None:
         """The end mark: pytest reached the end of its session; nothing follows."""
         self._write((json.dumps({"end": {"exit": int(exit_status)}}) + "\n").encode("utf-8"))
@@ -363,10 +401,16 @@ class Journal:
     header: ResultHeader = field(default_factory=ResultHeader)
     slice_size: int = MAX_SLICE_SIZE
     max_trace: int = 20000
+    #: how many results the session expects (its collected tests), when it said so
+    expected: int | None = None
 
     @property
     def ended(self) -> bool:
         return self.exit_status is not None
+
+    def slice_ends(self) -> list[int]:
+        """The ends of the full slices its runs fill so far (:func:`slice_ends`)."""
+        return slice_ends(len(self.runs), self.slice_size, self.expected)
 
 
 class JournalReader:
@@ -455,8 +499,21 @@ class JournalReader:
             added.append(run)
         elif "end" in record:
             self.journal.exit_status = int(record["end"].get("exit", 0))
+        elif "expect" in record:
+            try:
+                expected = int(record["expect"]["runs"])
+            except (TypeError, ValueError, KeyError) as exc:
+                raise InputError(f"the journal {where} is a damaged expectation: {exc}") from None
+            journal = self.journal
+            cut = tail_cut(journal.slice_size, expected)
+            # one that comes after its cut (more results than that before it) changes nothing:
+            # the slices cut before it was read stay what they were
+            if journal.expected is None and cut is not None and len(journal.runs) < cut:
+                journal.expected = expected
         else:
-            raise InputError(f"the journal {where} is neither a result nor the end mark")
+            raise InputError(
+                f"the journal {where} is neither a result, an expectation nor the end mark"
+            )
 
 
 def read_journal(path: Path) -> Journal:

@@ -18,6 +18,7 @@ from lxml import etree
 
 from pytest_octane.errors import InputError, StoreError
 from pytest_octane.job.evidence.files import write_slice_files
+from pytest_octane.job.journal import slice_ends
 from pytest_octane.model import (
     MAX_FAILURE_MESSAGE,
     MAX_FAILURES_KEPT,
@@ -305,27 +306,35 @@ def _parse(path: Path) -> etree._Element:
 
 
 def cut_slices(
-    runs: Sequence[TestRun], size: int, *, ended: bool, skip: int = 0
+    runs: Sequence[TestRun],
+    size: int,
+    *,
+    ended: bool,
+    skip: int = 0,
+    expected: int | None = None,
 ) -> list[Sequence[TestRun]]:
     """The slices of a journal's results, cut the same way every time from journal order.
 
-    Each full chunk of ``size`` plain runs is a slice as soon as it is journaled; the rest
-    waits for the end of the journal (``ended``): the last partial chunk, and everything from
-    the first chunk holding a pytest-bdd run on (a feature's scenarios share a slice, see
-    ``plan_slices``).  A growing journal only ever adds slices after the ones cut before, so
-    slice N holds the same runs whoever cuts it (the uploader, or ``resume`` after a kill).
+    Each full chunk of plain runs is a slice as soon as it is journaled: ``size`` runs, and
+    where the last expected slice is cut in two (``expected``, see ``journal.slice_ends``);
+    the rest waits for the end of the journal (``ended``): the last partial chunk, and
+    everything from the first chunk holding a pytest-bdd run on (a feature's scenarios share
+    a slice, see ``plan_slices``).  A growing journal only ever adds slices after the ones cut
+    before, so slice N holds the same runs whoever cuts it (the uploader, or ``resume`` after
+    a kill).
 
     ``skip``: how many full slices were cut before the end already (they are left out of the
     answer, and their runs are not looked at again).
     """
+    ends = slice_ends(len(runs), size, expected)
     slices: list[Sequence[TestRun]] = [()] * skip
-    start = skip * size
-    while len(runs) - start >= size:
-        chunk = runs[start : start + size]
+    start = ends[skip - 1] if skip else 0
+    for end in ends[skip:]:
+        chunk = runs[start:end]
         if any(run.gherkin is not None for run in chunk):
             break
         slices.append(chunk)
-        start += size
+        start = end
     if ended and start < len(runs):
         slices.extend(plan_slices(runs[start:], size))
     return slices

@@ -34,7 +34,13 @@ import pytest
 from pytest_octane.errors import CredentialsError, OctaneError
 from pytest_octane.job.events import FINISHING, UploadState
 from pytest_octane.job.interrupt import StopFlag, ctrl_c
-from pytest_octane.job.journal import JOURNAL_NAME, JournalWriter, new_job_id, run_line
+from pytest_octane.job.journal import (
+    JOURNAL_NAME,
+    JournalWriter,
+    new_job_id,
+    run_line,
+    tail_cut,
+)
 from pytest_octane.job.outcome import JobOutcome
 from pytest_octane.job.run import pipe
 from pytest_octane.model import JobRecord, RunStatus, SpooledRun, TestRun
@@ -87,6 +93,7 @@ class UploaderProcess:
         self._reader: threading.Thread | None = None
         self._unwritten: list[bytes] = []  # lines a failed journal write left here
         self._journaled = 0  # results written by add() (the uploader is told of each slice)
+        self._tail_cut: int | None = None  # where the last slice is cut in two (expect())
         self._journal_error: OSError | None = None
 
     # -- start
@@ -154,9 +161,18 @@ class UploaderProcess:
             )
             return journal(private / JOURNAL_NAME)
 
-    def expect(self, tests: Sequence[SpooledRun]) -> None:
-        """The end of collection: hand over the tests for the look-ahead, and wait until the
-        uploader recorded the job (so that ``resume`` finds it, whatever happens next)."""
+    def expect(self, tests: Sequence[SpooledRun], *, items: int | None = None) -> None:
+        """The end of collection: journal how many results will come (``items`` more: the
+        last slice is cut in two, see ``journal.slice_ends``), hand over the tests for the
+        look-ahead, and wait until the uploader recorded the job (so that ``resume`` finds
+        it, whatever happens next)."""
+        if items and self.settings.stream and self.journal is not None and not self._unwritten:
+            expected = self._journaled + items
+            try:
+                self.journal.expect(expected)
+                self._tail_cut = tail_cut(self.settings.slice_size, expected)
+            except OSError:
+                pass  # a full disk: the slices are cut every slice_size runs, as without it
         if self._send is not None:
             self._send("collected", tests=tuple(tests))
         self.wait_ready()
@@ -188,9 +204,12 @@ class UploaderProcess:
         assert self.journal is not None
         self.journal.add_line(line)
         self._journaled += 1
-        if self._journaled % self.settings.slice_size == 0 and self._send is not None:
+        journaled = self._journaled
+        if (journaled % self.settings.slice_size == 0 or journaled == self._tail_cut) and (
+            self._send is not None
+        ):
             # a slice is full: the uploader cuts and sends it now, not at its next look
-            self._send("journaled", runs=self._journaled)
+            self._send("journaled", runs=journaled)
 
     @property
     def unwritten(self) -> int:
@@ -428,7 +447,7 @@ class UploadPlugin:
             (item.nodeid.partition("[")[0], self.jira_keys.get(item.nodeid, ())) for item in items
         }
         placed = {SpooledRun(*split_nodeid(test)[:2], keys) for test, keys in tests}
-        self.process.expect(tuple(placed))
+        self.process.expect(tuple(placed), items=len(items))
 
     def add(self, run: TestRun) -> None:
         """Journal one final result (nothing when the upload could not start)."""

@@ -382,6 +382,63 @@ def test_a_session_that_idles_out_after_the_look_ahead_signs_in_again(octane: Oc
     octane.assert_every_run_once(20)
 
 
+#: The test after the cut waits (at most 60 s) until the first slice's POST has reached the
+#: simulator, and writes down that it saw it: the slice is sent while tests still run.
+TAIL_SUITE = """
+import json
+import time
+import urllib.request
+
+import pytest
+
+
+def _posts():
+    with urllib.request.urlopen("{state}", timeout=10) as answer:
+        log = json.load(answer)["request_log"]
+    return [r for r in log if r["method"] == "POST" and r["path"].endswith("/test-results")]
+
+
+@pytest.mark.parametrize("n", range(250))
+def test_tail(n):
+    if n != {first_after_cut}:
+        return
+    deadline = time.monotonic() + 60
+    while not _posts():
+        assert time.monotonic() < deadline, "the first slice was not sent at its cut"
+        time.sleep(0.02)
+    with open("posted-before-the-last-tests", "w") as fh:
+        fh.write("yes")
+"""
+
+
+@pytest.mark.parametrize("stream", ["on", "off"])
+def test_the_last_slice_is_cut_in_two_and_most_of_it_sent_before_the_end(
+    octane: Octane, stream: str
+) -> None:
+    """Issue 28: 250 tests in slices of 1,000 would be one slice sent when the session ends;
+    all but its last eighth (31 runs) are sent while the last tests still run, so the
+    session waits for the task of 31 runs only.  With streaming off nothing is sent before
+    the end: one slice, as before."""
+    cut = 250 - 250 // 8
+    state = octane.sim.url + "/__simulator__/state"
+    first_after_cut = cut if stream == "on" else -1
+    suite = write(octane, TAIL_SUITE.format(state=state, first_after_cut=first_after_cut))
+    done = octane.run_pytest(suite, "-p", "no:xdist", f"--octane-stream={stream}")
+    assert done.returncode == 0, done.stdout + done.stderr
+    job = octane.only_job()
+    assert job.status is SliceStatus.SUCCESS
+    journal_path = journal_of(job)
+    assert journal_path is not None
+    if stream == "on":
+        assert (suite / "posted-before-the-last-tests").read_text() == "yes"
+        assert [(s.index, s.run_count) for s in job.slices] == [(1, cut), (2, 250 - cut)]
+        assert read_journal(journal_path).expected == 250
+    else:
+        assert [(s.index, s.run_count) for s in job.slices] == [(1, 250)]
+        assert read_journal(journal_path).expected is None
+    octane.assert_every_run_once(250)
+
+
 def _uploader_of(pid: int) -> int | None:
     """The uploader process pytest ``pid`` started (Linux /proc), if it runs."""
     for task in Path(f"/proc/{pid}/task").iterdir():

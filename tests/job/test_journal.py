@@ -20,6 +20,8 @@ from pytest_octane.job.journal import (
     plain_run,
     read_journal,
     run_line,
+    slice_ends,
+    tail_cut,
 )
 from pytest_octane.job.spool import cut_slices
 from pytest_octane.model import Attachment, RunError, RunStatus, TestRun
@@ -197,6 +199,77 @@ def test_skipping_the_slices_cut_before_gives_the_same_later_slices() -> None:
     for skip in range(4):
         again = _names(cut_slices(runs, 10, ended=True, skip=skip))
         assert again[skip:] == whole[skip:]
+
+
+def test_the_expected_last_slice_is_cut_where_its_last_eighth_begins() -> None:
+    """Issue 28: all but the last eighth of the session's last slice is sent while the last
+    tests run; the slices before it, and a last slice too small to be worth two, are as
+    without the expectation."""
+    assert tail_cut(1000, 5000) == 4875 and tail_cut(1000, 5300) == 5300 - 300 // 8
+    assert tail_cut(1000, 5199) is None  # a last slice of 199 runs stays whole
+    assert tail_cut(1000, None) is None and tail_cut(1000, 0) is None
+    assert slice_ends(5000, 1000, 5000) == [1000, 2000, 3000, 4000, 4875, 5000]
+    assert slice_ends(4874, 1000, 5000) == [1000, 2000, 3000, 4000]
+    assert slice_ends(7000, 1000, 5000) == [1000, 2000, 3000, 4000, 4875, 5000, 6000, 7000]
+    assert slice_ends(5000, 1000) == [1000, 2000, 3000, 4000, 5000]
+    runs = [make_run(i) for i in range(260)]
+    # more results than expected (a collection error): the cut is where it was
+    for expected, sizes in [(250, [219, 41]), (260, [228, 32]), (None, [100, 100, 60])]:
+        size = 100 if expected is None else 1000
+        whole = _names(cut_slices(runs, size, ended=True, expected=expected))
+        assert [len(chunk) for chunk in whole] == sizes
+        for n in range(len(runs) + 1):  # a growing journal: the same slices, cut as they fill
+            growing = _names(cut_slices(runs[:n], size, ended=False, expected=expected))
+            assert growing == whole[: len(growing)]
+            assert len(growing) == len(slice_ends(n, size, expected))
+            for skip in range(len(growing) + 1):
+                again = cut_slices(runs[:n], size, ended=True, skip=skip, expected=expected)
+                assert (
+                    _names(again)[skip:]
+                    == _names(cut_slices(runs[:n], size, ended=True, expected=expected))[skip:]
+                )
+
+
+def test_the_expectation_is_journaled_and_read_back(tmp_path: Path) -> None:
+    path = tmp_path / "journal.jsonl"
+    writer = JournalWriter(path, "job-1", slice_size=1000)
+    reader = JournalReader(path)
+    writer.add(make_run(0))
+    writer.expect(400)
+    for i in range(1, 400):
+        writer.add(make_run(i))
+    assert len(reader.read()) == 400 and reader.journal is not None
+    assert reader.journal.expected == 400
+    assert [len(chunk) for chunk in cut_slices(reader.journal.runs, 1000, ended=False,
+                                               expected=400)] == [350]  # fmt: skip
+    writer.end(0)
+    journal = read_journal(path)
+    assert journal.expected == 400 and journal.slice_ends() == [350]
+    ended = cut_slices(journal.runs, 1000, ended=True, expected=journal.expected)
+    assert [len(chunk) for chunk in ended] == [350, 50]
+
+
+def test_an_expectation_after_its_cut_changes_nothing(tmp_path: Path) -> None:
+    """Slices cut before the expectation was read stay what they were: one that comes after
+    more results than its cut point is ignored, by every reader alike."""
+    path = tmp_path / "journal.jsonl"
+    writer = JournalWriter(path, "job-1", slice_size=1000)
+    for i in range(1000):
+        writer.add(make_run(i))
+    writer.expect(1000)  # its cut (875) is behind: the first slice is 1000 runs long
+    writer.end(0)
+    journal = read_journal(path)
+    assert journal.expected is None and journal.slice_ends() == [1000]
+
+
+@pytest.mark.parametrize("record", ['{"expect": {}}', '{"expect": {"runs": "many"}}'])
+def test_a_damaged_expectation_is_refused(tmp_path: Path, record: str) -> None:
+    path = tmp_path / "journal.jsonl"
+    JournalWriter(path, "job-1").close()
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write(record + "\n")
+    with pytest.raises(InputError, match="line 2 is a damaged expectation"):
+        read_journal(path)
 
 
 def test_a_full_disk_keeps_results_until_the_journal_takes_them(

@@ -157,7 +157,9 @@ def record_journal_slices(
     partial slice and the held pytest-bdd runs are cut too.  ``skip``: how many full slices
     were cut before the end already (their runs are not looked at again).
     """
-    planned = cut_slices(journal.runs, journal.slice_size, ended=ended, skip=skip)
+    planned = cut_slices(
+        journal.runs, journal.slice_size, ended=ended, skip=skip, expected=journal.expected
+    )
     have = {record.index for record in job.slices}
     missing = [(index, chunk) for index, chunk in enumerate(planned, 1) if index not in have]
     if not missing:

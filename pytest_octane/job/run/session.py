@@ -190,7 +190,7 @@ class SessionUpload:
                             "why": "pytest ended without the journal's end mark",
                         },
                     )
-            full = len(journal.runs) // journal.slice_size if journal is not None else 0
+            full = len(journal.slice_ends()) if journal is not None else 0
             if journal is not None and (final or (self.settings.stream and full != full_at)):
                 full_at = full
                 job = store.get_job(self.job_id)
