@@ -46,7 +46,7 @@ class AttachSink:
         self.max_job = settings.attachments_max_mb * _MIB
         self.budget = self.max_job
         self.enabled = settings.attachments
-        self._item: pytest.Item | None = None
+        self._nodeid: str | None = None  # the test running in this process
         self._pending: dict[str, list[dict[str, Any]]] = {}
         self._numbers = itertools.count(1)
         self._said: set[str] = set()
@@ -59,13 +59,13 @@ class AttachSink:
         __tracebackhide__ = True
         if not self.enabled:
             return
-        item = self._item
-        if item is None:
+        nodeid = self._nodeid
+        if nodeid is None:
             raise RuntimeError(
                 "pytest_octane.attach() was called outside a running test; call it from the "
                 "test, one of its fixtures, or a hook of its setup, call or teardown"
             )
-        self.attach_to(item.nodeid, data, name, description)
+        self.attach_to(nodeid, data, name, description)
 
     def attach_to(
         self,
@@ -126,38 +126,57 @@ class AttachSink:
         """xdist (controller): tell each worker the job id, so its files go to this job."""
         node.workerinput[JOB_ID_KEY] = self.job_id
 
-    @pytest.hookimpl(wrapper=True)
-    def pytest_runtest_protocol(self, item: pytest.Item) -> Generator[None, object, object]:
-        self._item = item
-        try:
-            return (yield)
-        finally:
-            self._item = None
+    # the sink's per-test hooks are plain ones: pluggy's wrappers cost about as much as the
+    # rest of an upload's per-test path (issue 28)
+    def pytest_runtest_logstart(self, nodeid: str) -> None:
+        self._nodeid = nodeid
+
+    def pytest_runtest_logfinish(self) -> None:
+        self._nodeid = None
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        """Each conftest is loaded now: the reports go through ``pytest_octane_attachments``
+        only when something implements it."""
+        config = session.config
+        if self.enabled and config.hook.pytest_octane_attachments.get_hookimpls():
+            manager = config.pluginmanager
+            if not manager.has_plugin(_HOOK_CALLER):
+                manager.register(_AttachmentsHook(self), _HOOK_CALLER)
+                config.add_cleanup(lambda: manager.unregister(name=_HOOK_CALLER))
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if not self._pending:  # most reports: nothing was attached
+            return
+        attached = self._pending.pop(report.nodeid, None)
+        if attached:
+            earlier = getattr(report, ATTACH_ATTR, None) or []
+            setattr(report, ATTACH_ATTR, [*earlier, *attached])
+
+
+_HOOK_CALLER = "octane-attachments-hook"
+
+
+class _AttachmentsHook:
+    """Gives each phase's report to ``pytest_octane_attachments`` (registered only when
+    something implements that hook) and attaches the files it names."""
+
+    def __init__(self, sink: AttachSink) -> None:
+        self.sink = sink
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(
         self, item: pytest.Item, call: pytest.CallInfo[None]
     ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
         report = yield
-        hook = item.config.hook.pytest_octane_attachments
-        if self.enabled and hook.get_hookimpls():  # no conftest implements it: no hook call
-            answers = hook(item=item, report=report)
-            for files in answers:
-                for entry in files or ():
-                    data, name, description = (
-                        (*entry, None, None)[:3]
-                        if isinstance(entry, tuple)
-                        else (entry, None, None)
-                    )
-                    self.attach_to(item.nodeid, data, name, description)
+        answers = item.config.hook.pytest_octane_attachments(item=item, report=report)
+        for files in answers:
+            for entry in files or ():
+                data, name, description = (
+                    (*entry, None, None)[:3] if isinstance(entry, tuple) else (entry, None, None)
+                )
+                self.sink.attach_to(item.nodeid, data, name, description)
         return report
-
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        attached = self._pending.pop(report.nodeid, None)
-        if attached:
-            earlier = getattr(report, ATTACH_ATTR, None) or []
-            setattr(report, ATTACH_ATTR, [*earlier, *attached])
 
 
 def _zip(target: Path, inner: str, data: bytes | Path | None) -> None:

@@ -412,18 +412,27 @@ def test_attachment_states_live_in_an_sql_task_store_too(
     assert "attachments: 6 sent, 1 refused" in _cli(["status", job.job_id, "--task-store", store])
 
 
+@pytest.mark.parametrize("where", ["root conftest, xdist", "conftest of a test folder"])
 def test_a_plugin_attaches_through_the_hook(
-    pytester: pytest.Pytester, sim: Simulator, octane_env: OctaneEnv
+    pytester: pytest.Pytester, sim: Simulator, octane_env: OctaneEnv, where: str
 ) -> None:
-    pytester.makeconftest(
-        """
+    """The hook is looked for once the tests are collected: a conftest that collection loads
+    (a test folder's) counts as much as one loaded at the start."""
+    hook = """
 def pytest_octane_attachments(item, report):
     if report.when == "call" and report.failed:
         return [(b"console says hi", "console.log", "browser console")]
 """
-    )
-    pytester.makepyfile(test_two="def test_ok():\n    pass\n\ndef test_bad():\n    assert 0\n")
-    pytester.runpytest(*octane_env.pytest_args(AUTOMATED, "-n", "2"))
+    two = "def test_ok():\n    pass\n\ndef test_bad():\n    assert 0\n"
+    if where.startswith("root"):
+        pytester.makeconftest(hook)
+        pytester.makepyfile(test_two=two)
+        pytester.runpytest(*octane_env.pytest_args(AUTOMATED, "-n", "2"))
+    else:
+        folder = pytester.mkpydir("ui")
+        (folder / "conftest.py").write_text(hook)
+        (folder / "test_two.py").write_text(two)
+        pytester.runpytest(*octane_env.pytest_args(AUTOMATED, "-p", "no:xdist"))
     runs = {run["id"]: run["name"] for run in sim.runs()}
     (item,) = sim.attachments()
     assert (runs[item["run_id"]], item["name"], item["content"]) == (
@@ -461,3 +470,36 @@ def test_missing_file(octane_attach):
     pytester.makepyfile(test_misuse="import pytest_octane\n\ndef test_off():\n"
                         "    pytest_octane.attach(b'x', name='x.txt')\n")  # fmt: skip
     assert pytester.runpytest("-p", "no:cacheprovider").ret == pytest.ExitCode.OK
+
+
+def test_attaching_outside_a_running_test_says_where_to_call_it(
+    pytester: pytest.Pytester, sim: Simulator, octane_env: OctaneEnv
+) -> None:
+    """Before the first test and after the last there is no run to attach to: a clear error,
+    not a file on the wrong run."""
+    pytester.makeconftest(
+        """
+import pytest_octane
+
+def _attach(when):
+    try:
+        pytest_octane.attach(b"x", name="x.txt")
+    except RuntimeError as exc:
+        print(f"ATTACH-ERROR {when}: {exc}")
+
+def pytest_collection_finish(session):
+    _attach("before")
+
+def pytest_sessionfinish(session):
+    _attach("after")
+"""
+    )
+    pytester.makepyfile(test_first="def test_first():\n    pass\n")
+    result = pytester.runpytest(*octane_env.pytest_args(AUTOMATED, "-p", "no:xdist", "-s"))
+    result.stdout.fnmatch_lines(
+        [
+            "*ATTACH-ERROR before: pytest_octane.attach() was called outside a running test*",
+            "*ATTACH-ERROR after: pytest_octane.attach() was called outside a running test*",
+        ]
+    )
+    assert len(sim.runs()) == 1 and sim.attachments() == []
