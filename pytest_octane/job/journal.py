@@ -6,7 +6,7 @@ a SIGKILL of pytest loses nothing that finished.  The uploader process follows t
 grows; ``pytest-octane resume`` reads it again to finish a job whose uploader died too.  The
 journal, not memory, is where results live until Octane has them.
 
-Format (version 1), one JSON document per line:
+Format (version 2; version 1 had no expected count), one JSON document per line:
 
 * the header, first: ``{"journal": "pytest-octane", "version": 1, "job": JOB_ID, "pid": N,
   "host": NAME, "slices": {"size": N, "max_trace": N}, "header": {...}}``: the writing
