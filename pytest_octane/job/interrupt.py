@@ -19,12 +19,14 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, wait
 from contextlib import contextmanager
 from types import FrameType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pytest_octane.errors import UploadInterrupted
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
 
 __all__ = [
     "EXIT_INTERRUPTED",
@@ -135,6 +137,8 @@ def _on_sigint(handler: Callable[[int, FrameType | None], None]) -> Iterator[Non
 def wait_all(futures: Iterable[Future[Any]], stop: StopFlag, on_stop: Callable[[], None]) -> None:
     """Wait for ``futures`` (re-raising their errors); once ``stop`` is set, cancel the ones
     not started and call ``on_stop`` once."""
+    from concurrent.futures import wait  # only the uploader waits: pytest's process skips it
+
     pending = set(futures)
     stopping = False
     while pending:

@@ -11,7 +11,6 @@ run (``TestRun.attachments``).  Under xdist each worker copies its own files.
 from __future__ import annotations
 
 import itertools
-import logging
 import os
 import shutil
 import zipfile
@@ -23,13 +22,14 @@ import pytest
 
 import pytest_octane
 from pytest_octane.job.evidence.files import attachments_dir
+from pytest_octane.logs import LazyLogger
 from pytest_octane.model import octane_name  # not octane.client: no HTTP client here
 from pytest_octane.plugin.attrs import ATTACH_ATTR
 from pytest_octane.settings import Settings
 
 __all__ = ["JOB_ID_KEY", "AttachSink"]
 
-log = logging.getLogger("pytest_octane")
+log = LazyLogger("pytest_octane")
 
 #: Key of ``workerinput`` that tells xdist workers the job id (the controller's choice).
 JOB_ID_KEY = "octane_job_id"

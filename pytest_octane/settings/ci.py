@@ -8,7 +8,6 @@ overrides.  The mapping per CI is documented in ``docs/ci-recipes.md``.
 from __future__ import annotations
 
 import hashlib
-import logging
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -16,6 +15,8 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote, unquote
+
+from pytest_octane.logs import LazyLogger
 
 __all__ = [
     "CI_OPTION_NAMES",
@@ -28,7 +29,7 @@ __all__ = [
     "write_github_step_summary",
 ]
 
-log = logging.getLogger("pytest_octane.settings.ci")
+log = LazyLogger("pytest_octane.settings.ci")
 
 #: Octane's limit for every attribute of ``<build>`` (XSD: 1 to 255 characters).
 MAX_VALUE = 255
