@@ -7,7 +7,9 @@ the plugin produces.
 from __future__ import annotations
 
 import enum
+import functools
 import hashlib
+import os
 import re
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -34,6 +36,7 @@ __all__ = [
     "TestRun",
     "cut_name",
     "octane_name",
+    "split_nodeid",
 ]
 
 
@@ -284,6 +287,31 @@ def cut_name(value: str, limit: int = MAX_NAME) -> str:
         return value
     digest = hashlib.sha1(value.encode("utf-8", "surrogatepass")).hexdigest()[:10]
     return f"{value[: limit - 12]}~~{digest}"
+
+
+def split_nodeid(nodeid: str) -> tuple[str, str, str]:
+    """(package, class, name) the way pytest's junitxml and Octane's collection tool name tests.
+
+    ``tests/unit/test_x.py::TestA::test_b[1]`` -> ``("tests.unit.test_x", "TestA", "test_b[1]")``;
+    ``tests/test_x.py::test_b`` -> ``("tests", "test_x", "test_b")``.  Uploads of the same
+    suite through ``--junitxml`` and octane-collection-tool land on the same Octane tests.
+    """
+    path, bracket, params = nodeid.partition("[")
+    prefix, sep, name = path.rpartition("::")
+    if not sep:  # a bare path (collection errors): the file is the class
+        prefix, name = path, path
+    package, klass = _package_and_class(prefix)
+    return package, klass, cut_name(name + bracket + params)
+
+
+@functools.lru_cache(maxsize=4096)
+def _package_and_class(prefix: str) -> tuple[str, str]:
+    """``tests/test_x.py::TestA`` -> (``tests.test_x``, ``TestA``); shared by a file's tests."""
+    file_part, *classes = prefix.split("::")
+    file_part = file_part.removesuffix(".py")
+    file_part = file_part.replace(os.sep, ".").replace("/", ".").strip(".")
+    package, _, klass = ".".join([file_part, *classes]).rpartition(".")
+    return cut_name(package), cut_name(klass)
 
 
 # ---------------------------------------------------------------- attachment names

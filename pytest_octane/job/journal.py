@@ -6,17 +6,22 @@ a SIGKILL of pytest loses nothing that finished.  The uploader process follows t
 grows; ``pytest-octane resume`` reads it again to finish a job whose uploader died too.  The
 journal, not memory, is where results live until Octane has them.
 
-Format (version 2; version 1 had no expected count), one JSON document per line:
+Format (version 3; version 1 had no expected count, version 2 no test record), one JSON
+document per line:
 
-* the header, first: ``{"journal": "pytest-octane", "version": 1, "job": JOB_ID, "pid": N,
-  "host": NAME, "slices": {"size": N, "max_trace": N}, "header": {...}}``: the writing
-  pytest process (so ``resume`` does not cut a growing journal), and how its slices are
-  written (the document header: build, release, fields...), so that whoever cuts them writes
-  the same bytes;
-* a result: ``{"run": {...}}``, a generic serialisation of :class:`model.TestRun` (every
-  field, nested records included), so a field added to ``TestRun`` travels without a change
-  here; a reader fills fields missing from an older record with their defaults and refuses a
-  record naming a field it does not know (it was written by a newer pytest-octane);
+* the header, first: ``{"journal": "pytest-octane", "version": 3, "job": JOB_ID, "pid": N,
+  "host": NAME, "module": NAME, "slices": {"size": N, "max_trace": N}, "header": {...}}``:
+  the writing pytest process (so ``resume`` does not cut a growing journal), the module its
+  runs go to, and how its slices are written (the document header: build, release,
+  fields...), so that whoever cuts them writes the same bytes;
+* a plain result (no error, scenario or attachment), the pytest process's line per test:
+  ``{"test": {"nodeid": ..., "status": ..., "duration_ms": N, "started_ms": N,
+  "description": ..., "jira_keys": [...]}}``: what pytest reported, nothing derived; the
+  reader names the run (:func:`model.split_nodeid`) and puts it in the header's module;
+* any other result: ``{"run": {...}}``, a generic serialisation of :class:`model.TestRun`
+  (every field, nested records included), so a field added to ``TestRun`` travels without a
+  change here; a reader fills fields missing from an older record with their defaults and
+  refuses a record naming a field it does not know (it was written by a newer pytest-octane);
 * the expected count (version 2), once the tests are collected, when the session streams:
   ``{"expect": {"runs": N}}``; the session's last slice is then cut in two (:func:`slice_ends`);
 * the end mark, last: ``{"end": {"exit": N}}`` (pytest reached the end of its session).
@@ -42,7 +47,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_octane.errors import InputError
-from pytest_octane.model import PlainRun, RunStatus, TestRun
+from pytest_octane.model import PlainRun, RunStatus, TestRun, split_nodeid
 from pytest_octane.octane.xml_text import ResultHeader
 from pytest_octane.settings.parsers import MAX_SLICE_SIZE
 
@@ -59,13 +64,15 @@ __all__ = [
     "plain_run",
     "plain_run_line",
     "read_journal",
+    "reported_line",
+    "reported_run",
     "run_line",
     "slice_ends",
     "tail_cut",
 ]
 
 JOURNAL_NAME = "journal.jsonl"
-VERSION = 2
+VERSION = 3
 _MAGIC = "pytest-octane"
 
 #: the session's last slice is cut in two when it would hold at least this many runs: all but
@@ -267,6 +274,62 @@ def plain_run_line(plain: PlainRun) -> bytes:
     ).encode("utf-8", "surrogatepass")
 
 
+def reported_line(
+    nodeid: str,
+    status: RunStatus,
+    duration_ms: int,
+    started_ms: int,
+    description: str | None,
+    jira_keys: tuple[str, ...],
+) -> bytes:
+    """The journal line of a plain result (no error, scenario or attachment) as pytest
+    reported it: the pytest process's one line per test (issue 28), with nothing derived
+    that the reader can derive (names, module).  A key or text that is no str raises
+    TypeError (the caller journals that run through :func:`run_line`)."""
+    quoted = _quoted
+    return (
+        f'{{"test":{{"nodeid":{quoted(nodeid)},"status":{_STATUS_TEXT[status]},'
+        f'"duration_ms":{int.__repr__(duration_ms)},"started_ms":{int.__repr__(started_ms)},'
+        f'"description":{"null" if description is None else quoted(description)},'
+        f'"jira_keys":[{",".join(map(quoted, jira_keys))}]}}}}\n'
+    ).encode("utf-8", "surrogatepass")
+
+
+def reported_run(data: Any, module: str) -> TestRun:
+    """The run of a ``test`` record (:func:`reported_line`) in ``module``; TypeError, KeyError or
+    ValueError for a damaged one, KeyError for a field this version does not know."""
+    if type(data) is not dict:
+        raise TypeError(f"expected a record, got {data!r}")
+    if data.keys() != _TEST_KEYS:
+        unknown = data.keys() - _TEST_KEYS
+        if unknown:
+            raise KeyError(
+                f"a test record has no field {', '.join(sorted(unknown))} (written by a newer "
+                "pytest-octane: finish this job with that version)"
+            )
+        raise KeyError(f"a test record lacks {', '.join(sorted(_TEST_KEYS - data.keys()))}")
+    nodeid, duration, started = data["nodeid"], data["duration_ms"], data["started_ms"]
+    description, keys = data["description"], data["jira_keys"]
+    if (
+        type(nodeid) is not str
+        or type(duration) is not int
+        or type(started) is not int
+        or not (description is None or type(description) is str)
+        or type(keys) is not list
+        or any(type(key) is not str for key in keys)
+    ):
+        raise TypeError(f"a test record with a field of the wrong type: {data!r}")
+    status = _STATUSES.get(data["status"])
+    if status is None:
+        raise ValueError(f"{data['status']!r} is not a run status")
+    package, klass, name = split_nodeid(nodeid)
+    return TestRun(
+        nodeid=nodeid, module=module, package=package, klass=klass, name=name, status=status,
+        duration_ms=duration, started_ms=started, description=description,
+        jira_keys=tuple(keys),
+    )  # fmt: skip
+
+
 def plain_run(data: Any) -> TestRun | None:
     """``decode(TestRun, data)`` for the record of a plain run (what :func:`plain_run_line`
     writes), in a sixth of the generic decoder's time (the uploader reads a record per
@@ -312,6 +375,11 @@ PLAIN_RUN_FIELDS = (
 _PLAIN_RUN = _field_names(TestRun) == PLAIN_RUN_FIELDS
 _PLAIN_RUN_KEYS = frozenset(PLAIN_RUN_FIELDS) if _PLAIN_RUN else frozenset()
 _STATUSES: dict[Any, RunStatus] = {status.value: status for status in RunStatus}
+#: each status as the JSON string a line holds
+_STATUS_TEXT = {status: json.dumps(status.value) for status in RunStatus}
+_TEST_KEYS = frozenset(
+    ("nodeid", "status", "duration_ms", "started_ms", "description", "jira_keys")
+)
 
 
 # ---------------------------------------------------------------- writing (the pytest process)
@@ -326,6 +394,7 @@ class JournalWriter:
         job_id: str,
         *,
         header: ResultHeader | None = None,
+        module: str | None = None,
         slice_size: int = MAX_SLICE_SIZE,
         max_trace: int = 20000,
     ) -> None:
@@ -338,6 +407,7 @@ class JournalWriter:
             "job": job_id,
             "pid": os.getpid(),
             "host": socket.gethostname(),
+            "module": module or "",
             "slices": {"size": slice_size, "max_trace": max_trace},
             "header": encode(header or ResultHeader()),
         }
@@ -348,8 +418,7 @@ class JournalWriter:
         self._write(run_line(run))
 
     def add_line(self, line: bytes) -> None:
-        """Journal one final result given as its line (:func:`run_line`,
-        :func:`plain_run_line`)."""
+        """Journal one final result given as its line (:func:`reported_line`, :func:`run_line`)."""
         self._write(line)
 
     def expect(self, runs: int) -> None:
@@ -399,6 +468,8 @@ class Journal:
     host: str | None = None
     #: how its slices are written: the session's document header, slice size and trace limit
     header: ResultHeader = field(default_factory=ResultHeader)
+    #: the Octane module of its runs (the session's ``--octane-module``; "" for none)
+    module: str = ""
     slice_size: int = MAX_SLICE_SIZE
     max_trace: int = 20000
     #: how many results the session expects (its collected tests), when it said so
@@ -472,24 +543,35 @@ class JournalReader:
                     f"pytest-octane reads up to {VERSION}: finish the job with a newer one"
                 )
             pid = record.get("pid")
+            module = record.get("module") or ""
             slices = record.get("slices") or {}
             try:
                 header = decode(ResultHeader, record.get("header") or {})
                 size, max_trace = int(slices["size"]), int(slices["max_trace"])
             except (TypeError, ValueError, KeyError) as exc:
                 raise InputError(f"the journal {where} is a damaged header: {exc}") from None
+            if not isinstance(module, str):
+                raise InputError(f"the journal {where} is a damaged header: module {module!r}")
             self.journal = Journal(
                 job_id=str(record.get("job") or ""),
                 pid=pid if isinstance(pid, int) else None,
                 host=str(record.get("host") or "") or None,
                 header=header,
+                module=module,
                 slice_size=size,
                 max_trace=max_trace,
             )
             return
         if self.journal.ended:
             raise InputError(f"the journal {where} follows the end mark")
-        if "run" in record:
+        if "test" in record:
+            try:
+                run = reported_run(record["test"], self.journal.module)
+            except (TypeError, ValueError, KeyError) as exc:
+                raise InputError(f"the journal {where} holds no valid result: {exc}") from None
+            self.journal.runs.append(run)
+            added.append(run)
+        elif "run" in record:
             try:
                 data = record["run"]
                 run = plain_run(data) or decode(TestRun, data)

@@ -9,23 +9,30 @@ only the final attempt counts.  Per report the work is O(1) and touches no files
 from __future__ import annotations
 
 import contextlib
-import functools
 import os
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
 import pytest
 
-from pytest_octane.job.journal import plain_run_line, run_line
-from pytest_octane.model import Attachment, PlainRun, RunError, RunStatus, TestRun, cut_name
+from pytest_octane.job.journal import reported_line, run_line
+from pytest_octane.model import (
+    Attachment,
+    PlainRun,
+    RunError,
+    RunStatus,
+    TestRun,
+    cut_name,
+    split_nodeid,
+)
 from pytest_octane.octane.xml_text import LONG_MAX, ms_of_seconds, with_captured
 from pytest_octane.plugin.attrs import ATTACH_ATTR, JIRA_ATTR
 from pytest_octane.plugin.bdd import BDD_ATTR, scenario_of
 
-__all__ = ["ResultCollector", "captured_sections", "exception_type", "split_nodeid"]
+__all__ = ["ResultCollector", "captured_sections", "exception_type"]
 
 #: Which of pytest's "Captured ..." sections each ``--octane-capture`` mode sends.
 _CAPTURED = {
@@ -44,31 +51,6 @@ def captured_sections(sections: list[tuple[str, str]], mode: str) -> list[tuple[
     if not kinds:
         return []
     return [(t, text) for t, text in sections if text.strip() and t.startswith(kinds)]
-
-
-def split_nodeid(nodeid: str) -> tuple[str, str, str]:
-    """(package, class, name) the way pytest's junitxml and Octane's collection tool name tests.
-
-    ``tests/unit/test_x.py::TestA::test_b[1]`` -> ``("tests.unit.test_x", "TestA", "test_b[1]")``;
-    ``tests/test_x.py::test_b`` -> ``("tests", "test_x", "test_b")``.  Uploads of the same
-    suite through ``--junitxml`` and octane-collection-tool land on the same Octane tests.
-    """
-    path, bracket, params = nodeid.partition("[")
-    prefix, sep, name = path.rpartition("::")
-    if not sep:  # a bare path (collection errors): the file is the class
-        prefix, name = path, path
-    package, klass = _package_and_class(prefix)
-    return package, klass, cut_name(name + bracket + params)
-
-
-@functools.lru_cache(maxsize=4096)
-def _package_and_class(prefix: str) -> tuple[str, str]:
-    """``tests/test_x.py::TestA`` -> (``tests.test_x``, ``TestA``); shared by a file's tests."""
-    file_part, *classes = prefix.split("::")
-    file_part = file_part.removesuffix(".py")
-    file_part = file_part.replace(os.sep, ".").replace("/", ".").strip(".")
-    package, _, klass = ".".join([file_part, *classes]).rpartition(".")
-    return cut_name(package), cut_name(klass)
 
 
 def _longrepr_text(report: pytest.TestReport | pytest.CollectReport) -> str:
@@ -194,6 +176,9 @@ class ResultCollector:
         # keys read at collection in this process; xdist workers' keys come on the reports
         self._jira_keys: Mapping[str, tuple[str, ...]] = {} if jira_keys is None else jira_keys
         self._feature_texts: dict[str, str] = {}  # one copy of each feature file's text
+        #: where a plain result's journal line goes as soon as it is known (journal_plain)
+        self._sink: Callable[[bytes, RunStatus], None] | None = None
+        self._sink_started: int | None = None
 
     @property
     def runs(self) -> list[TestRun]:
@@ -214,30 +199,69 @@ class ResultCollector:
         self._done = []
         return runs
 
+    def journal_plain(
+        self, sink: Callable[[bytes, RunStatus], None] | None, *, started_ms: int | None = None
+    ) -> None:
+        """From now on a plain result is not kept: its journal line (:meth:`_reported_line`)
+        and status go to ``sink`` the moment its teardown is reported, the upload's per-test
+        path (issue 28); any other result waits for :meth:`take_lines` as before.  None
+        stops it (a hook that changes runs sees every run)."""
+        self._sink, self._sink_started = sink, started_ms
+
     def take_lines(self, started_ms: int | None = None) -> list[tuple[RunStatus, bytes]]:
         """The finished items' runs as journal lines (with their status), handed over like
-        :meth:`take_runs`.  A plain result is written straight from what its reports said
-        (:meth:`_plain`), without making its run: the upload's per-test path when no hook
-        changes runs (issue 28).  The bytes are those of ``run_line`` for the run
-        :meth:`take_runs` makes; ``started_ms`` replaces each run's start (``--octane-started``)."""
+        :meth:`take_runs`: a plain result as what its reports said (:meth:`_reported_line`),
+        without making its run; ``started_ms`` replaces each run's start
+        (``--octane-started``).  Read back, each line is the run :meth:`take_runs` makes."""
         done, self._done = self._done, []
         lines: list[tuple[RunStatus, bytes]] = []
         for item in done:
             if isinstance(item, TestRun):  # a module's collection error or skip
                 run = item
             else:
-                plain = self._plain(*item, started_ms)
-                if plain is not None:
-                    try:
-                        lines.append((plain.status, plain_run_line(plain)))
-                        continue
-                    except TypeError:  # a key that is no str: the codec says what it is
-                        pass
+                line = self._reported_line(*item, started_ms)
+                if line is not None:
+                    lines.append((item[1].status, line))
+                    continue
                 run = self._finish(*item)
             if started_ms is not None:
                 run = replace(run, started_ms=started_ms)
             lines.append((run.status, run_line(run)))
         return lines
+
+    def _reported_line(
+        self, nodeid: str, pending: _Pending, started_ms: int | None
+    ) -> bytes | None:
+        """The journal line of a plain result (``journal.reported_line``), or None for any
+        other (an error, a scenario, attachments or captured output to add)."""
+        if pending.error is not None or pending.bdd is not None or pending.attachments:
+            return None
+        if pending.sections and self._capture_passed:
+            return None
+        # _ms, its fast path inline (a line per test, issue 28)
+        seconds = pending.duration
+        if type(seconds) is float and 0.0 <= seconds <= _MAX_SECONDS:
+            duration = round(seconds * 1000)
+        else:
+            duration = _ms(seconds)
+        started = started_ms
+        if started is None:
+            seconds = pending.started
+            if type(seconds) is float and 0.0 <= seconds <= _MAX_SECONDS:
+                started = round(seconds * 1000)
+            else:
+                started = _ms(seconds)
+        try:
+            return reported_line(
+                nodeid,
+                pending.status,
+                duration,
+                started,
+                pending.description,
+                pending.jira_keys or self._jira_keys.get(nodeid, ()),
+            )
+        except TypeError:  # a key that is no str: the generic codec says what it is
+            return None
 
     def take_results(self, started_ms: int | None = None) -> list[TestRun | PlainRun]:
         """The finished items handed over like :meth:`take_runs`, a plain result as its
@@ -292,7 +316,9 @@ class ResultCollector:
             and not (pending.sections and self._capture_passed)
         )
 
-    def add_report(self, report: pytest.TestReport) -> None:
+    def add_report(self, report: pytest.TestReport) -> bool:
+        """Take one phase's report; True when it finished an item whose run now waits in
+        :attr:`runs` (a plain one given to the :meth:`journal_plain` sink does not wait)."""
         nodeid = report.nodeid  # a property that builds a new string on each read
         # the report's attributes as a dict: what plugins put on it is read without an
         # AttributeError for an absent one (three reports a test: this is the hot path)
@@ -324,7 +350,15 @@ class ResultCollector:
             if not pending.rerun:
                 if pending.error is None and not self._capture_passed:
                     pending.sections = None  # its run will not carry them: not kept until then
+                sink = self._sink
+                if sink is not None:
+                    line = self._reported_line(nodeid, pending, self._sink_started)
+                    if line is not None:
+                        sink(line, pending.status)
+                        return False
                 self._done.append((nodeid, pending))
+                return True
+        return False
 
     def add_collect_report(self, report: pytest.CollectReport) -> None:
         """A module that failed to import or collect becomes one failed run; a module skipped

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 import json
-import logging
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
@@ -19,6 +18,7 @@ from typing import IO, TYPE_CHECKING
 import pytest
 
 from pytest_octane.errors import OctaneError
+from pytest_octane.logs import LazyLogger
 from pytest_octane.model import PlainRun, TestRun
 from pytest_octane.octane.xml_text import header_from_settings, link_problem, run_link
 from pytest_octane.plugin.collect import ResultCollector
@@ -27,7 +27,7 @@ from pytest_octane.settings.ci import write_github_step_summary
 
 __all__ = ["OctaneReporter", "jira_keys_json"]
 
-log = logging.getLogger(__name__)
+log = LazyLogger(__name__)
 
 if TYPE_CHECKING:
     from pytest_octane.job.outcome import JobOutcome
@@ -76,8 +76,7 @@ class OctaneReporter:
     # -- collecting
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        self.collector.add_report(report)
-        if self.upload is not None and self.collector.has_runs:
+        if self.collector.add_report(report) and self.upload is not None:
             self._journal()
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
@@ -85,20 +84,39 @@ class OctaneReporter:
         if self.upload is not None and self.collector.has_runs:
             self._journal()
 
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtestloop(self) -> None:
+        """The tests start (every conftest is loaded): see how their results are journaled."""
+        self._journal_plain()
+
+    def _journal_plain(self) -> None:
+        """Unless a hook changes runs or their links are checked, each plain result goes to
+        the journal as the line of what its reports said, straight from the collector (issue
+        28: the per-test path of an upload); every other result goes through :meth:`_journal`."""
+        sink = self.upload.line_sink if self.upload is not None else None
+        if sink is not None and not self._runs_changed():
+            self.collector.journal_plain(sink, started_ms=self.settings.started)
+
+    def _runs_changed(self) -> bool:
+        """A hook changes runs, or their links are checked (until one is found wanting)."""
+        settings = self.settings
+        return bool(
+            ((settings.report_url or settings.build_url) and not self._link_said)
+            or self.config.hook.pytest_octane_modify_run.get_hookimpls()
+        )
+
     def _journal(self) -> None:
-        """Give each final result to the upload as it is known: one write per test, nothing
-        kept.  Unless a hook changes runs or their links are checked, each goes as its journal
-        line, made straight from its reports (issue 28: the per-test path of an upload)."""
+        """Give each final result the collector holds to the upload: one write per test,
+        nothing kept."""
         upload = self.upload
         assert upload is not None
-        settings = self.settings
-        if (
-            (settings.report_url or settings.build_url) and not self._link_said
-        ) or self.config.hook.pytest_octane_modify_run.get_hookimpls():
+        if self._runs_changed():
             for run in self.final_runs(self.collector.take_runs()):
                 upload.add(run)
+            if self._link_said:  # said once: the links are not checked any more
+                self._journal_plain()
             return
-        for status, line in self.collector.take_lines(settings.started):
+        for status, line in self.collector.take_lines(self.settings.started):
             upload.add_line(line, status)
 
     # -- finishing
@@ -267,10 +285,9 @@ class OctaneReporter:
         if upload.process.unwritten:
             self.reasons.append(f"{upload.process.unwritten} results were not journaled")
         self.failed = bool(self.reasons)
-        counts = upload.counts
+        counts = sorted((status.value, n) for status, n in upload.counts.items())
         self.summary_lines.append(
-            "runs: "
-            + (", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "none")
+            "runs: " + (", ".join(f"{n} {status}" for status, n in counts) or "none")
         )
         self.summary_lines.extend(self.collector.notes)  # issue 23: attachments not kept
         self.summary_lines.extend(outcome.summary_lines())

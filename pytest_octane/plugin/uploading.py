@@ -16,7 +16,6 @@ each slice as it is sent.
 
 from __future__ import annotations
 
-import logging
 import os
 import signal
 import subprocess
@@ -43,15 +42,15 @@ from pytest_octane.job.journal import (
 )
 from pytest_octane.job.outcome import JobOutcome
 from pytest_octane.job.run import pipe
-from pytest_octane.model import JobRecord, RunStatus, SpooledRun, TestRun
+from pytest_octane.logs import LazyLogger
+from pytest_octane.model import JobRecord, RunStatus, SpooledRun, TestRun, split_nodeid
 from pytest_octane.octane.credentials import Credentials, resolve_credentials
 from pytest_octane.octane.xml_text import header_from_settings
-from pytest_octane.plugin.collect import split_nodeid
 from pytest_octane.settings import Settings, require_connection
 
 __all__ = ["TerminalProgress", "UploadPlugin", "UploaderProcess"]
 
-log = logging.getLogger(__name__)
+log = LazyLogger(__name__)
 
 #: how long the tests wait at the end of collection for the uploader to record the job
 READY_WAIT_S = 120.0
@@ -95,6 +94,7 @@ class UploaderProcess:
         self._journaled = 0  # results written by add() (the uploader is told of each slice)
         self._tail_cut: int | None = None  # where the last slice is cut in two (expect())
         self._journal_error: OSError | None = None
+        self.counts: Counter[RunStatus] = Counter()  # the journaled results by status
 
     # -- start
 
@@ -146,6 +146,7 @@ class UploaderProcess:
                 path,
                 self.job_id,
                 header=header_from_settings(settings),
+                module=settings.module,
                 slice_size=settings.slice_size,
                 max_trace=settings.max_trace,
             )
@@ -185,11 +186,13 @@ class UploaderProcess:
 
     def add(self, run: TestRun) -> None:
         """Journal one final result (one write, nothing else)."""
-        self.add_line(run_line(run))
+        self.add_line(run_line(run), run.status)
 
-    def add_line(self, line: bytes) -> None:
-        """Journal one final result given as its journal line.  A write that fails (a full
-        disk) keeps the line here and is tried again before the next one and at the end."""
+    def add_line(self, line: bytes, status: RunStatus) -> None:
+        """Journal one final result given as its journal line (``job/journal.py``): the
+        plugin's per-test path.  A write that fails (a full disk) keeps the line here and is
+        tried again before the next one and at the end."""
+        self.counts[status] += 1
         if self._unwritten:
             self._unwritten.append(line)
             self._write_unwritten()
@@ -418,7 +421,6 @@ class UploadPlugin:
         self.start_error: str | None = None
         self.error: Exception | None = None
         self.outcome: JobOutcome | None = None
-        self.counts: Counter[str] = Counter()  # the journaled runs by status
         self._display: TerminalProgress | None = None
 
     def pytest_sessionstart(self) -> None:
@@ -452,13 +454,23 @@ class UploadPlugin:
     def add(self, run: TestRun) -> None:
         """Journal one final result (nothing when the upload could not start)."""
         if self.started:
-            self.add_line(run_line(run), run.status)
+            self.process.add(run)
 
     def add_line(self, line: bytes, status: RunStatus) -> None:
         """Journal one final result given as its journal line (``job/journal.py``)."""
         if self.started:
-            self.process.add_line(line)
-            self.counts[status.value] += 1
+            self.process.add_line(line, status)
+
+    @property
+    def line_sink(self) -> Callable[[bytes, RunStatus], None] | None:
+        """Where each result's journal line goes (None when the upload could not start):
+        the collector calls it with no step between (issue 28)."""
+        return self.process.add_line if self.started else None
+
+    @property
+    def counts(self) -> Counter[RunStatus]:
+        """The journaled results by status."""
+        return self.process.counts
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:

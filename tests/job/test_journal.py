@@ -19,12 +19,13 @@ from pytest_octane.job.journal import (
     encode,
     plain_run,
     read_journal,
+    reported_line,
     run_line,
     slice_ends,
     tail_cut,
 )
 from pytest_octane.job.spool import cut_slices
-from pytest_octane.model import Attachment, RunError, RunStatus, TestRun
+from pytest_octane.model import Attachment, RunError, RunStatus, TestRun, split_nodeid
 
 
 def test_every_field_of_a_run_travels_and_comes_back_equal() -> None:
@@ -108,6 +109,66 @@ def test_a_newer_format_version_is_refused(tmp_path: Path) -> None:
     path.write_text(json.dumps(header) + "\n")
     with pytest.raises(InputError, match=f"format version {VERSION + 1}"):
         read_journal(path)
+
+
+def test_a_reported_result_is_read_as_its_named_run_in_the_journals_module(
+    tmp_path: Path,
+) -> None:
+    """The pytest process writes what pytest reported; the reader names the run and puts it
+    in the module the header names (odd characters and keys included)."""
+    path = tmp_path / "journal.jsonl"
+    writer = JournalWriter(path, "job-1", module="Checkout")
+    odd = 'tests/unit/test_x.py::TestA::test_b[\udcff\x00"\\é]'
+    writer.add_line(reported_line(odd, RunStatus.SKIPPED, 7, 1_700_000_000_123, "why", ()))
+    writer.add_line(reported_line("t.py::t", RunStatus.PASSED, 0, 5, None, ("AB-1", "AB-2")))
+    writer.end(0)
+    first, second = read_journal(path).runs
+    package, klass, name = split_nodeid(odd)
+    assert first == TestRun(
+        nodeid=odd, module="Checkout", package=package, klass=klass, name=name,
+        status=RunStatus.SKIPPED, duration_ms=7, started_ms=1_700_000_000_123,
+        description="why",
+    )  # fmt: skip
+    assert (second.package, second.klass, second.name) == ("", "t", "t")
+    assert second.jira_keys == ("AB-1", "AB-2") and second.description is None
+
+
+def test_a_reported_line_with_a_key_that_is_no_str_raises_type_error() -> None:
+    with pytest.raises(TypeError):
+        reported_line("t.py::t", RunStatus.PASSED, 0, 5, None, (7,))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("record", "error"),
+    [
+        ('{"test": {"nodeid": "t.py::t"}}', "lacks description, duration_ms"),
+        ('{"test": []}', "expected a record"),
+        ('{"test": {"nodeid": 1, "status": "Passed", "duration_ms": 0, "started_ms": 0, '
+         '"description": null, "jira_keys": []}}', "wrong type"),
+        ('{"test": {"nodeid": "t", "status": "Passed", "duration_ms": 0, "started_ms": 0, '
+         '"description": null, "jira_keys": [1]}}', "wrong type"),
+        ('{"test": {"nodeid": "t", "status": "Green", "duration_ms": 0, "started_ms": 0, '
+         '"description": null, "jira_keys": []}}', "'Green' is not a run status"),
+        ('{"test": {"nodeid": "t", "status": "Passed", "duration_ms": 0, "started_ms": 0, '
+         '"description": null, "jira_keys": [], "video": "v.mp4"}}', "no field video .*newer"),
+    ],
+)  # fmt: skip
+def test_a_damaged_reported_result_is_refused(tmp_path: Path, record: str, error: str) -> None:
+    path = tmp_path / "journal.jsonl"
+    JournalWriter(path, "job-1").close()
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write(record + "\n")
+    with pytest.raises(InputError, match=f"line 2 holds no valid result: .*{error}"):
+        read_journal(path)
+
+
+def test_a_version_2_journal_without_a_module_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "journal.jsonl"
+    header = {"journal": "pytest-octane", "version": 2, "job": "j",
+              "slices": {"size": 1000, "max_trace": 100}, "header": {}}  # fmt: skip
+    path.write_text(json.dumps(header) + "\n" + run_line(make_run(1)).decode())
+    journal = read_journal(path)
+    assert journal.module == "" and journal.runs == [make_run(1)]
 
 
 def test_writer_and_reader_one_line_per_result_then_the_end_mark(tmp_path: Path) -> None:

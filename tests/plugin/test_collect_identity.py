@@ -6,8 +6,7 @@ import re
 
 import pytest
 
-from pytest_octane.model import MAX_NAME, cut_name
-from pytest_octane.plugin.collect import split_nodeid
+from pytest_octane.model import MAX_NAME, cut_name, split_nodeid
 
 
 @pytest.mark.parametrize(

@@ -1,14 +1,15 @@
 """An upload journals each result as its line, made straight from its reports when the run is
-plain (issue 28): the lines must be those of the runs a dry run makes, byte for byte."""
+plain (issue 28): read back, the lines must be the runs a dry run makes."""
 
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
-from pytest_octane.job.journal import run_line
-from pytest_octane.model import PlainRun, RunStatus
+from pytest_octane.job.journal import JournalWriter, read_journal
+from pytest_octane.model import PlainRun, RunStatus, TestRun
 from pytest_octane.octane.results_xml import plain_run_xml, run_xml
 from pytest_octane.plugin.attrs import JIRA_ATTR
 from pytest_octane.plugin.collect import ResultCollector
@@ -63,31 +64,49 @@ SESSION = [
 KEYS = {"tests/test_a.py::TestK::test_keys_from_collection[1-é]": ("AB-1", "AB-2")}
 
 
+def _read_back(tmp_path: Path, lines: list[bytes]) -> list[TestRun]:
+    writer = JournalWriter(tmp_path / "journal.jsonl", "job-1", module="m")
+    for line in lines:
+        writer.add_line(line)
+    writer.end(0)
+    return read_journal(tmp_path / "journal.jsonl").runs
+
+
 @pytest.mark.parametrize("started", [None, 1_700_000_000_000])
 @pytest.mark.parametrize("capture", [("no", False), ("all", True)], ids=["plain", "captured"])
-def test_the_journal_lines_are_those_of_the_runs(
-    started: int | None, capture: tuple[str, bool]
+@pytest.mark.parametrize("sink", [False, True], ids=["taken", "sink"])
+def test_the_journal_lines_are_the_runs(
+    tmp_path: Path, started: int | None, capture: tuple[str, bool], sink: bool
 ) -> None:
+    """Taken at once (``take_lines``) or each as its teardown is reported (``journal_plain``),
+    the lines read back are the runs ``take_runs`` makes, in the order they finished."""
     mode, passed = capture
     lines, runs = (
         ResultCollector(module="m", jira_keys=KEYS, capture=mode, capture_passed=passed)
         for _ in range(2)
     )
+    given: list[tuple[RunStatus, bytes]] = []
+    if sink:
+        lines.journal_plain(lambda line, status: given.append((status, line)), started_ms=started)
     collect_error = pytest.CollectReport(
         "tests/test_c.py", "failed", "E   ModuleNotFoundError: No module named 'x'", [], start=190.0
     )
     for collector in (lines, runs):
         for report in SESSION:
-            collector.add_report(report)
+            finished = collector.add_report(report)
+            assert finished == (report.when == "teardown" and collector.has_runs)
+            if sink and collector is lines and finished:  # the reporter takes each at once
+                given.extend(lines.take_lines(started))
         collector.add_collect_report(collect_error)
+    given.extend(lines.take_lines(started))
     made = runs.take_runs()
     if started is not None:
         made = [replace(run, started_ms=started) for run in made]
-    taken = lines.take_lines(started)
-    assert taken == [(run.status, run_line(run)) for run in made]
+    assert _read_back(tmp_path, [line for _, line in given]) == made
+    assert [status for status, _ in given] == [run.status for run in made]
     assert not lines.has_runs and lines.take_lines() == []
-    statuses = {status for status, _ in taken}
-    assert statuses == {RunStatus.PASSED, RunStatus.FAILED, RunStatus.SKIPPED}
+    assert b'{"test":' in given[0][1]  # the plain kind is there, and the generic one too
+    assert any(line.startswith(b'{"run":') for _, line in given)
 
 
 @pytest.mark.parametrize("started", [None, 1_700_000_000_000])
