@@ -11,6 +11,7 @@ class, function), so a test adds to its module's.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import uuid
@@ -25,6 +26,13 @@ from pytest_octane import testing
 from pytest_octane.octane import schema
 from pytest_octane.simulator import Simulator
 from tests.octane_env import SIMULATOR_DEFAULTS, TEST_ENV, OctaneEnv
+
+# SQLAlchemy's compiled extensions keep the classes of its first import: pytester's in-process
+# sessions drop the modules they imported, and a later import would pair new classes with the
+# old extensions ("'InternalTraversal' object is not callable" in whichever test came next).
+# Imported once here, before any inner session, it is never dropped.
+with contextlib.suppress(ImportError):
+    import sqlalchemy.sql  # noqa: F401
 
 __all__ = [
     "check_xml",
