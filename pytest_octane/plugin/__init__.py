@@ -201,7 +201,9 @@ def _register_attach(session: OctaneSession, job_id: str) -> None:
     import pytest_octane
     from pytest_octane.plugin.attach import AttachSink
 
-    sink = session.attach = session.register(AttachSink(session.settings, job_id), "octane-attach")
+    sink = session.attach = session.register(
+        AttachSink(session.settings, job_id, session.config), "octane-attach"
+    )
     pytest_octane.push_attach_sink(sink)
     session.config.add_cleanup(lambda: pytest_octane.pop_attach_sink(sink))
 

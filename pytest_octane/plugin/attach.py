@@ -39,8 +39,11 @@ _MIB = 2**20
 class AttachSink:
     """Registered in every process that runs tests (the controller and each xdist worker)."""
 
-    def __init__(self, settings: Settings, job_id: str) -> None:
+    def __init__(
+        self, settings: Settings, job_id: str, config: pytest.Config | None = None
+    ) -> None:
         self.job_id = job_id
+        self.config = config  # where the report hook is registered at the first file
         self.folder = attachments_dir(settings.spool_dir, job_id)
         self.max_file = settings.attachment_max_mb * _MIB
         self.max_job = settings.attachments_max_mb * _MIB
@@ -110,14 +113,25 @@ class AttachSink:
         record = {"path": str(target.resolve()), "name": final, "size": stored}
         if description:
             record["description"] = str(description)[:4000]
-        self._pending.setdefault(nodeid, []).append(record)
+        self._keep(nodeid, record)
 
     def _say(self, nodeid: str, kind: str, line: str) -> None:
         """Once per kind in this process; on the report, so the session summary says it."""
         if kind not in self._said:
             self._said.add(kind)
             log.warning("pytest-octane: %s", line)
-            self._pending.setdefault(nodeid, []).append({"dropped": line, "kind": kind})
+            self._keep(nodeid, {"dropped": line, "kind": kind})
+
+    def _keep(self, nodeid: str, record: dict[str, Any]) -> None:
+        """Noted for the report of the phase it came in; the hook that puts it there is
+        registered now, at the first file (most sessions attach nothing: three calls a test
+        saved, issue 28)."""
+        self._pending.setdefault(nodeid, []).append(record)
+        config = self.config
+        if config is not None and not config.pluginmanager.has_plugin(_REPORT_HOOK):
+            manager = config.pluginmanager
+            manager.register(_OnTheReport(self), _REPORT_HOOK)
+            config.add_cleanup(lambda: manager.unregister(name=_REPORT_HOOK))
 
     # -- hooks
 
@@ -144,14 +158,28 @@ class AttachSink:
                 manager.register(_AttachmentsHook(self), _HOOK_CALLER)
                 config.add_cleanup(lambda: manager.unregister(name=_HOOK_CALLER))
 
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+    def put_on(self, report: pytest.TestReport) -> None:
+        """The files attached to this report's test since its last report go on it."""
         if not self._pending:  # most reports: nothing was attached
             return
         attached = self._pending.pop(report.nodeid, None)
         if attached:
             earlier = getattr(report, ATTACH_ATTR, None) or []
             setattr(report, ATTACH_ATTR, [*earlier, *attached])
+
+
+_REPORT_HOOK = "octane-attachments-report"
+
+
+class _OnTheReport:
+    """Puts attached files on each report (registered at the first one: ``AttachSink._keep``)."""
+
+    def __init__(self, sink: AttachSink) -> None:
+        self.sink = sink
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        self.sink.put_on(report)
 
 
 _HOOK_CALLER = "octane-attachments-hook"

@@ -30,6 +30,7 @@ def pytest_terminal_summary(config):
         attach=None if session.attach is None else pm.get_plugin("octane-attach") is session.attach,
         same_job=None if session.upload is None else session.upload.job_id == session.attach.job_id,
         reporter_outcome=session.reporter.outcome is (session.upload and session.upload.outcome),
+        report_hook=pm.has_plugin("octane-attachments-report"),
     )
     with open(os.environ["SEEN_OUT"], "w") as fh:
         json.dump(SEEN, fh)
@@ -42,10 +43,14 @@ def sim(octane_simulator_factory: SimulatorFactory) -> Simulator:
 
 
 def _run(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, *args: str
+    pytester: pytest.Pytester,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    *args: str,
+    body: str = "def test_one(octane_attach):\n    pass\n",
 ) -> tuple[pytest.Config, str]:
     pytester.makeconftest(CONFTEST)
-    pytester.makepyfile("def test_one(octane_attach):\n    pass\n")
+    pytester.makepyfile(body)
     seen = tmp_path / "seen.json"
     monkeypatch.setenv("SEEN_OUT", str(seen))
     reprec = pytester.inline_run("-p", "no:cacheprovider", *args)
@@ -60,7 +65,7 @@ def test_a_dry_run_keeps_one_session_object_and_leaves_nothing_behind(
     config, seen = _run(pytester, monkeypatch, tmp_path, f"--octane-dry-run={tmp_path / 'out'}")
     assert seen == (
         '{"reporter": true, "upload": null, "attach": null, "same_job": null, '
-        '"reporter_outcome": true}'
+        '"reporter_outcome": true, "report_hook": false}'
     )
     assert SESSION not in config.stash
     for name in ("octane-reporter", "octane-upload", "octane-jira-keys", "octane-attach"):
@@ -84,11 +89,35 @@ def test_an_upload_is_a_part_of_its_own_and_the_reporter_reports_its_outcome(
     )
     assert seen == (
         '{"reporter": true, "upload": true, "attach": true, "same_job": true, '
-        '"reporter_outcome": true}'
+        '"reporter_outcome": true, "report_hook": false}'
     )
     assert SESSION not in config.stash
     assert not config.pluginmanager.has_plugin("octane-upload")
     assert len(sim.runs()) == 1
+
+
+def test_the_hook_that_puts_files_on_reports_comes_with_the_first_file(
+    pytester: pytest.Pytester, tmp_path: Path, sim: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A session that attaches nothing calls no per-report hook of the attachments (issue
+    28); the first file registers it, so that file still reaches its run."""
+    monkeypatch.setenv("OCTANE_CLIENT_ID", sim.client_id)
+    monkeypatch.setenv("OCTANE_CLIENT_SECRET", sim.client_secret)
+    config, seen = _run(
+        pytester,
+        monkeypatch,
+        tmp_path,
+        f"--octane-space={sim.space_id}",
+        f"--octane-url={sim.url}",
+        f"--octane-workspace={sim.workspace_id}",
+        f"--octane-task-store={tmp_path / 'store'}",
+        f"--octane-spool-dir={tmp_path / 'spool'}",
+        body="def test_one(octane_attach):\n    octane_attach(b'seen', name='note.txt')\n",
+    )
+    assert '"report_hook": true' in seen
+    assert not config.pluginmanager.has_plugin("octane-attachments-report")
+    journal = next((tmp_path / "spool").glob("*/journal.jsonl")).read_text()
+    assert '"name":"note.txt"' in journal  # on the run, through the report
 
 
 def test_the_session_unregisters_only_what_it_registered(pytester: pytest.Pytester) -> None:
