@@ -59,6 +59,16 @@ def _run(
     return call.config, seen.read_text()
 
 
+def _upload_args(sim: Simulator, tmp_path: Path) -> list[str]:
+    return [
+        f"--octane-space={sim.space_id}",
+        f"--octane-url={sim.url}",
+        f"--octane-workspace={sim.workspace_id}",
+        f"--octane-task-store={tmp_path / 'store'}",
+        f"--octane-spool-dir={tmp_path / 'spool'}",
+    ]
+
+
 def test_a_dry_run_keeps_one_session_object_and_leaves_nothing_behind(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
@@ -81,11 +91,7 @@ def test_an_upload_is_a_part_of_its_own_and_the_reporter_reports_its_outcome(
         pytester,
         monkeypatch,
         tmp_path,
-        f"--octane-space={sim.space_id}",
-        f"--octane-url={sim.url}",
-        f"--octane-workspace={sim.workspace_id}",
-        f"--octane-task-store={tmp_path / 'store'}",
-        f"--octane-spool-dir={tmp_path / 'spool'}",
+        *_upload_args(sim, tmp_path),
     )
     assert seen == (
         '{"reporter": true, "upload": true, "attach": true, "same_job": true, '
@@ -107,11 +113,7 @@ def test_the_hook_that_puts_files_on_reports_comes_with_the_first_file(
         pytester,
         monkeypatch,
         tmp_path,
-        f"--octane-space={sim.space_id}",
-        f"--octane-url={sim.url}",
-        f"--octane-workspace={sim.workspace_id}",
-        f"--octane-task-store={tmp_path / 'store'}",
-        f"--octane-spool-dir={tmp_path / 'spool'}",
+        *_upload_args(sim, tmp_path),
         body="def test_one(octane_attach):\n    octane_attach(b'seen', name='note.txt')\n",
     )
     assert '"report_hook": true' in seen
