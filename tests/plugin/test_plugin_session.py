@@ -59,14 +59,24 @@ def _run(
     return call.config, seen.read_text()
 
 
-def _upload_args(sim: Simulator, tmp_path: Path) -> list[str]:
-    return [
+def _upload(
+    pytester: pytest.Pytester,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    sim: Simulator,
+    **body: str,
+) -> tuple[pytest.Config, str]:
+    """``_run`` as an upload to ``sim``."""
+    monkeypatch.setenv("OCTANE_CLIENT_ID", sim.client_id)
+    monkeypatch.setenv("OCTANE_CLIENT_SECRET", sim.client_secret)
+    upload = [
         f"--octane-space={sim.space_id}",
         f"--octane-url={sim.url}",
         f"--octane-workspace={sim.workspace_id}",
         f"--octane-task-store={tmp_path / 'store'}",
         f"--octane-spool-dir={tmp_path / 'spool'}",
     ]
+    return _run(pytester, monkeypatch, tmp_path, *upload, **body)
 
 
 def test_a_dry_run_keeps_one_session_object_and_leaves_nothing_behind(
@@ -85,14 +95,7 @@ def test_a_dry_run_keeps_one_session_object_and_leaves_nothing_behind(
 def test_an_upload_is_a_part_of_its_own_and_the_reporter_reports_its_outcome(
     pytester: pytest.Pytester, tmp_path: Path, sim: Simulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("OCTANE_CLIENT_ID", sim.client_id)
-    monkeypatch.setenv("OCTANE_CLIENT_SECRET", sim.client_secret)
-    config, seen = _run(
-        pytester,
-        monkeypatch,
-        tmp_path,
-        *_upload_args(sim, tmp_path),
-    )
+    config, seen = _upload(pytester, monkeypatch, tmp_path, sim)
     assert seen == (
         '{"reporter": true, "upload": true, "attach": true, "same_job": true, '
         '"reporter_outcome": true, "report_hook": false}'
@@ -107,15 +110,8 @@ def test_the_hook_that_puts_files_on_reports_comes_with_the_first_file(
 ) -> None:
     """A session that attaches nothing calls no per-report hook of the attachments (issue
     28); the first file registers it, so that file still reaches its run."""
-    monkeypatch.setenv("OCTANE_CLIENT_ID", sim.client_id)
-    monkeypatch.setenv("OCTANE_CLIENT_SECRET", sim.client_secret)
-    config, seen = _run(
-        pytester,
-        monkeypatch,
-        tmp_path,
-        *_upload_args(sim, tmp_path),
-        body="def test_one(octane_attach):\n    octane_attach(b'seen', name='note.txt')\n",
-    )
+    body = "def test_one(octane_attach):\n    octane_attach(b'seen', name='note.txt')\n"
+    config, seen = _upload(pytester, monkeypatch, tmp_path, sim, body=body)
     assert '"report_hook": true' in seen
     assert not config.pluginmanager.has_plugin("octane-attachments-report")
     journal = next((tmp_path / "spool").glob("*/journal.jsonl")).read_text()
