@@ -234,28 +234,14 @@ class ResultCollector:
     ) -> bytes | None:
         """The journal line of a plain result (``journal.reported_line``), or None for any
         other (an error, a scenario, attachments or captured output to add)."""
-        if pending.error is not None or pending.bdd is not None or pending.attachments:
+        if not self._is_plain(pending):
             return None
-        if pending.sections and self._capture_passed:
-            return None
-        # _ms, its fast path inline (a line per test, issue 28)
-        seconds = pending.duration
-        if type(seconds) is float and 0.0 <= seconds <= _MAX_SECONDS:
-            duration = round(seconds * 1000)
-        else:
-            duration = _ms(seconds)
-        started = started_ms
-        if started is None:
-            seconds = pending.started
-            if type(seconds) is float and 0.0 <= seconds <= _MAX_SECONDS:
-                started = round(seconds * 1000)
-            else:
-                started = _ms(seconds)
+        started = _ms(pending.started) if started_ms is None else started_ms
         try:
             return reported_line(
                 nodeid,
                 pending.status,
-                duration,
+                _ms(pending.duration),
                 started,
                 pending.description,
                 pending.jira_keys or self._jira_keys.get(nodeid, ()),
