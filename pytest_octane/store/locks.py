@@ -31,6 +31,7 @@ __all__ = [
     "LocksDelegate",
     "lease_alive",
     "me",
+    "pid_alive",
 ]
 
 #: How often a waiting process tries a busy lock again.
@@ -76,10 +77,12 @@ def lease_alive(holder: LockHolder, expires_at: float, now: float) -> bool:
         return False
     if holder.host != socket.gethostname():
         return True
-    return _pid_alive(holder.pid)
+    return pid_alive(holder.pid)
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` runs on this host.  A zombie does not: a killed process whose
+    parent died before reaping it waits for init, and its locks are free at once."""
     if pid <= 0:
         return False
     if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
@@ -90,7 +93,16 @@ def _pid_alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
-    return True
+    return not _zombie(pid)
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            fields = stat.read().rpartition(b")")[2].split()
+    except OSError:  # no /proc (macOS): os.kill's answer stands
+        return False
+    return fields[:1] == [b"Z"]
 
 
 def lock_key(name: str) -> str:

@@ -13,7 +13,6 @@ is imported here, so the uploader records its job before it loads what the sendi
 
 from __future__ import annotations
 
-import os
 import socket
 import tempfile
 import time
@@ -30,6 +29,7 @@ from pytest_octane.octane.results_xml import header_from_settings
 from pytest_octane.settings import Settings, require_connection
 from pytest_octane.settings.ci import ci_run_url
 from pytest_octane.store import TaskStore, open_store
+from pytest_octane.store.locks import pid_alive
 
 __all__ = [
     "INTERRUPTED_EVENT",
@@ -188,13 +188,7 @@ def writer_alive(journal: Journal) -> bool:
     """Whether the pytest process that writes this journal is still running here."""
     if journal.ended or journal.pid is None or journal.host != socket.gethostname():
         return False
-    try:
-        os.kill(journal.pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return pid_alive(journal.pid)
 
 
 def catch_up(store: TaskStore, job: JobRecord) -> tuple[list[int], str | None]:
