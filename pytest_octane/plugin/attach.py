@@ -140,13 +140,18 @@ class AttachSink:
         """xdist (controller): tell each worker the job id, so its files go to this job."""
         node.workerinput[JOB_ID_KEY] = self.job_id
 
-    # the sink's per-test hooks are plain ones: pluggy's wrappers cost about as much as the
-    # rest of an upload's per-test path (issue 28)
+    # one plain hook a test: pluggy's wrappers cost about as much as the rest of an upload's
+    # per-test path, and each plain one about 6,000 instructions (issue 28)
     def pytest_runtest_logstart(self, nodeid: str) -> None:
-        self._nodeid = nodeid
+        self._nodeid = nodeid  # until the next test's start: only hooks run in between
 
-    def pytest_runtest_logfinish(self) -> None:
-        self._nodeid = None
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtestloop(self) -> Generator[None, object, object]:
+        """After the last test there is no running test (once a session, not once a test)."""
+        try:
+            return (yield)
+        finally:
+            self._nodeid = None
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         """Each conftest is loaded now: the reports go through ``pytest_octane_attachments``
