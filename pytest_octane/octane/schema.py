@@ -1,7 +1,8 @@
 """Validation of Octane ``test_result`` XML, for the simulator and for tests.
 
 Two layers: our own structural checks, written from ``octaneResultSchema.xsd`` so they work in
-a fresh clone, and -- when the real XSD can be found -- lxml's XML Schema validation on top.
+a fresh clone, and -- when the real XSD can be found -- lxml's XML Schema validation, which
+then decides (our checks only explain what it refused).
 Both kinds of ``<test_runs>`` are checked: ``<test_run>`` elements and (pytest-bdd
 scenarios, see gherkin_xml.py) ``<gherkin_test_run>`` elements, never mixed.
 """
@@ -235,20 +236,27 @@ def _xsd_problems(root: etree._Element, path: Path) -> list[str]:
 
 
 def validate(xml: bytes) -> list[str]:
-    """Return every problem found in an Octane test_result document (empty list = valid)."""
+    """Return every problem found in an Octane test_result document (empty list = valid).
+
+    With the real XSD, a document it accepts is valid: lxml checks it in a tenth of our
+    checker's time (a slice of 1,000 runs: 5 against 54 ms, CPU the simulator took from the
+    tests it runs beside, issue 28).  Our checker then only explains what the XSD refused,
+    its findings first; without the XSD it is the whole check.
+    """
     try:
         root = parse(xml)
     except InputError as exc:
         return [str(exc)]
+    xsd = find_xsd()
+    xsd_problems = _xsd_problems(root, xsd) if xsd is not None else []
+    if xsd is not None and not xsd_problems:
+        return []
     checker = _Checker()
     checker.check_root(root)
     problems = checker.problems
     if len(problems) >= _MAX_PROBLEMS:
         problems.append(f"... stopped after {_MAX_PROBLEMS} problems")
-    xsd = find_xsd()
-    if xsd is not None:
-        problems.extend(_xsd_problems(root, xsd))
-    return problems
+    return problems + xsd_problems
 
 
 def assert_valid(xml: bytes) -> None:
