@@ -219,6 +219,41 @@ def test_a_damaged_line_in_the_middle_names_the_file_and_line(tmp_path: Path) ->
         read_journal(path)
 
 
+@pytest.mark.parametrize(
+    ("damage", "line"),
+    [
+        ("{}{}\n", 3),  # two values on one line
+        ('{"a": 1}, {"b": 2}\n', 3),
+        ('{"a": "x\n', 3),  # a value cut by a newline, as if it went on on the next line
+        ("\n", 3),  # an empty line
+    ],
+)
+def test_lines_that_are_not_one_value_each_are_named(
+    tmp_path: Path, damage: str, line: int
+) -> None:
+    """The reader decodes many lines in one walk; a line that is not exactly one value
+    still gets its own line number, whatever surrounds it."""
+    path = tmp_path / "journal.jsonl"
+    writer = JournalWriter(path, "job-1")
+    writer.add(make_run(1))
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write(damage)
+    writer.add(make_run(2))
+    with pytest.raises(InputError, match=rf"journal\.jsonl line {line} is not JSON"):
+        read_journal(path)
+
+
+def test_a_line_with_blanks_around_its_value_is_read_as_before(tmp_path: Path) -> None:
+    path = tmp_path / "journal.jsonl"
+    writer = JournalWriter(path, "job-1")
+    writer.add(make_run(1))
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write("  " + json.dumps({"run": encode(make_run(2))}) + " \r\n")
+    writer.add(make_run(3))
+    writer.end(0)
+    assert read_journal(path).runs == [make_run(1), make_run(2), make_run(3)]
+
+
 def test_not_a_journal(tmp_path: Path) -> None:
     path = tmp_path / "journal.jsonl"
     path.write_text('{"hello": 1}\n')
