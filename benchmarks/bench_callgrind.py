@@ -3,11 +3,14 @@
 
 Wall clocks on a shared VM drift by more than the few per cent issue 28 is about; an
 instruction count does not depend on what else the machine does.  A 1-test and an N-test run
-of each variant separate the fixed part (imports, start, end) from the per-test part.  Two
-runs of one configuration still differ by up to about 60 M instructions (hash seeds, the
-uploader's timing), so a difference is real only well above that.
+of each variant separate the fixed part (imports, start, end) from the per-test part.  Every
+run has ``PYTHONHASHSEED=0``: with random hash seeds two runs of one configuration differed
+by up to 60 M instructions, with a fixed one bare pytest repeats its count to a few
+instructions (an upload still varies a little with the uploader's timing).  ``--baseline REF``
+adds REF's dry run and upload (its ``pytest_octane`` exported and put first on
+``PYTHONPATH``), so before and after are counted in one run.
 
-    python benchmarks/bench_callgrind.py --tests 1000
+    python benchmarks/bench_callgrind.py --tests 1000 [--baseline REF]
 
 Needs ``valgrind``; each N-test run takes about as long as 50 plain ones.
 """
@@ -24,6 +27,7 @@ from pathlib import Path
 
 from bench_common import clean_env
 from bench_overhead import make_suite, module_count
+from bench_uploader import export
 
 from pytest_octane.simulator import Simulator
 
@@ -56,6 +60,7 @@ def _instructions(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tests", type=int, default=1000, help="tests of the large run")
+    parser.add_argument("--baseline", metavar="REF", help="also count REF's dry run and upload")
     options = parser.parse_args()
     if shutil.which("valgrind") is None:
         sys.exit("valgrind is not installed")
@@ -64,18 +69,23 @@ def main() -> None:
         keys = [f"BENCH-{i}" for i in range(1, module_count(options.tests) + 1)]
         with Simulator(stories=keys, processing_ms=0) as sim:
             creds = {"OCTANE_CLIENT_ID": sim.client_id, "OCTANE_CLIENT_SECRET": sim.client_secret}
-            env = clean_env(root / "pycache", **creds)
-            variants: dict[str, list[str]] = {
-                "bare": [],
-                "dry run": [f"--octane-dry-run={root / 'dry'}"],
-                "upload": _upload_args(sim, root),
+            env = clean_env(root / "pycache", PYTHONHASHSEED="0", **creds)
+            dry, upload = [f"--octane-dry-run={root / 'dry'}"], _upload_args(sim, root)
+            variants: dict[str, tuple[list[str], dict[str, str]]] = {
+                "bare": ([], env),
+                "dry run": (dry, env),
+                "upload": (upload, env),
             }
+            if options.baseline:
+                old = {**env, "PYTHONPATH": str(export(options.baseline, root / "baseline"))}
+                variants[f"dry run ({options.baseline})"] = (dry, old)
+                variants[f"upload ({options.baseline})"] = (upload, old)
             counts: dict[tuple[str, int], int] = {}
             for size in (1, options.tests):
                 suite = make_suite(root / f"suite-{size}", size)
-                for name, args in variants.items():
-                    _instructions(suite, root, args, env, counted=False)
-                    counts[name, size] = _instructions(suite, root, args, env)
+                for name, (args, run_env) in variants.items():
+                    _instructions(suite, root, args, run_env, counted=False)
+                    counts[name, size] = _instructions(suite, root, args, run_env)
                     print(f"{name}, {size} tests: {counts[name, size] / 1e9:.3f} G", flush=True)
     bare_fixed, bare_per = _split(counts, "bare", options.tests)
     print(f"\n| callgrind, pytest's process | 1 test | {options.tests} tests | per test |")
