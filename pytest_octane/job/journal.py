@@ -40,7 +40,6 @@ import socket
 import time
 import types
 import typing
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -106,7 +105,9 @@ def slice_ends(count: int, size: int, expected: int | None = None) -> list[int]:
 
 
 def new_job_id() -> str:
-    return time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:8]
+    """The local time and 8 random hex digits (what ``uuid4().hex[:8]`` gave, without
+    importing uuid and platform into pytest's process)."""
+    return time.strftime("%Y%m%d-%H%M%S") + "-" + os.urandom(4).hex()
 
 
 # ---------------------------------------------------------------- the generic record codec
@@ -540,10 +541,14 @@ class JournalReader:
         except ValueError as exc:
             raise InputError(f"the journal {self._where} is not JSON ({exc})") from None
 
+    def _error(self, what: str) -> InputError:
+        """The error naming the line being read (its place is worked out only for a line
+        that is wrong, not for each result: issue 28)."""
+        return InputError(f"the journal {self._where} {what}")
+
     def _take(self, record: Any, added: list[TestRun]) -> None:
-        where = self._where
         if not isinstance(record, dict):
-            raise InputError(f"the journal {where} is not a record")
+            raise self._error("is not a record")
         if self.journal is None:
             if record.get("journal") != _MAGIC or not isinstance(record.get("version"), int):
                 raise InputError(f"{self.path} is not a pytest-octane journal (no header)")
@@ -559,9 +564,9 @@ class JournalReader:
                 header = decode(ResultHeader, record.get("header") or {})
                 size, max_trace = int(slices["size"]), int(slices["max_trace"])
             except (TypeError, ValueError, KeyError) as exc:
-                raise InputError(f"the journal {where} is a damaged header: {exc}") from None
+                raise self._error(f"is a damaged header: {exc}") from None
             if not isinstance(module, str):
-                raise InputError(f"the journal {where} is a damaged header: module {module!r}")
+                raise self._error(f"is a damaged header: module {module!r}")
             self.journal = Journal(
                 job_id=str(record.get("job") or ""),
                 pid=pid if isinstance(pid, int) else None,
@@ -573,12 +578,12 @@ class JournalReader:
             )
             return
         if self.journal.ended:
-            raise InputError(f"the journal {where} follows the end mark")
+            raise self._error("follows the end mark")
         if "test" in record:
             try:
                 run = reported_run(record["test"], self.journal.module)
             except (TypeError, ValueError, KeyError) as exc:
-                raise InputError(f"the journal {where} holds no valid result: {exc}") from None
+                raise self._error(f"holds no valid result: {exc}") from None
             self.journal.runs.append(run)
             added.append(run)
         elif "run" in record:
@@ -586,7 +591,7 @@ class JournalReader:
                 data = record["run"]
                 run = plain_run(data) or decode(TestRun, data)
             except (TypeError, ValueError, KeyError) as exc:
-                raise InputError(f"the journal {where} holds no valid result: {exc}") from None
+                raise self._error(f"holds no valid result: {exc}") from None
             self.journal.runs.append(run)
             added.append(run)
         elif "end" in record:
@@ -595,7 +600,7 @@ class JournalReader:
             try:
                 expected = int(record["expect"]["runs"])
             except (TypeError, ValueError, KeyError) as exc:
-                raise InputError(f"the journal {where} is a damaged expectation: {exc}") from None
+                raise self._error(f"is a damaged expectation: {exc}") from None
             journal = self.journal
             cut = tail_cut(journal.slice_size, expected)
             # one that comes after its cut (more results than that before it) changes nothing:
@@ -603,9 +608,7 @@ class JournalReader:
             if journal.expected is None and cut is not None and len(journal.runs) < cut:
                 journal.expected = expected
         else:
-            raise InputError(
-                f"the journal {where} is neither a result, an expectation nor the end mark"
-            )
+            raise self._error("is neither a result, an expectation nor the end mark")
 
 
 _RAW_DECODE = json.JSONDecoder().raw_decode

@@ -18,7 +18,6 @@ from typing import Any
 
 import pytest
 
-from pytest_octane.job.journal import reported_line, run_line
 from pytest_octane.model import (
     Attachment,
     PlainRun,
@@ -127,6 +126,17 @@ def _collect_error_of(report: pytest.CollectReport) -> RunError:
     return error
 
 
+_LineWriter = Callable[[str, RunStatus, int, int, str | None, tuple[str, ...]], bytes]
+
+
+def _journal_writers() -> tuple[_LineWriter, Callable[[TestRun], bytes]]:
+    """``journal.reported_line`` and ``journal.run_line``, imported when the first result is
+    journaled: a dry run never is."""
+    from pytest_octane.job.journal import reported_line, run_line
+
+    return reported_line, run_line
+
+
 def _drop(item: Attachment) -> None:
     with contextlib.suppress(OSError):
         os.remove(item.path)
@@ -179,6 +189,9 @@ class ResultCollector:
         #: where a plain result's journal line goes as soon as it is known (journal_plain)
         self._sink: Callable[[bytes, RunStatus], None] | None = None
         self._sink_started: int | None = None
+        #: journal.reported_line, imported by the first caller that journals (a dry run
+        #: journals nothing and does not import the journal: issue 28)
+        self._line_of: _LineWriter | None = None
 
     @property
     def runs(self) -> list[TestRun]:
@@ -206,6 +219,7 @@ class ResultCollector:
         and status go to ``sink`` the moment its teardown is reported, the upload's per-test
         path (issue 28); any other result waits for :meth:`take_lines` as before.  None
         stops it (a hook that changes runs sees every run)."""
+        self._line_of = self._line_of or _journal_writers()[0]
         self._sink, self._sink_started = sink, started_ms
 
     def take_lines(self, started_ms: int | None = None) -> list[tuple[RunStatus, bytes]]:
@@ -213,6 +227,7 @@ class ResultCollector:
         :meth:`take_runs`: a plain result as what its reports said (:meth:`_reported_line`),
         without making its run; ``started_ms`` replaces each run's start
         (``--octane-started``).  Read back, each line is the run :meth:`take_runs` makes."""
+        self._line_of, run_line = _journal_writers()
         done, self._done = self._done, []
         lines: list[tuple[RunStatus, bytes]] = []
         for item in done:
@@ -234,11 +249,11 @@ class ResultCollector:
     ) -> bytes | None:
         """The journal line of a plain result (``journal.reported_line``), or None for any
         other (an error, a scenario, attachments or captured output to add)."""
-        if not self._is_plain(pending):
+        if not self._is_plain(pending) or self._line_of is None:
             return None
         started = _ms(pending.started) if started_ms is None else started_ms
         try:
-            return reported_line(
+            return self._line_of(
                 nodeid,
                 pending.status,
                 _ms(pending.duration),
