@@ -7,8 +7,10 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from pytest_octane.model import SliceWait
+if TYPE_CHECKING:
+    from pytest_octane.records import SliceWait
 
 __all__ = ["FINISHING", "Progress", "UploadListener", "UploadState", "collect_waits"]
 
@@ -104,6 +106,8 @@ class UploadState:
                 self.retries += 1
         collected: list[SliceWait] | None = getattr(_collecting, "waits", None)
         if collected is not None and kind == "queue_full":
+            from pytest_octane.records import SliceWait  # the uploader's: not at pytest's start
+
             collected.append(SliceWait(kind="queue-full", start=time.time(), seconds=seconds))
         if not line:
             what = "Octane's queue is full" if kind == "queue_full" else "a request failed"

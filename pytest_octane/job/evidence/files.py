@@ -13,9 +13,10 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pytest_octane.model import JobRecord, TestRun
+if TYPE_CHECKING:
+    from pytest_octane.model import JobRecord, TestRun
 
 __all__ = [
     "ATTACHMENT_EVENT",
