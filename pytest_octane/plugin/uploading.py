@@ -26,7 +26,7 @@ import warnings
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import pytest
 
@@ -40,13 +40,15 @@ from pytest_octane.job.journal import (
     run_line,
     tail_cut,
 )
-from pytest_octane.job.outcome import JobOutcome
 from pytest_octane.job.run import pipe
 from pytest_octane.logs import LazyLogger
-from pytest_octane.model import JobRecord, RunStatus, SpooledRun, TestRun, split_nodeid
+from pytest_octane.model import RunStatus, SpooledRun, TestRun, split_nodeid
 from pytest_octane.octane.credentials import Credentials, resolve_credentials
 from pytest_octane.octane.xml_text import header_from_settings
 from pytest_octane.settings import Settings, require_connection
+
+if TYPE_CHECKING:  # imported when the job ends: with job/recorded.py, 8 ms at its start
+    from pytest_octane.job.outcome import JobOutcome
 
 __all__ = ["TerminalProgress", "UploadPlugin", "UploaderProcess"]
 
@@ -272,6 +274,9 @@ class UploaderProcess:
                 self._send("stop")  # told before the end: nothing is sent
             if self._send is not None:
                 self._send("end")
+            # the outcome's class, loaded while the uploader sends the last slice, not after
+            import pytest_octane.job.outcome  # noqa: F401
+
             if announce and not self._gone.is_set() and not self.stop.is_set:
                 self.text(FINISHING)
             told = self.stop.is_set
@@ -322,6 +327,9 @@ class UploaderProcess:
         )
 
     def resume_command(self) -> str:
+        from pytest_octane.job.outcome import JobOutcome
+        from pytest_octane.records import JobRecord
+
         job = JobRecord(job_id=self.job_id, space_id=0, workspace_id=0, server="", created_at=0)
         return JobOutcome(job=job, store_location=self.store_location).resume_command()
 
