@@ -116,21 +116,20 @@ def references(
     ctx: JobContext, runs_by_slice: Mapping[int, list[SpooledRun]]
 ) -> dict[int, list[RunRefs]]:
     """Look up story ids and module ids for every run of the slices to send."""
-    settings = ctx.settings
-    stories, modules = _look_up(ctx, [run for runs in runs_by_slice.values() for run in runs])
-    refs: dict[int, list[RunRefs]] = {}
-    for index, runs in runs_by_slice.items():
-        refs[index] = []
-        for run in runs:
-            story_ids = sorted({i for key in run.jira_keys for i in stories.get(key, [])})
-            module = module_name_of(run, settings.module_mode) if modules else None
-            refs[index].append(
-                RunRefs(
-                    backlog_item_ids=tuple(story_ids),
-                    product_area_ids=(modules[module],) if module in modules else (),
-                )
-            )
-    return refs
+    mode = ctx.settings.module_mode
+    # a run's references follow from its place and keys alone, so the runs of one test
+    # class (often a whole slice) share one set, worked out once (issue 28)
+    distinct = list(dict.fromkeys(run for runs in runs_by_slice.values() for run in runs))
+    stories, modules = _look_up(ctx, distinct)
+    shared: dict[SpooledRun, RunRefs] = {}
+    for run in distinct:
+        story_ids = sorted({i for key in run.jira_keys for i in stories.get(key, [])})
+        module = module_name_of(run, mode) if modules else None
+        shared[run] = RunRefs(
+            backlog_item_ids=tuple(story_ids),
+            product_area_ids=(modules[module],) if module in modules else (),
+        )
+    return {index: [shared[run] for run in runs] for index, runs in runs_by_slice.items()}
 
 
 def look_ahead(ctx: JobContext, expected: Sequence[Placed]) -> None:
