@@ -10,7 +10,13 @@ instructions (an upload still varies a little with the uploader's timing).  ``--
 adds REF's dry run and upload (its ``pytest_octane`` exported and put first on
 ``PYTHONPATH``), so before and after are counted in one run.
 
-    python benchmarks/bench_callgrind.py --tests 1000 [--baseline REF]
+``--uploader`` counts the uploader process instead: each upload runs with valgrind's
+``--trace-children=yes``, so the ``python -m pytest_octane.uploader`` that pytest starts is
+counted in a file of its own (the simulator, in this process, is not counted).  The uploader
+works beside pytest on the other core; what it does there slows pytest on a VM whose cores
+share caches.
+
+    python benchmarks/bench_callgrind.py --tests 1000 [--baseline REF] [--uploader]
 
 Needs ``valgrind``; each N-test run takes about as long as 50 plain ones.
 """
@@ -32,6 +38,8 @@ from bench_uploader import export
 from pytest_octane.simulator import Simulator
 
 _REFS = re.compile(rb"Collected : (\d+)")
+_TOTALS = re.compile(rb"^(?:totals|summary): (\d+)", re.MULTILINE)
+_UPLOADER_CMD = re.compile(rb"^cmd: .*-m pytest_octane\.uploader$", re.MULTILINE)
 
 
 def _instructions(
@@ -61,9 +69,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tests", type=int, default=1000, help="tests of the large run")
     parser.add_argument("--baseline", metavar="REF", help="also count REF's dry run and upload")
+    parser.add_argument(
+        "--uploader", action="store_true", help="count the uploader process of each upload"
+    )
     options = parser.parse_args()
     if shutil.which("valgrind") is None:
         sys.exit("valgrind is not installed")
+    if options.uploader:
+        _count_uploaders(options.tests, options.baseline)
+        return
     with tempfile.TemporaryDirectory(prefix="octane-bench-callgrind-") as tmp:
         root = Path(tmp)
         keys = [f"BENCH-{i}" for i in range(1, module_count(options.tests) + 1)]
@@ -102,6 +116,64 @@ def main() -> None:
         at = 5000
         ratio = (fixed + at * per) / (bare_fixed + at * bare_per)
         print(f"{name}: fixed {fixed / 1e9:.3f} G; at {at} tests {ratio:.3f}x bare in instructions")
+
+
+def _count_uploaders(tests: int, baseline: str | None) -> None:
+    """The uploader's instructions for a 1-test and a ``tests``-test upload, this tree (and
+    ``baseline``), each counted after a run that compiles the bytecode."""
+    with tempfile.TemporaryDirectory(prefix="octane-bench-callgrind-") as tmp:
+        root = Path(tmp)
+        keys = [f"BENCH-{i}" for i in range(1, module_count(tests) + 1)]
+        with Simulator(stories=keys, processing_ms=0) as sim:
+            creds = {"OCTANE_CLIENT_ID": sim.client_id, "OCTANE_CLIENT_SECRET": sim.client_secret}
+            env = clean_env(root / "pycache", PYTHONHASHSEED="0", **creds)
+            trees = {"this tree": env}
+            if baseline:
+                old = {**env, "PYTHONPATH": str(export(baseline, root / "baseline"))}
+                trees[baseline] = old
+            print(f"| uploader process, callgrind | 1 test | {tests} tests | per test |")
+            print("|---|---|---|---|")
+            for name, run_env in trees.items():
+                counts = []
+                for size in (1, tests):
+                    suite = make_suite(root / f"suite-{size}", size)
+                    _uploader_instructions(suite, root, sim, run_env)  # compiles the bytecode
+                    counts.append(_uploader_instructions(suite, root, sim, run_env))
+                per = (counts[1] - counts[0]) / (tests - 1)
+                print(
+                    f"| {name} | {counts[0] / 1e9:.3f} G | {counts[1] / 1e9:.3f} G "
+                    f"| {per / 1e3:.0f} k |",
+                    flush=True,
+                )
+
+
+def _uploader_instructions(suite: Path, root: Path, sim: Simulator, env: dict[str, str]) -> int:
+    """The instructions of the uploader process of one upload of ``suite``."""
+    out = root / "callgrind-traced"
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir()
+    command = [
+        "valgrind",
+        "--tool=callgrind",
+        "--trace-children=yes",
+        f"--callgrind-out-file={out}/callgrind.out.%p",
+        sys.executable,
+        "-m",
+        "pytest",
+        "-p",
+        "no:cacheprovider",
+        "-q",
+        *_upload_args(sim, out),
+    ]
+    done = subprocess.run(command, check=False, cwd=suite, env=env, capture_output=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"upload: exit {done.returncode}\n{done.stdout[-2000:]!r}")
+    for path in out.glob("callgrind.out.*"):
+        data = path.read_bytes()
+        match = _TOTALS.search(data)
+        if _UPLOADER_CMD.search(data[:4000]) and match:
+            return int(match.group(1))
+    raise RuntimeError(f"no callgrind output of the uploader in {out}")
 
 
 def _upload_args(sim: Simulator, root: Path) -> list[str]:
