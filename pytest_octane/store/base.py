@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pytest_octane.errors import StoreError
-from pytest_octane.model import JobRecord, RequestLogEntry, SliceRecord
+
+if TYPE_CHECKING:  # annotations only: naming a store (pytest's report header) builds no records
+    from pytest_octane.records import JobRecord, RequestLogEntry, SliceRecord
 
 __all__ = ["DamagedJob", "JobListing", "TaskStore"]
 

@@ -65,6 +65,9 @@ def test_a_dry_run_imports_the_xml_writer_only_when_it_writes(
     assert "pytest_octane.octane.results_xml" in written
     # plain runs are written as text: lxml is for pytest-bdd scenarios only
     assert not {name for name in written if name == "lxml" or name.startswith("lxml.")}
+    # a dry run journals nothing and records no job: neither module is imported
+    assert "pytest_octane.job.journal" not in written
+    assert "pytest_octane.records" not in written
     assert (pytester.path / "out" / "slice-0001.xml").is_file()
     nothing = _imported(
         pytester, modules_out, "--octane-dry-run=-", "-k", "no_such_test", ret=5
