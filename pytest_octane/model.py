@@ -177,7 +177,9 @@ class BuildContext:
         return {k: v for k, v in _fields(self).items() if v is not None}
 
 
-#: the names ``records.py`` defines, exported here as well (:func:`__getattr__`)
+#: the names ``records.py`` defines, exported here as well (:func:`__getattr__`); spelled
+#: out, not read from ``records.__all__``: pytest probes a missing attribute of this
+#: module at each session's start, and reading that would import records.py then
 _RECORDS = frozenset(
     (
         "MAX_FAILURES_KEPT",
