@@ -178,8 +178,8 @@ class BuildContext:
 
 
 #: the names ``records.py`` defines, exported here as well (:func:`__getattr__`); spelled
-#: out, not read from ``records.__all__``: pytest probes a missing attribute of this
-#: module at each session's start, and reading that would import records.py then
+#: out, not read from ``records.__all__``: each ``from pytest_octane.model import ...``
+#: asks this module for ``__path__``, and that would import records.py every time
 _RECORDS = frozenset(
     (
         "MAX_FAILURES_KEPT",
