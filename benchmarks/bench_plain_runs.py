@@ -20,11 +20,11 @@ from pathlib import Path
 import pytest
 from bench_common import machine, median, now_text, paired_ratios
 
-from pytest_octane.model import PlainRun
+from pytest_octane.model import TestRun
 from pytest_octane.octane.results_xml import (
     ResultHeader,
     RunRefs,
-    plain_run_xml,
+    reported_run_xml,
     run_xml,
     write_document,
     write_slices,
@@ -76,9 +76,9 @@ def _collector(reports: Sequence[pytest.TestReport]) -> ResultCollector:
 def as_reported(collector: ResultCollector, folder: Path) -> None:
     """What a dry run does now: plain results written from their fields."""
     texts = [
-        plain_run_xml(result, MAX_TRACE)
-        if isinstance(result, PlainRun)
-        else run_xml(result, None, MAX_TRACE)
+        run_xml(result, None, MAX_TRACE)
+        if isinstance(result, TestRun)
+        else reported_run_xml("", result, MAX_TRACE)
         for result in collector.take_results()
     ]
     write_text_slices(folder, HEADER, texts, slice_size=SLICE_SIZE)

@@ -13,7 +13,7 @@ import hashlib
 import os
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from pytest_octane.records import (
@@ -38,7 +38,7 @@ __all__ = [
     "GherkinScenario",
     "GherkinStep",
     "JobRecord",
-    "PlainRun",
+    "Reported",
     "RequestLogEntry",
     "RunError",
     "RunStatus",
@@ -136,21 +136,11 @@ class TestRun:
     attachments: tuple[Attachment, ...] = ()
 
 
-class PlainRun(NamedTuple):
-    """The fields of a plain ``TestRun`` (no error, scenario or attachment), read straight
-    from a test's reports: the journal line and the dry run's element of most results are
-    written from these, without making the run (a frozen dataclass costs 4 µs, issue 28)."""
-
-    nodeid: str
-    module: str
-    package: str
-    klass: str
-    name: str
-    status: RunStatus
-    duration_ms: int
-    started_ms: int
-    description: str | None
-    jira_keys: tuple[str, ...]
+#: A plain result (no error, scenario or attachment) as its reports said it: ``(nodeid,
+#: status, duration_ms, started_ms, description, jira_keys)``.  The pytest process writes
+#: most results' journal lines and dry-run elements from these, the names derived by the
+#: writer, without making their runs (a frozen dataclass costs 4 µs, issue 28).
+Reported = tuple[str, RunStatus, int, int, str | None, tuple[str, ...]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,6 +176,7 @@ _RECORDS = frozenset(
         "MAX_FAILURE_MESSAGE",
         "FailedTest",
         "JobRecord",
+        "Reported",
         "RequestLogEntry",
         "SliceRecord",
         "SliceStatus",

@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_octane.errors import InputError
-from pytest_octane.model import PlainRun, RunStatus, TestRun, split_nodeid
+from pytest_octane.model import RunStatus, TestRun, split_nodeid
 from pytest_octane.octane.xml_text import ResultHeader
 from pytest_octane.settings.parsers import MAX_SLICE_SIZE
 
@@ -242,24 +242,20 @@ def run_line(run: TestRun) -> bytes:
     """
     if _PLAIN_RUN and run.error is None and run.gherkin is None and not run.attachments:
         try:
-            return plain_run_line(
-                PlainRun(
-                    run.nodeid, run.module, run.package, run.klass, run.name, run.status,
-                    run.duration_ms, run.started_ms, run.description, run.jira_keys,
-                )
-            )  # fmt: skip
+            return plain_run_line(run)
         except (TypeError, AttributeError):  # a field of another type (a hook's doing)
             pass
     text = _LINE_ENCODER.encode({"run": encode(run)})
     return (text + "\n").encode("utf-8", "surrogatepass")
 
 
-def plain_run_line(plain: PlainRun) -> bytes:
-    """The journal line of a plain run with these fields (no error, scenario or attachment),
-    written by one format with the C string escaper that ``json`` itself uses: what
-    :func:`run_line` writes for the same run, without making the run (the plugin journals
-    most results this way).  A field of another type raises TypeError."""
-    nodeid, module, package, klass, name, status, duration_ms, started_ms, text, keys = plain
+def plain_run_line(run: TestRun) -> bytes:
+    """The journal line of a plain run (no error, scenario or attachment), written by one
+    format with the C string escaper that ``json`` itself uses: what :func:`run_line`
+    writes for it through the generic codec.  A field of another type raises TypeError."""
+    nodeid, module, package, klass, name = run.nodeid, run.module, run.package, run.klass, run.name
+    status, duration_ms, started_ms = run.status, run.duration_ms, run.started_ms
+    text, keys = run.description, run.jira_keys
     quoted = _quoted
     if type(duration_ms) is not int or type(started_ms) is not int or type(status) is not RunStatus:
         raise TypeError("not a plain run")
@@ -267,7 +263,7 @@ def plain_run_line(plain: PlainRun) -> bytes:
     return (
         f'{{"run":{{"nodeid":{quoted(nodeid)},"module":{quoted(module)},'
         f'"package":{quoted(package)},"klass":{quoted(klass)},'
-        f'"name":{quoted(name)},"status":{quoted(status.value)},'
+        f'"name":{quoted(name)},"status":{_STATUS_TEXT[status]},'
         f'"duration_ms":{int.__repr__(duration_ms)},"started_ms":{int.__repr__(started_ms)},'
         f'"error":null,"description":{about},'
         f'"jira_keys":[{",".join(map(quoted, keys))}],'

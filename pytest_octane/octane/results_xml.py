@@ -19,8 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TypeVar
 
-from pytest_octane.model import PlainRun, RunStatus, TestRun
-from pytest_octane.octane.gherkin_xml import gherkin_run_texts, plan_slices
+from pytest_octane.model import Reported, RunStatus, TestRun, split_nodeid
 from pytest_octane.octane.xml_text import LONG_MAX, clean, cut_trace, fit_long, run_link
 from pytest_octane.octane.xml_text import (  # re-exported: the writer's header
     ResultHeader as ResultHeader,
@@ -36,7 +35,7 @@ __all__ = [
     "RefsFor",
     "RunRefs",
     "SliceFile",
-    "plain_run_xml",
+    "reported_run_xml",
     "run_xml",
     "slice_path",
     "without_build",
@@ -51,6 +50,8 @@ _MESSAGE_LIMIT = 4000
 _NAME_LIMIT = 255
 #: runs joined into one string and written at once (bounds the memory of a long stream)
 _CHUNK_RUNS = 500
+#: each status's value (an enum member's ``.value`` is a slow property on Python 3.11)
+_STATUS_TEXT = {status: status.value for status in RunStatus}
 _DECLARATION = "<?xml version='1.0' encoding='UTF-8' standalone='yes'?>\n"
 
 # Characters that need work: those XML 1.0 forbids (cleaned, see xml_text.clean; none lies
@@ -175,7 +176,7 @@ def _run_start(
         started_ms = fit_long(started_ms)
     return (
         f'<test_run{_place_xml(module, package, klass)} name="{name}" duration="{duration_ms}"'
-        f' status="{status.value}" started="{started_ms}"{link}'
+        f' status="{_STATUS_TEXT[status]}" started="{started_ms}"{link}'
     )
 
 
@@ -230,10 +231,12 @@ def run_xml(
     return f"{start}>{''.join(children)}</test_run>"
 
 
-def plain_run_xml(plain: PlainRun, max_trace: int) -> str:
-    """What :func:`run_xml` writes for a plain run with these fields (no error, scenario,
-    link or refs), without making the run: a dry run writes most results this way."""
-    _, module, package, klass, name, status, duration_ms, started_ms, description, _ = plain
+def reported_run_xml(module: str, reported: Reported, max_trace: int) -> str:
+    """What :func:`run_xml` writes for a plain result as its reports said it (no error,
+    scenario, link or refs), its names derived here: a dry run writes most results this way,
+    without making their runs."""
+    nodeid, status, duration_ms, started_ms, description, _ = reported
+    package, klass, name = split_nodeid(nodeid)
     start = _run_start(module, package, klass, name, status, duration_ms, started_ms)
     if not description:
         return start + "/>"
@@ -265,6 +268,8 @@ def write_document(
         scenarios = [first, *iterator]
         _one_kind(scenarios, gherkin=True)
         count = len(scenarios)
+        from pytest_octane.octane.gherkin_xml import gherkin_run_texts
+
         texts = gherkin_run_texts(scenarios, max_trace)
     else:
 
@@ -283,7 +288,7 @@ def write_document(
 
 def write_texts(target: IO[bytes], header: ResultHeader, texts: Iterable[str]) -> None:
     """One ``<test_result>`` document of these run elements (``run_xml`` or
-    ``plain_run_xml`` texts), UTF-8, written a chunk of runs at a time."""
+    ``reported_run_xml`` texts), UTF-8, written a chunk of runs at a time."""
     parts = [_DECLARATION, "<test_result>", _header_xml(header), "<test_runs>"]
     for text in texts:
         parts.append(text)
@@ -335,6 +340,8 @@ def write_slices(
 ) -> list[SliceFile]:
     """Write ``slice-0001.xml``, ... (from ``first_index``) with at most ``slice_size`` runs
     each (none for no runs); see ``plan_slices`` for how pytest-bdd scenarios are sliced."""
+    from pytest_octane.octane.gherkin_xml import plan_slices  # not for a dry run's texts
+
     slices = plan_slices(runs, slice_size)
     return _write_files(
         folder,
@@ -347,7 +354,7 @@ def write_slices(
 def write_text_slices(
     folder: Path, header: ResultHeader, texts: Sequence[str], *, slice_size: int
 ) -> list[SliceFile]:
-    """:func:`write_slices` for plain runs given as their elements (``plain_run_xml``)."""
+    """:func:`write_slices` for plain runs given as their elements (``reported_run_xml``)."""
     slices = [texts[start : start + slice_size] for start in range(0, len(texts), slice_size)]
 
     def write(fh: IO[bytes], chunk: Sequence[str]) -> int:

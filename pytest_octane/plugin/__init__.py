@@ -171,9 +171,7 @@ def octane_attach(request: pytest.FixtureRequest) -> object:
 def _register_bdd(session: OctaneSession) -> None:
     """With pytest-bdd installed, scenarios carry their feature and steps on their reports;
     the collector that puts them there is registered once collection found a scenario."""
-    from pytest_octane.plugin.bdd import bdd_installed
-
-    if bdd_installed(session.config):
+    if session.config.pluginmanager.has_plugin("pytest-bdd"):  # pytest-bdd's plugin name
         session.register(BddScout(session), "octane-bdd-scout")
 
 
@@ -255,7 +253,7 @@ def pytest_unconfigure(config: pytest.Config) -> Generator[None]:
     if session is None:
         return (yield)  # never imported the reporter (and lxml): the plugin costs nothing off
     try:
-        if session.reporter is None:  # an xdist worker
+        if session.upload is None:  # an xdist worker or a dry run: nothing to wait for here
             return (yield)
         from pytest_octane.job.interrupt import exit_on_ctrl_c
 

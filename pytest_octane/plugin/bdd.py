@@ -18,18 +18,11 @@ from typing import Any
 import pytest
 
 from pytest_octane.model import GherkinScenario, GherkinStep
+from pytest_octane.plugin.attrs import BDD_ATTR
 
-__all__ = ["BDD_ATTR", "BddCollector", "bdd_installed", "scenario_name", "scenario_of"]
-
-#: Report attribute with the scenario's data (a dict of str, int, list: survives xdist).
-BDD_ATTR = "octane_bdd"
+__all__ = ["BddCollector", "scenario_name", "scenario_of"]
 
 PASSED, FAILED, SKIPPED = "passed", "failed", "skipped"
-
-
-def bdd_installed(config: pytest.Config) -> bool:
-    """pytest-bdd registers its plugin as ``pytest-bdd``; absent means nothing to do."""
-    return config.pluginmanager.has_plugin("pytest-bdd")
 
 
 def _background_count(template: Any) -> int:

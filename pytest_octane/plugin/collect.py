@@ -20,7 +20,7 @@ import pytest
 
 from pytest_octane.model import (
     Attachment,
-    PlainRun,
+    Reported,
     RunError,
     RunStatus,
     TestRun,
@@ -28,8 +28,7 @@ from pytest_octane.model import (
     split_nodeid,
 )
 from pytest_octane.octane.xml_text import LONG_MAX, ms_of_seconds, with_captured
-from pytest_octane.plugin.attrs import ATTACH_ATTR, JIRA_ATTR
-from pytest_octane.plugin.bdd import BDD_ATTR, scenario_of
+from pytest_octane.plugin.attrs import ATTACH_ATTR, BDD_ATTR, JIRA_ATTR
 
 __all__ = ["ResultCollector", "captured_sections", "exception_type"]
 
@@ -144,8 +143,10 @@ def _drop(item: Attachment) -> None:
 
 @dataclass(slots=True)
 class _Pending:
-    """What is known of one item while its reports arrive."""
+    """What is known of one item while its reports arrive (and, finished, until its run or
+    line is made)."""
 
+    nodeid: str
     started: float = 0.0
     duration: float = 0.0
     status: RunStatus = RunStatus.PASSED
@@ -173,8 +174,9 @@ class ResultCollector:
     ) -> None:
         #: finished items in the order they finished: a run, or what makes one (made on
         #: demand: a dry run makes all 5,000 at the session's end, in one tight loop)
-        self._done: list[TestRun | tuple[str, _Pending]] = []
+        self._done: list[TestRun | _Pending] = []
         self._capture = capture
+        self._keep_sections = capture != "no"  # read for every report
         self._capture_passed = capture_passed
         self._max_trace = max_trace
         self._attach_budget = attachments_max_bytes
@@ -198,8 +200,8 @@ class ResultCollector:
         """Every finished item's run so far, in the order they finished."""
         done = self._done
         for index, item in enumerate(done):
-            if type(item) is tuple:
-                done[index] = self._finish(*item)
+            if type(item) is _Pending:
+                done[index] = self._finish(item)
         return done  # type: ignore[return-value]  # every item is a TestRun now
 
     @property
@@ -234,50 +236,41 @@ class ResultCollector:
             if isinstance(item, TestRun):  # a module's collection error or skip
                 run = item
             else:
-                line = self._reported_line(*item, started_ms)
+                line = self._reported_line(item, started_ms)
                 if line is not None:
-                    lines.append((item[1].status, line))
+                    lines.append((item.status, line))
                     continue
-                run = self._finish(*item)
+                run = self._finish(item)
             if started_ms is not None:
                 run = replace(run, started_ms=started_ms)
             lines.append((run.status, run_line(run)))
         return lines
 
-    def _reported_line(
-        self, nodeid: str, pending: _Pending, started_ms: int | None
-    ) -> bytes | None:
+    def _reported_line(self, pending: _Pending, started_ms: int | None) -> bytes | None:
         """The journal line of a plain result (``journal.reported_line``), or None for any
         other (an error, a scenario, attachments or captured output to add)."""
-        if not self._is_plain(pending) or self._line_of is None:
+        reported = self._reported(pending, started_ms)
+        if reported is None or self._line_of is None:
             return None
-        started = _ms(pending.started) if started_ms is None else started_ms
         try:
-            return self._line_of(
-                nodeid,
-                pending.status,
-                _ms(pending.duration),
-                started,
-                pending.description,
-                pending.jira_keys or self._jira_keys.get(nodeid, ()),
-            )
+            return self._line_of(*reported)
         except TypeError:  # a key that is no str: the generic codec says what it is
             return None
 
-    def take_results(self, started_ms: int | None = None) -> list[TestRun | PlainRun]:
-        """The finished items handed over like :meth:`take_runs`, a plain result as its
-        fields (:meth:`_plain`): a dry run writes those without making their runs."""
+    def take_results(self, started_ms: int | None = None) -> list[TestRun | Reported]:
+        """The finished items handed over like :meth:`take_runs`, a plain result as what its
+        reports said (:meth:`_reported`): a dry run writes those without making their runs."""
         done, self._done = self._done, []
-        results: list[TestRun | PlainRun] = []
+        results: list[TestRun | Reported] = []
         for item in done:
             if isinstance(item, TestRun):
                 run = item
             else:
-                plain = self._plain(*item, started_ms)
-                if plain is not None:
-                    results.append(plain)
+                reported = self._reported(item, started_ms)
+                if reported is not None:
+                    results.append(reported)
                     continue
-                run = self._finish(*item)
+                run = self._finish(item)
             results.append(run if started_ms is None else replace(run, started_ms=started_ms))
         return results
 
@@ -285,22 +278,19 @@ class ResultCollector:
     def has_scenarios(self) -> bool:
         """Some finished item is a pytest-bdd scenario (its run is written as Gherkin)."""
         return any(
-            item.gherkin is not None if isinstance(item, TestRun) else item[1].bdd is not None
+            item.gherkin is not None if isinstance(item, TestRun) else item.bdd is not None
             for item in self._done
         )
 
-    def _plain(self, nodeid: str, pending: _Pending, started_ms: int | None) -> PlainRun | None:
-        """The fields of the run :meth:`_finish` would make, when it is plain (no error,
-        scenario or attachment, and no captured output to add); else None."""
+    def _reported(self, pending: _Pending, started_ms: int | None) -> Reported | None:
+        """A plain result (no error, scenario or attachment, and no captured output to add)
+        as its reports said it: the fields its journal line and its dry run's element are
+        written from, the names left to the writer; None for any other."""
         if not self._is_plain(pending):
             return None
-        package, klass, name = split_nodeid(nodeid)
-        return PlainRun(
+        nodeid = pending.nodeid
+        return (
             nodeid,
-            self._module,
-            package,
-            klass,
-            name,
             pending.status,
             _ms(pending.duration),
             _ms(pending.started) if started_ms is None else started_ms,
@@ -320,46 +310,47 @@ class ResultCollector:
     def add_report(self, report: pytest.TestReport) -> bool:
         """Take one phase's report; True when it finished an item whose run now waits in
         :attr:`runs` (a plain one given to the :meth:`journal_plain` sink does not wait)."""
-        nodeid = report.nodeid  # a property that builds a new string on each read
         # the report's attributes as a dict: what plugins put on it is read without an
         # AttributeError for an absent one (three reports a test: this is the hot path)
         fields = vars(report)
+        when: str = fields["when"]
+        nodeid = report.nodeid  # pytest 9: a property, a string made from the report's id
         node = fields.get("node")  # xdist's worker node, on the controller
         key = nodeid if node is None else (nodeid, node)
-        when: str = fields["when"]
-        pending = self._pending.get(key)
-        if pending is None or (pending.rerun and when == "setup"):
-            # a new item, or the next attempt of one: pytest-rerunfailures before 16.7 logs no
-            # teardown for an attempt it reruns, so its "rerun" report is that attempt's last
-            pending = self._pending[key] = _Pending(fields["start"])
+        # every attempt of an item starts with its setup: pytest-rerunfailures before 16.7
+        # logs no teardown for an attempt it reruns (its "rerun" report is that attempt's last)
+        pending = None if when == "setup" else self._pending.get(key)
+        if pending is None:
+            pending = self._pending[key] = _Pending(nodeid, fields["start"])
         outcome: str = fields["outcome"]  # pytest-rerunfailures adds "rerun"
         if outcome == "rerun":
             pending.rerun = True
         else:
-            if when == "setup" or not pending.started:
+            if not pending.started:  # its first report had no start
                 pending.started = fields["start"]
             pending.duration += fields["duration"]
             if JIRA_ATTR in fields or BDD_ATTR in fields or ATTACH_ATTR in fields:
                 self._extra(pending, fields)
-            if self._capture != "no":
+            if self._keep_sections:
                 pending.sections = report.sections  # each report has every section so far
-            if outcome != "passed" and pending.status is not RunStatus.FAILED:
+            if outcome != "passed" and pending.status is not _FAILED:
                 # the first failure (setup or call) tells the story; teardown adds nothing
                 self._not_passed(pending, report, when, outcome)
-        if when == "teardown":
-            del self._pending[key]
-            if not pending.rerun:
-                if pending.error is None and not self._capture_passed:
-                    pending.sections = None  # its run will not carry them: not kept until then
-                sink = self._sink
-                if sink is not None:
-                    line = self._reported_line(nodeid, pending, self._sink_started)
-                    if line is not None:
-                        sink(line, pending.status)
-                        return False
-                self._done.append((nodeid, pending))
-                return True
-        return False
+        if when != "teardown":
+            return False
+        del self._pending[key]
+        if pending.rerun:
+            return False
+        if pending.error is None and not self._capture_passed:
+            pending.sections = None  # its run will not carry them: not kept until then
+        sink = self._sink
+        if sink is not None:
+            line = self._reported_line(pending, self._sink_started)
+            if line is not None:
+                sink(line, pending.status)
+                return False
+        self._done.append(pending)
+        return True
 
     def add_collect_report(self, report: pytest.CollectReport) -> None:
         """A module that failed to import or collect becomes one failed run; a module skipped
@@ -424,11 +415,14 @@ class ResultCollector:
             pending.status = RunStatus.SKIPPED
             pending.description = _skip_reason(report)
 
-    def _finish(self, nodeid: str, pending: _Pending) -> TestRun:
+    def _finish(self, pending: _Pending) -> TestRun:
+        nodeid = pending.nodeid
         package, klass, name = split_nodeid(nodeid)
         keys = pending.jira_keys or self._jira_keys.get(nodeid, ())
         gherkin = None
         if pending.bdd is not None:
+            from pytest_octane.plugin.bdd import scenario_of  # only with pytest-bdd
+
             gherkin = scenario_of(pending.bdd, self._feature_texts)
             tag_keys = [str(k) for k in pending.bdd.get("jira_keys", ())]
             keys = tuple(dict.fromkeys([*keys, *tag_keys]))
@@ -498,6 +492,8 @@ class ResultCollector:
             kept.append(item)
         return tuple(kept)
 
+
+_FAILED = RunStatus.FAILED  # a module's name: an enum's member is slower to read (3.11)
 
 #: up to this many seconds ``round(seconds * 1000)`` is far inside ``xs:long`` (the fast path
 #: of :func:`_ms`; NaN and infinities fail the comparison and take the checked one)

@@ -19,7 +19,7 @@ import pytest
 
 from pytest_octane.errors import OctaneError
 from pytest_octane.logs import LazyLogger
-from pytest_octane.model import PlainRun, TestRun
+from pytest_octane.model import TestRun
 from pytest_octane.octane.xml_text import header_from_settings, link_problem, run_link
 from pytest_octane.plugin.collect import ResultCollector
 from pytest_octane.settings import Settings
@@ -179,7 +179,6 @@ class OctaneReporter:
             self.summary_lines.append("dry run: 0 test runs, nothing would be uploaded")
             return
         # the XML writer (and lxml) only here, when a dry run writes (issue 28)
-        from pytest_octane.octane.gherkin_xml import plan_slices
         from pytest_octane.octane.results_xml import (
             SliceFile,
             write_document,
@@ -203,6 +202,8 @@ class OctaneReporter:
                 return write_text_slices(folder, header, texts, slice_size=size)
 
         else:
+            from pytest_octane.octane.gherkin_xml import plan_slices
+
             runs = self.final_runs(self.collector.runs)
             slices = plan_slices(runs, size)
             count, n_slices = len(runs), len(slices)
@@ -247,7 +248,7 @@ class OctaneReporter:
         """The dry run's ``<test_run>`` elements and JIRA keys, a plain result's written from
         its fields without making its run (issue 28: 5,000 runs took ~45 ms to make); None
         when a hook changes runs, links are checked or a scenario is written as Gherkin."""
-        from pytest_octane.octane.results_xml import plain_run_xml, run_xml
+        from pytest_octane.octane.results_xml import reported_run_xml, run_xml
 
         settings = self.settings
         if (
@@ -257,16 +258,18 @@ class OctaneReporter:
             or self.collector.has_scenarios
         ):
             return None
-        max_trace = settings.max_trace
+        max_trace, module = settings.max_trace, settings.module or ""
         texts: list[str] = []
         keys: dict[str, tuple[str, ...]] = {}
         for result in self.collector.take_results(settings.started):
-            if isinstance(result, PlainRun):
-                texts.append(plain_run_xml(result, max_trace))
-            else:
+            if isinstance(result, TestRun):
                 texts.append(run_xml(result, None, max_trace))
-            if result.jira_keys:
-                keys[result.nodeid] = result.jira_keys
+                nodeid, jira_keys = result.nodeid, result.jira_keys
+            else:  # a plain result, as reported
+                texts.append(reported_run_xml(module, result, max_trace))
+                nodeid, jira_keys = result[0], result[5]
+            if jira_keys:
+                keys[nodeid] = jira_keys
         return texts, keys
 
     def _report_upload(self, upload: UploadPlugin) -> None:
