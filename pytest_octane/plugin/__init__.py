@@ -185,12 +185,18 @@ class BddScout:
 
     @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        # pytest-bdd (9.x) maps each scenario's test function to its template: with none
+        # made, no item is a scenario and bdd.py is not even imported
+        from pytest_bdd.scenario import scenario_wrapper_template_registry
+
+        if not scenario_wrapper_template_registry:
+            return
         from pytest_octane.plugin.bdd import BddCollector
 
         collector = BddCollector(
             self.session.config.rootpath, self.session.settings.jira_tag_pattern
         )
-        if collector.has_templates and any(collector.is_scenario(item) for item in items):
+        if any(collector.is_scenario(item) for item in items):
             self.session.register(collector, "octane-bdd")
 
 

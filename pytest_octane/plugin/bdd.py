@@ -111,11 +111,6 @@ class BddCollector:
         except TypeError:  # an unhashable (or unreferenceable) test object is no scenario
             return None
 
-    @property
-    def has_templates(self) -> bool:
-        """pytest-bdd made a scenario somewhere (else no item is one: none is looked at)."""
-        return len(self._templates) > 0
-
     def is_scenario(self, item: pytest.Item) -> bool:
         return self.template_of(item) is not None
 
