@@ -176,7 +176,6 @@ _RECORDS = frozenset(
         "MAX_FAILURE_MESSAGE",
         "FailedTest",
         "JobRecord",
-        "Reported",
         "RequestLogEntry",
         "SliceRecord",
         "SliceStatus",

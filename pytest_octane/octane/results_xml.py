@@ -13,14 +13,20 @@ from __future__ import annotations
 
 import functools
 import itertools
-import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TypeVar
 
 from pytest_octane.model import Reported, RunStatus, TestRun, split_nodeid
-from pytest_octane.octane.xml_text import LONG_MAX, clean, cut_trace, fit_long, run_link
+from pytest_octane.octane.xml_text import (
+    LONG_MAX,
+    CharClass,
+    clean,
+    cut_trace,
+    fit_long,
+    run_link,
+)
 from pytest_octane.octane.xml_text import (  # re-exported: the writer's header
     ResultHeader as ResultHeader,
 )
@@ -54,18 +60,17 @@ _CHUNK_RUNS = 500
 _STATUS_TEXT = {status: status.value for status in RunStatus}
 _DECLARATION = "<?xml version='1.0' encoding='UTF-8' standalone='yes'?>\n"
 
-# Characters that need work: those XML 1.0 forbids (cleaned, see xml_text.clean; none lies
-# beyond the BMP) and those that must be escaped.  Most values hold none and are used as they
-# are.  (Positive classes: a negated class over all of Unicode costs ~6 ms to compile.)
-_ATTRIBUTE_WORK = re.compile('[\x00-\x1f&<>"\ud800-\udfff\ufffe\uffff]')
-_TEXT_WORK = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f&<>\r\ud800-\udfff\ufffe\uffff]")
+# Characters that need work: those XML 1.0 forbids (cleaned, see xml_text.clean) and those
+# that must be escaped.  Most values hold none and are used as they are.
+_ATTRIBUTE_WORK = CharClass('\x00-\x1f&<>"')
+_TEXT_WORK = CharClass("\x00-\x08\x0b\x0c\x0e-\x1f&<>\r")
 
 
 def _attribute(value: str, limit: int | None = _NAME_LIMIT) -> str:
     """``value`` cleaned, cut to ``limit`` characters and escaped for a double-quoted
     attribute (tab, newline and CR as character references, so they survive a parser's
     attribute-value normalisation)."""
-    if _ATTRIBUTE_WORK.search(value) is None:
+    if _ATTRIBUTE_WORK.pattern_for(value).search(value) is None:
         return value[:limit]
     return (
         clean(value)[:limit]
@@ -82,7 +87,7 @@ def _attribute(value: str, limit: int | None = _NAME_LIMIT) -> str:
 def _text(value: str) -> str:
     """``value`` cleaned and escaped for element content (CR as a character reference, which
     a parser would otherwise turn into a newline)."""
-    if _TEXT_WORK.search(value) is None:
+    if _TEXT_WORK.pattern_for(value).search(value) is None:
         return value
     return (
         clean(value)

@@ -146,6 +146,7 @@ def pytest_configure(config: pytest.Config) -> None:
         config, settings, dry_run=dry_run, jira_keys=jira_keys, upload=session.upload
     )
     session.reporter = session.register(reporter, "octane-reporter")
+    session.register(reporter.collector, "octane-collector")  # takes each test's reports
 
 
 def pytest_report_header(config: pytest.Config) -> str | None:

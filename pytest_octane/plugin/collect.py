@@ -157,6 +157,8 @@ class _Pending:
     bdd: dict[str, Any] | None = None  # a pytest-bdd scenario's data (see bdd.py)
     sections: list[tuple[str, str]] | None = None  # the last report's captured output
     attachments: list[dict[str, Any]] | None = None
+    #: the id object its reports share (``add_report``); None under xdist
+    ident: object = None
 
 
 class ResultCollector:
@@ -171,6 +173,7 @@ class ResultCollector:
         capture_passed: bool = False,
         max_trace: int = 20000,
         attachments_max_bytes: int | None = None,
+        on_waiting: Callable[[], None] | None = None,
     ) -> None:
         #: finished items in the order they finished: a run, or what makes one (made on
         #: demand: a dry run makes all 5,000 at the session's end, in one tight loop)
@@ -184,6 +187,7 @@ class ResultCollector:
         self.notes: list[str] = []
         self._noted: set[str] = set()
         self._pending: dict[str | tuple[str, Any], _Pending] = {}
+        self._last: _Pending | None = None  # the item of the last setup, until its teardown
         self._module = module or ""
         # keys read at collection in this process; xdist workers' keys come on the reports
         self._jira_keys: Mapping[str, tuple[str, ...]] = {} if jira_keys is None else jira_keys
@@ -194,6 +198,8 @@ class ResultCollector:
         #: journal.reported_line, imported by the first caller that journals (a dry run
         #: journals nothing and does not import the journal: issue 28)
         self._line_of: _LineWriter | None = None
+        #: called when a finished item's run waits in :attr:`runs` (the upload takes it)
+        self._on_waiting = on_waiting
 
     @property
     def runs(self) -> list[TestRun]:
@@ -310,18 +316,43 @@ class ResultCollector:
     def add_report(self, report: pytest.TestReport) -> bool:
         """Take one phase's report; True when it finished an item whose run now waits in
         :attr:`runs` (a plain one given to the :meth:`journal_plain` sink does not wait)."""
+        waiting = len(self._done)
+        self.pytest_runtest_logreport(report)
+        return len(self._done) > waiting
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """:meth:`add_report` as pytest's hook: the collector is registered as a plugin of its
+        own, so that each of a test's three reports costs one call (issue 28)."""
         # the report's attributes as a dict: what plugins put on it is read without an
         # AttributeError for an absent one (three reports a test: this is the hot path)
         fields = vars(report)
         when: str = fields["when"]
-        nodeid = report.nodeid  # pytest 9: a property, a string made from the report's id
-        node = fields.get("node")  # xdist's worker node, on the controller
-        key = nodeid if node is None else (nodeid, node)
-        # every attempt of an item starts with its setup: pytest-rerunfailures before 16.7
-        # logs no teardown for an attempt it reruns (its "rerun" report is that attempt's last)
-        pending = None if when == "setup" else self._pending.get(key)
-        if pending is None:
-            pending = self._pending[key] = _Pending(nodeid, fields["start"])
+        # the item's id: one object in each of its reports (pytest 9 keeps a NodeId, earlier
+        # versions the node id string), so the reports after a setup find their item without
+        # making its node id again (a property of pytest 9's reports)
+        ident = fields.get("_id") or fields.get("nodeid")
+        pending = self._last
+        if (
+            pending is None
+            or pending.ident is not ident
+            or ident is None
+            or when == "setup"
+            or "node" in fields
+        ):
+            nodeid = report.nodeid
+            node = fields.get("node")  # xdist's worker node, on the controller
+            key = nodeid if node is None else (nodeid, node)
+            # every attempt of an item starts with its setup: pytest-rerunfailures before
+            # 16.7 logs no teardown for an attempt it reruns (its "rerun" report is that
+            # attempt's last)
+            pending = None if when == "setup" else self._pending.get(key)
+            if pending is None:
+                pending = self._pending[key] = _Pending(nodeid, fields["start"])
+                if node is None:
+                    pending.ident = ident
+            self._last = pending
+        else:
+            key = pending.nodeid
         outcome: str = fields["outcome"]  # pytest-rerunfailures adds "rerun"
         if outcome == "rerun":
             pending.rerun = True
@@ -337,10 +368,11 @@ class ResultCollector:
                 # the first failure (setup or call) tells the story; teardown adds nothing
                 self._not_passed(pending, report, when, outcome)
         if when != "teardown":
-            return False
+            return
         del self._pending[key]
+        self._last = None
         if pending.rerun:
-            return False
+            return
         if pending.error is None and not self._capture_passed:
             pending.sections = None  # its run will not carry them: not kept until then
         sink = self._sink
@@ -348,9 +380,10 @@ class ResultCollector:
             line = self._reported_line(pending, self._sink_started)
             if line is not None:
                 sink(line, pending.status)
-                return False
+                return
         self._done.append(pending)
-        return True
+        if self._on_waiting is not None:
+            self._on_waiting()
 
     def add_collect_report(self, report: pytest.CollectReport) -> None:
         """A module that failed to import or collect becomes one failed run; a module skipped

@@ -35,7 +35,8 @@ if TYPE_CHECKING:
 
 
 class OctaneReporter:
-    """Registered once per session on the controller (never on xdist workers)."""
+    """Registered once per session on the controller (never on xdist workers), with its
+    collector as a plugin of its own (the collector takes the tests' reports)."""
 
     def __init__(
         self,
@@ -59,6 +60,7 @@ class OctaneReporter:
             capture_passed=settings.capture_passed,
             max_trace=settings.max_trace,
             attachments_max_bytes=settings.attachments_max_mb * 2**20,
+            on_waiting=self._journal if upload is not None else None,
         )
         self.summary_lines: list[str] = []
         self.failed = False
@@ -74,10 +76,6 @@ class OctaneReporter:
         return self.upload.outcome if self.upload is not None else None
 
     # -- collecting
-
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        if self.collector.add_report(report) and self.upload is not None:
-            self._journal()
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         self.collector.add_collect_report(report)
@@ -320,22 +318,21 @@ class OctaneReporter:
 
 
 def jira_keys_json(keys: Mapping[str, Sequence[str]]) -> str:
-    """``json.dumps(keys, indent=2)``, character for character, in less than half its time
+    """``json.dumps(keys, indent=2)``, character for character, in a fraction of its time
     (issue 28): an indent makes ``json`` use its pure-Python encoder, while each string alone
-    goes through the C one."""
+    goes through the C one, and the tests of a module share one list of keys, written once."""
     if not keys:
         return "{}"
-    encode = json.JSONEncoder().encode
-    return (
-        "{\n"
-        + ",\n".join(
-            f"  {encode(nodeid)}: [\n    " + ",\n    ".join(map(encode, values)) + "\n  ]"
-            if values
-            else f"  {encode(nodeid)}: []"
-            for nodeid, values in keys.items()
-        )
-        + "\n}"
-    )
+    quote = json.encoder.encode_basestring_ascii  # json.dumps's escaper for a str
+    written: dict[int, tuple[Sequence[str], str]] = {}  # by id, the list kept alive with it
+    entries = []
+    for nodeid, values in keys.items():
+        known = written.get(id(values))
+        if known is None:
+            inner = ",\n    ".join(map(quote, values))
+            known = written[id(values)] = (values, f"[\n    {inner}\n  ]" if values else "[]")
+        entries.append(f"  {quote(nodeid)}: {known[1]}")
+    return "{\n" + ",\n".join(entries) + "\n}"
 
 
 def _failure_reasons(outcome: JobOutcome, *, strict: bool) -> list[str]:

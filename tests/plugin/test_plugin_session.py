@@ -88,7 +88,13 @@ def test_a_dry_run_keeps_one_session_object_and_leaves_nothing_behind(
         '"reporter_outcome": true, "report_hook": false}'
     )
     assert SESSION not in config.stash
-    for name in ("octane-reporter", "octane-upload", "octane-jira-keys", "octane-attach"):
+    for name in (
+        "octane-reporter",
+        "octane-collector",
+        "octane-upload",
+        "octane-jira-keys",
+        "octane-attach",
+    ):
         assert not config.pluginmanager.has_plugin(name), name
 
 
