@@ -49,7 +49,9 @@ __all__ = [
     "TestRun",
     "cut_name",
     "octane_name",
+    "package_and_class",
     "split_nodeid",
+    "split_test_name",
 ]
 
 
@@ -217,16 +219,26 @@ def split_nodeid(nodeid: str) -> tuple[str, str, str]:
     ``tests/test_x.py::test_b`` -> ``("tests", "test_x", "test_b")``.  Uploads of the same
     suite through ``--junitxml`` and octane-collection-tool land on the same Octane tests.
     """
+    prefix, name = split_test_name(nodeid)
+    package, klass = package_and_class(prefix)
+    return package, klass, name
+
+
+def split_test_name(nodeid: str) -> tuple[str, str]:
+    """(the node id's file and classes, the test's name cut to :data:`MAX_NAME`):
+    ``tests/test_x.py::TestA::test_b[1]`` -> (``tests/test_x.py::TestA``, ``test_b[1]``).
+    The first part names the package and class (:func:`package_and_class`), shared by the
+    tests of a file."""
     path, bracket, params = nodeid.partition("[")
     prefix, sep, name = path.rpartition("::")
     if not sep:  # a bare path (collection errors): the file is the class
         prefix, name = path, path
-    package, klass = _package_and_class(prefix)
-    return package, klass, cut_name(name + bracket + params)
+    name += bracket + params
+    return prefix, name if len(name) <= MAX_NAME else cut_name(name)
 
 
 @functools.lru_cache(maxsize=4096)
-def _package_and_class(prefix: str) -> tuple[str, str]:
+def package_and_class(prefix: str) -> tuple[str, str]:
     """``tests/test_x.py::TestA`` -> (``tests.test_x``, ``TestA``); shared by a file's tests."""
     file_part, *classes = prefix.split("::")
     file_part = file_part.removesuffix(".py")

@@ -18,7 +18,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TypeVar
 
-from pytest_octane.model import Reported, RunStatus, TestRun, split_nodeid
+from pytest_octane.model import (
+    Reported,
+    RunStatus,
+    TestRun,
+    package_and_class,
+    split_test_name,
+)
 from pytest_octane.octane.xml_text import (
     LONG_MAX,
     CharClass,
@@ -70,7 +76,7 @@ def _attribute(value: str, limit: int | None = _NAME_LIMIT) -> str:
     """``value`` cleaned, cut to ``limit`` characters and escaped for a double-quoted
     attribute (tab, newline and CR as character references, so they survive a parser's
     attribute-value normalisation)."""
-    if _ATTRIBUTE_WORK.pattern_for(value).search(value) is None:
+    if not _ATTRIBUTE_WORK.found_in(value):
         return value[:limit]
     return (
         clean(value)[:limit]
@@ -87,7 +93,7 @@ def _attribute(value: str, limit: int | None = _NAME_LIMIT) -> str:
 def _text(value: str) -> str:
     """``value`` cleaned and escaped for element content (CR as a character reference, which
     a parser would otherwise turn into a newline)."""
-    if _TEXT_WORK.pattern_for(value).search(value) is None:
+    if not _TEXT_WORK.found_in(value):
         return value
     return (
         clean(value)
@@ -239,13 +245,25 @@ def run_xml(
 def reported_run_xml(module: str, reported: Reported, max_trace: int) -> str:
     """What :func:`run_xml` writes for a plain result as its reports said it (no error,
     scenario, link or refs), its names derived here: a dry run writes most results this way,
-    without making their runs."""
+    without making their runs (in half the steps of :func:`_run_start`, issue 28)."""
     nodeid, status, duration_ms, started_ms, description, _ = reported
-    package, klass, name = split_nodeid(nodeid)
-    start = _run_start(module, package, klass, name, status, duration_ms, started_ms)
+    prefix, name = split_test_name(nodeid)
+    if not (0 <= duration_ms <= LONG_MAX and 0 <= started_ms <= LONG_MAX):
+        duration_ms, started_ms = fit_long(duration_ms), fit_long(started_ms)
+    start = (
+        f'{_place_of(module, prefix)} name="{_attribute(name) or "unnamed"}" '
+        f'duration="{duration_ms}" status="{_STATUS_TEXT[status]}" started="{started_ms}"'
+    )
     if not description:
         return start + "/>"
     return f"{start}>{_description_xml(description, max_trace)}</test_run>"
+
+
+@functools.lru_cache(maxsize=1024)
+def _place_of(module: str, prefix: str) -> str:
+    """``<test_run`` with the module, package and class of the tests under ``prefix`` (a
+    file and its classes, ``model.split_test_name``)."""
+    return "<test_run" + _place_xml(module, *package_and_class(prefix))
 
 
 def write_document(

@@ -60,6 +60,12 @@ class CharClass:
             self._whole = re.compile(self._source)
         return self._whole
 
+    def found_in(self, text: str) -> bool:
+        """Some character of the class is in ``text``."""
+        if text.isascii():
+            return self._ascii.search(text) is not None
+        return self.pattern_for(text).search(text) is not None
+
 
 #: what XML 1.0's ``Char`` production leaves out
 _INVALID_XML = CharClass("\x00-\x08\x0b\x0c\x0e-\x1f")
