@@ -1,19 +1,27 @@
 """Plain value types shared by the plugin, the uploader, the store and the CLI.
 
 Nothing here imports pytest: the CLI and the uploader work on the same records
-the plugin produces.  The task store's records live in ``records.py`` and are exported
-here too, imported on first use (pytest's process rarely needs them: issue 28).
+the plugin produces.  A test's status and names, and a plain result as its reports said it,
+live in ``reported.py`` (all pytest's process needs of them for most tests: issue 28) and are
+exported here too; so are the task store's records, which live in ``records.py`` and are
+imported on first use (pytest's process rarely needs them).
 """
 
 from __future__ import annotations
 
-import enum
-import functools
-import hashlib
-import os
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from pytest_octane.reported import (  # re-exported: the names every layer uses
+    MAX_NAME,
+    Reported,
+    RunStatus,
+    cut_name,
+    package_and_class,
+    split_nodeid,
+    split_test_name,
+)
 
 if TYPE_CHECKING:
     from pytest_octane.records import (
@@ -33,7 +41,6 @@ __all__ = [
     "MAX_FAILURE_MESSAGE",
     "MAX_NAME",
     "Attachment",
-    "BuildContext",
     "FailedTest",
     "GherkinScenario",
     "GherkinStep",
@@ -53,15 +60,6 @@ __all__ = [
     "split_nodeid",
     "split_test_name",
 ]
-
-
-class RunStatus(enum.StrEnum):
-    """Octane's native statuses for a test run (XSD ``nativeStatusType``)."""
-
-    PASSED = "Passed"
-    FAILED = "Failed"
-    SKIPPED = "Skipped"
-    PLANNED = "Planned"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -138,13 +136,6 @@ class TestRun:
     attachments: tuple[Attachment, ...] = ()
 
 
-#: A plain result (no error, scenario or attachment) as its reports said it: ``(nodeid,
-#: status, duration_ms, started_ms, description, jira_keys)``.  The pytest process writes
-#: most results' journal lines and dry-run elements from these, the names derived by the
-#: writer, without making their runs (a frozen dataclass costs 4 µs, issue 28).
-Reported = tuple[str, RunStatus, int, int, str | None, tuple[str, ...]]
-
-
 @dataclass(frozen=True, slots=True)
 class SpooledRun:
     """What the uploader needs to know of one run in a spooled slice (here, not in
@@ -153,20 +144,6 @@ class SpooledRun:
     package: str
     klass: str
     jira_keys: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class BuildContext:
-    """CI build that produced the runs (XSD ``<build>``): all three ids or none."""
-
-    server_id: str
-    job_id: str
-    build_id: str
-    job_name: str | None = None
-    build_name: str | None = None
-
-    def as_dict(self) -> dict[str, str]:
-        return {k: v for k, v in _fields(self).items() if v is not None}
 
 
 #: the names ``records.py`` defines, exported here as well (:func:`__getattr__`); spelled
@@ -194,57 +171,6 @@ def __getattr__(name: str) -> Any:
         value = globals()[name] = getattr(records, name)
         return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def _fields(obj: Any) -> dict[str, Any]:
-    return {name: getattr(obj, name) for name in obj.__dataclass_fields__}
-
-
-#: Octane's limit on a test's package, class and name (XSD ``name`` attributes).
-MAX_NAME = 255
-
-
-def cut_name(value: str, limit: int = MAX_NAME) -> str:
-    """Cut ``value`` to ``limit`` characters with a hash suffix, so long names never collide."""
-    if len(value) <= limit:
-        return value
-    digest = hashlib.sha1(value.encode("utf-8", "surrogatepass")).hexdigest()[:10]
-    return f"{value[: limit - 12]}~~{digest}"
-
-
-def split_nodeid(nodeid: str) -> tuple[str, str, str]:
-    """(package, class, name) the way pytest's junitxml and Octane's collection tool name tests.
-
-    ``tests/unit/test_x.py::TestA::test_b[1]`` -> ``("tests.unit.test_x", "TestA", "test_b[1]")``;
-    ``tests/test_x.py::test_b`` -> ``("tests", "test_x", "test_b")``.  Uploads of the same
-    suite through ``--junitxml`` and octane-collection-tool land on the same Octane tests.
-    """
-    prefix, name = split_test_name(nodeid)
-    package, klass = package_and_class(prefix)
-    return package, klass, name
-
-
-def split_test_name(nodeid: str) -> tuple[str, str]:
-    """(the node id's file and classes, the test's name cut to :data:`MAX_NAME`):
-    ``tests/test_x.py::TestA::test_b[1]`` -> (``tests/test_x.py::TestA``, ``test_b[1]``).
-    The first part names the package and class (:func:`package_and_class`), shared by the
-    tests of a file."""
-    path, bracket, params = nodeid.partition("[")
-    prefix, sep, name = path.rpartition("::")
-    if not sep:  # a bare path (collection errors): the file is the class
-        prefix, name = path, path
-    name += bracket + params
-    return prefix, name if len(name) <= MAX_NAME else cut_name(name)
-
-
-@functools.lru_cache(maxsize=4096)
-def package_and_class(prefix: str) -> tuple[str, str]:
-    """``tests/test_x.py::TestA`` -> (``tests.test_x``, ``TestA``); shared by a file's tests."""
-    file_part, *classes = prefix.split("::")
-    file_part = file_part.removesuffix(".py")
-    file_part = file_part.replace(os.sep, ".").replace("/", ".").strip(".")
-    package, _, klass = ".".join([file_part, *classes]).rpartition(".")
-    return cut_name(package), cut_name(klass)
 
 
 # ---------------------------------------------------------------- attachment names

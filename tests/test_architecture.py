@@ -20,7 +20,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("hookspecs",),
     ("job",),
     ("octane", "store", "settings", "simulator"),
-    ("model", "records", "errors", "logs", "__init__"),
+    ("model", "reported", "records", "errors", "logs", "__init__"),
 )
 #: Front ends are independent of each other, except the CLI, which starts the other servers,
 #: and ``python -m pytest_octane``, which is the CLI.

@@ -16,15 +16,8 @@ import itertools
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TypeVar
+from typing import IO, TYPE_CHECKING, TypeVar
 
-from pytest_octane.model import (
-    Reported,
-    RunStatus,
-    TestRun,
-    package_and_class,
-    split_test_name,
-)
 from pytest_octane.octane.xml_text import (
     LONG_MAX,
     CharClass,
@@ -42,6 +35,10 @@ from pytest_octane.octane.xml_text import (
 from pytest_octane.octane.xml_text import (
     header_from_settings as header_from_settings,
 )
+from pytest_octane.reported import Reported, RunStatus, package_and_class, split_test_name
+
+if TYPE_CHECKING:
+    from pytest_octane.model import TestRun
 
 __all__ = [
     "RefsFor",
@@ -112,7 +109,7 @@ class RunRefs:
     product_area_ids: tuple[int, ...] = ()
 
 
-RefsFor = Callable[[TestRun], RunRefs]
+RefsFor = Callable[["TestRun"], "RunRefs"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from urllib.parse import quote
 
-from pytest_octane.model import BuildContext
 from pytest_octane.settings import Settings
 
 __all__ = [
     "LONG_MAX",
+    "BuildContext",
     "CharClass",
     "ResultHeader",
     "build_context_of",
@@ -183,6 +183,22 @@ def with_captured(trace: str, sections: list[tuple[str, str]], limit: int) -> st
     if keep < len(pytest_rule(sections[0][0])) + 40:
         return trace  # no room worth using: the trace is what matters
     return trace + captured[:keep] + _CUT_NOTE.format(len(captured) - keep, len(captured))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BuildContext:
+    """CI build that produced the runs (XSD ``<build>``): all three ids or none."""
+
+    server_id: str
+    job_id: str
+    build_id: str
+    job_name: str | None = None
+    build_name: str | None = None
+
+    def as_dict(self) -> dict[str, str]:
+        """The attributes that are set, in the XSD's order."""
+        values = ((field.name, getattr(self, field.name)) for field in fields(self))
+        return {name: value for name, value in values if value is not None}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

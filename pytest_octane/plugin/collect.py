@@ -14,21 +14,16 @@ import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_octane.model import (
-    Attachment,
-    Reported,
-    RunError,
-    RunStatus,
-    TestRun,
-    cut_name,
-    split_nodeid,
-)
 from pytest_octane.octane.xml_text import LONG_MAX, ms_of_seconds, with_captured
 from pytest_octane.plugin.attrs import ATTACH_ATTR, BDD_ATTR, JIRA_ATTR
+from pytest_octane.reported import Reported, RunStatus, cut_name, split_nodeid
+
+if TYPE_CHECKING:
+    from pytest_octane.model import Attachment, RunError, TestRun
 
 __all__ = ["ResultCollector", "captured_sections", "exception_type"]
 
@@ -109,6 +104,8 @@ def _error_of(report: pytest.TestReport | pytest.CollectReport, default_type: st
     prefix = f"{exc_type}: "
     if first.startswith(prefix):
         message = message[len(prefix) :]
+    from pytest_octane.model import RunError  # the records: only for a result that needs one
+
     return RunError(type=str(exc_type), message=message, trace=_longrepr_text(report))
 
 
@@ -121,7 +118,7 @@ def _collect_error_of(report: pytest.CollectReport) -> RunError:
     error = _error_of(report, "CollectionError")
     match = _EXC_LINE.fullmatch(error.message.strip())
     if match and error.type == "CollectionError":
-        return RunError(type=match.group(1), message=match.group(2), trace=error.trace)
+        return replace(error, type=match.group(1), message=match.group(2))
     return error
 
 
@@ -239,14 +236,14 @@ class ResultCollector:
         done, self._done = self._done, []
         lines: list[tuple[RunStatus, bytes]] = []
         for item in done:
-            if isinstance(item, TestRun):  # a module's collection error or skip
-                run = item
-            else:
+            if isinstance(item, _Pending):
                 line = self._reported_line(item, started_ms)
                 if line is not None:
                     lines.append((item.status, line))
                     continue
                 run = self._finish(item)
+            else:  # a module's collection error or skip
+                run = item
             if started_ms is not None:
                 run = replace(run, started_ms=started_ms)
             lines.append((run.status, run_line(run)))
@@ -269,14 +266,14 @@ class ResultCollector:
         done, self._done = self._done, []
         results: list[TestRun | Reported] = []
         for item in done:
-            if isinstance(item, TestRun):
-                run = item
-            else:
+            if isinstance(item, _Pending):
                 reported = self._reported(item, started_ms)
                 if reported is not None:
                     results.append(reported)
                     continue
                 run = self._finish(item)
+            else:
+                run = item
             results.append(run if started_ms is None else replace(run, started_ms=started_ms))
         return results
 
@@ -284,7 +281,7 @@ class ResultCollector:
     def has_scenarios(self) -> bool:
         """Some finished item is a pytest-bdd scenario (its run is written as Gherkin)."""
         return any(
-            item.gherkin is not None if isinstance(item, TestRun) else item.bdd is not None
+            item.bdd is not None if isinstance(item, _Pending) else item.gherkin is not None
             for item in self._done
         )
 
@@ -292,7 +289,12 @@ class ResultCollector:
         """A plain result (no error, scenario or attachment, and no captured output to add)
         as its reports said it: the fields its journal line and its dry run's element are
         written from, the names left to the writer; None for any other."""
-        if not self._is_plain(pending):
+        if (
+            pending.error is not None
+            or pending.bdd is not None
+            or pending.attachments
+            or (pending.sections and self._capture_passed)
+        ):
             return None
         nodeid = pending.nodeid
         return (
@@ -302,15 +304,6 @@ class ResultCollector:
             _ms(pending.started) if started_ms is None else started_ms,
             pending.description,
             pending.jira_keys or self._jira_keys.get(nodeid, ()),
-        )
-
-    def _is_plain(self, pending: _Pending) -> bool:
-        """Its run has no error, scenario or attachment, and gets no captured output."""
-        return (
-            pending.error is None
-            and pending.bdd is None
-            and not pending.attachments
-            and not (pending.sections and self._capture_passed)
         )
 
     def add_report(self, report: pytest.TestReport) -> bool:
@@ -399,7 +392,7 @@ class ResultCollector:
             sections = captured_sections(report.sections, self._capture)
             if sections:  # what the module printed or logged while it was imported
                 trace = with_captured(failure.trace, sections, self._max_trace)
-                failure = RunError(type=failure.type, message=failure.message, trace=trace)
+                failure = replace(failure, trace=trace)
             error: RunError | None = failure
             description = "collection error"
         else:
@@ -408,6 +401,8 @@ class ResultCollector:
             description = _crash_message(report).removeprefix("Skipped: ")
         # A CollectReport carries no start time or duration (pytest only times test phases).
         started = getattr(report, "start", None) or time.time()
+        from pytest_octane.model import TestRun  # the records: only for a result that needs one
+
         self._done.append(
             TestRun(
                 nodeid=path,
@@ -449,6 +444,8 @@ class ResultCollector:
             pending.description = _skip_reason(report)
 
     def _finish(self, pending: _Pending) -> TestRun:
+        from pytest_octane.model import TestRun  # the records: only for a result that needs one
+
         nodeid = pending.nodeid
         package, klass, name = split_nodeid(nodeid)
         keys = pending.jira_keys or self._jira_keys.get(nodeid, ())
@@ -488,7 +485,7 @@ class ResultCollector:
             return error, description
         if error is not None:
             trace = with_captured(error.trace, sections, self._max_trace)
-            return RunError(type=error.type, message=error.message, trace=trace), description
+            return replace(error, trace=trace), description
         if pending.status is RunStatus.PASSED and self._capture_passed:
             return error, with_captured("", sections, self._max_trace).lstrip("\n") or None
         return error, description
@@ -501,6 +498,8 @@ class ResultCollector:
     def _kept(self, attached: list[dict[str, Any]]) -> tuple[Attachment, ...]:
         """The run's attachments within the job's budget; a file over it is dropped (and its
         spooled copy deleted), said once."""
+        from pytest_octane.model import Attachment
+
         kept: list[Attachment] = []
         for data in attached:
             if "dropped" in data:  # a file over a cap, said by the process that ran the test

@@ -19,7 +19,6 @@ import pytest
 
 from pytest_octane.errors import OctaneError
 from pytest_octane.logs import LazyLogger
-from pytest_octane.model import TestRun
 from pytest_octane.octane.xml_text import header_from_settings, link_problem, run_link
 from pytest_octane.plugin.collect import ResultCollector
 from pytest_octane.settings import Settings
@@ -31,6 +30,7 @@ log = LazyLogger(__name__)
 
 if TYPE_CHECKING:
     from pytest_octane.job.outcome import JobOutcome
+    from pytest_octane.model import TestRun
     from pytest_octane.plugin.uploading import UploadPlugin
 
 
@@ -260,12 +260,12 @@ class OctaneReporter:
         texts: list[str] = []
         keys: dict[str, tuple[str, ...]] = {}
         for result in self.collector.take_results(settings.started):
-            if isinstance(result, TestRun):
-                texts.append(run_xml(result, None, max_trace))
-                nodeid, jira_keys = result.nodeid, result.jira_keys
-            else:  # a plain result, as reported
+            if isinstance(result, tuple):  # a plain result, as reported
                 texts.append(reported_run_xml(module, result, max_trace))
                 nodeid, jira_keys = result[0], result[5]
+            else:
+                texts.append(run_xml(result, None, max_trace))
+                nodeid, jira_keys = result.nodeid, result.jira_keys
             if jira_keys:
                 keys[nodeid] = jira_keys
         return texts, keys

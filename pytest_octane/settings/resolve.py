@@ -9,7 +9,6 @@ under it.  ``resolve_settings`` is the resolution itself, for any mapping of sou
 
 from __future__ import annotations
 
-import difflib
 import json
 import os
 import re
@@ -271,6 +270,8 @@ def load_spaces_file(path: str, where: str) -> dict[str, dict[str, Any]]:
             raise ConfigError(f"{name}: space {key}: expected a JSON object")
         unknown = sorted(set(entry) - set(SPACES_KEYS))
         if unknown:
+            import difflib  # only to word this error (it costs 3 ms to import)
+
             hints = [
                 f"{bad!r} (did you mean {close[0]!r}?)" if close else repr(bad)
                 for bad in unknown

@@ -10,7 +10,6 @@ import pytest
 from lxml import etree
 
 from pytest_octane.model import (
-    BuildContext,
     GherkinScenario,
     GherkinStep,
     RunError,
@@ -26,6 +25,7 @@ from pytest_octane.octane.results_xml import (
     write_document,
     write_slices,
 )
+from pytest_octane.octane.xml_text import BuildContext
 
 
 def _run(index: int, **changes: object) -> TestRun:

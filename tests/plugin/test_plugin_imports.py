@@ -51,6 +51,7 @@ def test_an_inactive_plugin_imports_no_collector_model_or_xml_writer(
         "pytest_octane.plugin.collect",
         "pytest_octane.plugin.reporter",
         "pytest_octane.model",
+        "pytest_octane.reported",
         "pytest_octane.settings.resolve",  # the option table only: nothing is resolved
         "lxml",
     ):
@@ -68,6 +69,8 @@ def test_a_dry_run_imports_the_xml_writer_only_when_it_writes(
     # a dry run journals nothing and records no job: neither module is imported
     assert "pytest_octane.job.journal" not in written
     assert "pytest_octane.records" not in written
+    # its test passed: what its reports said is written, no TestRun is made
+    assert "pytest_octane.model" not in written
     # no scenario to write, and no upload to wait for at the end
     assert "pytest_octane.octane.gherkin_xml" not in written
     assert "pytest_octane.job.interrupt" not in written
