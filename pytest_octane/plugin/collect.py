@@ -325,13 +325,8 @@ class ResultCollector:
         # making its node id again (a property of pytest 9's reports)
         ident = fields.get("_id") or fields.get("nodeid")
         pending = self._last
-        if (
-            pending is None
-            or pending.ident is not ident
-            or ident is None
-            or when == "setup"
-            or "node" in fields
-        ):
+        # (a pending item of xdist, or of a report with neither id, has no ident: never found)
+        if pending is None or pending.ident is not ident or when == "setup" or "node" in fields:
             nodeid = report.nodeid
             node = fields.get("node")  # xdist's worker node, on the controller
             key = nodeid if node is None else (nodeid, node)
@@ -341,7 +336,7 @@ class ResultCollector:
             pending = None if when == "setup" else self._pending.get(key)
             if pending is None:
                 pending = self._pending[key] = _Pending(nodeid, fields["start"])
-                if node is None:
+                if node is None and ident is not None:
                     pending.ident = ident
             self._last = pending
         else:

@@ -303,10 +303,11 @@ def ci_defaults(info: CiInfo) -> dict[str, str]:
     return values
 
 
-_MD_SPECIAL = re.compile(r"([\\`*_\[\]|~])")
+# patterns, compiled (and cached by ``re``) at the first step summary, not at every start
+_MD_SPECIAL = r"([\\`*_\[\]|~])"
 #: Where a backslash keeps a line from starting a heading or a (nested) list.
-_MD_BLOCK_START = re.compile(r"^\s*(?:\d{1,9}(?=[.)])|(?=[#+\-]))")
-_URL = re.compile(r"https?://[^\s<>\"'`]+")
+_MD_BLOCK_START = r"^\s*(?:\d{1,9}(?=[.)])|(?=[#+\-]))"
+_URL = r"https?://[^\s<>\"'`]+"
 
 
 def _markdown_text(text: str) -> str:
@@ -314,18 +315,18 @@ def _markdown_text(text: str) -> str:
 
     def escape(part: str) -> str:
         part = part.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-        return _MD_SPECIAL.sub(r"\\\1", part)
+        return re.sub(_MD_SPECIAL, r"\\\1", part)
 
     out: list[str] = []
     position = 0
-    for match in _URL.finditer(text):
+    for match in re.finditer(_URL, text):
         url = match.group().rstrip(".,;:)")
         out.append(escape(text[position : match.start()]))
         out.append(f"<{url}>")
         position = match.start() + len(url)
     out.append(escape(text[position:]))
     text = "".join(out)
-    start = _MD_BLOCK_START.match(text)
+    start = re.match(_MD_BLOCK_START, text)
     if start:
         text = f"{text[: start.end()]}\\{text[start.end() :]}"
     return text

@@ -44,9 +44,13 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False)  # compared by identity
 class Settings:
-    """Everything pytest-octane needs, resolved and validated."""
+    """Everything pytest-octane needs, resolved and validated.
+
+    Never compared or hashed by value: an ``__eq__`` and ``__hash__`` over its sixty fields
+    took 2 ms to generate at every session's start (issue 28).
+    """
 
     space: int | None
     config: str | None
