@@ -291,14 +291,20 @@ def jira_keys_of(
     ``inherited`` caches each parent node's keys (by ``id``, for the nodes of one collection):
     a module's marker is then read and checked once, not once for each of its tests.
     """
-    own = _own_keys(item, item)
     parent = item.parent
-    if parent is None:
-        return own
-    above = _inherited_keys(parent, item, {} if inherited is None else inherited)
-    if not own:
+    above: tuple[str, ...] = ()
+    if parent is not None:
+        cache = {} if inherited is None else inherited
+        # most tests share their parent's keys: found, not made again
+        found = cache.get(id(parent))
+        above = _inherited_keys(parent, item, cache) if found is None else found
+    for marker in item.own_markers:
+        if marker.name == "jira":
+            break
+    else:  # no marker of its own (most tests)
         return above
-    return tuple(dict.fromkeys([*own, *above]))
+    own = _own_keys(item, item)
+    return tuple(dict.fromkeys([*own, *above])) if above else own
 
 
 def _inherited_keys(
@@ -355,10 +361,11 @@ class JiraKeys:
     @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
         inherited: dict[int, tuple[str, ...]] = {}  # the items keep their parents alive
+        by_nodeid = self.by_nodeid
         for item in items:
             keys = jira_keys_of(item, inherited)
             if keys:
-                self.by_nodeid[item.nodeid] = keys
+                by_nodeid[item.nodeid] = keys
 
 
 class WorkerJiraKeys(JiraKeys):
