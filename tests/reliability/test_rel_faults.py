@@ -274,8 +274,10 @@ def test_pytest_killed_mid_upload_then_resume(harness, stream: str) -> None:
         start_new_session=True,
     )
     procs.append(proc)
-    proc.communicate(timeout=120)
-    assert trigger.fired.is_set() and proc.returncode == -signal.SIGKILL
+    out, err = proc.communicate(timeout=120)
+    assert trigger.fired.is_set() and proc.returncode == -signal.SIGKILL, (
+        f"slices posted: {trigger.seen}, exit: {proc.returncode}\n{out[-3000:]}\n{err[-3000:]}"
+    )
     job_id = harness.job_id(work)
     expected = harness.journaled_runs(work) if stream == "on" else None
     if expected is not None:
