@@ -27,11 +27,13 @@ Needs ``valgrind``; each N-test run takes about as long as 50 plain ones.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import re
 import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 from bench_common import clean_env
@@ -89,29 +91,24 @@ def main() -> None:
     if options.at:
         _count_at(options.tests, options.baseline)
         return
-    with tempfile.TemporaryDirectory(prefix="octane-bench-callgrind-") as tmp:
-        root = Path(tmp)
-        keys = [f"BENCH-{i}" for i in range(1, module_count(options.tests) + 1)]
-        with Simulator(stories=keys, processing_ms=0) as sim:
-            creds = {"OCTANE_CLIENT_ID": sim.client_id, "OCTANE_CLIENT_SECRET": sim.client_secret}
-            env = clean_env(root / "pycache", PYTHONHASHSEED="0", **creds)
-            dry, upload = [f"--octane-dry-run={root / 'dry'}"], _upload_args(sim, root)
-            variants: dict[str, tuple[list[str], dict[str, str]]] = {
-                "bare": ([], env),
-                "dry run": (dry, env),
-                "upload": (upload, env),
-            }
-            if options.baseline:
-                old = {**env, "PYTHONPATH": str(export(options.baseline, root / "baseline"))}
-                variants[f"dry run ({options.baseline})"] = (dry, old)
-                variants[f"upload ({options.baseline})"] = (upload, old)
-            counts: dict[tuple[str, int], int] = {}
-            for size in (1, options.tests):
-                suite = make_suite(root / f"suite-{size}", size)
-                for name, (args, run_env) in variants.items():
-                    _instructions(suite, root, args, run_env, counted=False)
-                    counts[name, size] = _instructions(suite, root, args, run_env)
-                    print(f"{name}, {size} tests: {counts[name, size] / 1e9:.3f} G", flush=True)
+    with _scratch(options.tests) as (root, sim, env):
+        dry, upload = [f"--octane-dry-run={root / 'dry'}"], _upload_args(sim, root)
+        variants: dict[str, tuple[list[str], dict[str, str]]] = {
+            "bare": ([], env),
+            "dry run": (dry, env),
+            "upload": (upload, env),
+        }
+        if options.baseline:
+            old = {**env, "PYTHONPATH": str(export(options.baseline, root / "baseline"))}
+            variants[f"dry run ({options.baseline})"] = (dry, old)
+            variants[f"upload ({options.baseline})"] = (upload, old)
+        counts: dict[tuple[str, int], int] = {}
+        for size in (1, options.tests):
+            suite = make_suite(root / f"suite-{size}", size)
+            for name, (args, run_env) in variants.items():
+                _instructions(suite, root, args, run_env, counted=False)
+                counts[name, size] = _instructions(suite, root, args, run_env)
+                print(f"{name}, {size} tests: {counts[name, size] / 1e9:.3f} G", flush=True)
     bare_fixed, bare_per = _split(counts, "bare", options.tests)
     print(f"\n| callgrind, pytest's process | 1 test | {options.tests} tests | per test |")
     print("|---|---|---|---|")
@@ -129,64 +126,66 @@ def main() -> None:
         print(f"{name}: fixed {fixed / 1e9:.3f} G; at {at} tests {ratio:.3f}x bare in instructions")
 
 
-def _count_at(tests: int, baseline: str | None) -> None:
-    """Each variant's instructions at ``tests`` tests, as a ratio to bare pytest's: the
-    issue's measure (5,000 trivial tests) without extrapolating from a 1-test run."""
+@contextlib.contextmanager
+def _scratch(tests: int) -> Iterator[tuple[Path, Simulator, dict[str, str]]]:
+    """A scratch folder, a simulator that knows the suite's JIRA keys, and the environment
+    that signs in to it (bytecode cached in the scratch folder, fixed hash seed)."""
     with tempfile.TemporaryDirectory(prefix="octane-bench-callgrind-") as tmp:
         root = Path(tmp)
         keys = [f"BENCH-{i}" for i in range(1, module_count(tests) + 1)]
         with Simulator(stories=keys, processing_ms=0) as sim:
             creds = {"OCTANE_CLIENT_ID": sim.client_id, "OCTANE_CLIENT_SECRET": sim.client_secret}
-            env = clean_env(root / "pycache", PYTHONHASHSEED="0", **creds)
-            dry, upload = [f"--octane-dry-run={root / 'dry'}"], _upload_args(sim, root)
-            variants: dict[str, tuple[list[str], dict[str, str]]] = {
-                "bare": ([], env),
-                "--junitxml": ([f"--junitxml={root / 'junit.xml'}"], env),
-                "dry run": (dry, env),
-                "upload": (upload, env),
-            }
-            if baseline:
-                old = {**env, "PYTHONPATH": str(export(baseline, root / "baseline"))}
-                variants[f"dry run ({baseline})"] = (dry, old)
-                variants[f"upload ({baseline})"] = (upload, old)
-            suite = make_suite(root / "suite", tests)
-            print(f"| callgrind, pytest's process, {tests} tests | instructions | vs bare |")
-            print("|---|---|---|")
-            bare = 0
-            for name, (args, run_env) in variants.items():
-                _instructions(suite, root, args, run_env, counted=False)
-                count = _instructions(suite, root, args, run_env)
-                bare = bare or count
-                print(f"| {name} | {count / 1e9:.3f} G | {count / bare:.4f}x |", flush=True)
+            yield root, sim, clean_env(root / "pycache", PYTHONHASHSEED="0", **creds)
+
+
+def _count_at(tests: int, baseline: str | None) -> None:
+    """Each variant's instructions at ``tests`` tests, as a ratio to bare pytest's: the
+    issue's measure (5,000 trivial tests) without extrapolating from a 1-test run."""
+    with _scratch(tests) as (root, sim, env):
+        dry, upload = [f"--octane-dry-run={root / 'dry'}"], _upload_args(sim, root)
+        variants: dict[str, tuple[list[str], dict[str, str]]] = {
+            "bare": ([], env),
+            "--junitxml": ([f"--junitxml={root / 'junit.xml'}"], env),
+            "dry run": (dry, env),
+            "upload": (upload, env),
+        }
+        if baseline:
+            old = {**env, "PYTHONPATH": str(export(baseline, root / "baseline"))}
+            variants[f"dry run ({baseline})"] = (dry, old)
+            variants[f"upload ({baseline})"] = (upload, old)
+        suite = make_suite(root / "suite", tests)
+        print(f"| callgrind, pytest's process, {tests} tests | instructions | vs bare |")
+        print("|---|---|---|")
+        bare = 0
+        for name, (args, run_env) in variants.items():
+            _instructions(suite, root, args, run_env, counted=False)
+            count = _instructions(suite, root, args, run_env)
+            bare = bare or count
+            print(f"| {name} | {count / 1e9:.3f} G | {count / bare:.4f}x |", flush=True)
 
 
 def _count_uploaders(tests: int, baseline: str | None) -> None:
     """The uploader's instructions for a 1-test and a ``tests``-test upload, this tree (and
     ``baseline``), each counted after a run that compiles the bytecode."""
-    with tempfile.TemporaryDirectory(prefix="octane-bench-callgrind-") as tmp:
-        root = Path(tmp)
-        keys = [f"BENCH-{i}" for i in range(1, module_count(tests) + 1)]
-        with Simulator(stories=keys, processing_ms=0) as sim:
-            creds = {"OCTANE_CLIENT_ID": sim.client_id, "OCTANE_CLIENT_SECRET": sim.client_secret}
-            env = clean_env(root / "pycache", PYTHONHASHSEED="0", **creds)
-            trees = {"this tree": env}
-            if baseline:
-                old = {**env, "PYTHONPATH": str(export(baseline, root / "baseline"))}
-                trees[baseline] = old
-            print(f"| uploader process, callgrind | 1 test | {tests} tests | per test |")
-            print("|---|---|---|---|")
-            for name, run_env in trees.items():
-                counts = []
-                for size in (1, tests):
-                    suite = make_suite(root / f"suite-{size}", size)
-                    _uploader_instructions(suite, root, sim, run_env)  # compiles the bytecode
-                    counts.append(_uploader_instructions(suite, root, sim, run_env))
-                per = (counts[1] - counts[0]) / (tests - 1)
-                print(
-                    f"| {name} | {counts[0] / 1e9:.3f} G | {counts[1] / 1e9:.3f} G "
-                    f"| {per / 1e3:.0f} k |",
-                    flush=True,
-                )
+    with _scratch(tests) as (root, sim, env):
+        trees = {"this tree": env}
+        if baseline:
+            old = {**env, "PYTHONPATH": str(export(baseline, root / "baseline"))}
+            trees[baseline] = old
+        print(f"| uploader process, callgrind | 1 test | {tests} tests | per test |")
+        print("|---|---|---|---|")
+        for name, run_env in trees.items():
+            counts = []
+            for size in (1, tests):
+                suite = make_suite(root / f"suite-{size}", size)
+                _uploader_instructions(suite, root, sim, run_env)  # compiles the bytecode
+                counts.append(_uploader_instructions(suite, root, sim, run_env))
+            per = (counts[1] - counts[0]) / (tests - 1)
+            print(
+                f"| {name} | {counts[0] / 1e9:.3f} G | {counts[1] / 1e9:.3f} G "
+                f"| {per / 1e3:.0f} k |",
+                flush=True,
+            )
 
 
 def _uploader_instructions(suite: Path, root: Path, sim: Simulator, env: dict[str, str]) -> int:
