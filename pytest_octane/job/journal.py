@@ -114,8 +114,8 @@ def new_job_id() -> str:
 
 
 def encode(value: Any) -> Any:
-    """A frozen record as JSON-ready data: dataclasses by field name, enums by value,
-    tuples as lists, everything else as it is (str, int, float, bool, None)."""
+    """A frozen record as JSON-ready data: dataclasses and named tuples by field name, enums
+    by value, tuples as lists, everything else as it is (str, int, float, bool, None)."""
     kind = type(value)
     if kind in _PLAIN:  # most fields: the hot path of one journal line per test
         return value
@@ -126,7 +126,7 @@ def encode(value: Any) -> Any:
         return [item if type(item) in _PLAIN else encode(item) for item in value]
     if isinstance(value, enum.Enum):
         return value.value
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+    if (dataclasses.is_dataclass(value) and not isinstance(value, type)) or _is_named_tuple(kind):
         return _record_encoder(kind)(value)
     if isinstance(value, tuple | list):
         return [encode(item) for item in value]
@@ -183,7 +183,7 @@ def decode(kind: Any, data: Any) -> Any:
         if len(args) == 2 and args[1] is Ellipsis:
             return tuple(decode(args[0], item) for item in data)
         return tuple(decode(arg, item) for arg, item in zip(args, data, strict=True))
-    if isinstance(kind, type) and dataclasses.is_dataclass(kind):
+    if isinstance(kind, type) and (dataclasses.is_dataclass(kind) or _is_named_tuple(kind)):
         _expect(data, dict, kind)
         hints = _hints(kind)
         unknown = set(data) - set(hints)
@@ -216,10 +216,18 @@ _RECORDS: dict[type, Callable[[Any], dict[str, Any]]] = {}
 _HINTS: dict[type, dict[str, Any]] = {}
 
 
+def _is_named_tuple(kind: type) -> bool:
+    return issubclass(kind, tuple) and hasattr(kind, "_fields")
+
+
 def _field_names(kind: type) -> tuple[str, ...]:
     names = _FIELDS.get(kind)
     if names is None:
-        names = _FIELDS[kind] = tuple(f.name for f in dataclasses.fields(kind))
+        if _is_named_tuple(kind):
+            names = tuple(kind._fields)  # type: ignore[attr-defined]  # a NamedTuple's
+        else:
+            names = tuple(f.name for f in dataclasses.fields(kind))
+        _FIELDS[kind] = names
     return names
 
 

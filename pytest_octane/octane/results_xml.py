@@ -16,7 +16,7 @@ import itertools
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, TypeVar
+from typing import IO, TYPE_CHECKING, NamedTuple, TypeVar
 
 from pytest_octane.octane.xml_text import (
     LONG_MAX,
@@ -101,8 +101,7 @@ def _text(value: str) -> str:
     )
 
 
-@dataclass(frozen=True, slots=True)
-class RunRefs:
+class RunRefs(NamedTuple):
     """Octane ids one run links to beyond the document's: its stories and its module."""
 
     backlog_item_ids: tuple[int, ...] = ()

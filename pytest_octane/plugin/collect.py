@@ -13,7 +13,7 @@ import os
 import re
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -139,24 +139,40 @@ def _drop(item: Attachment) -> None:
         os.remove(item.path)
 
 
-@dataclass(slots=True)
 class _Pending:
     """What is known of one item while its reports arrive (and, finished, until its run or
-    line is made)."""
+    line is made).  A plain class, not a dataclass: one is made per test, and a dataclass
+    takes about 1 ms to create at import on Python 3.11 (issue 28)."""
 
-    nodeid: str
-    started: float = 0.0
-    duration: float = 0.0
-    status: RunStatus = RunStatus.PASSED
-    error: RunError | None = None
-    description: str | None = None
-    jira_keys: tuple[str, ...] = ()
-    rerun: bool = False
-    bdd: dict[str, Any] | None = None  # a pytest-bdd scenario's data (see bdd.py)
-    sections: list[tuple[str, str]] | None = None  # the last report's captured output
-    attachments: list[dict[str, Any]] | None = None
-    #: the id object its reports share (``add_report``); None under xdist
-    ident: object = None
+    __slots__ = (
+        "attachments",
+        "bdd",
+        "description",
+        "duration",
+        "error",
+        "ident",
+        "jira_keys",
+        "nodeid",
+        "rerun",
+        "sections",
+        "started",
+        "status",
+    )
+
+    def __init__(self, nodeid: str, started: float = 0.0) -> None:
+        self.nodeid = nodeid
+        self.started = started
+        self.duration = 0.0
+        self.status = _PASSED
+        self.error: RunError | None = None
+        self.description: str | None = None
+        self.jira_keys: tuple[str, ...] = ()
+        self.rerun = False
+        self.bdd: dict[str, Any] | None = None  # a pytest-bdd scenario's data (see bdd.py)
+        self.sections: list[tuple[str, str]] | None = None  # the last report's captured output
+        self.attachments: list[dict[str, Any]] | None = None
+        #: the id object its reports share (``add_report``); None under xdist
+        self.ident: object = None
 
 
 class ResultCollector:
@@ -526,7 +542,9 @@ class ResultCollector:
         return tuple(kept)
 
 
-_FAILED = RunStatus.FAILED  # a module's name: an enum's member is slower to read (3.11)
+# module names: an enum's member is slower to read (3.11)
+_PASSED = RunStatus.PASSED
+_FAILED = RunStatus.FAILED
 
 #: up to this many seconds ``round(seconds * 1000)`` is far inside ``xs:long`` (the fast path
 #: of :func:`_ms`; NaN and infinities fail the comparison and take the checked one)

@@ -26,6 +26,7 @@ from pytest_octane.job.journal import (
 )
 from pytest_octane.job.spool import cut_slices
 from pytest_octane.model import Attachment, RunError, RunStatus, TestRun, split_nodeid
+from pytest_octane.octane.xml_text import BuildContext, ResultHeader
 
 
 def test_every_field_of_a_run_travels_and_comes_back_equal() -> None:
@@ -169,6 +170,24 @@ def test_a_version_2_journal_without_a_module_is_read(tmp_path: Path) -> None:
     path.write_text(json.dumps(header) + "\n" + run_line(make_run(1)).decode())
     journal = read_journal(path)
     assert journal.module == "" and journal.runs == [make_run(1)]
+
+
+def test_the_document_header_travels_and_comes_back_equal(tmp_path: Path) -> None:
+    """The header's records (named tuples) are written by field name and read back as
+    themselves, the build nested in it included."""
+    header = ResultHeader(
+        build=BuildContext(server_id="ci", job_id="nightly", build_id="7", build_name="seven"),
+        release="2026.12",
+        backlog_item_ids=(11, 12),
+        test_fields=(("Framework", "pytest"),),
+    )
+    path = tmp_path / "journal.jsonl"
+    JournalWriter(path, "job-1", header=header).close()
+    written = json.loads(path.read_text().splitlines()[0])["header"]
+    assert written["build"] == {"server_id": "ci", "job_id": "nightly", "build_id": "7",
+                                "job_name": None, "build_name": "seven"}  # fmt: skip
+    journal = read_journal(path)
+    assert journal.header == header and type(journal.header.build) is BuildContext
 
 
 def test_writer_and_reader_one_line_per_result_then_the_end_mark(tmp_path: Path) -> None:

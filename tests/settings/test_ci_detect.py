@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import FrozenInstanceError, fields
 
 import pytest
 
@@ -212,9 +211,9 @@ def test_every_value_fits_octane_and_long_values_stay_distinct(environ: dict[str
 def test_ci_info_is_frozen() -> None:
     info = detect_ci(GITHUB)
     assert info is not None
-    with pytest.raises(FrozenInstanceError):
+    with pytest.raises(AttributeError):
         info.build_id = "1"  # type: ignore[misc]
-    assert {f.name for f in fields(CiInfo)} >= {"name", "started_ms", "url"}
+    assert set(CiInfo._fields) >= {"name", "started_ms", "url"}
 
 
 @ALL_CI

@@ -167,7 +167,7 @@ def record_journal_slices(
     header = journal.header
     run_id = job.settings.get("external_run_id")
     if run_id:  # the job's suite run (see prepare_job)
-        header = replace(header, external_run_id=str(run_id))
+        header = header._replace(external_run_id=str(run_id))
     records = [
         record
         for index, chunk in missing
