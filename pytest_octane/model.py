@@ -9,15 +9,17 @@ imported on first use (pytest's process rarely needs them).
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pytest_octane.reported import (  # re-exported: the names every layer uses
+    ATTACHMENT_WHITELIST,
     MAX_NAME,
     Reported,
     RunStatus,
+    SpooledRun,
     cut_name,
+    octane_name,
     package_and_class,
     split_nodeid,
     split_test_name,
@@ -136,16 +138,6 @@ class TestRun:
     attachments: tuple[Attachment, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class SpooledRun:
-    """What the uploader needs to know of one run in a spooled slice (here, not in
-    job/spool.py, so that the pytest process that names them imports no XML writer)."""
-
-    package: str
-    klass: str
-    jira_keys: tuple[str, ...]
-
-
 #: the names ``records.py`` defines, exported here as well (:func:`__getattr__`); spelled
 #: out, not read from ``records.__all__``: each ``from pytest_octane.model import ...``
 #: asks this module for ``__path__``, and that would import records.py every time
@@ -171,35 +163,3 @@ def __getattr__(name: str) -> Any:
         value = globals()[name] = getattr(records, name)
         return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-# ---------------------------------------------------------------- attachment names
-# (here, not in octane/client: the pytest process names attached files without the HTTP client)
-
-#: Octane's default ATTACHMENTS_FILE_EXTENSION_WHITE_LIST (VERIFIED admhelp, API-FACTS 1e).
-ATTACHMENT_WHITELIST = frozenset(
-    "jpg jpeg bmp png doc docx msg pdf xml xls xlsx ppt pptx zip txt wmv mp4 m4p mkv vob log "
-    "wrf fbr".split()
-)
-_UNSAFE_NAME = re.compile(r'[/\\:*?"<>|\x00-\x1f]')
-
-
-def octane_name(name: str) -> tuple[str, bool]:
-    """The name Octane will take for a file called ``name``, and whether the file must go
-    inside a ``.zip`` of that name first (its extension is not on the default whitelist).
-
-    ``shots/login page.png`` -> ``("shots_login page.png", False)``;
-    ``trace.har`` -> ``("trace.har.zip", True)``; ``.env`` -> ``("_.env.zip", True)``.
-    """
-    safe = _UNSAFE_NAME.sub("_", name.strip()).strip() or "attachment"
-    if safe.startswith("."):
-        safe = "_" + safe
-    extension = safe.rpartition(".")[2].lower() if "." in safe else ""
-    wrap = extension not in ATTACHMENT_WHITELIST
-    if wrap:
-        safe += ".zip"
-    if len(safe) > MAX_NAME:  # keep the extension(s) at the end
-        stem, dot, ext = safe.partition(".")
-        safe = stem[: MAX_NAME - len(ext) - 1] + dot + ext
-        safe = safe[-MAX_NAME:]
-    return safe, wrap

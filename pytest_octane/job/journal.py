@@ -43,12 +43,15 @@ import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pytest_octane.errors import InputError
-from pytest_octane.model import RunStatus, TestRun, split_nodeid
 from pytest_octane.octane.xml_text import ResultHeader
+from pytest_octane.reported import RunStatus, split_nodeid
 from pytest_octane.settings.parsers import MAX_SLICE_SIZE
+
+if TYPE_CHECKING:
+    from pytest_octane.model import TestRun
 
 __all__ = [
     "JOURNAL_NAME",
@@ -231,6 +234,14 @@ def _field_names(kind: type) -> tuple[str, ...]:
     return names
 
 
+def _run_class() -> type[TestRun]:
+    """``model.TestRun``, imported by the first reader of a run: pytest's process writes the
+    journal without building the records' classes (issue 28)."""
+    from pytest_octane.model import TestRun
+
+    return TestRun
+
+
 def _hints(kind: type) -> dict[str, Any]:
     hints = _HINTS.get(kind)
     if hints is None:
@@ -248,7 +259,7 @@ def run_line(run: TestRun) -> bytes:
     :func:`plain_run_line`, in a fifth of the generic codec's time; any other run goes
     through :func:`encode`.  Both give the same bytes.
     """
-    if _PLAIN_RUN and run.error is None and run.gherkin is None and not run.attachments:
+    if run.error is None and run.gherkin is None and not run.attachments:
         try:
             return plain_run_line(run)
         except (TypeError, AttributeError):  # a field of another type (a hook's doing)
@@ -328,7 +339,7 @@ def reported_run(data: Any, module: str) -> TestRun:
     if status is None:
         raise ValueError(f"{data['status']!r} is not a run status")
     package, klass, name = split_nodeid(nodeid)
-    return TestRun(
+    return _run_class()(
         nodeid=nodeid, module=module, package=package, klass=klass, name=name, status=status,
         duration_ms=duration, started_ms=started, description=description,
         jira_keys=tuple(keys),
@@ -359,7 +370,7 @@ def plain_run(data: Any) -> TestRun | None:
     if status is None:
         return None
     nodeid, module, package, klass, name = texts
-    return TestRun(
+    return _run_class()(
         nodeid=nodeid, module=module, package=package, klass=klass, name=name, status=status,
         duration_ms=duration, started_ms=started, description=description,
         jira_keys=tuple(keys),
@@ -371,14 +382,13 @@ _LINE_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 #: the JSON string of a str, as ``_LINE_ENCODER`` writes it (non-ASCII kept, C-escaped;
 #: a str subclass or anything else raises TypeError)
 _quoted: Callable[[str], str] = json.encoder.encode_basestring
-#: the fields :func:`plain_run_line` writes, in ``TestRun``'s order: should ``TestRun``
-#: gain a field, every run takes the generic codec until the plain line writes it too
+#: the fields :func:`plain_run_line` writes, in ``TestRun``'s order (tests/job/test_journal.py
+#: fails when ``TestRun`` gains a field the plain line does not write)
 PLAIN_RUN_FIELDS = (
     "nodeid", "module", "package", "klass", "name", "status", "duration_ms", "started_ms",
     "error", "description", "jira_keys", "gherkin", "attachments",
 )  # fmt: skip
-_PLAIN_RUN = _field_names(TestRun) == PLAIN_RUN_FIELDS
-_PLAIN_RUN_KEYS = frozenset(PLAIN_RUN_FIELDS) if _PLAIN_RUN else frozenset()
+_PLAIN_RUN_KEYS = frozenset(PLAIN_RUN_FIELDS)
 _STATUSES: dict[Any, RunStatus] = {status.value: status for status in RunStatus}
 #: each status as the JSON string a line holds
 _STATUS_TEXT = {status: json.dumps(status.value) for status in RunStatus}
@@ -593,7 +603,7 @@ class JournalReader:
         elif "run" in record:
             try:
                 data = record["run"]
-                run = plain_run(data) or decode(TestRun, data)
+                run = plain_run(data) or decode(_run_class(), data)
             except (TypeError, ValueError, KeyError) as exc:
                 raise self._error(f"holds no valid result: {exc}") from None
             self.journal.runs.append(run)

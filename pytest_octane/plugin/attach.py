@@ -23,8 +23,8 @@ import pytest
 import pytest_octane
 from pytest_octane.job.evidence.files import attachments_dir
 from pytest_octane.logs import LazyLogger
-from pytest_octane.model import octane_name  # not octane.client: no HTTP client here
 from pytest_octane.plugin.attrs import ATTACH_ATTR
+from pytest_octane.reported import octane_name  # not octane.client: no HTTP client here
 from pytest_octane.settings import Settings
 
 __all__ = ["JOB_ID_KEY", "AttachSink"]

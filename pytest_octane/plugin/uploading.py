@@ -42,13 +42,14 @@ from pytest_octane.job.journal import (
 )
 from pytest_octane.job.run import pipe
 from pytest_octane.logs import LazyLogger
-from pytest_octane.model import RunStatus, SpooledRun, TestRun, split_nodeid
 from pytest_octane.octane.credentials import Credentials, resolve_credentials
 from pytest_octane.octane.xml_text import header_from_settings
+from pytest_octane.reported import RunStatus, SpooledRun, split_nodeid
 from pytest_octane.settings import Settings, require_connection
 
 if TYPE_CHECKING:  # imported when the job ends: with job/recorded.py, 8 ms at its start
     from pytest_octane.job.outcome import JobOutcome
+    from pytest_octane.model import TestRun
 
 __all__ = ["TerminalProgress", "UploadPlugin", "UploaderProcess"]
 

@@ -31,8 +31,8 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import IO, Any
 
 from pytest_octane.job.interrupt import StopFlag
-from pytest_octane.model import SpooledRun
 from pytest_octane.octane.credentials import Credentials, Secret
+from pytest_octane.reported import SpooledRun
 
 __all__ = [
     "MODULE",
