@@ -39,7 +39,7 @@ def _read_pipe(stream: IO[bytes], inbox: Inbox) -> None:
             elif kind == "journaled":
                 inbox.journaled(int(fields["runs"]))
             elif kind == "end":
-                inbox.end()
+                inbox.end(fields.get("warnings", ()))
             elif kind == "stop":
                 inbox.stop_sending()
     finally:
@@ -111,7 +111,8 @@ def main() -> int:
             state=state,
         )
         outcome = session.run(opened)
-        send("outcome", outcome=outcome)
+        outcome.warnings[:0] = inbox.warnings  # pytest's own (a journal in a private folder)
+        send("outcome", report=outcome.report(strict=start["settings"].strict))
         return 0
     except BaseException as exc:  # the uploader's error boundary: pytest says what happened
         send("crash", error=f"{type(exc).__name__}: {exc}", trace=traceback.format_exc())

@@ -1,4 +1,5 @@
-"""How a job reports progress: free-form lines and the counters of its slices, for any front end."""
+"""How a job reports progress: free-form lines and the counters of its slices, for any front
+end; and what a finished job came to, as pytest's process shows it (:class:`UploadReport`)."""
 
 from __future__ import annotations
 
@@ -7,12 +8,19 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
     from pytest_octane.records import SliceWait
 
-__all__ = ["FINISHING", "Progress", "UploadListener", "UploadState", "collect_waits"]
+__all__ = [
+    "FINISHING",
+    "Progress",
+    "UploadListener",
+    "UploadReport",
+    "UploadState",
+    "collect_waits",
+]
 
 _collecting = threading.local()
 
@@ -143,3 +151,24 @@ class UploadState:
 
 #: Called on every change: (the state, the event line, whether it is worth a line of its own).
 UploadListener = Callable[[UploadState, str, bool], None]
+
+
+class UploadReport(NamedTuple):
+    """What a finished job came to, in the words pytest's process prints: the uploader makes
+    it from its ``JobOutcome`` (``JobOutcome.report``), so that pytest's process neither
+    imports nor builds the task store's records to say it (issue 28: about 40 M instructions
+    at each upload's end).  The outcome itself comes along pickled, for whoever asks for it
+    (the ``pytest_octane_upload_finished`` hook)."""
+
+    job_id: str
+    #: the summary's lines (``JobOutcome.summary_lines``) and the one line of ``-q``
+    summary: tuple[str, ...]
+    one_line: str
+    #: why the upload counts as failed (JIRA keys without a story only with --octane-strict)
+    failures: tuple[str, ...]
+    #: the task store failed in mid-session: where the job went (shown even by -q)
+    moved: str | None
+    #: Ctrl-C stopped the job
+    interrupted: bool
+    #: ``pickle.dumps`` of the ``JobOutcome``
+    outcome: bytes

@@ -3,12 +3,14 @@ front ends print."""
 
 from __future__ import annotations
 
+import pickle
 import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import groupby
 
 from pytest_octane.errors import ConnectionFailed, OctaneError
+from pytest_octane.job.events import UploadReport
 from pytest_octane.job.recorded import recorded_connection
 from pytest_octane.model import JobRecord, SliceStatus
 from pytest_octane.settings import Settings
@@ -97,6 +99,35 @@ class JobOutcome:
                 text += f"; {self.fix}"
             text += f"; run: {self.next_command()}"
         return text
+
+    def failure_reasons(self, *, strict: bool) -> list[str]:
+        """Why this job counts as a failed upload (JIRA keys without a story only when
+        ``strict``)."""
+        reasons: list[str] = []
+        slices = self.job.slices
+        failed = sum(1 for s in slices if s.status is SliceStatus.FAILED)
+        unfinished = sum(1 for s in slices if s.status is SliceStatus.RUNNING)
+        if failed:
+            reasons.append(f"{failed} of {len(slices)} slice(s) failed")
+        if unfinished:
+            reasons.append(f"{unfinished} of {len(slices)} slice(s) unfinished")
+        if self.error and not (failed or unfinished):
+            reasons.append(f"the upload failed: {self.error_text}")
+        if strict and self.unmapped_keys:
+            reasons.append("JIRA keys with no Octane story: " + ", ".join(self.unmapped_keys))
+        return reasons
+
+    def report(self, *, strict: bool) -> UploadReport:
+        """What pytest's process prints of this job, made here (in the uploader)."""
+        return UploadReport(
+            job_id=self.job.job_id,
+            summary=tuple(self.summary_lines()),
+            one_line=self.one_line(),
+            failures=tuple(self.failure_reasons(strict=strict)),
+            moved=self.moved,
+            interrupted=self.interrupted,
+            outcome=pickle.dumps(self, protocol=pickle.HIGHEST_PROTOCOL),
+        )
 
     def summary_lines(self) -> list[str]:
         job = self.job

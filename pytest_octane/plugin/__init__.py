@@ -273,8 +273,9 @@ def pytest_unconfigure(config: pytest.Config) -> Generator[None]:
 
 
 def _ctrl_c_line(session: OctaneSession) -> str:
-    outcome = session.upload.outcome if session.upload is not None else None
-    if outcome is None or not outcome.interrupted:
+    report = session.upload.report if session.upload is not None else None
+    outcome = session.upload.outcome if session.upload is not None and report else None
+    if report is None or outcome is None or not report.interrupted:
         return "pytest-octane: Ctrl-C: stopped at once (the upload had ended)"
     return (
         "pytest-octane: Ctrl-C again: stopped at once; to finish the upload later run: "

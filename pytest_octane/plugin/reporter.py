@@ -29,6 +29,7 @@ __all__ = ["OctaneReporter", "jira_keys_json"]
 log = LazyLogger(__name__)
 
 if TYPE_CHECKING:
+    from pytest_octane.job.events import UploadReport
     from pytest_octane.job.outcome import JobOutcome
     from pytest_octane.model import TestRun
     from pytest_octane.plugin.uploading import UploadPlugin
@@ -74,6 +75,11 @@ class OctaneReporter:
     def outcome(self) -> JobOutcome | None:
         """What the upload did (None for a dry run, or an upload that never finished)."""
         return self.upload.outcome if self.upload is not None else None
+
+    @property
+    def report(self) -> UploadReport | None:
+        """What the upload came to, as printed (None as for :attr:`outcome`)."""
+        return self.upload.report if self.upload is not None else None
 
     # -- collecting
 
@@ -169,7 +175,7 @@ class OctaneReporter:
             self.strict_line = "--octane-strict changed the exit code from 0 to 1: " + "; ".join(
                 self.reasons or ["the upload failed"]
             )
-        if self.outcome is not None and self.outcome.interrupted:
+        if self.report is not None and self.report.interrupted:
             session.exitstatus = pytest.ExitCode.INTERRUPTED  # Ctrl-C, as pytest reports it
 
     def _dry_run(self) -> None:
@@ -279,10 +285,10 @@ class OctaneReporter:
             return
         if upload.error is not None:
             raise upload.error  # the error boundary of pytest_sessionfinish says it
-        outcome = upload.outcome
-        if outcome is None:
+        report = upload.report
+        if report is None:
             return  # it did not finish (the session ended in a usage error)
-        self.reasons.extend(_failure_reasons(outcome, strict=self.settings.strict))
+        self.reasons.extend(report.failures)
         if upload.process.unwritten:
             self.reasons.append(f"{upload.process.unwritten} results were not journaled")
         self.failed = bool(self.reasons)
@@ -291,17 +297,18 @@ class OctaneReporter:
             "runs: " + (", ".join(f"{n} {status}" for status, n in counts) or "none")
         )
         self.summary_lines.extend(self.collector.notes)  # issue 23: attachments not kept
-        self.summary_lines.extend(outcome.summary_lines())
-        write_github_step_summary(os.environ, outcome.summary_lines(), "Octane upload")
-        self.config.hook.pytest_octane_upload_finished(job=outcome.job)
+        self.summary_lines.extend(report.summary)
+        write_github_step_summary(os.environ, report.summary, "Octane upload")
+        hook = self.config.hook.pytest_octane_upload_finished
+        if hook.get_hookimpls() and upload.outcome is not None:  # its records: only then
+            hook(job=upload.outcome.job)
 
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
-        if self.config.option.verbose < 0 and self.outcome is not None:
+        if self.config.option.verbose < 0 and self.report is not None:
             # -q: one line, and the command to fix it when something failed
-            line = self.outcome.one_line()
-            terminalreporter.write_line(f"octane: {line}", red=self.failed)
-            if self.outcome.moved:
-                terminalreporter.write_line(f"octane: {self.outcome.moved}", red=True)
+            terminalreporter.write_line(f"octane: {self.report.one_line}", red=self.failed)
+            if self.report.moved:
+                terminalreporter.write_line(f"octane: {self.report.moved}", red=True)
             if self.strict_line:
                 terminalreporter.write_line(f"octane: {self.strict_line}", red=True)
             return
@@ -333,22 +340,3 @@ def jira_keys_json(keys: Mapping[str, Sequence[str]]) -> str:
             known = written[id(values)] = (values, f"[\n    {inner}\n  ]" if values else "[]")
         entries.append(f"  {quote(nodeid)}: {known[1]}")
     return "{\n" + ",\n".join(entries) + "\n}"
-
-
-def _failure_reasons(outcome: JobOutcome, *, strict: bool) -> list[str]:
-    """Why this job counts as a failed upload (JIRA keys without a story only when strict)."""
-    from pytest_octane.model import SliceStatus
-
-    reasons: list[str] = []
-    slices = outcome.job.slices
-    failed = sum(1 for s in slices if s.status is SliceStatus.FAILED)
-    unfinished = sum(1 for s in slices if s.status is SliceStatus.RUNNING)
-    if failed:
-        reasons.append(f"{failed} of {len(slices)} slice(s) failed")
-    if unfinished:
-        reasons.append(f"{unfinished} of {len(slices)} slice(s) unfinished")
-    if outcome.error and not (failed or unfinished):
-        reasons.append(f"the upload failed: {outcome.error_text}")
-    if strict and outcome.unmapped_keys:
-        reasons.append("JIRA keys with no Octane story: " + ", ".join(outcome.unmapped_keys))
-    return reasons

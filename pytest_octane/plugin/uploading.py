@@ -17,6 +17,7 @@ each slice as it is sent.
 from __future__ import annotations
 
 import os
+import pickle
 import signal
 import subprocess
 import sys
@@ -31,7 +32,7 @@ from typing import IO, TYPE_CHECKING, Any
 import pytest
 
 from pytest_octane.errors import CredentialsError, OctaneError
-from pytest_octane.job.events import FINISHING, UploadState
+from pytest_octane.job.events import FINISHING, UploadReport, UploadState
 from pytest_octane.job.interrupt import StopFlag, ctrl_c
 from pytest_octane.job.journal import (
     JOURNAL_NAME,
@@ -89,7 +90,7 @@ class UploaderProcess:
         self._send: pipe.Sender | None = None
         self._ready = threading.Event()
         self._gone = threading.Event()  # the child's stdout closed: it ended
-        self._outcome: JobOutcome | None = None
+        self._report: UploadReport | None = None
         self._crash: str | None = None
         self._child_warnings: list[dict[str, Any]] = []
         self._reader: threading.Thread | None = None
@@ -257,27 +258,24 @@ class UploaderProcess:
         elif kind == "warning":
             self._child_warnings.append(fields)
         elif kind == "outcome":
-            self._outcome = fields["outcome"]
+            self._report = fields["report"]
         elif kind == "crash":
             self._crash = str(fields["error"])
             log.debug("the uploader failed:\n%s", fields.get("trace", ""))
 
     # -- finish
 
-    def finish(self, exit_status: int, *, announce: bool) -> JobOutcome:
+    def finish(self, exit_status: int, *, announce: bool) -> UploadReport:
         """Write the end mark, wait for the uploader (Ctrl-C stops the sending; a second
-        Ctrl-C ends both processes at once) and return the job's outcome."""
+        Ctrl-C ends both processes at once) and return what the job came to."""
         self.finishing = True
         assert self.journal is not None
         with ctrl_c(self.stop, self._exit_line):  # from the end mark on: Ctrl-C stops sending
             self._end_journal(exit_status)
             if self.stop.is_set and self._send is not None:
                 self._send("stop")  # told before the end: nothing is sent
-            if self._send is not None:
-                self._send("end")
-            # the outcome's class, loaded while the uploader sends the last slice, not after
-            import pytest_octane.job.outcome  # noqa: F401
-
+            if self._send is not None:  # with pytest's lines for the job's summary
+                self._send("end", warnings=self.warnings)
             if announce and not self._gone.is_set() and not self.stop.is_set:
                 self.text(FINISHING)
             told = self.stop.is_set
@@ -290,10 +288,9 @@ class UploaderProcess:
             warnings.warn_explicit(
                 str(fields["message"]), category, str(fields["filename"]), int(fields["lineno"])
             )
-        if self._outcome is None:
+        if self._report is None:
             raise OctaneError(self._why_no_outcome())
-        self._outcome.warnings[:0] = self.warnings
-        return self._outcome
+        return self._report
 
     def _end_journal(self, exit_status: int) -> None:
         """Write what a full disk held back, then the end mark."""
@@ -356,7 +353,7 @@ class UploaderProcess:
             self.journal.end(1)
         if self._send is not None:
             self._send("stop")
-            self._send("end")
+            self._send("end", warnings=self.warnings)
         self._gone.wait(30.0)
         self._reap()
 
@@ -406,7 +403,7 @@ class UploadPlugin:
     collection, journals each final result the reporter gives it (:meth:`add`), and at
     session end waits for the uploader with its progress on the terminal.  It is registered
     before the reporter, so its ``trylast`` session finish runs first and the reporter then
-    reports :attr:`outcome` (or :attr:`error`).
+    reports :attr:`report` (or :attr:`error`).
     """
 
     def __init__(
@@ -429,7 +426,9 @@ class UploadPlugin:
         #: why the upload could not start, or what stopped it at the end (the reporter says it)
         self.start_error: str | None = None
         self.error: Exception | None = None
-        self.outcome: JobOutcome | None = None
+        #: what the job came to (None until it finished)
+        self.report: UploadReport | None = None
+        self._outcome: JobOutcome | None = None
         self._display: TerminalProgress | None = None
 
     def pytest_sessionstart(self) -> None:
@@ -477,6 +476,14 @@ class UploadPlugin:
         return self.process.add_line if self.started else None
 
     @property
+    def outcome(self) -> JobOutcome | None:
+        """The job's ``JobOutcome`` (None until it finished), unpickled when first asked for:
+        its records' classes are imported only then (issue 28)."""
+        if self._outcome is None and self.report is not None:
+            self._outcome = pickle.loads(self.report.outcome)
+        return self._outcome
+
+    @property
     def counts(self) -> Counter[RunStatus]:
         """The journaled results by status."""
         return self.process.counts
@@ -496,7 +503,7 @@ class UploadPlugin:
         try:
             display(self.process.state, "", False)
             announce = bool(self.counts)
-            self.outcome = self.process.finish(int(session.exitstatus), announce=announce)
+            self.report = self.process.finish(int(session.exitstatus), announce=announce)
         except Exception as exc:  # the reporter says it: the test session never crashes here
             self.error = exc
         finally:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import NamedTuple
@@ -331,7 +331,7 @@ def _markdown_text(text: str) -> str:
     return text
 
 
-def _summary_block(lines: list[str], title: str) -> str:
+def _summary_block(lines: Sequence[str], title: str) -> str:
     shown = lines[:_SUMMARY_MAX_LINES]
     items = []
     for line in shown:
@@ -345,7 +345,7 @@ def _summary_block(lines: list[str], title: str) -> str:
 
 
 def write_github_step_summary(
-    environ: Mapping[str, str], lines: list[str], title: str
+    environ: Mapping[str, str], lines: Sequence[str], title: str
 ) -> Path | None:
     """Append ``lines`` (plain text) under ``title`` to ``$GITHUB_STEP_SUMMARY``.
 

@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 
 import pytest
+from octane_env import OctaneEnv
 
 MODULES_CONFTEST = """
 import json
@@ -82,3 +83,41 @@ def test_a_dry_run_imports_the_xml_writer_only_when_it_writes(
     )  # every test deselected: exit code 5, no run
     assert "pytest_octane.plugin.reporter" in nothing  # active, but no run to write
     assert "lxml" not in nothing and "pytest_octane.octane.results_xml" not in nothing
+
+
+def test_an_upload_of_passing_tests_builds_no_record_in_pytests_process(
+    pytester: pytest.Pytester, modules_out: Path, octane_env: OctaneEnv
+) -> None:
+    """The uploader process makes the runs, records the job and words the summary: pytest's
+    process journals what the reports said and prints what the uploader told it."""
+    imported = _imported(pytester, modules_out, *octane_env.pytest_args())
+    assert "pytest_octane.plugin.uploading" in imported and "pytest_octane.job.journal" in imported
+    for name in (
+        "pytest_octane.model",  # no TestRun
+        "pytest_octane.records",  # no JobRecord: the summary came as text
+        "pytest_octane.job.outcome",
+        "pytest_octane.octane.results_xml",  # the uploader writes the slices
+        "requests",
+        "lxml",
+    ):
+        assert name not in imported, f"an upload imported {name} in pytest's process"
+
+
+def test_the_upload_finished_hook_gets_the_jobs_record(
+    pytester: pytest.Pytester, modules_out: Path, octane_env: OctaneEnv
+) -> None:
+    """The job's record is made in pytest's process only for a plugin that asks for it."""
+    pytester.makepyfile(
+        hook_plugin="""
+import json, os
+
+def pytest_octane_upload_finished(job):
+    with open(os.environ["MODULES_OUT"] + ".job", "w") as fh:
+        json.dump({"job_id": job.job_id, "slices": [s.status.value for s in job.slices]}, fh)
+"""
+    )
+    pytester.syspathinsert()
+    imported = _imported(pytester, modules_out, "-p", "hook_plugin", *octane_env.pytest_args())
+    assert "pytest_octane.records" in imported
+    job = json.loads(Path(f"{modules_out}.job").read_text())
+    assert job["slices"] == ["Success"] and job["job_id"].startswith("20")

@@ -133,3 +133,27 @@ def test_the_session_unregisters_only_what_it_registered(pytester: pytest.Pytest
     assert config.pluginmanager.is_registered(part)
     session.unregister()
     assert not config.pluginmanager.is_registered(part)
+
+
+def test_a_warning_of_pytests_process_comes_first_in_the_jobs_summary(
+    pytester: pytest.Pytester, tmp_path: Path, sim: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pytest's own lines (here: the journal went to a private folder) travel to the
+    uploader with the end mark and are printed in the summary it words."""
+    (tmp_path / "spool").write_text("a file, not a folder")
+    monkeypatch.setenv("OCTANE_CLIENT_ID", sim.client_id)
+    monkeypatch.setenv("OCTANE_CLIENT_SECRET", sim.client_secret)
+    pytester.makepyfile("def test_one():\n    pass\n")
+    result = pytester.runpytest(
+        "-p", "no:cacheprovider",
+        f"--octane-space={sim.space_id}", f"--octane-url={sim.url}",
+        f"--octane-workspace={sim.workspace_id}", f"--octane-task-store={tmp_path / 'store'}",
+        f"--octane-spool-dir={tmp_path / 'spool'}",
+    )  # fmt: skip
+    assert result.ret == 0
+    text = result.stdout.str()
+    assert "1/1 slices" in text or "slices: 1 ok" in text, text
+    summary = text[text.index("slices: 1 ok") :]
+    warning = summary.index("cannot write the spool folder")
+    assert "instead" in summary[warning:] and "Octane: http" in summary[:warning], text
+    assert len(sim.runs()) == 1

@@ -15,10 +15,11 @@ fields (:func:`pytest_octane.errors.rebuild`).
 Plugin to uploader: ``start`` (settings, job id, journal, credentials or the error saying
 why there are none), ``collected`` (the collected tests, for the look-ahead), ``journaled``
 (the journal holds a full slice more: cut it now), ``end`` (the journal's end mark is
-written), ``stop`` (the first Ctrl-C of the upload phase: send nothing more).
+written; with pytest's own lines for the summary), ``stop`` (the first Ctrl-C of the upload phase: send nothing more).
 Uploader to plugin: ``ready`` (the job is recorded; where), ``text`` (a progress line),
 ``state`` (the slice counters and an event), ``warning`` (a Python warning to show in pytest's
-summary) and, last, ``outcome`` (what the job did) or ``crash`` (why the uploader failed).
+summary) and, last, ``outcome`` (what the job came to, worded: ``job/events.py:UploadReport``,
+with the pickled ``JobOutcome`` inside) or ``crash`` (why the uploader failed).
 """
 
 from __future__ import annotations
@@ -163,6 +164,8 @@ class Inbox:
         #: results journaled so far, as pytest last said (it says so at each full slice)
         self.journaled_runs = 0
         self.ended = False  # the journal's end mark is written
+        #: pytest's own lines for the job's summary, said with the end (put before the job's)
+        self.warnings: list[str] = []
         self.closed = False  # the pipe closed: pytest is gone
         self.stop = StopFlag()
 
@@ -182,8 +185,12 @@ class Inbox:
         """pytest journaled ``runs`` results, a full slice more: the follower wakes up."""
         self._set(lambda: setattr(self, "journaled_runs", runs))
 
-    def end(self) -> None:
-        self._set(lambda: setattr(self, "ended", True))
+    def end(self, warnings: Sequence[str] = ()) -> None:
+        def change() -> None:
+            self.warnings = [str(line) for line in warnings]
+            self.ended = True
+
+        self._set(change)
 
     def close(self) -> None:
         self._set(lambda: setattr(self, "closed", True))
