@@ -426,24 +426,32 @@ class JournalWriter:
             "slices": {"size": slice_size, "max_trace": max_trace},
             "header": encode(header or ResultHeader()),
         }
-        self._write((json.dumps(first) + "\n").encode("utf-8"))
+        self.add_line((json.dumps(first) + "\n").encode("utf-8"))
 
     def add(self, run: TestRun) -> None:
         """Journal one final result: written (not fsynced) before this returns."""
-        self._write(run_line(run))
+        self.add_line(run_line(run))
 
     def add_line(self, line: bytes) -> None:
-        """Journal one final result given as its line (:func:`reported_line`, :func:`run_line`)."""
-        self._write(line)
+        """Journal one final result given as its line (:func:`reported_line`, :func:`run_line`):
+        one ``write``, the pytest process's per-test path."""
+        fd = self._fd
+        if fd is None:
+            raise InputError(f"the journal {self.path} is closed")
+        written = os.write(fd, line)
+        if written < len(line):  # a regular file takes it all at once; a short write goes on
+            view = memoryview(line)[written:]
+            while view:
+                view = view[os.write(fd, view) :]
 
     def expect(self, runs: int) -> None:
         """How many results the session expects (its collected tests): its last slice is
         cut in two (:func:`slice_ends`)."""
-        self._write((json.dumps({"expect": {"runs": int(runs)}}) + "\n").encode("utf-8"))
+        self.add_line((json.dumps({"expect": {"runs": int(runs)}}) + "\n").encode("utf-8"))
 
     def end(self, exit_status: int) -> None:
         """The end mark: pytest reached the end of its session; nothing follows."""
-        self._write((json.dumps({"end": {"exit": int(exit_status)}}) + "\n").encode("utf-8"))
+        self.add_line((json.dumps({"end": {"exit": int(exit_status)}}) + "\n").encode("utf-8"))
         self.close()
 
     @property
@@ -454,15 +462,6 @@ class JournalWriter:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
-
-    def _write(self, data: bytes) -> None:
-        if self._fd is None:
-            raise InputError(f"the journal {self.path} is closed")
-        written = os.write(self._fd, data)
-        if written < len(data):  # a regular file takes it all at once; a short write goes on
-            view = memoryview(data)[written:]
-            while view:
-                view = view[os.write(self._fd, view) :]
 
 
 # ---------------------------------------------------------------- reading (uploader, resume)

@@ -313,13 +313,17 @@ class ResultCollector:
             or (pending.sections and self._capture_passed)
         ):
             return None
-        nodeid, duration = pending.nodeid, pending.duration
+        # _ms's first case written out, here and for the duration: two calls a test less
         if started_ms is None:
-            started_ms = _ms(pending.started)
+            started = pending.started
+            if type(started) is float and 0.0 <= started <= _MAX_SECONDS:
+                started_ms = round(started * 1000)
+            else:
+                started_ms = _ms(started)
+        nodeid, duration = pending.nodeid, pending.duration
         return (
             nodeid,
             pending.status,
-            # _ms's first case written out: a call a test less (issue 28)
             round(duration * 1000)
             if type(duration) is float and 0.0 <= duration <= _MAX_SECONDS
             else _ms(duration),
@@ -386,11 +390,16 @@ class ResultCollector:
         if pending.error is None and not self._capture_passed:
             pending.sections = None  # its run will not carry them: not kept until then
         sink = self._sink
-        if sink is not None:
-            line = self._reported_line(pending, self._sink_started)
-            if line is not None:
-                sink(line, pending.status)
-                return
+        if sink is not None:  # _reported_line written out (issue 28)
+            reported = self._reported(pending, self._sink_started)
+            if reported is not None and self._line_of is not None:
+                try:
+                    line = self._line_of(*reported)
+                except TypeError:  # a key that is no str: the generic codec says what it is
+                    pass
+                else:
+                    sink(line, pending.status)
+                    return
         self._done.append(pending)
         if self._on_waiting is not None:
             self._on_waiting()

@@ -97,6 +97,8 @@ class UploaderProcess:
         self._unwritten: list[bytes] = []  # lines a failed journal write left here
         self._journaled = 0  # results written by add() (the uploader is told of each slice)
         self._tail_cut: int | None = None  # where the last slice is cut in two (expect())
+        #: the journaled count at which the uploader is told next (a slice is full)
+        self._next_notice = settings.slice_size
         self._journal_error: OSError | None = None
         self.counts: Counter[RunStatus] = Counter()  # the journaled results by status
 
@@ -176,6 +178,7 @@ class UploaderProcess:
             try:
                 self.journal.expect(expected)
                 self._tail_cut = tail_cut(self.settings.slice_size, expected)
+                self._next_notice = self._notice_after(self._journaled)
             except OSError:
                 pass  # a full disk: the slices are cut every slice_size runs, as without it
         if self._send is not None:
@@ -194,29 +197,47 @@ class UploaderProcess:
 
     def add_line(self, line: bytes, status: RunStatus) -> None:
         """Journal one final result given as its journal line (``job/journal.py``): the
-        plugin's per-test path.  A write that fails (a full disk) keeps the line here and is
-        tried again before the next one and at the end."""
+        plugin's per-test path (:meth:`_write` written out: a call less a test, issue 28).
+        A write that fails (a full disk) keeps the line here and is tried again before the
+        next one and at the end."""
         self.counts[status] += 1
         if self._unwritten:
             self._unwritten.append(line)
             self._write_unwritten()
             return
+        journal = self.journal
+        assert journal is not None  # opened by start(), before any test
         try:
-            self._write(line)
+            journal.add_line(line)
         except OSError as exc:
             self._unwritten.append(line)
             self._journal_error = exc
+            return
+        self._journaled += 1
+        if self._journaled == self._next_notice:
+            self._slice_full()
 
     def _write(self, line: bytes) -> None:
         assert self.journal is not None
         self.journal.add_line(line)
         self._journaled += 1
+        if self._journaled == self._next_notice:
+            self._slice_full()
+
+    def _slice_full(self) -> None:
+        """A slice is full: the uploader cuts and sends it now, not at its next look."""
         journaled = self._journaled
-        if (journaled % self.settings.slice_size == 0 or journaled == self._tail_cut) and (
-            self._send is not None
-        ):
-            # a slice is full: the uploader cuts and sends it now, not at its next look
+        self._next_notice = self._notice_after(journaled)
+        if self._send is not None:
             self._send("journaled", runs=journaled)
+
+    def _notice_after(self, journaled: int) -> int:
+        """The next journaled count that fills a slice: a multiple of the slice size, or
+        where the last slice is cut in two (``journal.tail_cut``)."""
+        size = self.settings.slice_size
+        following = (journaled // size + 1) * size
+        cut = self._tail_cut
+        return cut if cut is not None and journaled < cut < following else following
 
     @property
     def unwritten(self) -> int:

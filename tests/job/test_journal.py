@@ -420,3 +420,33 @@ def test_a_full_disk_keeps_results_until_the_journal_takes_them(
     assert told == [("journaled", {"runs": 2}), ("journaled", {"runs": 4})]
     journal.end(0)
     assert read_journal(journal.path).runs == [make_run(i) for i in range(5)]
+
+
+def test_the_uploader_is_told_of_each_full_slice_and_of_the_last_slices_cut(
+    tmp_path: Path,
+) -> None:
+    """What ``slice_ends`` cuts is what pytest's process tells the uploader, as it happens."""
+    from pytest_octane.job.events import UploadState
+    from pytest_octane.plugin.uploading import UploaderProcess
+    from pytest_octane.settings import resolve_settings
+
+    cli = {"space": "1001", "url": "http://127.0.0.1:9", "workspace": "1002"}
+    cli |= {"spool_dir": str(tmp_path), "slice_size": "250"}
+    settings = resolve_settings(cli=cli, environ={}, ini={})
+    uploader = UploaderProcess(settings, hook=lambda: None, state=UploadState(), text=print)
+    uploader.journal = uploader._open_journal()
+    told: list[int] = []
+    uploader._send = lambda kind, **fields: (
+        (  # type: ignore[assignment]
+            told.append(int(fields["runs"])) if kind == "journaled" else None
+        )
+        or True
+    )
+    uploader._ready.set()  # the job is recorded: expect() waits for nothing
+    for i in range(10):
+        uploader.add(make_run(i))
+    uploader.expect([], items=490)  # 500 in all: the last slice (250 runs) is cut in two
+    for i in range(10, 500):
+        uploader.add(make_run(i))
+    assert told == slice_ends(500, 250, 500) and len(told) == 3
+    assert told[1] not in (250, 500)

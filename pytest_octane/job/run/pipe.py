@@ -15,7 +15,8 @@ fields (:func:`pytest_octane.errors.rebuild`).
 Plugin to uploader: ``start`` (settings, job id, journal, credentials or the error saying
 why there are none), ``collected`` (the collected tests, for the look-ahead), ``journaled``
 (the journal holds a full slice more: cut it now), ``end`` (the journal's end mark is
-written; with pytest's own lines for the summary), ``stop`` (the first Ctrl-C of the upload phase: send nothing more).
+written; with pytest's own lines for the summary), ``stop`` (the first Ctrl-C of the upload
+phase: send nothing more).
 Uploader to plugin: ``ready`` (the job is recorded; where), ``text`` (a progress line),
 ``state`` (the slice counters and an event), ``warning`` (a Python warning to show in pytest's
 summary) and, last, ``outcome`` (what the job came to, worded: ``job/events.py:UploadReport``,
