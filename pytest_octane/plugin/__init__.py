@@ -90,9 +90,25 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    _import_without_rewriting(pluginmanager)
     from pytest_octane import hookspecs
 
     pluginmanager.add_hookspecs(hookspecs)
+
+
+def _import_without_rewriting(pluginmanager: pytest.PytestPluginManager) -> None:
+    """Take this package off the list of modules whose asserts pytest rewrites.
+
+    pytest rewrites every module of a plugin's distribution, for assertion helpers that
+    tests call; ours hold none (an ``assert`` here states an invariant), and a rewritten
+    module is loaded from pytest's own cache through ``marshal.load`` on a file object, at
+    about three times a plain import's cost: 35 M instructions of a dry run's start, 70 M of
+    an upload's (issue 28, ``benchmarks/bench_callgrind.py``).  pytest has no public way out,
+    so the name leaves its private set when there is one; else the modules are rewritten as
+    before."""
+    marked = getattr(getattr(pluginmanager, "rewrite_hook", None), "_must_rewrite", None)
+    if isinstance(marked, set):
+        marked.discard(__name__.partition(".")[0])
 
 
 def _is_enabled(config: pytest.Config) -> bool:

@@ -6,6 +6,7 @@ very end, every module that session imported.
 
 from __future__ import annotations
 
+import ast
 import json
 from pathlib import Path
 
@@ -121,3 +122,38 @@ def pytest_octane_upload_finished(job):
     assert "pytest_octane.records" in imported
     job = json.loads(Path(f"{modules_out}.job").read_text())
     assert job["slices"] == ["Success"] and job["job_id"].startswith("20")
+
+
+def test_the_plugins_modules_are_imported_without_assertion_rewriting(
+    pytester: pytest.Pytester,
+) -> None:
+    """pytest would load each of them through its assertion rewriter (issue 28: 35 M
+    instructions of a dry run's start); the tests' own asserts are still rewritten."""
+    pytester.makeconftest(
+        """
+import sys
+
+def pytest_unconfigure(config):
+    rewritten = sorted(name for name, module in sys.modules.items() if name.startswith(
+        "pytest_octane") and type(module.__loader__).__name__ != "SourceFileLoader")
+    print("REWRITTEN", rewritten)
+"""
+    )
+    pytester.makepyfile(test_a="def test_a():\n    left = 1\n    assert left == 2\n")
+    out = pytester.path / "out"
+    result = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "-s", f"--octane-dry-run={out}"
+    )
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(["E   *assert 1 == 2", "REWRITTEN *"])  # the test's: rewritten
+    line = next(line for line in result.stdout.lines if line.startswith("REWRITTEN"))
+    rewritten = set(ast.literal_eval(line.removeprefix("REWRITTEN ")))
+    assert "pytest_octane.plugin" in rewritten  # the entry point: imported before its hooks
+    session_modules = (
+        "pytest_octane.hookspecs",
+        "pytest_octane.settings.resolve",
+        "pytest_octane.plugin.reporter",
+        "pytest_octane.plugin.collect",
+        "pytest_octane.octane.results_xml",
+    )
+    assert not rewritten.intersection(session_modules), rewritten
