@@ -10,6 +10,7 @@ run (``TestRun.attachments``).  Under xdist each worker copies its own files.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import os
 import shutil
@@ -21,7 +22,6 @@ from typing import Any
 import pytest
 
 import pytest_octane
-from pytest_octane.job.evidence.files import attachments_dir
 from pytest_octane.logs import LazyLogger
 from pytest_octane.plugin.attrs import ATTACH_ATTR
 from pytest_octane.reported import octane_name  # not octane.client: no HTTP client here
@@ -44,7 +44,7 @@ class AttachSink:
     ) -> None:
         self.job_id = job_id
         self.config = config  # where the report hook is registered at the first file
-        self.folder = attachments_dir(settings.spool_dir, job_id)
+        self._spool_dir = settings.spool_dir
         self.max_file = settings.attachment_max_mb * _MIB
         self.max_job = settings.attachments_max_mb * _MIB
         self.budget = self.max_job
@@ -53,6 +53,14 @@ class AttachSink:
         self._pending: dict[str, list[dict[str, Any]]] = {}
         self._numbers = itertools.count(1)
         self._said: set[str] = set()
+
+    @functools.cached_property
+    def folder(self) -> Path:
+        """Where this job's files are copied (made at the first file: most sessions attach
+        none, and the evidence module is not imported for them, issue 28)."""
+        from pytest_octane.job.evidence.files import attachments_dir
+
+        return attachments_dir(self._spool_dir, self.job_id)
 
     # -- the public function's target (pytest_octane.attach)
 

@@ -97,6 +97,7 @@ def test_an_upload_of_passing_tests_builds_no_record_in_pytests_process(
         "pytest_octane.model",  # no TestRun
         "pytest_octane.records",  # no JobRecord: the summary came as text
         "pytest_octane.job.outcome",
+        "pytest_octane.job.evidence.files",  # no file was attached
         "pytest_octane.octane.results_xml",  # the uploader writes the slices
         "requests",
         "lxml",
