@@ -10,7 +10,6 @@ run (``TestRun.attachments``).  Under xdist each worker copies its own files.
 
 from __future__ import annotations
 
-import functools
 import itertools
 import os
 import shutil
@@ -53,14 +52,18 @@ class AttachSink:
         self._pending: dict[str, list[dict[str, Any]]] = {}
         self._numbers = itertools.count(1)
         self._said: set[str] = set()
+        self._folder: Path | None = None
 
-    @functools.cached_property
     def folder(self) -> Path:
-        """Where this job's files are copied (made at the first file: most sessions attach
-        none, and the evidence module is not imported for them, issue 28)."""
-        from pytest_octane.job.evidence.files import attachments_dir
+        """Where this job's files are copied, found at the first file: most sessions attach
+        none, and the evidence module is not imported for them (issue 28).  A method, not a
+        property: pytest before 8 reads every attribute of a registered plugin when it looks
+        for fixtures."""
+        if self._folder is None:
+            from pytest_octane.job.evidence.files import attachments_dir
 
-        return attachments_dir(self._spool_dir, self.job_id)
+            self._folder = attachments_dir(self._spool_dir, self.job_id)
+        return self._folder
 
     # -- the public function's target (pytest_octane.attach)
 
@@ -107,7 +110,7 @@ class AttachSink:
             )
             return
         final, wrap = octane_name(given)
-        target = self.folder / f"{next(self._numbers):05d}-{os.getpid()}" / final
+        target = self.folder() / f"{next(self._numbers):05d}-{os.getpid()}" / final
         target.parent.mkdir(parents=True, exist_ok=True)
         if wrap:
             _zip(target, given, data if isinstance(data, bytes) else source)
