@@ -28,8 +28,7 @@ name, message and fields (:func:`rebuild`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 __all__ = [
     "EXPECTED_URL",
@@ -145,9 +144,9 @@ class StoreError(OctaneError):
         return cls(f"the task store file '{path}' {what}: repair or delete it")
 
 
-@dataclass(frozen=True, slots=True)
-class LockHolder:
-    """Who holds a lock: enough for a message, never a secret."""
+class LockHolder(NamedTuple):
+    """Who holds a lock: enough for a message, never a secret.  A named tuple: this module is
+    imported at every active session's start, where a dataclass costs about 1 ms (issue 28)."""
 
     pid: int
     host: str
