@@ -149,6 +149,8 @@ def pytest_unconfigure(config):
     result.stdout.fnmatch_lines(["E   *assert 1 == 2", "REWRITTEN *"])  # the test's: rewritten
     line = next(line for line in result.stdout.lines if line.startswith("REWRITTEN"))
     rewritten = set(ast.literal_eval(line.removeprefix("REWRITTEN ")))
+    if not rewritten and int(pytest.__version__.split(".")[0]) < 8:
+        pytest.skip("pytest 7 does not rewrite an editable install's plugin: nothing to opt out of")
     assert "pytest_octane.plugin" in rewritten  # the entry point: imported before its hooks
     session_modules = (
         "pytest_octane.hookspecs",
