@@ -289,9 +289,10 @@ def pytest_unconfigure(config: pytest.Config) -> Generator[None]:
 
 
 def _ctrl_c_line(session: OctaneSession) -> str:
-    report = session.upload.report if session.upload is not None else None
-    outcome = session.upload.outcome if session.upload is not None and report else None
-    if report is None or outcome is None or not report.interrupted:
+    upload = session.upload
+    report = upload.report if upload is not None else None
+    outcome = upload.outcome if upload is not None and report and report.interrupted else None
+    if outcome is None:
         return "pytest-octane: Ctrl-C: stopped at once (the upload had ended)"
     return (
         "pytest-octane: Ctrl-C again: stopped at once; to finish the upload later run: "
