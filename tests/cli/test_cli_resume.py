@@ -22,6 +22,10 @@ BACKENDS = ["json", "sqlite", "postgresql"]
 TESTS = 3000  # write_suite(params=2997): 2997 + 3 items
 SLICE = 200
 LOST_ANSWER_MS = 400
+# Every POST of results waits this long in the simulator while pytest runs, so that slices
+# queue behind the two parallel uploads: unpaced, a streaming uploader keeps up with the
+# tests and the half-sent moment can pass between two reads of the store on a busy machine.
+PACING_MS = 100
 
 
 def half_sent(octane: Octane) -> JobRecord | None:
@@ -52,6 +56,7 @@ def posted_results(octane: Octane, job_id: str, *, since: float) -> list[Request
 )
 def test_resume_finishes_a_killed_upload_with_every_run_once(octane: Octane, stream: str) -> None:
     suite = octane.write_suite(params=TESTS - 3)
+    octane.sim.faults.add_latency("POST */test-results", PACING_MS)
     process = octane.start_pytest(
         suite,
         f"--octane-stream={stream}",
@@ -66,13 +71,18 @@ def test_resume_finishes_a_killed_upload_with_every_run_once(octane: Octane, str
         # hold the next POST in the simulator, then kill the client while it waits for the
         # answer: Octane gets a task whose id the killed process never records
         octane.sim.faults.add_latency("POST */test-results", LOST_ANSWER_MS, count=1)
-        wait_until(lambda: not octane.sim.faults.pending()["rules"], timeout=60, what="a held POST")
+        wait_until(
+            lambda: len(octane.sim.faults.pending()["rules"]) == 1,  # the pacing is left
+            timeout=60,
+            what="a held POST",
+        )
         os.killpg(process.pid, signal.SIGKILL)  # pytest and its uploader process alike
         assert process.wait(timeout=30) == -signal.SIGKILL
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+        octane.sim.faults.clear()  # a POST held already keeps its delay
     posts_at_kill = octane.posts()
     wait_until(lambda: octane.posts() > posts_at_kill, timeout=30, what="the held POST")
     octane.sim.wait_for_tasks()

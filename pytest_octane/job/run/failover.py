@@ -6,6 +6,7 @@ keeps a copy of the job's record as it changes, and at the first store error it 
 job to a private folder (a JSON task store under the temporary folder) seeded with that copy,
 and carries on there.  The line :attr:`FailoverStore.moved` names that folder; at the end,
 :meth:`FailoverStore.write_back` gives the job back to the original store if it works again.
+The leases of a shared queue budget stay in the original store while it can lease.
 """
 
 from __future__ import annotations
@@ -46,6 +47,9 @@ class FailoverStore:
         #: one line naming where the job went after a store error (None while all is well)
         self.moved: str | None = None
         self.folder: Path | None = None
+        self._fallback: TaskStore | None = None  # the private store, once the job moved
+        self._private_leases: set[str] = set()  # taken there: the original could not lease
+        self._private_budget = False
 
     @property
     def location(self) -> str:
@@ -143,17 +147,51 @@ class FailoverStore:
             except StoreError as exc:  # a store that failed meanwhile frees it at our exit
                 log.warning("giving back the lock %s: %s", name, exc)
 
+    # -- the shared queue budget: its leases stay in the original store
+
     def take_slot(self, pool: str, limit: int, ttl: float) -> str | None:
-        return self._current.take_slot(pool, limit, ttl)
+        """A slot of the budget that every runner of the original store shares.  A job that
+        moved still asks there (SQLite's lease files and PostgreSQL's lease rows often work
+        while a write failed): a lease taken in the private store would count this job's
+        uploads alone and overrun Octane's queue.  Only when the original cannot lease at all
+        does the job count its own slots (the failure is said once)."""
+        try:
+            lease = self.primary.take_slot(pool, limit, ttl)
+        except StoreError as exc:
+            if not self.failed_over:
+                raise  # a slice that cannot wait for a slot is not sent: 'resume' sends it
+            if not self._private_budget:
+                self._private_budget = True
+                log.warning(
+                    "the shared queue budget in %s cannot be reached (%s): this job counts "
+                    "only its own uploads against it",
+                    self.primary.location,
+                    exc,
+                )
+            assert self._fallback is not None  # failed over
+            lease = self._fallback.take_slot(pool, limit, ttl)
+            if lease is not None:
+                self._private_leases.add(lease)
+        return lease
 
     def renew_slots(self, pool: str, lease_ids: Sequence[str], ttl: float) -> None:
-        self._current.renew_slots(pool, lease_ids, ttl)
+        private = [lease for lease in lease_ids if lease in self._private_leases]
+        shared = [lease for lease in lease_ids if lease not in self._private_leases]
+        if private and self._fallback is not None:
+            self._fallback.renew_slots(pool, private, ttl)
+        if shared:
+            self.primary.renew_slots(pool, shared, ttl)
 
     def release_slot(self, pool: str, lease_id: str) -> None:
-        self._current.release_slot(pool, lease_id)
+        if lease_id in self._private_leases and self._fallback is not None:
+            self._private_leases.discard(lease_id)
+            self._fallback.release_slot(pool, lease_id)
+        else:
+            self.primary.release_slot(pool, lease_id)
 
     def close(self) -> None:
-        for store in {id(s): s for s in (self._current, self.primary)}.values():
+        stores = (self._current, self._fallback, self.primary)
+        for store in {id(s): s for s in stores if s is not None}.values():
             try:
                 store.close()
             except StoreError as exc:
@@ -183,7 +221,7 @@ class FailoverStore:
         event["error"] = str(exc)
         self._job = replace(self._job, history=(*self._job.history, event))
         fallback.create_job(self._job)
-        self._current, self.folder = fallback, folder
+        self._current, self._fallback, self.folder = fallback, fallback, folder
         self.moved = (
             f"the task store {self.primary.location} failed in mid-session ({exc}); "
             f"this job is kept in {folder / 'store'} instead"

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from pytest_octane.errors import StoreError
 from pytest_octane.job.run.failover import MOVED_EVENT, FailoverStore
 from pytest_octane.job.run.journaled import prepare_job
@@ -91,3 +93,58 @@ def test_the_job_is_written_back_once_the_store_works_again(
     assert not failover.failed_over
     assert failover.moved is not None and "written back at the end" in failover.moved
     failover.close()
+
+
+def test_a_moved_job_keeps_sharing_the_queue_budget_of_the_original_store(
+    settings: Settings, store: TaskStore, make_run: Any
+) -> None:
+    failover, primary = _failover(settings, store, make_run)
+    primary.broken = True
+    failover.update_slice("job-1", 1, task_id=31)  # the job moves
+    assert failover.failed_over
+    ours = failover.take_slot("queue:octane", 2, 60.0)
+    theirs = store.take_slot("queue:octane", 2, 60.0)  # another runner of the same store
+    assert ours is not None and theirs is not None
+    assert store.take_slot("queue:octane", 2, 60.0) is None, "the moved job's slot was not seen"
+    assert failover.take_slot("queue:octane", 2, 60.0) is None
+    failover.release_slot("queue:octane", ours)
+    assert store.take_slot("queue:octane", 2, 60.0) is not None
+    failover.close()
+
+
+def test_a_moved_job_whose_store_cannot_lease_counts_its_own_slots(
+    settings: Settings, store: TaskStore, make_run: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    failover, primary = _failover(settings, store, make_run)
+    primary.broken = True
+    failover.update_slice("job-1", 1, task_id=41)
+
+    def no_lease(pool: str, limit: int, ttl: float) -> str | None:
+        raise StoreError("the lease folder is read-only")
+
+    primary.take_slot = no_lease  # type: ignore[attr-defined]
+    first = failover.take_slot("queue:octane", 1, 60.0)
+    assert first is not None
+    assert failover.take_slot("queue:octane", 1, 60.0) is None  # its own slot counts
+    failover.renew_slots("queue:octane", [first], 60.0)
+    failover.release_slot("queue:octane", first)
+    assert failover.take_slot("queue:octane", 1, 60.0) is not None
+    assert [r.getMessage() for r in caplog.records if "queue budget" in r.getMessage()] == [
+        f"the shared queue budget in {store.location} cannot be reached (the lease folder is "
+        "read-only): this job counts only its own uploads against it"
+    ]
+    failover.close()
+
+
+def test_a_store_that_cannot_lease_before_any_move_says_so(
+    settings: Settings, store: TaskStore, make_run: Any
+) -> None:
+    failover, primary = _failover(settings, store, make_run)
+
+    def no_lease(pool: str, limit: int, ttl: float) -> str | None:
+        raise StoreError("the lease folder is read-only")
+
+    primary.take_slot = no_lease  # type: ignore[attr-defined]
+    with pytest.raises(StoreError, match="read-only"):
+        failover.take_slot("queue:octane", 1, 60.0)
+    assert not failover.failed_over
