@@ -19,6 +19,11 @@ column's difference to bare is the plugin's share of that phase:
 * ``uploader cpu``: the CPU of pytest's children less pytest's own, less bare's exit share;
 * ``simulator cpu``: this process's CPU during the run (the simulator, and the bench).
 
+The upload runs twice: streaming (the default: slices leave while the tests run) and with
+``--octane-stream=off`` (everything leaves at the end).  Both do the same work in pytest's
+process; the difference of their test loops is what the uploader and the simulator working
+beside the tests cost pytest.
+
     python benchmarks/bench_phases.py [--tests 5000] [--rounds 5]
 """
 
@@ -118,6 +123,11 @@ def main() -> None:
                 "bare": (list, env),
                 "dry run": (lambda: [f"--octane-dry-run={root / 'dry'}"], env),
                 "upload": (upload, {**env, **creds}),
+                # the uploader idles while the tests run and sends everything at the end
+                "upload, stream off": (
+                    lambda: [*upload(), "--octane-stream=off"],
+                    {**env, **creds},
+                ),
             }
             seen: dict[str, list[dict[str, float]]] = {name: [] for name in variants}
             names = list(variants)
