@@ -37,6 +37,11 @@ class Breakable:
         return write
 
 
+def _no_lease(pool: str, limit: int, ttl: float) -> str | None:
+    """A store's ``take_slot`` whose lease folder cannot be written."""
+    raise StoreError("the lease folder is read-only")
+
+
 def _failover(
     settings: Settings, store: TaskStore, make_run: Any
 ) -> tuple[FailoverStore, Breakable]:
@@ -118,11 +123,7 @@ def test_a_moved_job_whose_store_cannot_lease_counts_its_own_slots(
     failover, primary = _failover(settings, store, make_run)
     primary.broken = True
     failover.update_slice("job-1", 1, task_id=41)
-
-    def no_lease(pool: str, limit: int, ttl: float) -> str | None:
-        raise StoreError("the lease folder is read-only")
-
-    primary.take_slot = no_lease  # type: ignore[attr-defined]
+    primary.take_slot = _no_lease  # type: ignore[attr-defined]
     first = failover.take_slot("queue:octane", 1, 60.0)
     assert first is not None
     assert failover.take_slot("queue:octane", 1, 60.0) is None  # its own slot counts
@@ -136,15 +137,11 @@ def test_a_moved_job_whose_store_cannot_lease_counts_its_own_slots(
     failover.close()
 
 
-def test_a_store_that_cannot_lease_before_any_move_says_so(
+def test_before_any_move_a_store_that_cannot_lease_raises(
     settings: Settings, store: TaskStore, make_run: Any
 ) -> None:
     failover, primary = _failover(settings, store, make_run)
-
-    def no_lease(pool: str, limit: int, ttl: float) -> str | None:
-        raise StoreError("the lease folder is read-only")
-
-    primary.take_slot = no_lease  # type: ignore[attr-defined]
+    primary.take_slot = _no_lease  # type: ignore[attr-defined]
     with pytest.raises(StoreError, match="read-only"):
         failover.take_slot("queue:octane", 1, 60.0)
     assert not failover.failed_over
