@@ -19,9 +19,10 @@ from typing import Any
 
 from bench_common import Row, fmt_s
 
-from pytest_octane.job.engine import KEYS_PER_QUERY, upload_session
+from pytest_octane.job.engine import upload_session
+from pytest_octane.job.run.links import KEYS_PER_QUERY
 from pytest_octane.model import RunStatus, TestRun
-from pytest_octane.settings import Settings
+from pytest_octane.settings import resolve_settings
 from pytest_octane.simulator import RequestRecord, Simulator
 
 _POST = re.compile(r"/test-results$")
@@ -100,20 +101,23 @@ def run_scenario(scenario: Scenario, root: Path) -> ScenarioResult:
         processing_workers=scenario.workers,
     )
     with sim:
-        settings = Settings(
-            space=sim.space_id,
-            url=sim.url,
-            workspace=sim.workspace_id,
-            slice_size=scenario.per_slice,
-            max_parallel=scenario.parallel,
-            queue_full_retry=scenario.queue_full_retry,
-            queue_full_deadline=120.0,
-            poll_timeout=120.0,
-            task_store=str(root / "store"),
-            spool_dir=str(root / "spool"),
-            build_server_id="bench",
-            build_job_id="upload",
-            build_id="1",
+        cli = {
+            "space": sim.space_id,
+            "url": sim.url,
+            "workspace": sim.workspace_id,
+            "slice_size": scenario.per_slice,
+            "max_parallel": scenario.parallel,
+            "queue_full_retry": scenario.queue_full_retry,
+            "queue_full_deadline": 120.0,
+            "poll_timeout": 120.0,
+            "task_store": root / "store",
+            "spool_dir": root / "spool",
+            "build_server_id": "bench",
+            "build_job_id": "upload",
+            "build_id": "1",
+        }
+        settings = resolve_settings(
+            cli={name: str(value) for name, value in cli.items()}, environ={}, ini={}
         )
         runs = make_runs(scenario.slices, scenario.per_slice, scenario.keys)
         credentials = {"client_id": sim.client_id, "client_secret": sim.client_secret}

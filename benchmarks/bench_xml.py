@@ -30,8 +30,9 @@ from bench_common import Row, clean_env, fmt_ratio, fmt_s, median, paired_ratios
 from lxml import etree
 
 from pytest_octane.job.spool import upload_payload, write_spool
-from pytest_octane.model import BuildContext, RunError, RunStatus, TestRun
+from pytest_octane.model import RunError, RunStatus, TestRun
 from pytest_octane.octane.results_xml import ResultHeader, RunRefs, write_slices
+from pytest_octane.octane.xml_text import BuildContext
 
 SLICE_SIZE = 1000
 KEY_POOL = 2000
