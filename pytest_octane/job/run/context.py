@@ -25,6 +25,7 @@ from pytest_octane.settings import Settings, require_connection
 from pytest_octane.store import TaskStore
 
 __all__ = [
+    "TYPICAL_OF_LAST",
     "CredentialsHook",
     "JobContext",
     "RequestLog",
@@ -36,6 +37,9 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+#: the typical task time is the median of this many of the job's last tasks
+TYPICAL_OF_LAST = 3
 
 CredentialsHook = Callable[[], Credentials | Mapping[str, str] | None]
 
@@ -137,9 +141,11 @@ class JobContext:
         self.task_times.append(seconds)  # list.append is atomic under the GIL
 
     def typical_task_s(self) -> float:
-        """The median processing time seen so far in this job; a quick first look before any
-        task finished (an empty or idle Octane processes a slice almost at once)."""
-        times = sorted(self.task_times)
+        """The median processing time of this job's last few tasks (Octane's load changes
+        while a job runs: a slow first slice must not slow every later poll); a quick first
+        look before any task finished (an empty or idle Octane processes a slice almost at
+        once)."""
+        times = sorted(self.task_times[-TYPICAL_OF_LAST:])
         return times[len(times) // 2] if times else 0.05
 
 

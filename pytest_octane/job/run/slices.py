@@ -20,10 +20,19 @@ from pytest_octane.job.spool import SpooledRun, read_spooled_runs, upload_payloa
 from pytest_octane.model import SliceRecord, SliceStatus, SliceWait
 from pytest_octane.octane.results_xml import RunRefs
 
-__all__ = ["QUICK_POLL_S", "STOPPING", "poll_slices", "poll_task", "submit_slices"]
+__all__ = [
+    "FIRST_LOOK_SHARE",
+    "QUICK_POLL_S",
+    "STOPPING",
+    "poll_slices",
+    "poll_task",
+    "submit_slices",
+]
 
 #: the shortest wait between polls, and the first look at the last slices' tasks
 QUICK_POLL_S = 0.05
+#: a task already final at its first look counts as having taken this share of the wait
+FIRST_LOOK_SHARE = 0.7
 
 STOPPING = (
     "pytest-octane: Ctrl-C: sending no more slices; waiting for the requests in flight "
@@ -37,12 +46,16 @@ def poll_task(
     """Poll one task until it is final.
 
     A worker keeps its upload slot until its task is final, so a late poll delays the next
-    upload: a fresh task is first polled after the job's typical processing time, then
-    every 10 % of the time waited so far, never more often than P/20 s (Octane asks for at
-    most 20 requests a second) and never less often than every 10 s.  Once pytest waits
-    (``ctx.ending``), a fresh task is looked at ``QUICK_POLL_S`` after its POST began
-    (``posted``, ``time.monotonic()``; else after now), then at the typical time, and the floor
-    is shared by the tasks polled at that moment.
+    upload: a fresh task is first polled after the job's typical processing time (at least
+    ``QUICK_POLL_S``), then every 10 % of the time waited so far, never more often than
+    P/20 s (Octane asks for at most 20 requests a second) and never less often than every
+    10 s.  A task final at its first look was done some time before: it counts as
+    ``FIRST_LOOK_SHARE`` of the wait, so that the typical time comes down when Octane gets
+    faster (counted as the whole wait, a first look could only ever confirm it, and a slow
+    first slice would slow every poll after it).  Once pytest waits (``ctx.ending``), a
+    fresh task is looked at ``QUICK_POLL_S`` after its POST began (``posted``,
+    ``time.monotonic()``; else after now), then at the typical time, and the floor is shared
+    by the tasks polled at that moment.
     """
     started = time.monotonic()
     deadline = started + ctx.settings.poll_timeout
@@ -50,19 +63,22 @@ def poll_task(
     ctx.polling.add(task_id)  # set.add and discard are atomic: the workers share it
     try:
         if fresh and ctx.ending:
-            quick = min(typical, QUICK_POLL_S)
+            quick = QUICK_POLL_S
             if posted is not None:  # the POST's own time counts: 20 requests a second at most
                 quick -= time.monotonic() - posted
             if quick > 0:
                 ctx.sleep(quick)
         elif fresh:
-            ctx.sleep(typical)
+            ctx.sleep(max(typical, QUICK_POLL_S))
+        first_look = True
         while True:
             state = ctx.client.get_task(task_id)
             if state.is_final:
                 if fresh:
-                    ctx.task_took(time.monotonic() - started)
+                    took = time.monotonic() - started
+                    ctx.task_took(took * FIRST_LOOK_SHARE if first_look else took)
                 return state.status.strip().lower(), state.error_details
+            first_look = False
             waited = time.monotonic() - started
             pollers = len(ctx.polling) if ctx.ending else ctx.settings.max_parallel
             quick_too_early = typical - waited if ctx.ending and fresh else 0.0

@@ -11,6 +11,7 @@ from pytest_octane.errors import CredentialsError
 from pytest_octane.job.events import UploadState
 from pytest_octane.job.outcome import JobOutcome
 from pytest_octane.job.run.context import (
+    TYPICAL_OF_LAST,
     JobContext,
     RequestLog,
     flush_log,
@@ -73,6 +74,15 @@ def test_a_job_context_keeps_the_median_task_time_and_starts_from_a_quick_guess(
         ctx.task_took(seconds)
     assert ctx.typical_task_s() == 2.0
     assert isinstance(ctx.state, UploadState) and not ctx.stop.is_set
+
+
+def test_the_typical_task_time_follows_the_last_tasks_not_a_slow_start(
+    settings: Settings, store: TaskStore
+) -> None:
+    ctx = _context(settings, store, object())
+    for seconds in (30.0,) * 5 + (2.0,) * TYPICAL_OF_LAST:
+        ctx.task_took(seconds)
+    assert ctx.typical_task_s() == 2.0
 
 
 def test_flush_log_writes_the_request_log_to_the_store_and_empties_it(

@@ -8,7 +8,7 @@ import pytest
 
 from pytest_octane.job.outcome import JobOutcome
 from pytest_octane.job.run.context import JobContext, RequestLog
-from pytest_octane.job.run.slices import QUICK_POLL_S, poll_task
+from pytest_octane.job.run.slices import FIRST_LOOK_SHARE, QUICK_POLL_S, poll_task
 from pytest_octane.model import JobRecord
 from pytest_octane.octane.client import TaskState
 from pytest_octane.settings import Settings
@@ -116,3 +116,49 @@ def test_the_quick_look_counts_from_the_start_of_the_post(
     assert poll_task(ctx, 1, 7, fresh=True, posted=posted)[0] == "success"
     assert clock.waits == pytest.approx([first_wait] if first_wait else [])
     assert client.polls == 1
+
+
+@pytest.mark.parametrize(("final_at", "counted"), [(1, 2.0 * FIRST_LOOK_SHARE), (2, 2.2)])
+def test_a_task_final_at_its_first_look_counts_as_a_share_of_the_wait(
+    settings: Settings, tmp_path: Path, clock: Clock, final_at: int, counted: float
+) -> None:
+    """Final at the first look (2 s, the typical time): it was done some time before, so it
+    does not confirm the typical time; found at a later look, the wait is what it took."""
+    client = Tasks(final_at=final_at)
+    ctx = _context(settings, tmp_path, client, clock)
+    assert poll_task(ctx, 1, 7, fresh=True)[0] == "success"
+    assert ctx.task_times[-1] == pytest.approx(counted)
+
+
+class Slowing:
+    """A client whose tasks are final ``seconds[i]`` after the i-th poll_task began."""
+
+    def __init__(self, clock: Clock, seconds: list[float]) -> None:
+        self.clock = clock
+        self.seconds = seconds
+        self.began = 0.0
+        self.polls = 0
+
+    def get_task(self, task_id: int) -> TaskState:
+        self.polls += 1
+        final = self.clock.now - self.began >= self.seconds[task_id]
+        return TaskState(id=task_id, status="success" if final else "running")
+
+
+def test_after_a_slow_first_slice_the_first_look_comes_down_to_octanes_pace(
+    settings: Settings, tmp_path: Path, clock: Clock
+) -> None:
+    """Octane took 20 s for the first slices and then 2 s: within a few slices each task
+    is first looked at about when it is done, not 20 s after its POST."""
+    seconds = [20.0] * 3 + [2.0] * 17
+    client = Slowing(clock, seconds)
+    ctx = _context(settings, tmp_path, client, clock)  # type: ignore[arg-type]
+    ctx.task_times.clear()
+    held: list[float] = []  # how long each task kept its worker and upload slot
+    for task_id in range(len(seconds)):
+        client.began = clock.now
+        assert poll_task(ctx, 1, task_id, fresh=True)[0] == "success"
+        held.append(clock.now - client.began)
+    assert min(held[:3]) >= 20.0
+    assert max(held[-5:]) < 2.0 * 1.3, held  # about Octane's 2 s, however slow the start
+    assert client.polls < 4 * len(seconds)  # a few looks a task, not a poll storm
