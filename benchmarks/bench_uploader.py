@@ -132,7 +132,7 @@ def run_uploader(
                 )
             )
             uploads = [v for v in variants if v.name.startswith("upload")]
-            rows += _phases([bare, *uploads], root, scratch, timeout, log)
+            rows += _phases([bare, *uploads], root, scratch, tests, timeout, log)
             rows += _import_time(baseline, ref, log)
             rows += _startup(sim, root, log)
             if memory:
@@ -157,12 +157,18 @@ def pytest_sessionfinish(session):
 
 
 def _phases(
-    variants: list[Variant], root: Path, scratch: Path, timeout: float, log: Callable[[str], None]
+    variants: list[Variant],
+    root: Path,
+    scratch: Path,
+    tests: int,
+    timeout: float,
+    log: Callable[[str], None],
 ) -> list[Row]:
     """Where an upload's extra wall time goes: the wait at the end of collection and the
     session's end (from ``pytest_sessionfinish`` to the process's exit: the last slice, its
-    task and the uploader's exit), 3 alternating rounds; medians in ms."""
-    suite = make_suite(root / "phases", 5000)
+    task and the uploader's exit), 3 alternating rounds; medians in ms.  The suite has as
+    many tests as the others (the simulator knows the stories of their modules only)."""
+    suite = make_suite(root / "phases", tests)
     (suite / "conftest.py").write_text(_PHASES_CONFTEST, encoding="utf-8")
     out = root / "phases.txt"
     seen: dict[str, list[tuple[float, float]]] = {v.name: [] for v in variants}
