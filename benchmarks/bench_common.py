@@ -6,6 +6,7 @@ noisy), so every goal is a ratio of runs that alternated, never an absolute time
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import os
 import platform
@@ -96,3 +97,14 @@ def fmt_s(seconds: float) -> str:
 
 def fmt_ratio(ratio: float) -> str:
     return f"{ratio:.3f}x"
+
+
+def tests_and_rounds(doc: str, rounds: int = 5) -> argparse.Namespace:
+    """``--tests`` and ``--rounds`` of a benchmark whose docstring is ``doc``; prints the
+    machine line its table goes under."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    parser.add_argument("--tests", type=int, default=5000)
+    parser.add_argument("--rounds", type=int, default=rounds)
+    options = parser.parse_args()
+    print(now_text(), machine())
+    return options

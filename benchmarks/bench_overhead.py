@@ -13,17 +13,22 @@ the upload goal (which includes waiting for the server) on wall time.  Both are 
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import resource
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bench_common import Row, clean_env, fmt_ratio, fmt_s, median, paired_ratios
+
+if TYPE_CHECKING:
+    from pytest_octane.simulator import Simulator
 
 TEST_FILE = """\
 import pytest
@@ -57,6 +62,33 @@ def make_suite(folder: Path, tests: int, per_file: int = 1000) -> Path:
 
 def module_count(tests: int, per_file: int = 1000) -> int:
     return -(-tests // per_file)
+
+
+@contextlib.contextmanager
+def suite_with_stories(
+    tests: int, conftest: str, prefix: str
+) -> Iterator[tuple[Path, Path, Simulator]]:
+    """A scratch folder with a suite of ``tests`` trivial tests and ``conftest``, and a
+    simulator that knows each module's JIRA key: ``(folder, suite, simulator)``."""
+    from pytest_octane.simulator import Simulator
+
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        root = Path(tmp)
+        suite = make_suite(root, tests)
+        (suite / "conftest.py").write_text(conftest, encoding="utf-8")
+        keys = [f"BENCH-{i}" for i in range(1, module_count(tests) + 1)]
+        with Simulator(stories=keys, processing_ms=0) as sim:
+            yield root, suite, sim
+
+
+def upload_options(sim: Simulator, run: Path) -> list[str]:
+    """An upload to ``sim`` with its own task store and spool folder under ``run``."""
+    return [
+        f"--octane-space={sim.space_id}", f"--octane-url={sim.url}",
+        f"--octane-workspace={sim.workspace_id}",
+        f"--octane-task-store={run / 'store'}", f"--octane-spool-dir={run / 'spool'}",
+        "--octane-strict",
+    ]  # fmt: skip
 
 
 @dataclass(slots=True)

@@ -29,20 +29,16 @@ beside the tests cost pytest.
 
 from __future__ import annotations
 
-import argparse
 import ast
 import resource
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from bench_common import clean_env, machine, median, now_text
-from bench_overhead import make_suite, module_count
-
-from pytest_octane.simulator import Simulator
+from bench_common import clean_env, median, tests_and_rounds
+from bench_overhead import suite_with_stories, upload_options
 
 _MARKS_CONFTEST = """
 import os, resource, time
@@ -94,50 +90,36 @@ def _run(suite: Path, args: list[str], env: dict[str, str], marks: Path) -> dict
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--tests", type=int, default=5000)
-    parser.add_argument("--rounds", type=int, default=5)
-    options = parser.parse_args()
-    print(now_text(), machine())
-    with tempfile.TemporaryDirectory(prefix="octane-bench-phases-") as tmp:
-        root = Path(tmp)
-        suite = make_suite(root, options.tests)
-        (suite / "conftest.py").write_text(_MARKS_CONFTEST, encoding="utf-8")
+    options = tests_and_rounds(__doc__)
+    stories = suite_with_stories(options.tests, _MARKS_CONFTEST, "octane-bench-phases-")
+    with stories as (root, suite, sim):
         marks = root / "marks.txt"
-        keys = [f"BENCH-{i}" for i in range(1, module_count(options.tests) + 1)]
-        with Simulator(stories=keys, processing_ms=0) as sim:
-            env = clean_env(root / "pycache", PHASES_OUT=str(marks))
-            creds = {"OCTANE_CLIENT_ID": sim.client_id, "OCTANE_CLIENT_SECRET": sim.client_secret}
-            counter = iter(range(1_000_000))
+        env = clean_env(root / "pycache", PHASES_OUT=str(marks))
+        creds = {"OCTANE_CLIENT_ID": sim.client_id, "OCTANE_CLIENT_SECRET": sim.client_secret}
+        counter = iter(range(1_000_000))
 
-            def upload() -> list[str]:
-                run = root / f"upload-{next(counter)}"
-                return [
-                    f"--octane-space={sim.space_id}", f"--octane-url={sim.url}",
-                    f"--octane-workspace={sim.workspace_id}",
-                    f"--octane-task-store={run / 'store'}", f"--octane-spool-dir={run / 'spool'}",
-                    "--octane-strict",
-                ]  # fmt: skip
+        def upload() -> list[str]:
+            return upload_options(sim, root / f"upload-{next(counter)}")
 
-            variants: dict[str, tuple[Callable[[], list[str]], dict[str, str]]] = {
-                "bare": (list, env),
-                "dry run": (lambda: [f"--octane-dry-run={root / 'dry'}"], env),
-                "upload": (upload, {**env, **creds}),
-                # the uploader idles while the tests run and sends everything at the end
-                "upload, stream off": (
-                    lambda: [*upload(), "--octane-stream=off"],
-                    {**env, **creds},
-                ),
-            }
-            seen: dict[str, list[dict[str, float]]] = {name: [] for name in variants}
-            names = list(variants)
-            for round_no in range(options.rounds + 1):  # the first round warms up
-                shift = round_no % len(names)
-                for name in names[shift:] + names[:shift]:
-                    args, run_env = variants[name]
-                    row = _run(suite, args(), run_env, marks)
-                    if round_no:
-                        seen[name].append(row)
+        variants: dict[str, tuple[Callable[[], list[str]], dict[str, str]]] = {
+            "bare": (list, env),
+            "dry run": (lambda: [f"--octane-dry-run={root / 'dry'}"], env),
+            "upload": (upload, {**env, **creds}),
+            # the uploader idles while the tests run and sends everything at the end
+            "upload, stream off": (
+                lambda: [*upload(), "--octane-stream=off"],
+                {**env, **creds},
+            ),
+        }
+        seen: dict[str, list[dict[str, float]]] = {name: [] for name in variants}
+        names = list(variants)
+        for round_no in range(options.rounds + 1):  # the first round warms up
+            shift = round_no % len(names)
+            for name in names[shift:] + names[:shift]:
+                args, run_env = variants[name]
+                row = _run(suite, args(), run_env, marks)
+                if round_no:
+                    seen[name].append(row)
     bare_exit_cpu = median([r["children cpu"] - r["pytest cpu"] for r in seen["bare"]])
     print(f"\n{options.tests} tests, median of {options.rounds} rounds, ms (difference to bare)")
     print("| phase | " + " | ".join(seen) + " |")

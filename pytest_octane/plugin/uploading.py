@@ -38,8 +38,6 @@ from pytest_octane.job.journal import (
     JOURNAL_NAME,
     JournalWriter,
     new_job_id,
-    run_line,
-    tail_cut,
 )
 from pytest_octane.job.run import pipe
 from pytest_octane.logs import LazyLogger
@@ -94,13 +92,6 @@ class UploaderProcess:
         self._crash: str | None = None
         self._child_warnings: list[dict[str, Any]] = []
         self._reader: threading.Thread | None = None
-        self._unwritten: list[bytes] = []  # lines a failed journal write left here
-        self._journaled = 0  # results written by add() (the uploader is told of each slice)
-        self._tail_cut: int | None = None  # where the last slice is cut in two (expect())
-        #: the journaled count at which the uploader is told next (a slice is full)
-        self._next_notice = settings.slice_size
-        self._journal_error: OSError | None = None
-        self.counts: Counter[RunStatus] = Counter()  # the journaled results by status
 
     # -- start
 
@@ -155,6 +146,7 @@ class UploaderProcess:
                 module=settings.module,
                 slice_size=settings.slice_size,
                 max_trace=settings.max_trace,
+                on_slice_full=self._slice_full,
             )
 
         try:
@@ -173,12 +165,10 @@ class UploaderProcess:
         last slice is cut in two, see ``journal.slice_ends``), hand over the tests for the
         look-ahead, and wait until the uploader recorded the job (so that ``resume`` finds
         it, whatever happens next)."""
-        if items and self.settings.stream and self.journal is not None and not self._unwritten:
-            expected = self._journaled + items
+        journal = self.journal
+        if items and self.settings.stream and journal is not None and not journal.unwritten:
             try:
-                self.journal.expect(expected)
-                self._tail_cut = tail_cut(self.settings.slice_size, expected)
-                self._next_notice = self._notice_after(self._journaled)
+                journal.expect(journal.results + items)
             except OSError:
                 pass  # a full disk: the slices are cut every slice_size runs, as without it
         if self._send is not None:
@@ -192,66 +182,29 @@ class UploaderProcess:
             deadline -= 1
 
     def add(self, run: TestRun) -> None:
-        """Journal one final result (one write, nothing else)."""
-        self.add_line(run_line(run), run.status)
+        """Journal one final result."""
+        assert self.journal is not None  # opened by start(), before any test
+        self.journal.add(run)
 
     def add_line(self, line: bytes, status: RunStatus) -> None:
-        """Journal one final result given as its journal line (``job/journal.py``): the
-        plugin's per-test path (:meth:`_write` written out: a call less a test, issue 28).
-        A write that fails (a full disk) keeps the line here and is tried again before the
-        next one and at the end."""
-        self.counts[status] += 1
-        if self._unwritten:
-            self._unwritten.append(line)
-            self._write_unwritten()
-            return
-        journal = self.journal
-        assert journal is not None  # opened by start(), before any test
-        try:
-            journal.add_line(line)
-        except OSError as exc:
-            self._unwritten.append(line)
-            self._journal_error = exc
-            return
-        self._journaled += 1
-        if self._journaled == self._next_notice:
-            self._slice_full()
-
-    def _write(self, line: bytes) -> None:
+        """Journal one final result given as its journal line (``job/journal.py``)."""
         assert self.journal is not None
-        self.journal.add_line(line)
-        self._journaled += 1
-        if self._journaled == self._next_notice:
-            self._slice_full()
+        self.journal.add_result(line, status)
 
-    def _slice_full(self) -> None:
+    def _slice_full(self, results: int) -> None:
         """A slice is full: the uploader cuts and sends it now, not at its next look."""
-        journaled = self._journaled
-        self._next_notice = self._notice_after(journaled)
         if self._send is not None:
-            self._send("journaled", runs=journaled)
+            self._send("journaled", runs=results)
 
-    def _notice_after(self, journaled: int) -> int:
-        """The next journaled count that fills a slice: a multiple of the slice size, or
-        where the last slice is cut in two (``journal.tail_cut``)."""
-        size = self.settings.slice_size
-        following = (journaled // size + 1) * size
-        cut = self._tail_cut
-        return cut if cut is not None and journaled < cut < following else following
+    @property
+    def counts(self) -> Counter[RunStatus]:
+        """The journaled results by status."""
+        return self.journal.counts if self.journal is not None else Counter()
 
     @property
     def unwritten(self) -> int:
         """How many results no journal write took (a full disk)."""
-        return len(self._unwritten)
-
-    def _write_unwritten(self) -> None:
-        while self._unwritten:
-            try:
-                self._write(self._unwritten[0])
-            except OSError as exc:
-                self._journal_error = exc
-                return
-            self._unwritten.pop(0)
+        return len(self.journal.unwritten) if self.journal is not None else 0
 
     # -- the uploader's messages (a reader thread)
 
@@ -315,20 +268,20 @@ class UploaderProcess:
 
     def _end_journal(self, exit_status: int) -> None:
         """Write what a full disk held back, then the end mark."""
-        assert self.journal is not None
-        self._write_unwritten()
-        if self._unwritten:
-            error = self._journal_error
-            reason = error.strerror if isinstance(error, OSError) and error.strerror else error
+        journal = self.journal
+        assert journal is not None
+        try:
+            journal.end(exit_status)
+        except OSError:
+            journal.close()  # the uploader takes what the journal holds
+        if journal.unwritten:
+            error = journal.error
+            reason = error.strerror if error is not None and error.strerror else error
             self.warnings.append(
-                f"{len(self._unwritten)} results could not be written to the journal "
-                f"{self.journal.path} ({reason}): they are not uploaded; free some space there "
+                f"{len(journal.unwritten)} results could not be written to the journal "
+                f"{journal.path} ({reason}): they are not uploaded; free some space there "
                 "or set --octane-spool-dir to another disk"
             )
-        try:
-            self.journal.end(exit_status)
-        except OSError:
-            self.journal.close()  # the uploader takes what the journal holds
 
     def _why_no_outcome(self) -> str:
         assert self.journal is not None
@@ -494,7 +447,8 @@ class UploadPlugin:
     def line_sink(self) -> Callable[[bytes, RunStatus], None] | None:
         """Where each result's journal line goes (None when the upload could not start):
         the collector calls it with no step between (issue 28)."""
-        return self.process.add_line if self.started else None
+        journal = self.process.journal
+        return journal.add_result if self.started and journal is not None else None
 
     @property
     def outcome(self) -> JobOutcome | None:

@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import errno
 import json
+import mmap
+import os
+import subprocess
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -213,16 +219,13 @@ def test_a_line_cut_by_a_kill_is_not_a_result(tmp_path: Path) -> None:
     path = tmp_path / "journal.jsonl"
     writer = JournalWriter(path, "job-1")
     writer.add(make_run(1))
-    line = json.dumps({"run": encode(make_run(2))}) + "\n"
-    with open(path, "a", encoding="utf-8") as fh:
-        fh.write(line[:40])  # the writer died in the middle of its write
+    line = (json.dumps({"run": encode(make_run(2))}) + "\n").encode()
+    writer.add_line(line[:40])  # the writer died in the middle of its write
     reader = JournalReader(path)
     assert reader.read() == [make_run(1)]  # following: the rest may still come
-    with open(path, "a", encoding="utf-8") as fh:
-        fh.write(line[40:])
+    writer.add_line(line[40:])
     assert reader.read() == [make_run(2)]
-    with open(path, "a", encoding="utf-8") as fh:
-        fh.write(line[:10])
+    writer.add_line(line[:10])
     journal = reader.finish()  # the writer is gone: the cut line is left out, and said
     assert journal.runs == [make_run(1), make_run(2)] and journal.torn and not journal.ended
 
@@ -231,8 +234,7 @@ def test_a_damaged_line_in_the_middle_names_the_file_and_line(tmp_path: Path) ->
     path = tmp_path / "journal.jsonl"
     writer = JournalWriter(path, "job-1")
     writer.add(make_run(1))
-    with open(path, "a", encoding="utf-8") as fh:
-        fh.write("{not json\n")
+    writer.add_line(b"{not json\n")
     writer.add(make_run(2))
     with pytest.raises(InputError, match=r"journal\.jsonl line 3 is not JSON"):
         read_journal(path)
@@ -255,8 +257,7 @@ def test_lines_that_are_not_one_value_each_are_named(
     path = tmp_path / "journal.jsonl"
     writer = JournalWriter(path, "job-1")
     writer.add(make_run(1))
-    with open(path, "a", encoding="utf-8") as fh:
-        fh.write(damage)
+    writer.add_line(damage.encode())
     writer.add(make_run(2))
     with pytest.raises(InputError, match=rf"journal\.jsonl line {line} is not JSON"):
         read_journal(path)
@@ -266,8 +267,7 @@ def test_a_line_with_blanks_around_its_value_is_read_as_before(tmp_path: Path) -
     path = tmp_path / "journal.jsonl"
     writer = JournalWriter(path, "job-1")
     writer.add(make_run(1))
-    with open(path, "a", encoding="utf-8") as fh:
-        fh.write("  " + json.dumps({"run": encode(make_run(2))}) + " \r\n")
+    writer.add_line(("  " + json.dumps({"run": encode(make_run(2))}) + " \r\n").encode())
     writer.add(make_run(3))
     writer.end(0)
     assert read_journal(path).runs == [make_run(1), make_run(2), make_run(3)]
@@ -387,13 +387,33 @@ def test_a_damaged_expectation_is_refused(tmp_path: Path, record: str) -> None:
         read_journal(path)
 
 
+@pytest.mark.parametrize("mapped", [True, False], ids=["mapped", "written"])
 def test_a_full_disk_keeps_results_until_the_journal_takes_them(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mapped: bool
 ) -> None:
+    """Results go on into the space reserved ahead (mapped); a result that finds no space is
+    kept, in order, and stored before the next one once space is back."""
+    from pytest_octane.job import journal as journal_module
     from pytest_octane.job.events import UploadState
     from pytest_octane.plugin.uploading import UploaderProcess
     from pytest_octane.settings import resolve_settings
 
+    monkeypatch.setattr(journal_module, "MAP_SPAN", mmap.ALLOCATIONGRANULARITY)
+    monkeypatch.setattr(journal_module, "_CAN_RESERVE", mapped and journal_module._CAN_RESERVE)
+    full = False
+    real_pwrite, real_reserve = os.pwrite, getattr(os, "posix_fallocate", None)
+
+    def no_space(real: Callable[..., int | None]) -> Callable[..., int | None]:
+        def call(*args: object) -> int | None:
+            if full:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return real(*args)
+
+        return call
+
+    monkeypatch.setattr(os, "pwrite", no_space(real_pwrite))
+    if real_reserve is not None:
+        monkeypatch.setattr(os, "posix_fallocate", no_space(real_reserve))
     cli = {"space": "1001", "url": "http://127.0.0.1:9", "workspace": "1002"}
     cli |= {"spool_dir": str(tmp_path), "slice_size": "2"}
     settings = resolve_settings(cli=cli, environ={}, ini={})
@@ -401,25 +421,91 @@ def test_a_full_disk_keeps_results_until_the_journal_takes_them(
     uploader.journal = journal = uploader._open_journal()
     told: list[tuple[str, dict[str, object]]] = []
     uploader._send = lambda kind, **fields: told.append((kind, fields)) or True  # type: ignore[assignment]
-    full = iter([True, True])  # the first two writes find the disk full
-    write = JournalWriter.add_line
-
-    def flaky(self: JournalWriter, line: bytes) -> None:
-        if next(full, False):
-            raise OSError(28, "No space left on device")
-        write(self, line)
-
-    monkeypatch.setattr(JournalWriter, "add_line", flaky)
-    uploader.add(make_run(0))
-    uploader.add(make_run(1))
+    full = True
+    added = 0
+    while not uploader.unwritten:  # the reserved space takes results until it is full
+        uploader.add(make_run(added))
+        added += 1
+        assert added < 100
+    assert (added > 1) == (mapped and journal_module._CAN_RESERVE)
+    uploader.add(make_run(added))
+    added += 1
     assert uploader.unwritten == 2  # kept, in order
-    for i in range(2, 5):
-        uploader.add(make_run(i))
-    assert uploader.unwritten == 0
+    full = False
+    for _ in range(3):
+        uploader.add(make_run(added))
+        added += 1
+    assert uploader.unwritten == 0 and journal.results == added
     # each full slice is told to the uploader (issue 28), those a full disk held back too
-    assert told == [("journaled", {"runs": 2}), ("journaled", {"runs": 4})]
+    assert told == [("journaled", {"runs": n}) for n in range(2, added + 1, 2)]
     journal.end(0)
-    assert read_journal(journal.path).runs == [make_run(i) for i in range(5)]
+    assert read_journal(journal.path).runs == [make_run(i) for i in range(added)]
+    assert not journal.path.read_bytes().count(0)  # the reserved rest was given back
+
+
+def test_the_reader_stops_at_the_first_byte_not_yet_written(tmp_path: Path) -> None:
+    """A mapping's stores may become visible out of order: a line with a byte still zero is
+    not read, nor anything after it, until the byte is there."""
+    path = tmp_path / "journal.jsonl"
+    writer = JournalWriter(path, "job-1")
+    writer.add(make_run(1))
+    writer.close()
+    second, third = (run_line(make_run(i)) for i in (2, 3))
+    hole = len(path.read_bytes()) + 5
+    with open(path, "ab") as fh:
+        fh.write(second[:5] + b"\0" + second[6:] + third + bytes(100))
+    reader = JournalReader(path)
+    assert reader.read() == [make_run(1)]
+    with open(path, "r+b") as fh:
+        fh.seek(hole)
+        fh.write(second[5:6])
+    assert reader.read() == [make_run(2), make_run(3)]
+    journal = reader.finish()
+    assert not journal.torn and not journal.ended
+
+
+def test_a_filesystem_that_reserves_nothing_gets_each_line_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def unsupported(*args: object) -> None:
+        raise OSError(errno.EOPNOTSUPP, "Operation not supported")
+
+    monkeypatch.setattr(os, "posix_fallocate", unsupported, raising=False)
+    path = tmp_path / "journal.jsonl"
+    writer = JournalWriter(path, "job-1")
+    for i in range(3):
+        writer.add(make_run(i))
+    assert not writer._mapped and writer.results == 3
+    assert read_journal(path).runs == [make_run(i) for i in range(3)]  # written, not buffered
+    writer.end(0)
+    assert read_journal(path).ended
+
+
+def test_a_killed_writer_leaves_every_result_it_stored(tmp_path: Path) -> None:
+    """A writer that dies without closing (``os._exit``, as a SIGKILL would) leaves the reserved
+    space after its last line: the reader stops there, every stored result is read."""
+    path = tmp_path / "journal.jsonl"
+    script = (
+        "import os, sys\n"
+        "from pathlib import Path\n"
+        "from pytest_octane.job.journal import JournalWriter\n"
+        "from uploader_support import make_run\n"
+        "writer = JournalWriter(Path(sys.argv[1]), 'job-1')\n"
+        "for i in range(3):\n"
+        "    writer.add(make_run(i))\n"
+        'writer.add_line(b\'{"run": {"nodeid\')\n'  # cut in the middle of a line
+        "os._exit(0)\n"
+    )
+    support = Path(__file__).parents[1]  # uploader_support
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(support), *sys.path])}
+    subprocess.run([sys.executable, "-c", script, str(path)], env=env, check=True, timeout=60)
+    probe = JournalWriter(tmp_path / "probe.jsonl", "p")
+    if probe._mapped:
+        assert path.read_bytes().endswith(b"\0")  # reserved, never given back
+    probe.close()
+    journal = read_journal(path)
+    assert journal.runs == [make_run(i) for i in range(3)]
+    assert journal.torn and not journal.ended
 
 
 def test_the_uploader_is_told_of_each_full_slice_and_of_the_last_slices_cut(
