@@ -438,8 +438,8 @@ class JournalWriter:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
         self._fd: int | None = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-        #: where the next line goes (after what an earlier writer left, up to its first zero)
-        self._end = os.lseek(self._fd, 0, os.SEEK_END)
+        #: where the next line goes, and where the descriptor's position is (-1: unknown)
+        self._end = self._written_to = os.lseek(self._fd, 0, os.SEEK_END)
         self._mapped = mapped and _CAN_RESERVE
         #: the mapping (an empty bytearray when none: nothing fits in it, ``_room`` is 0)
         self._map: mmap.mmap | bytearray = bytearray()
@@ -507,9 +507,13 @@ class JournalWriter:
         if stop <= self._room:
             self._map[end - self._map_at : stop - self._map_at] = line
         else:
+            if self._written_to != end:  # a mapping, or a failed write, moved the end
+                os.lseek(self._fd, end, os.SEEK_SET)
+            self._written_to = -1  # until the line is whole: a failed write seeks again
             view = memoryview(line)
             while view:  # a regular file takes it all at once; a short write goes on
-                view = view[os.pwrite(self._fd, view, end + len(line) - len(view)) :]
+                view = view[os.write(self._fd, view) :]
+            self._written_to = stop
         self._end = stop
 
     def _map_through(self, stop: int) -> None:

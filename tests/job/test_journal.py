@@ -9,6 +9,7 @@ import mmap
 import os
 import subprocess
 import sys
+import types
 from collections.abc import Callable
 from pathlib import Path
 
@@ -401,7 +402,6 @@ def test_a_full_disk_keeps_results_until_the_journal_takes_them(
     monkeypatch.setattr(journal_module, "MAP_SPAN", mmap.ALLOCATIONGRANULARITY)
     monkeypatch.setattr(journal_module, "_CAN_RESERVE", mapped and journal_module._CAN_RESERVE)
     full = False
-    real_pwrite, real_reserve = os.pwrite, getattr(os, "posix_fallocate", None)
 
     def no_space(real: Callable[..., int | None]) -> Callable[..., int | None]:
         def call(*args: object) -> int | None:
@@ -411,9 +411,11 @@ def test_a_full_disk_keeps_results_until_the_journal_takes_them(
 
         return call
 
-    monkeypatch.setattr(os, "pwrite", no_space(real_pwrite))
-    if real_reserve is not None:
-        monkeypatch.setattr(os, "posix_fallocate", no_space(real_reserve))
+    disk = types.SimpleNamespace(**vars(os))  # the journal's os, with a disk that fills up
+    disk.write = no_space(os.write)
+    if hasattr(os, "posix_fallocate"):
+        disk.posix_fallocate = no_space(os.posix_fallocate)
+    monkeypatch.setattr(journal_module, "os", disk)
     cli = {"space": "1001", "url": "http://127.0.0.1:9", "workspace": "1002"}
     cli |= {"spool_dir": str(tmp_path), "slice_size": "2"}
     settings = resolve_settings(cli=cli, environ={}, ini={})
@@ -479,6 +481,33 @@ def test_a_filesystem_that_reserves_nothing_gets_each_line_written(
     assert read_journal(path).runs == [make_run(i) for i in range(3)]  # written, not buffered
     writer.end(0)
     assert read_journal(path).ended
+
+
+def test_a_write_cut_short_by_a_full_disk_is_written_again_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pytest_octane.job import journal as journal_module
+
+    monkeypatch.setattr(journal_module, "_CAN_RESERVE", False)
+    path = tmp_path / "journal.jsonl"
+    writer = JournalWriter(path, "job-1")
+    writes = iter(["short", "full"])
+
+    def filling(fd: int, data: bytes) -> int:
+        step = next(writes, None)
+        if step == "full":
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return os.write(fd, bytes(data)[:10] if step == "short" else data)
+
+    disk = types.SimpleNamespace(**vars(os))
+    disk.write = filling
+    monkeypatch.setattr(journal_module, "os", disk)
+    writer.add(make_run(1))  # ten bytes, then a full disk
+    assert len(writer.unwritten) == 1 and writer.results == 0
+    writer.add(make_run(2))
+    writer.end(0)
+    journal = read_journal(path)
+    assert journal.runs == [make_run(1), make_run(2)] and journal.ended
 
 
 def test_a_killed_writer_leaves_every_result_it_stored(tmp_path: Path) -> None:
